@@ -1,0 +1,79 @@
+# asynctrace — build, demo, test, bench.
+# `make demo` and `make test` do all set-up on a fresh Debian machine.
+
+BUILD    ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/riscv64/riscv/')
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc -I$(BUILD)
+LDLIBS   := -lbpf -lelf -ldw -lz -lcapstone -liberty -lzstd -lpthread
+
+BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
+BPF_OBJS := $(patsubst src/bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS    := $(patsubst src/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+MAIN_OBJ := $(BUILD)/obj/main.o
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BIN  := $(BUILD)/unit-tests
+
+.PHONY: all deps demo test unit e2e targets bench clean
+all: $(BUILD)/asynctrace
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: src/bpf/%.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -target bpf -g -O2 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -MMD -MP \
+		-I$(BUILD) -Isrc -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# Every C object may include a skeleton: generate them first.
+$(BUILD)/obj/%.o: src/%.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libasynctrace.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/asynctrace: $(MAIN_OBJ) $(BUILD)/libasynctrace.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UNIT_BIN): $(UNIT_SRCS) $(BUILD)/libasynctrace.a
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $(UNIT_SRCS) $(BUILD)/libasynctrace.a $(LDLIBS)
+
+# Test targets (Rust crates built offline against Debian's crate registry, C programs).
+targets:
+	@$(MAKE) --no-print-directory -C tests/targets BUILD=$(abspath $(BUILD))/targets
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all targets
+	@./scripts/demo.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all targets $(UNIT_BIN)
+	@./tests/run.sh $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory all targets
+	@./bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BPF_OBJS:.o=.d)

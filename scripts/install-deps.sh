@@ -1,0 +1,44 @@
+#!/bin/sh
+# Install every Debian package the build, the tests and the demo need.
+# Idempotent: does nothing when all are present; runs `apt-get update` only
+# when something is missing, so a warm machine never touches the network.
+set -eu
+
+PACKAGES="
+make gcc clang llvm pkg-config
+libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev
+libcapstone-dev libiberty-dev
+python3 jq libcap2-bin
+librust-tokio-dev librust-async-std-dev librust-futures-dev
+librust-async-executor-dev librust-async-task-dev
+"
+
+missing=""
+for pkg in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $pkg"
+	fi
+done
+
+# A Rust toolchain: the image ships one in root's cargo home; otherwise use Debian's.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ] && [ ! -x /root/.cargo/bin/cargo ]; then
+	missing="$missing cargo rustc"
+fi
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "install-deps: installing$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >&2
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >&2
+fi
+
+# tracefs is needed by bpftrace (benchmarks) and handy for debugging uprobes.
+if [ "$(id -u)" -eq 0 ] && [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/uprobe_events ]; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+exit 0
