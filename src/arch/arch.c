@@ -1,0 +1,57 @@
+#include "arch/arch.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+
+extern const struct arch_ops x86_64_arch_ops;
+
+const struct arch_ops *arch_for_machine(uint16_t machine)
+{
+	switch (machine) {
+	case EM_X86_64:
+		return &x86_64_arch_ops;
+	default:
+		return NULL;
+	}
+}
+
+const char *arch_machine_name(uint16_t machine)
+{
+	switch (machine) {
+	case EM_X86_64: return "x86_64";
+	case EM_386: return "i386";
+	case EM_AARCH64: return "aarch64";
+	case EM_ARM: return "arm";
+	case EM_RISCV: return "riscv";
+	case EM_LOONGARCH: return "loongarch";
+	case EM_MIPS: return "mips";
+	case EM_PPC64: return "ppc64";
+	case EM_S390: return "s390";
+	default: return "unknown";
+	}
+}
+
+int exit_site_list__append(struct exit_site_list *list, uint64_t addr, uint8_t kind)
+{
+	if (list->count == list->capacity) {
+		size_t capacity = list->capacity ? list->capacity * 2 : 8;
+		struct exit_site *sites = realloc(list->sites, capacity * sizeof(*sites));
+
+		if (!sites)
+			return -ENOMEM;
+		list->sites = sites;
+		list->capacity = capacity;
+	}
+	list->sites[list->count].addr = addr;
+	list->sites[list->count].kind = kind;
+	list->count++;
+	return 0;
+}
+
+void exit_site_list__free(struct exit_site_list *list)
+{
+	free(list->sites);
+	list->sites = NULL;
+	list->count = list->capacity = list->unsupported = 0;
+}

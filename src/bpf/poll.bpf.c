@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Entry and exit probes of poll functions. One program serves every probe
+ * site: its cookie says which function and which kind of site it is. Exits
+ * are uprobes on the function's `ret`/tail-call instructions, never
+ * uretprobes: rewriting return addresses aborts a panicking Rust program. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/poll.h"
+
+/* The second return register (upper half of a two-register result). */
+#if defined(__TARGET_ARCH_x86)
+#define PT_REGS_RC2(x) (__PT_REGS_CAST(x)->dx)
+#elif defined(__TARGET_ARCH_arm64)
+#define PT_REGS_RC2(x) (__PT_REGS_CAST(x)->regs[1])
+#elif defined(__TARGET_ARCH_riscv)
+#define PT_REGS_RC2(x) (__PT_REGS_CAST(x)->a1)
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before attaching (after fork, so .bss not .rodata):
+ * the traced process, and its pid namespace when we run inside one. */
+__u32 targ_tgid = 0;
+__u64 targ_pidns_dev = 0;
+__u64 targ_pidns_ino = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by user space */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost_events SEC(".maps");
+
+static __always_inline __u64 current_pid_tgid(void)
+{
+	struct bpf_pidns_info ns = {};
+
+	if (!targ_pidns_ino)
+		return bpf_get_current_pid_tgid();
+	if (bpf_get_ns_current_pid_tgid(targ_pidns_dev, targ_pidns_ino, &ns, sizeof(ns)))
+		return 0;
+	return (__u64)ns.tgid << 32 | ns.pid;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&lost_events, &zero);
+
+	if (lost)
+		*lost += 1;
+}
+
+static __always_inline void fill_result(struct probe_event *e, struct pt_regs *ctx, __u64 cookie)
+{
+	__u64 addr;
+
+	e->arg0 = PT_REGS_RC(ctx);
+	if (!(cookie & COOKIE_READ_MEMORY)) {
+		e->arg1 = PT_REGS_RC2(ctx);
+		return;
+	}
+	addr = e->arg0 + (cookie >> COOKIE_OFFSET_SHIFT);
+	e->flags |= PROBE_FLAG_ARG1_FROM_MEMORY;
+	if (bpf_probe_read_user(&e->arg1, sizeof(e->arg1), (void *)addr)) {
+		e->arg1 = 0;
+		e->flags |= PROBE_FLAG_READ_FAILED;
+	}
+}
+
+SEC("uprobe")
+int poll_probe(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = current_pid_tgid();
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct probe_event *e;
+
+	if (targ_tgid && (pid_tgid >> 32) != targ_tgid)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return 0;
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->sp = PT_REGS_SP(ctx);
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->func_id = cookie & COOKIE_FUNC_MASK;
+	e->cpu = bpf_get_smp_processor_id();
+	e->kind = (cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK;
+	e->flags = 0;
+	if (e->kind == PROBE_KIND_EXIT) {
+		fill_result(e, ctx, cookie);
+	} else {
+		e->arg0 = PT_REGS_PARM1(ctx);
+		e->arg1 = PT_REGS_PARM2(ctx);
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* The one structure shared by the BPF program (poll.bpf.c) and user space
+ * (probe/). Fixed-width types only. */
+#ifndef ASYNCTRACE_BPF_POLL_H
+#define ASYNCTRACE_BPF_POLL_H
+
+#define PROBE_KIND_ENTRY 1
+#define PROBE_KIND_EXIT 2
+
+/* Event flags. */
+#define PROBE_FLAG_ARG1_FROM_MEMORY 0x1 /* exit: arg1 = 8 bytes read at rax + offset */
+#define PROBE_FLAG_READ_FAILED 0x2      /* that read failed; arg1 is 0 */
+
+/* The attach cookie of every probe site packs what the BPF side needs:
+ *   bits  0..31  function id (index in the trace's function table)
+ *   bits 32..33  PROBE_KIND_ENTRY / PROBE_KIND_EXIT
+ *   bit  34      exit: read the Poll<T> discriminant word from memory at rax
+ *   bits 48..63  byte offset of that word
+ * Poll<T> larger than two registers comes back through a hidden pointer,
+ * which the callee also returns in rax (SysV ABI), so the exit probe can
+ * read the discriminant without knowing the pointer from the entry. */
+#define COOKIE_FUNC_MASK 0xffffffffULL
+#define COOKIE_KIND_SHIFT 32
+#define COOKIE_KIND_MASK 0x3ULL
+#define COOKIE_READ_MEMORY (1ULL << 34)
+#define COOKIE_OFFSET_SHIFT 48
+
+/* One ring-buffer record: 48 bytes. */
+struct probe_event {
+	__u64 ts;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 sp;   /* user stack pointer at the probed instruction */
+	__u64 arg0; /* entry: 1st argument register; exit: 1st return register */
+	__u64 arg1; /* entry: 2nd argument register; exit: 2nd return register or memory word */
+	__u32 pid;  /* thread group id */
+	__u32 tid;
+	__u32 func_id;
+	__u16 cpu;
+	__u8 kind;  /* PROBE_KIND_* */
+	__u8 flags; /* PROBE_FLAG_* */
+};
+
+#endif

@@ -1,0 +1,18 @@
+/* Subcommands: each takes its own argv (argv[0] = subcommand name) and
+ * returns the process exit status. */
+#ifndef ASYNCTRACE_CMD_CMD_H
+#define ASYNCTRACE_CMD_CMD_H
+
+int cmd_symbols(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+struct trace_file;
+/* Opens a trace, or reports why not as "<command>: <reason>". */
+int open_trace_for(const char *command, const char *path, struct trace_file **trace);
+
+/* Exit status for a command line the command cannot understand. */
+#define EXIT_USAGE 2
+
+#endif

@@ -1,0 +1,88 @@
+/* asynctrace export: write a trace in another tool's format. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "export/export.h"
+#include "util/error.h"
+
+struct export_options {
+	const char *path;
+	const char *output; /* NULL: standard output */
+	const struct export_format *format;
+};
+
+static void usage(FILE *out)
+{
+	const struct export_format *const *formats = export_formats();
+
+	fprintf(out, "usage: asynctrace export --format FORMAT [-o OUT] TRACE\n"
+		     "  -f, --format FORMAT   one of:\n");
+	for (size_t i = 0; formats[i]; i++)
+		fprintf(out, "                          %-8s %s\n", formats[i]->name, formats[i]->description);
+	fprintf(out, "  -o, --output OUT      write to OUT instead of standard output\n");
+}
+
+static int parse_options(struct export_options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			o->format = export_format__find(optarg);
+			if (!o->format) {
+				report_error("export: unknown format '%s' (see --help)", optarg);
+				return -1;
+			}
+			break;
+		case 'o': o->output = optarg; break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
+		}
+	}
+	if (!o->format) {
+		report_error("export: --format is required (see --help)");
+		return -1;
+	}
+	if (optind != argc - 1) {
+		report_error("export: give exactly one trace file (see --help)");
+		return -1;
+	}
+	o->path = argv[optind];
+	return 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	struct export_options o = { 0 };
+	struct trace_file *trace;
+	FILE *out = stdout;
+	int rc = parse_options(&o, argc, argv);
+
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	if (open_trace_for("export", o.path, &trace))
+		return 1;
+	if (o.output && !(out = fopen(o.output, "w"))) {
+		report_error("export: cannot create %s: %s", o.output, strerror(errno));
+		trace_file__close(trace);
+		return 1;
+	}
+	rc = o.format->write(trace, out);
+	if (out != stdout && fclose(out) != 0 && !rc)
+		rc = -errno;
+	if (rc)
+		report_error("export: cannot write %s: %s", o.output ? o.output : "standard output", strerror(-rc));
+	trace_file__close(trace);
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,318 @@
+/* asynctrace report: per-function poll counts and durations, per-thread
+ * busy time, the longest polls. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "arch/arch.h"
+#include "cmd/cmd.h"
+#include "trace/reader.h"
+#include "trace/summary.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#define DEFAULT_LONGEST 10
+
+struct report_options {
+	const char *path;
+	int json;
+	enum summary_sort sort;
+	long top;  /* function rows; 0 = all */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: asynctrace report [options] TRACE\n"
+		"  --json         one JSON object instead of tables\n"
+		"  --sort KEY     order functions by total (default), polls, mean, max, p99 or name\n"
+		"  --top N        show the first N functions and the N longest polls\n");
+}
+
+static int parse_options(struct report_options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char *end;
+	int c, key;
+
+	o->sort = SORT_TOTAL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "js:n:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': o->json = 1; break;
+		case 's':
+			key = summary_sort__parse(optarg);
+			if (key < 0) {
+				report_error("report: unknown sort key '%s' (total, polls, mean, max, p99, name)", optarg);
+				return -1;
+			}
+			o->sort = key;
+			break;
+		case 'n':
+			o->top = strtol(optarg, &end, 10);
+			if (*end || o->top <= 0) {
+				report_error("report: --top wants a positive number, not '%s'", optarg);
+				return -1;
+			}
+			break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		report_error("report: give exactly one trace file (see --help)");
+		return -1;
+	}
+	o->path = argv[optind];
+	return 0;
+}
+
+/* "812ns", "3.25us", "14.0ms", "1.50s": three significant digits. */
+static const char *format_duration(uint64_t ns, char *buf, size_t len)
+{
+	static const struct { double scale; const char *unit; } units[] = {
+		{ 1e9, "s" }, { 1e6, "ms" }, { 1e3, "us" },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		double v = ns / units[i].scale;
+
+		if (v >= 1) {
+			snprintf(buf, len, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v, units[i].unit);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	return buf;
+}
+
+static const char *short_context(uint8_t context)
+{
+	static const char *const names[] = { "task", "compiler", "user", "anon" };
+
+	return context < 4 ? names[context] : "?";
+}
+
+static const char *thread_label(const struct trace_file *t, uint32_t tid, char *buf, size_t len)
+{
+	const char *name = trace_file__thread_name(t, tid);
+
+	snprintf(buf, len, "%s/%u", name ? name : "?", tid);
+	return buf;
+}
+
+static void print_exit_status(int32_t status)
+{
+	if (status < 0)
+		return;
+	if (WIFEXITED(status))
+		printf(", exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		printf(", killed by signal %d", WTERMSIG(status));
+}
+
+static void print_header(const struct trace_file *t, const struct trace_summary *s)
+{
+	const struct poll_builder_stats *st = &s->stats;
+	char span[32];
+
+	printf("Trace:    %s\n", t->meta.command && *t->meta.command ? t->meta.command : t->meta.target_path);
+	printf("Target:   %s (pid %u, %s)\n", t->meta.target_path ? t->meta.target_path : "?",
+	       t->meta.pid, arch_machine_name(t->meta.machine));
+	printf("Recorded: %s of polls, %llu events, %llu lost; ended: %s",
+	       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
+	       (unsigned long long)t->trailer.events, (unsigned long long)t->trailer.lost,
+	       trace_end_reason__name(t->trailer.end_reason));
+	print_exit_status(t->trailer.exit_status);
+	printf("\nPolls:    %llu (%llu unwound by panics, %llu unfinished)\n",
+	       (unsigned long long)st->polls, (unsigned long long)st->unwound,
+	       (unsigned long long)st->unfinished);
+	if (t->trailer.lost)
+		printf("WARNING:  %llu events were lost while recording: counts below are too low\n",
+		       (unsigned long long)t->trailer.lost);
+	if (st->orphan_exits || st->bad_events)
+		printf("Note:     %llu exits without an entry (probes attached mid-poll), %llu malformed events skipped\n",
+		       (unsigned long long)st->orphan_exits, (unsigned long long)st->bad_events);
+}
+
+static void print_functions(const struct trace_file *t, const struct trace_summary *s, size_t rows)
+{
+	char total[16], mean[16], p50[16], p99[16], max[16];
+
+	printf("\n%8s %7s %8s %7s %9s %9s %9s %9s %9s  %-8s %s\n", "POLLS", "READY", "PENDING",
+	       "UNWOUND", "TOTAL", "MEAN", "P50", "P99", "MAX", "CONTEXT", "FUNCTION");
+	for (size_t i = 0; i < rows; i++) {
+		const struct function_summary *f = &s->functions[i];
+		const struct trace_function *fn = &t->functions[f->first_func_id];
+
+		if (!f->polls)
+			continue;
+		printf("%8llu %7llu %8llu %7llu %9s %9s %9s %9s %9s  %-8s %s",
+		       (unsigned long long)f->polls, (unsigned long long)f->ready,
+		       (unsigned long long)f->pending, (unsigned long long)f->unwound,
+		       format_duration(f->total_ns, total, sizeof(total)),
+		       format_duration(f->mean_ns, mean, sizeof(mean)),
+		       format_duration(f->p50_ns, p50, sizeof(p50)),
+		       format_duration(f->p99_ns, p99, sizeof(p99)),
+		       format_duration(f->max_ns, max, sizeof(max)), short_context(fn->context), f->name);
+		if (fn->source_file)
+			printf("  (%s:%u)", fn->source_file, fn->source_line);
+		putchar('\n');
+	}
+}
+
+static void print_threads(const struct trace_file *t, const struct trace_summary *s)
+{
+	char busy[16], label[48];
+
+	printf("\n%-28s %8s %9s\n", "THREAD", "POLLS", "BUSY");
+	for (size_t i = 0; i < s->thread_count; i++)
+		printf("%-28s %8llu %9s\n", thread_label(t, s->threads[i].tid, label, sizeof(label)),
+		       (unsigned long long)s->threads[i].polls,
+		       format_duration(s->threads[i].busy_ns, busy, sizeof(busy)));
+}
+
+static void print_longest(const struct trace_file *t, const struct trace_summary *s)
+{
+	char duration[16], at[16], label[48];
+
+	printf("\n%9s %10s %-8s %-24s %s\n", "DURATION", "AT", "RESULT", "THREAD", "FUNCTION");
+	for (size_t i = 0; i < s->longest_count; i++) {
+		const struct longest_poll *l = &s->longest[i];
+
+		printf("%9s %10s %-8s %-24s %s\n", format_duration(l->duration_ns, duration, sizeof(duration)),
+		       format_duration(l->poll.start - s->first_ts, at, sizeof(at)),
+		       l->poll.end_kind == POLL_END_UNWOUND ? "unwound" : poll_result__name(l->poll.result),
+		       thread_label(t, l->poll.tid, label, sizeof(label)), t->functions[l->poll.func_id].name);
+	}
+}
+
+static void json_function(struct json_writer *w, const struct trace_file *t, const struct function_summary *f)
+{
+	const struct trace_function *fn = &t->functions[f->first_func_id];
+
+	json_writer__object_begin(w);
+	json_writer__key(w, "name"); json_writer__string(w, f->name);
+	json_writer__key(w, "context"); json_writer__string(w, context_class__name(fn->context));
+	json_writer__key(w, "address"); json_writer__hex(w, fn->addr);
+	json_writer__key(w, "copies"); json_writer__uint(w, f->copies);
+	json_writer__key(w, "polls"); json_writer__uint(w, f->polls);
+	json_writer__key(w, "ready"); json_writer__uint(w, f->ready);
+	json_writer__key(w, "pending"); json_writer__uint(w, f->pending);
+	json_writer__key(w, "result_unknown"); json_writer__uint(w, f->unknown);
+	json_writer__key(w, "unwound"); json_writer__uint(w, f->unwound);
+	json_writer__key(w, "unfinished"); json_writer__uint(w, f->unfinished);
+	json_writer__key(w, "total_ns"); json_writer__uint(w, f->total_ns);
+	json_writer__key(w, "mean_ns"); json_writer__uint(w, f->mean_ns);
+	json_writer__key(w, "p50_ns"); json_writer__uint(w, f->p50_ns);
+	json_writer__key(w, "p99_ns"); json_writer__uint(w, f->p99_ns);
+	json_writer__key(w, "max_ns"); json_writer__uint(w, f->max_ns);
+	json_writer__key(w, "file"); json_writer__string(w, fn->source_file);
+	json_writer__key(w, "line"); json_writer__uint(w, fn->source_line);
+	json_writer__object_end(w);
+}
+
+static void json_threads(struct json_writer *w, const struct trace_summary *s)
+{
+	json_writer__key(w, "threads");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < s->thread_count; i++) {
+		json_writer__object_begin(w);
+		json_writer__key(w, "tid"); json_writer__uint(w, s->threads[i].tid);
+		json_writer__key(w, "name"); json_writer__string(w, s->threads[i].name);
+		json_writer__key(w, "polls"); json_writer__uint(w, s->threads[i].polls);
+		json_writer__key(w, "busy_ns"); json_writer__uint(w, s->threads[i].busy_ns);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+}
+
+static void json_longest(struct json_writer *w, const struct trace_file *t, const struct trace_summary *s)
+{
+	json_writer__key(w, "longest");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < s->longest_count; i++) {
+		const struct poll *p = &s->longest[i].poll;
+
+		json_writer__object_begin(w);
+		json_writer__key(w, "function"); json_writer__string(w, t->functions[p->func_id].name);
+		json_writer__key(w, "tid"); json_writer__uint(w, p->tid);
+		json_writer__key(w, "start_ns"); json_writer__uint(w, p->start - s->first_ts);
+		json_writer__key(w, "duration_ns"); json_writer__uint(w, s->longest[i].duration_ns);
+		json_writer__key(w, "result");
+		json_writer__string(w, p->end_kind == POLL_END_UNWOUND ? "unwound" : poll_result__name(p->result));
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+}
+
+static int print_json(const struct trace_file *t, const struct trace_summary *s, size_t rows)
+{
+	struct json_writer w;
+
+	json_writer__init(&w, stdout, 2);
+	json_writer__object_begin(&w);
+	json_writer__key(&w, "target"); json_writer__string(&w, t->meta.target_path);
+	json_writer__key(&w, "command"); json_writer__string(&w, t->meta.command);
+	json_writer__key(&w, "pid"); json_writer__uint(&w, t->meta.pid);
+	json_writer__key(&w, "events"); json_writer__uint(&w, t->trailer.events);
+	json_writer__key(&w, "lost"); json_writer__uint(&w, t->trailer.lost);
+	json_writer__key(&w, "end_reason"); json_writer__string(&w, trace_end_reason__name(t->trailer.end_reason));
+	json_writer__key(&w, "exit_status"); json_writer__int(&w, t->trailer.exit_status);
+	json_writer__key(&w, "duration_ns"); json_writer__uint(&w, s->last_ts - s->first_ts);
+	json_writer__key(&w, "polls"); json_writer__uint(&w, s->stats.polls);
+	json_writer__key(&w, "unwound"); json_writer__uint(&w, s->stats.unwound);
+	json_writer__key(&w, "unfinished"); json_writer__uint(&w, s->stats.unfinished);
+	json_writer__key(&w, "orphan_exits"); json_writer__uint(&w, s->stats.orphan_exits);
+	json_writer__key(&w, "functions");
+	json_writer__array_begin(&w);
+	for (size_t i = 0; i < rows; i++)
+		if (s->functions[i].polls)
+			json_function(&w, t, &s->functions[i]);
+	json_writer__array_end(&w);
+	json_threads(&w, s);
+	json_longest(&w, t, s);
+	json_writer__object_end(&w);
+	return json_writer__finish(&w);
+}
+
+int cmd_report(int argc, char **argv)
+{
+	struct report_options o = { 0 };
+	struct trace_summary summary;
+	struct trace_file *trace;
+	size_t rows;
+	int rc = parse_options(&o, argc, argv);
+
+	if (rc)
+		return rc > 0 ? 0 : EXIT_USAGE;
+	if (open_trace_for("report", o.path, &trace))
+		return 1;
+	rc = trace_summary__build(&summary, trace, o.top ? (size_t)o.top : DEFAULT_LONGEST);
+	if (rc) {
+		report_error("report: %s: out of memory", o.path);
+		trace_file__close(trace);
+		return 1;
+	}
+	trace_summary__sort(&summary, o.sort);
+	rows = o.top && (size_t)o.top < summary.function_count ? (size_t)o.top : summary.function_count;
+	if (o.json) {
+		rc = print_json(trace, &summary, rows);
+	} else {
+		print_header(trace, &summary);
+		print_functions(trace, &summary, rows);
+		print_threads(trace, &summary);
+		print_longest(trace, &summary);
+	}
+	trace_summary__free(&summary);
+	trace_file__close(trace);
+	return rc ? 1 : 0;
+}

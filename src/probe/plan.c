@@ -1,0 +1,124 @@
+#include "probe/plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/types.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "bpf/poll.h"
+
+/* Poll functions larger than this are not decoded (exits unknown): no real
+ * poll function comes close, and it bounds a corrupt symbol's damage. */
+#define MAX_FUNCTION_BYTES (16u << 20)
+
+static int add_site(struct probe_plan *plan, size_t *capacity, uint64_t offset, uint64_t cookie,
+		    uint32_t func_id, uint8_t kind)
+{
+	if (plan->count == *capacity) {
+		size_t grown = *capacity ? *capacity * 2 : 256;
+		struct probe_site *sites = realloc(plan->sites, grown * sizeof(*sites));
+
+		if (!sites)
+			return -ENOMEM;
+		plan->sites = sites;
+		*capacity = grown;
+	}
+	plan->sites[plan->count++] = (struct probe_site){ offset, cookie, func_id, kind };
+	return 0;
+}
+
+static uint64_t exit_cookie(uint32_t func_id, const struct poll_fn *fn)
+{
+	uint64_t cookie = func_id | (uint64_t)PROBE_KIND_EXIT << COOKIE_KIND_SHIFT;
+
+	if (fn->result.mode == RESULT_IN_MEMORY)
+		cookie |= COOKIE_READ_MEMORY | (uint64_t)fn->result.disc_offset << COOKIE_OFFSET_SHIFT;
+	return cookie;
+}
+
+static int read_code(int fd, off_t file_size, const struct poll_fn *fn, uint8_t **code)
+{
+	ssize_t got;
+
+	if (fn->size == 0 || fn->size > MAX_FUNCTION_BYTES || fn->file_offset == 0 ||
+	    (off_t)(fn->file_offset + fn->size) > file_size)
+		return -EINVAL;
+	*code = malloc(fn->size);
+	if (!*code)
+		return -ENOMEM;
+	got = pread(fd, *code, fn->size, (off_t)fn->file_offset);
+	if (got != (ssize_t)fn->size) {
+		free(*code);
+		*code = NULL;
+		return got < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
+static int plan_function(struct probe_plan *plan, size_t *capacity, const struct arch_ops *arch,
+			 int fd, off_t file_size, uint32_t func_id, const struct poll_fn *fn)
+{
+	struct exit_site_list exits = { 0 };
+	uint8_t *code = NULL;
+	int err;
+
+	err = read_code(fd, file_size, fn, &code);
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		return 0; /* not in the file: leave the function out */
+	err = arch->find_exits(code, fn->size, fn->addr, &exits);
+	free(code);
+	if (!err)
+		err = add_site(plan, capacity, fn->file_offset,
+			       func_id | (uint64_t)PROBE_KIND_ENTRY << COOKIE_KIND_SHIFT, func_id,
+			       PROBE_KIND_ENTRY);
+	for (size_t i = 0; !err && i < exits.count; i++)
+		err = add_site(plan, capacity, fn->file_offset + (exits.sites[i].addr - fn->addr),
+			       exit_cookie(func_id, fn), func_id, PROBE_KIND_EXIT);
+	plan->exits_per_function[func_id] = (uint32_t)exits.count;
+	plan->unsupported_exits += exits.unsupported;
+	if (!exits.count)
+		plan->functions_without_exits++;
+	exit_site_list__free(&exits);
+	return err;
+}
+
+int probe_plan__build(struct probe_plan *plan, const char *path, const struct poll_fn_list *fns)
+{
+	const struct arch_ops *arch = arch_for_machine(fns->machine);
+	size_t capacity = 0;
+	struct stat st;
+	int fd, err = 0;
+
+	*plan = (struct probe_plan){ 0 };
+	if (!arch)
+		return -ENOTSUP;
+	plan->exits_per_function = calloc(fns->count ? fns->count : 1, sizeof(uint32_t));
+	if (!plan->exits_per_function)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		probe_plan__free(plan);
+		return err;
+	}
+	for (size_t i = 0; i < fns->count && !err; i++)
+		err = plan_function(plan, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i]);
+	close(fd);
+	if (err)
+		probe_plan__free(plan);
+	return err;
+}
+
+void probe_plan__free(struct probe_plan *plan)
+{
+	free(plan->sites);
+	free(plan->exits_per_function);
+	*plan = (struct probe_plan){ 0 };
+}

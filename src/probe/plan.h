@@ -1,0 +1,33 @@
+/* Where to put probes: for every poll function, its entry and each
+ * instruction that leaves it (found by the arch's decoder), as file
+ * offsets with the cookie the BPF program decodes. */
+#ifndef ASYNCTRACE_PROBE_PLAN_H
+#define ASYNCTRACE_PROBE_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "elf/pollfn.h"
+
+struct probe_site {
+	uint64_t file_offset;
+	uint64_t cookie;
+	uint32_t func_id;
+	uint8_t kind;      /* PROBE_KIND_ENTRY / PROBE_KIND_EXIT */
+};
+
+struct probe_plan {
+	struct probe_site *sites;
+	size_t count;
+	uint32_t *exits_per_function;  /* indexed by function id */
+	size_t functions_without_exits; /* e.g. never return: closed as unwound */
+	size_t unsupported_exits;       /* conditional tail calls: not probed */
+};
+
+/* Plans probes for fns->fns[0..count) of the ELF at path; function ids are
+ * indexes into fns. Returns 0 or a negative errno (-ENOTSUP: no probe
+ * support for this architecture). */
+int probe_plan__build(struct probe_plan *plan, const char *path, const struct poll_fn_list *fns);
+void probe_plan__free(struct probe_plan *plan);
+
+#endif

@@ -1,0 +1,217 @@
+#include "probe/recorder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/error.h"
+
+int recorder__open_output(struct recorder *rec, const char *path)
+{
+	int err = trace_writer__open(&rec->writer, path);
+
+	if (err)
+		report_error("record: cannot create %s: %s", path, strerror(-err));
+	rec->output = path;
+	return err;
+}
+
+static char *join_command(char *const *command)
+{
+	size_t len = 1;
+	char *joined;
+
+	for (size_t i = 0; command && command[i]; i++)
+		len += strlen(command[i]) + 1;
+	joined = calloc(1, len);
+	for (size_t i = 0; joined && command && command[i]; i++) {
+		if (i)
+			strcat(joined, " ");
+		strcat(joined, command[i]);
+	}
+	return joined;
+}
+
+static uint64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static struct trace_function function_entry(const struct poll_fn *fn, uint32_t exits)
+{
+	return (struct trace_function){
+		.addr = fn->addr,
+		.size = fn->size,
+		.context = fn->context,
+		.body = fn->body,
+		.self_arg = fn->self_arg,
+		.result = fn->result,
+		.exit_sites = exits,
+		.source_line = fn->source_line,
+		.name = fn->demangled,
+		.mangled = fn->mangled,
+		.source_file = fn->source_file,
+	};
+}
+
+int recorder__write_header(struct recorder *rec, const char *target_path, char *const *command,
+			   const struct poll_fn_list *fns, const struct probe_plan *plan)
+{
+	struct trace_meta meta = {
+		.clock = CLOCK_MONOTONIC, /* what bpf_ktime_get_ns() reads */
+		.pid = (uint32_t)rec->target_pid,
+		.start_realtime_ns = clock_ns(CLOCK_REALTIME),
+		.start_clock_ns = clock_ns(CLOCK_MONOTONIC),
+		.machine = fns->machine,
+		.build_id_len = (uint8_t)fns->build_id_len,
+		.target_path = (char *)target_path,
+		.command = join_command(command),
+		.capture = "ebpf-uprobe",
+	};
+	struct trace_function *table = calloc(fns->count ? fns->count : 1, sizeof(*table));
+	int err;
+
+	memcpy(meta.build_id, fns->build_id, sizeof(meta.build_id));
+	if (!table || !meta.command) {
+		free(table);
+		free(meta.command);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < fns->count; i++)
+		table[i] = function_entry(&fns->fns[i], plan->exits_per_function[i]);
+	err = trace_writer__write_meta(rec->writer, &meta);
+	if (!err)
+		err = trace_writer__write_functions(rec->writer, table, fns->count);
+	free(table);
+	free(meta.command);
+	if (err)
+		report_error("record: cannot write %s: %s", rec->output, strerror(-err));
+	return err;
+}
+
+static void read_thread_name(pid_t pid, uint32_t tid, char name[16])
+{
+	char path[64];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/comm", (int)pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* the thread is gone already: it stays unnamed */
+	len = read(fd, name, 15);
+	close(fd);
+	if (len <= 0)
+		return;
+	name[len] = '\0';
+	name[strcspn(name, "\n")] = '\0';
+}
+
+/* The first event of a thread: remember its name while it still exists. */
+static void note_thread(struct recorder *rec, uint32_t pid, uint32_t tid)
+{
+	struct trace_thread *thread;
+
+	if (u64map_get(&rec->thread_index, (uint64_t)tid + 1))
+		return;
+	if (rec->thread_count == rec->thread_capacity) {
+		size_t capacity = rec->thread_capacity ? rec->thread_capacity * 2 : 16;
+		struct trace_thread *threads = realloc(rec->threads, capacity * sizeof(*threads));
+
+		if (!threads)
+			return;
+		rec->threads = threads;
+		rec->thread_capacity = capacity;
+	}
+	thread = &rec->threads[rec->thread_count];
+	memset(thread, 0, sizeof(*thread));
+	thread->tid = tid;
+	read_thread_name((pid_t)pid, tid, thread->name);
+	if (u64map_put(&rec->thread_index, (uint64_t)tid + 1, (void *)(uintptr_t)(rec->thread_count + 1)) == 0)
+		rec->thread_count++;
+}
+
+int recorder__on_event(const struct probe_event *pe, void *ctx)
+{
+	struct recorder *rec = ctx;
+	struct trace_event e = {
+		.ts = pe->ts,
+		.sp = pe->sp,
+		.arg0 = pe->arg0,
+		.arg1 = pe->arg1,
+		.pid = pe->pid,
+		.tid = pe->tid,
+		.func_id = pe->func_id,
+		.cpu = pe->cpu,
+		.kind = pe->kind == PROBE_KIND_ENTRY ? TRACE_EVENT_ENTRY : TRACE_EVENT_EXIT,
+		.flags = (pe->flags & PROBE_FLAG_ARG1_FROM_MEMORY ? TRACE_EVENT_ARG1_FROM_MEMORY : 0) |
+			 (pe->flags & PROBE_FLAG_READ_FAILED ? TRACE_EVENT_READ_FAILED : 0),
+	};
+	int err;
+
+	note_thread(rec, pe->pid, pe->tid);
+	err = trace_writer__add_event(rec->writer, &e);
+	if (err && !rec->write_error) {
+		rec->write_error = err;
+		report_error("record: cannot write %s: %s", rec->output, strerror(-err));
+		return err; /* stop this drain; the loop ends the recording */
+	}
+	rec->events++;
+	return 0;
+}
+
+int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
+{
+	struct trace_trailer trailer = { .end_reason = reason, .exit_status = -1 };
+	int err;
+
+	/* Everything the target produced is in the ring buffer by now (its
+	 * probes ran synchronously in its threads): take it, then detach. */
+	if (!rec->write_error)
+		uprobe_session__drain(rec->session);
+	uprobe_session__detach(rec->session);
+	if (!rec->write_error)
+		uprobe_session__drain(rec->session);
+	rec->lost = uprobe_session__lost(rec->session);
+	trailer.lost = rec->lost;
+	trailer.end_clock_ns = clock_ns(CLOCK_MONOTONIC);
+	if (rec->child_reaped)
+		trailer.exit_status = rec->wait_status;
+	err = trace_writer__write_threads(rec->writer, rec->threads, rec->thread_count);
+	if (!err)
+		err = trace_writer__finish(rec->writer, &trailer);
+	if (err && !rec->write_error)
+		report_error("record: cannot write %s: %s", rec->output, strerror(-err));
+	return err ? err : rec->write_error;
+}
+
+void recorder__print_summary(const struct recorder *rec, const char *output, double seconds)
+{
+	report_info("record: %llu events from %zu threads in %.2f s written to %s; %llu lost",
+		    (unsigned long long)rec->events, rec->thread_count, seconds, output,
+		    (unsigned long long)rec->lost);
+	if (rec->lost)
+		report_warning("record: %llu events were lost (ring buffer full): the report counts them; try a larger --buffer-size",
+			       (unsigned long long)rec->lost);
+}
+
+void recorder__close(struct recorder *rec)
+{
+	trace_writer__free(rec->writer);
+	rec->writer = NULL;
+	uprobe_session__free(rec->session);
+	rec->session = NULL;
+	if (rec->pidfd >= 0)
+		close(rec->pidfd);
+	rec->pidfd = -1;
+	u64map_free(&rec->thread_index);
+	free(rec->threads);
+	rec->threads = NULL;
+}

@@ -1,0 +1,49 @@
+/* The sink of a recording: turns the capture backend's events into trace
+ * events, names threads as they appear, and writes the trace file. */
+#ifndef ASYNCTRACE_PROBE_RECORDER_H
+#define ASYNCTRACE_PROBE_RECORDER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "elf/pollfn.h"
+#include "probe/plan.h"
+#include "probe/uprobe.h"
+#include "trace/trace.h"
+#include "trace/writer.h"
+#include "util/u64map.h"
+
+struct recorder {
+	struct uprobe_session *session;
+	struct trace_writer *writer;
+	struct u64map thread_index;  /* tid + 1 -> index + 1 into threads */
+	struct trace_thread *threads;
+	size_t thread_count;
+	size_t thread_capacity;
+	pid_t target_pid;
+	pid_t child_pid;             /* > 0 when we started the target */
+	int pidfd;                   /* -p: becomes readable when the target exits */
+	int wait_status;
+	int child_reaped;
+	int exec_failed;
+	int failed;
+	int write_error;             /* negative errno of the first failed write */
+	uint64_t lost;
+	uint64_t events;
+	const char *command_name;
+	const char *output;
+};
+
+int recorder__open_output(struct recorder *rec, const char *path);
+/* Meta and function table; before the target runs. */
+int recorder__write_header(struct recorder *rec, const char *target_path, char *const *command,
+			   const struct poll_fn_list *fns, const struct probe_plan *plan);
+/* probe_event_fn for the uprobe session. */
+int recorder__on_event(const struct probe_event *event, void *ctx);
+/* Drains, detaches, writes threads and the trailer. Returns 0 or a negative
+ * errno (already reported). */
+int recorder__finish(struct recorder *rec, enum trace_end_reason reason);
+void recorder__print_summary(const struct recorder *rec, const char *output, double seconds);
+void recorder__close(struct recorder *rec);
+
+#endif

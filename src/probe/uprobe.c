@@ -1,0 +1,182 @@
+#include "probe/uprobe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "poll.skel.h"
+
+struct uprobe_session {
+	struct poll_bpf *skel;
+	struct ring_buffer *ring;
+	struct bpf_link **links;
+	size_t link_count;
+	probe_event_fn fn;
+	void *ctx;
+};
+
+static int quiet_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level, (void)fmt, (void)ap;
+	return 0;
+}
+
+static int verbose_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct uprobe_session *s = ctx;
+
+	if (size < sizeof(struct probe_event))
+		return 0; /* cannot happen with our program; never stop the drain for it */
+	return s->fn(data, s->ctx);
+}
+
+int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int verbose,
+			 probe_event_fn fn, void *ctx)
+{
+	struct uprobe_session *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	s->fn = fn;
+	s->ctx = ctx;
+	libbpf_set_print(verbose ? verbose_libbpf : quiet_libbpf);
+	s->skel = poll_bpf__open();
+	if (!s->skel) {
+		err = -errno;
+		goto fail;
+	}
+	err = bpf_map__set_max_entries(s->skel->maps.events, (__u32)ringbuf_bytes);
+	if (!err)
+		err = poll_bpf__load(s->skel);
+	if (err)
+		goto fail;
+	s->ring = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_ring_record, s, NULL);
+	if (!s->ring) {
+		err = -errno;
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	uprobe_session__free(s);
+	return err ? err : -EINVAL;
+}
+
+/* Inside a pid namespace, bpf_get_current_pid_tgid() returns the initial
+ * namespace's ids while fork() and /proc give ours: ask BPF for ours. */
+static void set_pid_namespace(struct uprobe_session *s)
+{
+	char line[256];
+	struct stat st;
+	FILE *status = fopen("/proc/self/status", "re");
+	int levels = 0;
+
+	if (!status)
+		return;
+	while (fgets(line, sizeof(line), status)) {
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		/* One pid per namespace level: more than one means we are nested. */
+		for (char *tok = strtok(line + 6, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
+			levels++;
+	}
+	fclose(status);
+	if (levels > 1 && stat("/proc/self/ns/pid", &st) == 0) {
+		s->skel->bss->targ_pidns_dev = st.st_dev;
+		s->skel->bss->targ_pidns_ino = st.st_ino;
+	}
+}
+
+int uprobe_session__set_target(struct uprobe_session *s, pid_t pid)
+{
+	set_pid_namespace(s);
+	s->skel->bss->targ_tgid = (__u32)pid;
+	return 0;
+}
+
+int uprobe_session__attach(struct uprobe_session *s, const char *path, pid_t pid,
+			   const struct probe_plan *plan, size_t *failed_site)
+{
+	struct bpf_link **links = realloc(s->links, (s->link_count + plan->count) * sizeof(*links));
+
+	if (!links)
+		return -ENOMEM;
+	s->links = links;
+	for (size_t i = 0; i < plan->count; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = plan->sites[i].cookie);
+		struct bpf_link *link = bpf_program__attach_uprobe_opts(
+			s->skel->progs.poll_probe, pid, path, plan->sites[i].file_offset, &opts);
+
+		if (!link) {
+			*failed_site = i;
+			return -errno;
+		}
+		s->links[s->link_count++] = link;
+	}
+	return 0;
+}
+
+size_t uprobe_session__attached(const struct uprobe_session *s)
+{
+	return s->link_count;
+}
+
+int uprobe_session__poll(struct uprobe_session *s, int timeout_ms)
+{
+	return ring_buffer__poll(s->ring, timeout_ms);
+}
+
+int uprobe_session__drain(struct uprobe_session *s)
+{
+	return ring_buffer__consume(s->ring);
+}
+
+uint64_t uprobe_session__lost(const struct uprobe_session *s)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t total = 0, *values;
+	__u32 zero = 0;
+
+	if (ncpus <= 0)
+		return 0;
+	values = calloc(ncpus, sizeof(*values));
+	if (!values)
+		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.lost_events), &zero, values) == 0)
+		for (int i = 0; i < ncpus; i++)
+			total += values[i];
+	free(values);
+	return total;
+}
+
+void uprobe_session__detach(struct uprobe_session *s)
+{
+	for (size_t i = 0; i < s->link_count; i++)
+		bpf_link__destroy(s->links[i]);
+	s->link_count = 0;
+}
+
+void uprobe_session__free(struct uprobe_session *s)
+{
+	if (!s)
+		return;
+	uprobe_session__detach(s);
+	free(s->links);
+	ring_buffer__free(s->ring);
+	poll_bpf__destroy(s->skel);
+	free(s);
+}

@@ -1,0 +1,265 @@
+#include "trace/polls.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "trace/reader.h"
+#include "util/u64map.h"
+
+struct frame {
+	uint64_t sp;
+	uint64_t start;
+	uint64_t future;
+	uint32_t func_id;
+	uint16_t cpu;
+};
+
+struct thread_stack {
+	struct frame *frames;
+	size_t depth;
+	size_t capacity;
+	uint32_t pid;
+	uint32_t tid;
+};
+
+struct poll_builder {
+	const struct trace_function *functions;
+	size_t function_count;
+	poll_callback callback;
+	void *ctx;
+	struct u64map threads; /* tid + 1 -> struct thread_stack */
+	struct poll_builder_stats stats;
+};
+
+struct poll_builder *poll_builder__new(const struct trace_function *functions, size_t count,
+				       poll_callback callback, void *ctx)
+{
+	struct poll_builder *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->functions = functions;
+	b->function_count = count;
+	b->callback = callback;
+	b->ctx = ctx;
+	return b;
+}
+
+static struct thread_stack *thread_of(struct poll_builder *b, const struct trace_event *e)
+{
+	struct thread_stack *t = u64map_get(&b->threads, (uint64_t)e->tid + 1);
+
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->pid = e->pid;
+	t->tid = e->tid;
+	if (u64map_put(&b->threads, (uint64_t)e->tid + 1, t)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t end,
+		      enum poll_end end_kind, enum poll_result result)
+{
+	const struct frame *f = &t->frames[--t->depth];
+	struct poll p = {
+		.start = f->start,
+		.end = end >= f->start ? end : f->start,
+		.future = f->future,
+		.func_id = f->func_id,
+		.tid = t->tid,
+		.pid = t->pid,
+		.parent_func = t->depth ? t->frames[t->depth - 1].func_id : UINT32_MAX,
+		.cpu = f->cpu,
+		.depth = (uint16_t)t->depth,
+		.result = result,
+		.end_kind = end_kind,
+	};
+
+	b->stats.polls++;
+	if (end_kind == POLL_END_UNWOUND)
+		b->stats.unwound++;
+	else if (end_kind == POLL_END_UNFINISHED)
+		b->stats.unfinished++;
+	b->callback(&p, b->ctx);
+}
+
+/* The stack grows down: a frame whose stack pointer is at or below a new
+ * event's is gone, even though no exit was seen for it. */
+static void close_unwound(struct poll_builder *b, struct thread_stack *t, uint64_t sp,
+			  uint64_t ts, int inclusive)
+{
+	while (t->depth) {
+		uint64_t top = t->frames[t->depth - 1].sp;
+
+		if (top > sp || (!inclusive && top == sp))
+			break;
+		close_top(b, t, ts, POLL_END_UNWOUND, POLL_RESULT_UNKNOWN);
+	}
+}
+
+static int push_frame(struct poll_builder *b, struct thread_stack *t, const struct trace_event *e)
+{
+	const struct trace_function *fn = &b->functions[e->func_id];
+	struct frame *f;
+
+	close_unwound(b, t, e->sp, e->ts, 1);
+	if (t->depth == t->capacity) {
+		size_t capacity = t->capacity ? t->capacity * 2 : 16;
+		struct frame *frames = realloc(t->frames, capacity * sizeof(*frames));
+
+		if (!frames)
+			return -ENOMEM;
+		t->frames = frames;
+		t->capacity = capacity;
+	}
+	f = &t->frames[t->depth++];
+	f->sp = e->sp;
+	f->start = e->ts;
+	f->future = fn->self_arg == 1 ? e->arg1 : e->arg0;
+	f->func_id = e->func_id;
+	f->cpu = e->cpu;
+	return 0;
+}
+
+static void pop_frame(struct poll_builder *b, struct thread_stack *t, const struct trace_event *e)
+{
+	close_unwound(b, t, e->sp, e->ts, 0);
+	if (!t->depth || t->frames[t->depth - 1].sp != e->sp ||
+	    t->frames[t->depth - 1].func_id != e->func_id) {
+		b->stats.orphan_exits++;
+		return;
+	}
+	close_top(b, t, e->ts, POLL_END_RETURNED,
+		  poll_result__decode(&b->functions[e->func_id], e));
+}
+
+int poll_builder__add(struct poll_builder *b, const struct trace_event *e)
+{
+	struct thread_stack *t;
+
+	if (e->func_id >= b->function_count ||
+	    (e->kind != TRACE_EVENT_ENTRY && e->kind != TRACE_EVENT_EXIT)) {
+		b->stats.bad_events++;
+		return 0;
+	}
+	t = thread_of(b, e);
+	if (!t)
+		return -ENOMEM;
+	if (e->kind == TRACE_EVENT_ENTRY)
+		return push_frame(b, t, e);
+	pop_frame(b, t, e);
+	return 0;
+}
+
+void poll_builder__finish(struct poll_builder *b, uint64_t end_ts)
+{
+	for (size_t i = 0; b->threads.slots && i <= b->threads.mask; i++) {
+		struct thread_stack *t = b->threads.slots[i].value;
+
+		if (!b->threads.slots[i].key)
+			continue;
+		while (t->depth)
+			close_top(b, t, end_ts, POLL_END_UNFINISHED, POLL_RESULT_UNKNOWN);
+	}
+}
+
+const struct poll_builder_stats *poll_builder__stats(const struct poll_builder *b)
+{
+	return &b->stats;
+}
+
+void poll_builder__free(struct poll_builder *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; b->threads.slots && i <= b->threads.mask; i++) {
+		struct thread_stack *t = b->threads.slots[i].value;
+
+		if (b->threads.slots[i].key) {
+			free(t->frames);
+			free(t);
+		}
+	}
+	u64map_free(&b->threads);
+	free(b);
+}
+
+static uint64_t low_bytes(uint64_t word, unsigned offset, unsigned size)
+{
+	word >>= offset * 8;
+	return size >= 8 ? word : word & ((1ULL << (size * 8)) - 1);
+}
+
+enum poll_result poll_result__decode(const struct trace_function *fn, const struct trace_event *e)
+{
+	const struct poll_result_layout *layout = &fn->result;
+	unsigned offset = layout->disc_offset, size = layout->disc_size;
+	uint64_t value;
+
+	if (size == 0 || size > 8)
+		return POLL_RESULT_UNKNOWN;
+	switch (layout->mode) {
+	case RESULT_IN_REGS:
+		/* Two-register results: bytes 0..7 in the first, 8..15 in the second. */
+		if (offset % 8 + size > 8 || offset >= 16)
+			return POLL_RESULT_UNKNOWN;
+		value = low_bytes(offset < 8 ? e->arg0 : e->arg1, offset % 8, size);
+		break;
+	case RESULT_IN_MEMORY:
+		if (!(e->flags & TRACE_EVENT_ARG1_FROM_MEMORY) || (e->flags & TRACE_EVENT_READ_FAILED))
+			return POLL_RESULT_UNKNOWN;
+		value = low_bytes(e->arg1, 0, size);
+		break;
+	default:
+		return POLL_RESULT_UNKNOWN;
+	}
+	return value == layout->pending_value ? POLL_RESULT_PENDING : POLL_RESULT_READY;
+}
+
+const char *poll_result__name(enum poll_result result)
+{
+	switch (result) {
+	case POLL_RESULT_READY: return "Ready";
+	case POLL_RESULT_PENDING: return "Pending";
+	default: return "?";
+	}
+}
+
+struct replay {
+	struct poll_builder *builder;
+	uint64_t last_ts;
+	int err;
+};
+
+static int replay_event(const struct trace_event *event, void *ctx)
+{
+	struct replay *r = ctx;
+
+	if (event->ts > r->last_ts)
+		r->last_ts = event->ts;
+	r->err = poll_builder__add(r->builder, event);
+	return r->err;
+}
+
+int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
+			     struct poll_builder_stats *stats)
+{
+	struct replay r = { 0 };
+
+	r.builder = poll_builder__new(trace->functions, trace->function_count, callback, ctx);
+	if (!r.builder)
+		return -ENOMEM;
+	trace_file__for_each_event(trace, replay_event, &r);
+	if (!r.err)
+		poll_builder__finish(r.builder, r.last_ts);
+	if (stats)
+		*stats = *poll_builder__stats(r.builder);
+	poll_builder__free(r.builder);
+	return r.err;
+}

@@ -1,0 +1,70 @@
+/* From events to polls: pairs each entry with its exit on the same thread,
+ * by stack pointer. A frame a panic unwinds has no exit; it is closed, as
+ * `unwound`, when a later event on its thread shows the stack above it. */
+#ifndef ASYNCTRACE_TRACE_POLLS_H
+#define ASYNCTRACE_TRACE_POLLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/trace.h"
+
+enum poll_result {
+	POLL_RESULT_UNKNOWN = 0, /* the function's Poll<T> layout is not known */
+	POLL_RESULT_READY = 1,
+	POLL_RESULT_PENDING = 2,
+};
+
+enum poll_end {
+	POLL_END_RETURNED = 0,   /* an exit probe fired */
+	POLL_END_UNWOUND = 1,    /* unwound by a panic (or left without an observed exit) */
+	POLL_END_UNFINISHED = 2, /* still running when the trace ended */
+};
+
+struct poll {
+	uint64_t start;
+	uint64_t end;      /* for unwound polls: the event that revealed the unwinding */
+	uint64_t future;   /* the `self` argument */
+	uint32_t func_id;
+	uint32_t tid;
+	uint32_t pid;
+	uint32_t parent_func; /* enclosing probed function on this thread, or UINT32_MAX */
+	uint16_t cpu;
+	uint16_t depth;    /* probed frames below it on its thread */
+	uint8_t result;    /* enum poll_result */
+	uint8_t end_kind;  /* enum poll_end */
+};
+
+struct poll_builder_stats {
+	uint64_t polls;
+	uint64_t unwound;
+	uint64_t unfinished;
+	uint64_t orphan_exits; /* exits without a matching entry (attached mid-poll) */
+	uint64_t bad_events;   /* unknown kind or function id: skipped */
+};
+
+typedef void (*poll_callback)(const struct poll *poll, void *ctx);
+
+struct poll_builder;
+
+struct poll_builder *poll_builder__new(const struct trace_function *functions, size_t count,
+				       poll_callback callback, void *ctx);
+/* Returns 0 or -ENOMEM. */
+int poll_builder__add(struct poll_builder *b, const struct trace_event *event);
+/* Closes frames still open as unfinished, ending at end_ts. */
+void poll_builder__finish(struct poll_builder *b, uint64_t end_ts);
+const struct poll_builder_stats *poll_builder__stats(const struct poll_builder *b);
+void poll_builder__free(struct poll_builder *b);
+
+/* Ready/Pending from an exit event, by the function's Poll<T> layout. */
+enum poll_result poll_result__decode(const struct trace_function *fn, const struct trace_event *exit);
+const char *poll_result__name(enum poll_result result);
+
+struct trace_file;
+/* Replays every event of a trace through a poll builder: callback gets each
+ * poll; frames still open at the end are unfinished at the last event's
+ * time. stats may be NULL. Returns 0 or a negative errno. */
+int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
+			     struct poll_builder_stats *stats);
+
+#endif

@@ -1,0 +1,307 @@
+#include "trace/reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trace/format.h"
+#include "util/buf.h"
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int map_file(struct trace_file *t, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	void *map;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, -EINVAL, "%s: not a regular file", path);
+	}
+	if ((size_t)st.st_size < sizeof(struct trace_file_header)) {
+		close(fd);
+		return fail(err, errlen, -EINVAL, "%s: not an asynctrace trace file (too short)", path);
+	}
+	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return fail(err, errlen, -errno, "cannot map %s: %s", path, strerror(errno));
+	madvise(map, st.st_size, MADV_SEQUENTIAL);
+	t->map = map;
+	t->map_len = st.st_size;
+	return 0;
+}
+
+static int check_header(struct trace_file *t, const char *path, size_t *offset, char *err,
+			size_t errlen)
+{
+	struct trace_file_header h;
+
+	memcpy(&h, t->map, sizeof(h));
+	if (memcmp(h.magic, TRACE_MAGIC, TRACE_MAGIC_LEN) != 0)
+		return fail(err, errlen, -EINVAL, "%s: not an asynctrace trace file", path);
+	if (h.version_major != TRACE_VERSION_MAJOR)
+		return fail(err, errlen, -ENOTSUP,
+			    "%s: trace format version %u.%u is not supported (this build reads %u.x)",
+			    path, h.version_major, h.version_minor, TRACE_VERSION_MAJOR);
+	if (h.endian != TRACE_ENDIAN_LITTLE || h.event_size != sizeof(struct trace_event) ||
+	    h.header_size < sizeof(h) || h.header_size > t->map_len)
+		return fail(err, errlen, -EINVAL, "%s: corrupt trace header", path);
+	t->version_major = h.version_major;
+	t->version_minor = h.version_minor;
+	*offset = h.header_size;
+	return 0;
+}
+
+static int parse_meta(struct trace_file *t, struct cursor *c)
+{
+	struct trace_meta *m = &t->meta;
+
+	m->clock = cursor_u32(c);
+	m->pid = cursor_u32(c);
+	m->start_realtime_ns = cursor_u64(c);
+	m->start_clock_ns = cursor_u64(c);
+	m->machine = cursor_u16(c);
+	m->build_id_len = cursor_u8(c);
+	cursor_bytes(c, m->build_id, sizeof(m->build_id));
+	m->target_path = cursor_str(c, TRACE_MAX_STRING);
+	m->command = cursor_str(c, TRACE_MAX_STRING);
+	m->capture = cursor_str(c, TRACE_MAX_STRING);
+	if (m->build_id_len > sizeof(m->build_id))
+		c->err = -EINVAL;
+	return c->err;
+}
+
+static void parse_function(struct trace_function *fn, struct cursor *c)
+{
+	fn->addr = cursor_u64(c);
+	fn->size = cursor_u64(c);
+	fn->context = cursor_u8(c);
+	fn->body = cursor_u8(c);
+	fn->self_arg = cursor_u8(c);
+	fn->result.mode = cursor_u8(c);
+	fn->result.disc_size = cursor_u8(c);
+	cursor_u8(c);
+	fn->result.disc_offset = cursor_u16(c);
+	fn->result.pending_value = cursor_u64(c);
+	fn->exit_sites = cursor_u32(c);
+	fn->source_line = cursor_u32(c);
+	fn->name = cursor_str(c, TRACE_MAX_STRING);
+	fn->mangled = cursor_str(c, TRACE_MAX_STRING);
+	fn->source_file = cursor_str(c, TRACE_MAX_STRING);
+	if (!fn->name)
+		fn->name = strdup("?");
+	if (fn->context > CONTEXT_ANONYMOUS || fn->result.disc_size > 8)
+		c->err = -EINVAL;
+}
+
+static int parse_functions(struct trace_file *t, struct cursor *c)
+{
+	uint32_t count = cursor_u32(c);
+
+	/* Each entry takes at least 52 bytes: bound the allocation by the chunk. */
+	if (c->err || count > TRACE_MAX_FUNCTIONS || count > c->left / 52)
+		return -EINVAL;
+	t->functions = calloc(count ? count : 1, sizeof(*t->functions));
+	if (!t->functions)
+		return -ENOMEM;
+	t->function_count = count;
+	for (uint32_t i = 0; i < count && !c->err; i++)
+		parse_function(&t->functions[i], c);
+	return c->err;
+}
+
+static int parse_threads(struct trace_file *t, struct cursor *c)
+{
+	uint32_t count = cursor_u32(c);
+
+	if (c->err || count > TRACE_MAX_THREADS || count > c->left / 20)
+		return -EINVAL;
+	t->threads = calloc(count ? count : 1, sizeof(*t->threads));
+	if (!t->threads)
+		return -ENOMEM;
+	t->thread_count = count;
+	for (uint32_t i = 0; i < count && !c->err; i++) {
+		t->threads[i].tid = cursor_u32(c);
+		cursor_bytes(c, t->threads[i].name, sizeof(t->threads[i].name));
+		t->threads[i].name[sizeof(t->threads[i].name) - 1] = '\0';
+	}
+	return c->err;
+}
+
+static int parse_trailer(struct trace_file *t, struct cursor *c)
+{
+	t->trailer.events = cursor_u64(c);
+	t->trailer.lost = cursor_u64(c);
+	t->trailer.end_clock_ns = cursor_u64(c);
+	t->trailer.end_reason = cursor_u32(c);
+	t->trailer.exit_status = (int32_t)cursor_u32(c);
+	return c->err;
+}
+
+static int add_event_chunk(struct trace_file *t, size_t offset, struct cursor *c)
+{
+	uint32_t count = cursor_u32(c);
+	struct trace_event_chunk *chunks;
+
+	cursor_u32(c);
+	if (c->err || count > c->left / sizeof(struct trace_event))
+		return -EINVAL;
+	chunks = realloc(t->chunks, (t->chunk_count + 1) * sizeof(*chunks));
+	if (!chunks)
+		return -ENOMEM;
+	t->chunks = chunks;
+	t->chunks[t->chunk_count].offset = offset + 8;
+	t->chunks[t->chunk_count].count = count;
+	t->chunk_count++;
+	t->event_count += count;
+	return 0;
+}
+
+static const char *chunk_name(uint32_t type)
+{
+	switch (type) {
+	case TRACE_CHUNK_META: return "meta";
+	case TRACE_CHUNK_FUNCTIONS: return "functions";
+	case TRACE_CHUNK_EVENTS: return "events";
+	case TRACE_CHUNK_THREADS: return "threads";
+	default: return "unknown";
+	}
+}
+
+/* Parses one chunk's payload. Returns 0 or a negative errno. */
+static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_t size,
+		       unsigned *seen)
+{
+	struct cursor c = { .p = t->map + offset, .left = size };
+
+	if (type < 32 && type != TRACE_CHUNK_EVENTS && (*seen & (1u << type)))
+		return -EINVAL; /* duplicated singleton chunk */
+	if (type < 32)
+		*seen |= 1u << type;
+	switch (type) {
+	case TRACE_CHUNK_META: return parse_meta(t, &c);
+	case TRACE_CHUNK_FUNCTIONS: return parse_functions(t, &c);
+	case TRACE_CHUNK_EVENTS:
+		if (!(*seen & (1u << TRACE_CHUNK_FUNCTIONS)))
+			return -EINVAL;
+		return add_event_chunk(t, offset, &c);
+	case TRACE_CHUNK_THREADS: return parse_threads(t, &c);
+	case TRACE_CHUNK_TRAILER: return parse_trailer(t, &c);
+	default: return 0; /* a later minor version's chunk: skip */
+	}
+}
+
+static int walk_chunks(struct trace_file *t, const char *path, size_t offset, char *err,
+		       size_t errlen)
+{
+	unsigned seen = 0;
+
+	while (offset < t->map_len) {
+		struct trace_chunk_header h;
+		int rc;
+
+		if (t->map_len - offset < sizeof(h))
+			return fail(err, errlen, -EINVAL, "%s: truncated trace file (cut inside a chunk header at byte %zu)", path, offset);
+		memcpy(&h, t->map + offset, sizeof(h));
+		offset += sizeof(h);
+		if (h.size > t->map_len - offset)
+			return fail(err, errlen, -EINVAL,
+				    "%s: truncated trace file (%s chunk at byte %zu needs %llu bytes, %zu left)",
+				    path, chunk_name(h.type), offset - sizeof(h),
+				    (unsigned long long)h.size, t->map_len - offset);
+		rc = parse_chunk(t, h.type, offset, h.size, &seen);
+		if (rc == -ENOMEM)
+			return fail(err, errlen, rc, "%s: out of memory", path);
+		if (rc)
+			return fail(err, errlen, rc, "%s: corrupt %s chunk at byte %zu", path,
+				    chunk_name(h.type), offset - sizeof(h));
+		offset += h.size;
+		if (h.type == TRACE_CHUNK_TRAILER)
+			break;
+	}
+	if (!(seen & (1u << TRACE_CHUNK_META)) || !(seen & (1u << TRACE_CHUNK_FUNCTIONS)))
+		return fail(err, errlen, -EINVAL, "%s: truncated trace file (no function table)", path);
+	if (!(seen & (1u << TRACE_CHUNK_TRAILER)))
+		return fail(err, errlen, -EINVAL,
+			    "%s: truncated trace file (no trailer: the recording did not finish)", path);
+	if (offset != t->map_len)
+		return fail(err, errlen, -EINVAL, "%s: corrupt trace file (data after the trailer)", path);
+	return 0;
+}
+
+int trace_file__open(struct trace_file **out, const char *path, char *err, size_t errlen)
+{
+	struct trace_file *t = calloc(1, sizeof(*t));
+	size_t offset;
+	int rc;
+
+	if (!t)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	rc = map_file(t, path, err, errlen);
+	if (!rc)
+		rc = check_header(t, path, &offset, err, errlen);
+	if (!rc)
+		rc = walk_chunks(t, path, offset, err, errlen);
+	if (rc) {
+		trace_file__close(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+int trace_file__for_each_event(const struct trace_file *t, trace_event_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < t->chunk_count; i++) {
+		const struct trace_event *events = (const void *)(t->map + t->chunks[i].offset);
+
+		for (uint32_t j = 0; j < t->chunks[i].count; j++) {
+			int rc = fn(&events[j], ctx);
+
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+const char *trace_file__thread_name(const struct trace_file *t, uint32_t tid)
+{
+	for (size_t i = 0; i < t->thread_count; i++)
+		if (t->threads[i].tid == tid)
+			return t->threads[i].name[0] ? t->threads[i].name : NULL;
+	return NULL;
+}
+
+void trace_file__close(struct trace_file *t)
+{
+	if (!t)
+		return;
+	trace_meta__free(&t->meta);
+	for (size_t i = 0; i < t->function_count; i++)
+		trace_function__free(&t->functions[i]);
+	free(t->functions);
+	free(t->threads);
+	free(t->chunks);
+	if (t->map)
+		munmap((void *)t->map, t->map_len);
+	free(t);
+}

@@ -1,0 +1,46 @@
+/* Reading a trace file. Opening validates the whole structure (every chunk
+ * inside the file, a trailer at the end) before anything is reported, so a
+ * truncated or foreign file is one clear error, not a partial answer. */
+#ifndef ASYNCTRACE_TRACE_READER_H
+#define ASYNCTRACE_TRACE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/trace.h"
+
+struct trace_event_chunk {
+	size_t offset;  /* of the first event in the mapping */
+	uint32_t count;
+};
+
+struct trace_file {
+	struct trace_meta meta;
+	struct trace_function *functions;
+	size_t function_count;
+	struct trace_thread *threads;
+	size_t thread_count;
+	struct trace_trailer trailer;
+	uint64_t event_count;     /* events present in the file */
+	uint16_t version_major;
+	uint16_t version_minor;
+	/* private */
+	const uint8_t *map;
+	size_t map_len;
+	struct trace_event_chunk *chunks;
+	size_t chunk_count;
+};
+
+/* Returns 0, or a negative errno with a one-line reason in err[]. */
+int trace_file__open(struct trace_file **out, const char *path, char *err, size_t errlen);
+void trace_file__close(struct trace_file *trace);
+
+typedef int (*trace_event_fn)(const struct trace_event *event, void *ctx);
+/* Calls fn for every event in file order; stops early and returns fn's
+ * value when it is non-zero. */
+int trace_file__for_each_event(const struct trace_file *trace, trace_event_fn fn, void *ctx);
+
+/* The thread's name, or NULL when the trace has none for it. */
+const char *trace_file__thread_name(const struct trace_file *trace, uint32_t tid);
+
+#endif

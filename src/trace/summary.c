@@ -1,0 +1,262 @@
+#include "trace/summary.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/u64map.h"
+
+struct durations {
+	uint64_t *values;
+	size_t count;
+	size_t capacity;
+};
+
+struct builder {
+	const struct trace_file *trace;
+	struct trace_summary *summary;
+	uint32_t *row_of_function;    /* function id -> row */
+	struct durations *durations;  /* per row */
+	struct u64map thread_rows;    /* tid + 1 -> row + 1 */
+	size_t thread_capacity;
+	size_t top;
+	int err;
+};
+
+static int push_duration(struct durations *d, uint64_t value)
+{
+	if (d->count == d->capacity) {
+		size_t capacity = d->capacity ? d->capacity * 2 : 64;
+		uint64_t *values = realloc(d->values, capacity * sizeof(*values));
+
+		if (!values)
+			return -ENOMEM;
+		d->values = values;
+		d->capacity = capacity;
+	}
+	d->values[d->count++] = value;
+	return 0;
+}
+
+/* One row per distinct name, in first-seen order. */
+static int build_rows(struct builder *b)
+{
+	const struct trace_file *t = b->trace;
+	struct trace_summary *s = b->summary;
+	struct u64map by_name = { 0 };
+	int err = 0;
+
+	b->row_of_function = calloc(t->function_count + 1, sizeof(uint32_t));
+	s->functions = calloc(t->function_count + 1, sizeof(*s->functions));
+	b->durations = calloc(t->function_count + 1, sizeof(*b->durations));
+	if (!b->row_of_function || !s->functions || !b->durations)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->function_count && !err; i++) {
+		const char *name = t->functions[i].name;
+		uint64_t hash = 1469598103934665603ULL;
+		uintptr_t row;
+
+		for (const char *p = name; *p; p++)
+			hash = (hash ^ (unsigned char)*p) * 1099511628211ULL;
+		hash |= 1;
+		/* Chain on collision: probe successive keys until the name matches. */
+		while ((row = (uintptr_t)u64map_get(&by_name, hash)) &&
+		       strcmp(s->functions[row - 1].name, name) != 0)
+			hash += 2;
+		if (!row) {
+			row = ++s->function_count;
+			s->functions[row - 1].name = name;
+			s->functions[row - 1].first_func_id = (uint32_t)i;
+			err = u64map_put(&by_name, hash, (void *)row);
+		}
+		s->functions[row - 1].copies++;
+		b->row_of_function[i] = (uint32_t)(row - 1);
+	}
+	u64map_free(&by_name);
+	return err;
+}
+
+static struct thread_summary *thread_row(struct builder *b, uint32_t tid)
+{
+	struct trace_summary *s = b->summary;
+	uintptr_t row = (uintptr_t)u64map_get(&b->thread_rows, (uint64_t)tid + 1);
+
+	if (row)
+		return &s->threads[row - 1];
+	if (s->thread_count == b->thread_capacity) {
+		size_t capacity = b->thread_capacity ? b->thread_capacity * 2 : 16;
+		struct thread_summary *threads = realloc(s->threads, capacity * sizeof(*threads));
+
+		if (!threads)
+			return NULL;
+		s->threads = threads;
+		b->thread_capacity = capacity;
+	}
+	s->threads[s->thread_count] = (struct thread_summary){
+		.tid = tid, .name = trace_file__thread_name(b->trace, tid),
+	};
+	if (u64map_put(&b->thread_rows, (uint64_t)tid + 1, (void *)(uintptr_t)(s->thread_count + 1)))
+		return NULL;
+	return &s->threads[s->thread_count++];
+}
+
+/* Keeps the `top` longest polls, longest first (insertion: top is small). */
+static void keep_if_long(struct builder *b, const struct poll *p, uint64_t duration)
+{
+	struct trace_summary *s = b->summary;
+	size_t i;
+
+	if (!b->top || (s->longest_count == b->top && duration <= s->longest[b->top - 1].duration_ns))
+		return;
+	i = s->longest_count < b->top ? s->longest_count++ : b->top - 1;
+	while (i > 0 && s->longest[i - 1].duration_ns < duration) {
+		s->longest[i] = s->longest[i - 1];
+		i--;
+	}
+	s->longest[i].poll = *p;
+	s->longest[i].duration_ns = duration;
+}
+
+static void on_poll(const struct poll *p, void *ctx)
+{
+	struct builder *b = ctx;
+	uint32_t row = b->row_of_function[p->func_id];
+	struct function_summary *f = &b->summary->functions[row];
+	uint64_t duration = p->end - p->start;
+
+	f->polls++;
+	if (p->end_kind == POLL_END_UNWOUND)
+		f->unwound++;
+	else if (p->end_kind == POLL_END_UNFINISHED)
+		f->unfinished++;
+	else if (p->result == POLL_RESULT_READY)
+		f->ready++;
+	else if (p->result == POLL_RESULT_PENDING)
+		f->pending++;
+	else
+		f->unknown++;
+	if (!b->summary->first_ts || p->start < b->summary->first_ts)
+		b->summary->first_ts = p->start;
+	if (p->end > b->summary->last_ts)
+		b->summary->last_ts = p->end;
+	if (p->end_kind == POLL_END_UNFINISHED)
+		return;
+	if (push_duration(&b->durations[row], duration))
+		b->err = -ENOMEM;
+	if (p->depth == 0) {
+		struct thread_summary *t = thread_row(b, p->tid);
+
+		if (!t) {
+			b->err = -ENOMEM;
+			return;
+		}
+		t->polls++;
+		t->busy_ns += duration;
+	}
+	keep_if_long(b, p, duration);
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted values. */
+static uint64_t percentile(const struct durations *d, unsigned pct)
+{
+	size_t rank = (d->count * pct + 99) / 100;
+
+	return d->values[rank ? rank - 1 : 0];
+}
+
+static void finish_row(struct function_summary *f, struct durations *d)
+{
+	if (!d->count)
+		return;
+	qsort(d->values, d->count, sizeof(*d->values), compare_u64);
+	for (size_t i = 0; i < d->count; i++)
+		f->total_ns += d->values[i];
+	f->timed = d->count;
+	f->mean_ns = f->total_ns / d->count;
+	f->p50_ns = percentile(d, 50);
+	f->p99_ns = percentile(d, 99);
+	f->max_ns = d->values[d->count - 1];
+}
+
+int trace_summary__build(struct trace_summary *s, const struct trace_file *trace, size_t top_polls)
+{
+	struct builder b = { .trace = trace, .summary = s, .top = top_polls };
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->longest = calloc(top_polls + 1, sizeof(*s->longest));
+	err = s->longest ? build_rows(&b) : -ENOMEM;
+	if (!err)
+		err = trace_file__replay_polls(trace, on_poll, &b, &s->stats);
+	if (!err)
+		err = b.err;
+	for (size_t i = 0; !err && i < s->function_count; i++)
+		finish_row(&s->functions[i], &b.durations[i]);
+	for (size_t i = 0; b.durations && i < s->function_count; i++)
+		free(b.durations[i].values);
+	free(b.durations);
+	free(b.row_of_function);
+	u64map_free(&b.thread_rows);
+	if (err)
+		trace_summary__free(s);
+	return err;
+}
+
+void trace_summary__free(struct trace_summary *s)
+{
+	free(s->functions);
+	free(s->threads);
+	free(s->longest);
+	memset(s, 0, sizeof(*s));
+}
+
+static const char *const sort_keys[] = {
+	[SORT_TOTAL] = "total", [SORT_POLLS] = "polls", [SORT_MEAN] = "mean",
+	[SORT_MAX] = "max", [SORT_P99] = "p99", [SORT_NAME] = "name",
+};
+
+int summary_sort__parse(const char *key)
+{
+	for (size_t i = 0; i < sizeof(sort_keys) / sizeof(sort_keys[0]); i++)
+		if (!strcmp(key, sort_keys[i]))
+			return (int)i;
+	return -1;
+}
+
+static uint64_t sort_value(const struct function_summary *f, enum summary_sort key)
+{
+	switch (key) {
+	case SORT_POLLS: return f->polls;
+	case SORT_MEAN: return f->mean_ns;
+	case SORT_MAX: return f->max_ns;
+	case SORT_P99: return f->p99_ns;
+	default: return f->total_ns;
+	}
+}
+
+static int compare_rows(const void *a, const void *b, void *ctx)
+{
+	const struct function_summary *x = a, *y = b;
+	enum summary_sort key = *(const enum summary_sort *)ctx;
+	uint64_t vx, vy;
+
+	if (key == SORT_NAME)
+		return strcmp(x->name, y->name);
+	vx = sort_value(x, key);
+	vy = sort_value(y, key);
+	if (vx != vy)
+		return vx > vy ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+void trace_summary__sort(struct trace_summary *s, enum summary_sort key)
+{
+	qsort_r(s->functions, s->function_count, sizeof(*s->functions), compare_rows, &key);
+}

@@ -1,0 +1,68 @@
+/* Per-function and per-thread summaries of a trace's polls: what `report`
+ * prints. Functions with the same demangled name (monomorphised copies of
+ * one generic async fn) are one row. */
+#ifndef ASYNCTRACE_TRACE_SUMMARY_H
+#define ASYNCTRACE_TRACE_SUMMARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/polls.h"
+#include "trace/reader.h"
+
+struct function_summary {
+	const char *name;       /* borrowed from the trace */
+	uint32_t first_func_id; /* for address, context, location */
+	uint32_t copies;        /* function-table entries merged into this row */
+	uint64_t polls;         /* every poll, however it ended */
+	uint64_t ready;
+	uint64_t pending;
+	uint64_t unknown;       /* returned, result not decodable */
+	uint64_t unwound;
+	uint64_t unfinished;
+	/* Durations of returned and unwound polls (unwound: an upper bound). */
+	uint64_t timed;
+	uint64_t total_ns;
+	uint64_t mean_ns;
+	uint64_t p50_ns;
+	uint64_t p99_ns;
+	uint64_t max_ns;
+};
+
+struct thread_summary {
+	uint32_t tid;
+	const char *name;       /* borrowed; NULL when unknown */
+	uint64_t polls;         /* outermost polls */
+	uint64_t busy_ns;       /* time inside outermost polls */
+};
+
+struct longest_poll {
+	struct poll poll;
+	uint64_t duration_ns;
+};
+
+struct trace_summary {
+	struct function_summary *functions;
+	size_t function_count;
+	struct thread_summary *threads;
+	size_t thread_count;
+	struct longest_poll *longest; /* longest first */
+	size_t longest_count;
+	struct poll_builder_stats stats;
+	uint64_t first_ts;
+	uint64_t last_ts;
+};
+
+/* Builds the summary, keeping the `top_polls` longest polls. */
+int trace_summary__build(struct trace_summary *summary, const struct trace_file *trace,
+			 size_t top_polls);
+void trace_summary__free(struct trace_summary *summary);
+
+enum summary_sort {
+	SORT_TOTAL, SORT_POLLS, SORT_MEAN, SORT_MAX, SORT_P99, SORT_NAME,
+};
+/* Returns -1 for an unknown key. */
+int summary_sort__parse(const char *key);
+void trace_summary__sort(struct trace_summary *summary, enum summary_sort key);
+
+#endif

@@ -1,0 +1,85 @@
+/* The event model every capture backend produces and every analysis reads.
+ * Nothing here knows how events were captured (eBPF uprobes today, an
+ * in-process agent or an imported log later). */
+#ifndef ASYNCTRACE_TRACE_TRACE_H
+#define ASYNCTRACE_TRACE_TRACE_H
+
+#include <stdint.h>
+
+#include "elf/pollfn.h"
+
+enum trace_event_kind {
+	TRACE_EVENT_ENTRY = 1, /* a probed function was entered */
+	TRACE_EVENT_EXIT = 2,  /* it returned or tail-called away */
+};
+
+/* Event flags (on disk). */
+#define TRACE_EVENT_ARG1_FROM_MEMORY 0x1 /* exit: arg1 was read at the returned pointer */
+#define TRACE_EVENT_READ_FAILED 0x2      /* ... and that read failed */
+
+/* One event: 48 bytes on disk, little-endian (the header says so). */
+struct trace_event {
+	uint64_t ts;      /* ns, clock given in trace_meta.clock */
+	uint64_t sp;      /* stack pointer at the probed instruction */
+	uint64_t arg0;    /* entry: 1st argument; exit: 1st return register */
+	uint64_t arg1;    /* entry: 2nd argument; exit: 2nd return register or memory word */
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t func_id; /* index into the function table */
+	uint16_t cpu;
+	uint8_t kind;     /* enum trace_event_kind */
+	uint8_t flags;    /* TRACE_EVENT_* */
+};
+
+/* Why recording stopped (trailer). */
+enum trace_end_reason {
+	TRACE_END_TARGET_EXITED = 1,
+	TRACE_END_SIGNAL = 2,    /* SIGINT / SIGTERM to the tracer */
+	TRACE_END_DURATION = 3,  /* --duration elapsed */
+};
+
+struct trace_meta {
+	uint32_t clock;            /* CLOCK_MONOTONIC for BPF's bpf_ktime_get_ns */
+	uint32_t pid;              /* traced process */
+	uint64_t start_realtime_ns;
+	uint64_t start_clock_ns;   /* the same instant on `clock` */
+	uint16_t machine;          /* e_machine of the target */
+	uint8_t build_id_len;
+	uint8_t build_id[20];
+	char *target_path;         /* owned */
+	char *command;             /* owned; command line, space separated */
+	char *capture;             /* owned; e.g. "ebpf-uprobe" */
+};
+
+struct trace_function {
+	uint64_t addr;
+	uint64_t size;
+	uint8_t context;           /* enum context_class */
+	uint8_t body;              /* enum body_kind */
+	uint8_t self_arg;          /* argument holding the future */
+	struct poll_result_layout result;
+	uint32_t exit_sites;       /* exit probes placed; 0 = exits not observed */
+	uint32_t source_line;
+	char *name;                /* owned, demangled */
+	char *mangled;             /* owned */
+	char *source_file;         /* owned, may be NULL */
+};
+
+struct trace_thread {
+	uint32_t tid;
+	char name[16];             /* comm */
+};
+
+struct trace_trailer {
+	uint64_t events;
+	uint64_t lost;
+	uint64_t end_clock_ns;
+	uint32_t end_reason;       /* enum trace_end_reason */
+	int32_t exit_status;       /* target's wait status, -1 when unknown */
+};
+
+void trace_meta__free(struct trace_meta *meta);
+void trace_function__free(struct trace_function *fn);
+const char *trace_end_reason__name(uint32_t reason);
+
+#endif

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""End-to-end tests: record real targets as root and compare with the ground
+truth each target prints about itself. Run by tests/run.sh; closing line
+"N passed, N failed". `run.py NAME...` runs only tests whose name contains NAME.
+
+Tests that need BPF fail (never skip) when not run as root: CI runs as root.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BUILD = os.environ.get("ASYNCTRACE_BUILD") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+TRACER = os.path.join(BUILD, "asynctrace")
+RUST = os.path.join(BUILD, "targets", "rust", "debug")
+RUST_RELEASE = os.path.join(BUILD, "targets", "rust", "release")
+C_TARGETS = os.path.join(BUILD, "targets", "c")
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise Failure(f"{what}: got {got!r}, want {want!r}")
+
+
+def need_root():
+    check(os.geteuid() == 0, "needs root for BPF (CI runs as root): run `sudo make test`")
+
+
+def run(cmd, timeout=120, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def tracer(*args, timeout=120):
+    return run([TRACER, *args], timeout=timeout)
+
+
+def tmpfile(name):
+    return os.path.join(WORKDIR, name)
+
+
+def one_error_line(proc, what):
+    """A failure: non-zero exit and exactly one line on stderr, ours."""
+    check(proc.returncode != 0, f"{what}: exit status 0, want non-zero")
+    lines = proc.stderr.strip().splitlines()
+    check(len(lines) == 1, f"{what}: want one stderr line, got {len(lines)}: {proc.stderr!r}")
+    check(lines[0].startswith("asynctrace: "), f"{what}: stderr line is not ours: {lines[0]!r}")
+    return lines[0]
+
+
+def ground_truth(binary, *args):
+    proc = run([binary, *args, "--ground-truth"])
+    check(proc.returncode == 0, f"{binary} --ground-truth failed: {proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def record(binary, *args, out=None, extra=()):
+    """Records `binary args`; returns (trace path, completed process)."""
+    need_root()
+    trace = out or tmpfile(os.path.basename(binary) + ".trace")
+    proc = tracer("record", "-q", "-o", trace, *extra, "--", binary, *args)
+    return trace, proc
+
+
+def report_json(trace):
+    proc = tracer("report", "--json", trace)
+    check(proc.returncode == 0, f"report failed: {proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def functions_by_name(report):
+    rows = {}
+    for f in report["functions"]:
+        row = rows.setdefault(f["name"], {"polls": 0, "ready": 0, "pending": 0, "unwound": 0, "max_ns": 0})
+        for key in ("polls", "ready", "pending", "unwound"):
+            row[key] += f[key]
+        row["max_ns"] = max(row["max_ns"], f["max_ns"])
+    return rows
+
+
+def compare_with_truth(report, truth):
+    rows = functions_by_name(report)
+    check_eq(report["lost"], 0, "lost events")
+    for name, want in truth["functions"].items():
+        check(name in rows, f"{name} not in the report (functions: {sorted(rows)[:8]}...)")
+        for key in ("polls", "ready", "pending", "unwound"):
+            if key in want:
+                check_eq(rows[name][key], want[key], f"{name} {key}")
+
+
+def exact_counts(binary_name, *args):
+    binary = os.path.join(RUST, binary_name)
+    truth = ground_truth(binary, *args)
+    untraced = run([binary, *args])
+    trace, proc = record(binary, *args)
+    check_eq(proc.returncode, untraced.returncode, "exit status traced vs untraced")
+    check_eq(proc.stdout, untraced.stdout, "stdout traced vs untraced")
+    compare_with_truth(report_json(trace), truth)
+    return trace
+
+
+@test
+def tokio_multi_thread_exact_counts():
+    exact_counts("tokio_mt", "--tasks", "4", "--yields", "3")
+
+
+@test
+def tokio_multi_thread_other_shape():
+    exact_counts("tokio_mt", "--tasks", "7", "--yields", "11")
+
+
+@test
+def tokio_current_thread_exact_counts():
+    exact_counts("tokio_ct", "--tasks", "5", "--yields", "4")
+
+
+@test
+def async_std_exact_counts():
+    exact_counts("async_std_tasks", "--tasks", "4", "--yields", "3")
+
+
+@test
+def futures_executor_exact_counts():
+    exact_counts("futures_exec", "--tasks", "4", "--yields", "3")
+
+
+@test
+def busy_poll_duration_lower_bound():
+    binary = os.path.join(RUST, "busy_poll")
+    truth = ground_truth(binary)
+    trace, proc = record(binary)
+    check_eq(proc.returncode, 0, "exit status")
+    rows = functions_by_name(report_json(trace))
+    compare_with_truth(report_json(trace), truth)
+    for name, want in truth["functions"].items():
+        if "min_poll_ns" in want:
+            check(rows[name]["max_ns"] >= want["min_poll_ns"],
+                  f"{name}: longest poll {rows[name]['max_ns']} ns < known spin {want['min_poll_ns']} ns")
+
+
+@test
+def panic_is_caught_and_unwound_polls_counted():
+    binary = os.path.join(RUST, "panic_task")
+    truth = ground_truth(binary)
+    untraced = run([binary])
+    check_eq(untraced.returncode, 0, "untraced exit status")
+    trace, proc = record(binary)
+    check_eq(proc.returncode, untraced.returncode, "traced exit status")
+    check_eq(proc.stdout, untraced.stdout, "traced stdout")
+    check("fatal runtime error" not in proc.stderr, "the traced program aborted: " + proc.stderr)
+    report = report_json(trace)
+    compare_with_truth(report, truth)
+
+
+@test
+def chrome_export_has_one_event_per_poll():
+    binary = os.path.join(RUST, "tokio_mt")
+    trace, proc = record(binary, "--tasks", "3", "--yields", "2")
+    check_eq(proc.returncode, 0, "exit status")
+    out = tmpfile("timeline.json")
+    exp = tracer("export", "--format", "chrome", "-o", out, trace)
+    check_eq(exp.returncode, 0, f"export exit status ({exp.stderr})")
+    with open(out) as f:
+        doc = json.load(f)
+    polls = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    check_eq(len(polls), report_json(trace)["polls"], "complete events vs polls")
+    names = {e["name"]: e.get("cname") for e in polls}
+    check(all(names.values()), "every poll has a color")
+    check(any(e["ph"] == "M" and e["name"] == "thread_name" for e in doc["traceEvents"]), "thread names")
+    # Same name, same color, across runs.
+    trace2, _ = record(binary, "--tasks", "2", "--yields", "1", out=tmpfile("again.trace"))
+    exp2 = tracer("export", "--format", "chrome", trace2)
+    again = {e["name"]: e.get("cname") for e in json.loads(exp2.stdout)["traceEvents"] if e["ph"] == "X"}
+    for name in set(names) & set(again):
+        check_eq(again[name], names[name], f"color of {name} across runs")
+
+
+@test
+def c_target_one_exit_per_entry():
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    truth = ground_truth(binary)
+    trace, proc = record(binary)
+    check_eq(proc.returncode, 0, "exit status")
+    report = report_json(trace)
+    rows = functions_by_name(report)
+    check_eq(report["lost"], 0, "lost")
+    check_eq(report["orphan_exits"], 0, "exits without entry")
+    for name, want in truth["functions"].items():
+        check(name in rows, f"{name} missing from the report")
+        check_eq(rows[name]["polls"], want["calls"], f"{name} entries")
+        check_eq(rows[name]["unwound"], 0, f"{name} entries without an exit")
+
+
+@test
+def output_and_exit_status_pass_through():
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    untraced = run([binary, "--exit", "3"])
+    trace, proc = record(binary, "--exit", "3")
+    check_eq(untraced.returncode, 3, "untraced exit status")
+    check_eq(proc.returncode, 3, "traced exit status")
+    check_eq(proc.stdout, untraced.stdout, "stdout")
+
+
+@test
+def attach_to_running_process_with_duration():
+    need_root()
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    target = subprocess.Popen([binary, "--seconds", "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        trace = tmpfile("pid.trace")
+        proc = tracer("record", "-q", "-o", trace, "--duration", "1", "-p", str(target.pid))
+        check_eq(proc.returncode, 0, f"record -p exit status ({proc.stderr})")
+        check(target.poll() is None, "the traced process must keep running after -p --duration")
+        report = report_json(trace)
+        check_eq(report["end_reason"], "duration elapsed", "end reason")
+        check(report["polls"] > 0, "no calls recorded from the running process")
+    finally:
+        target.wait(timeout=30)
+    check_eq(target.returncode, 0, "the attached process's exit status")
+
+
+@test
+def sigint_leaves_a_complete_trace():
+    need_root()
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    trace = tmpfile("sigint.trace")
+    proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, "--", binary, "--seconds", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    report = report_json(trace)
+    check_eq(report["end_reason"], "interrupted", "end reason")
+    check(report["polls"] > 0, "events recorded before SIGINT")
+
+
+# --- errors: one clear line on stderr, non-zero exit ---------------------
+
+@test
+def error_missing_file():
+    line = one_error_line(tracer("symbols", "/nonexistent/binary"), "symbols missing file")
+    check("No such file" in line, line)
+    one_error_line(tracer("report", "/nonexistent/trace"), "report missing file")
+
+
+@test
+def error_not_elf():
+    path = tmpfile("not-elf")
+    with open(path, "w") as f:
+        f.write("just text\n")
+    line = one_error_line(tracer("symbols", path), "symbols on text")
+    check("not an ELF" in line, line)
+
+
+@test
+def error_elf_without_poll_functions():
+    line = one_error_line(tracer("symbols", os.path.join(C_TARGETS, "probe_mech")), "symbols on C ELF")
+    check("no poll functions" in line, line)
+
+
+@test
+def error_no_such_pid():
+    need_root()
+    line = one_error_line(tracer("record", "-o", tmpfile("x.trace"), "-p", "999999999"), "record -p bad")
+    check("no such process" in line.lower() or "-p" in line, line)
+    pid = 4194303  # above any pid_max default; certainly unused
+    line = one_error_line(tracer("record", "-o", tmpfile("x.trace"), "-p", str(pid)), "record -p unused")
+    check("no such process" in line, line)
+
+
+@test
+def error_truncated_trace():
+    binary = os.path.join(RUST, "tokio_ct")
+    trace, proc = record(binary, "--tasks", "2", "--yields", "2")
+    check_eq(proc.returncode, 0, "record")
+    with open(trace, "rb") as f:
+        data = f.read()
+    for cut in (len(data) - 1, len(data) // 2, 40, 3):
+        path = tmpfile(f"cut{cut}.trace")
+        with open(path, "wb") as f:
+            f.write(data[:cut])
+        line = one_error_line(tracer("report", path), f"report of a trace cut at {cut}")
+        check("truncated" in line or "not an asynctrace" in line, line)
+
+
+@test
+def error_not_root():
+    need_root()
+    binary = os.path.join(RUST, "tokio_ct")
+    proc = run(["capsh", "--drop=cap_sys_admin,cap_bpf,cap_perfmon", "--",
+                "-c", f"exec {TRACER} record -o {tmpfile('noroot.trace')} -- {binary}"])
+    line = one_error_line(proc, "record without capabilities")
+    check("CAP_BPF" in line, line)
+
+
+@test
+def error_usage():
+    one_error_line(tracer("record"), "record without a target")
+    one_error_line(tracer("frobnicate"), "unknown command")
+    one_error_line(tracer("export", "--format", "nope", "x"), "unknown format")
+
+
+def main():
+    global WORKDIR
+    selected = sys.argv[1:]
+    passed = failed = 0
+    with tempfile.TemporaryDirectory(prefix="asynctrace-e2e-") as WORKDIR:
+        for fn in TESTS:
+            if selected and not any(s in fn.__name__ for s in selected):
+                continue
+            start = time.time()
+            try:
+                fn()
+                passed += 1
+                print(f"ok   e2e: {fn.__name__} ({time.time() - start:.1f}s)", flush=True)
+            except Failure as e:
+                failed += 1
+                print(f"FAIL e2e: {fn.__name__}: {e}", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL e2e: {fn.__name__}: crashed:\n{traceback.format_exc()}", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

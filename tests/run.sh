@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs every test: unit tests, then end-to-end tests (which need root for
+# BPF and fail loudly without it). Closing line: "N passed, N failed".
+set -u
+BUILD=${1:-build}
+export ASYNCTRACE_BUILD="$(cd "$BUILD" && pwd)"
+
+total_pass=0
+total_fail=0
+
+count() { # $1 = output of a runner ending in "N passed, N failed"
+	line=$(printf '%s\n' "$1" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+	if [ -z "$line" ]; then
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	total_pass=$((total_pass + $(echo "$line" | cut -d' ' -f1)))
+	total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
+}
+
+echo "== unit tests"
+out=$("$ASYNCTRACE_BUILD/unit-tests" 2>&1); printf '%s\n' "$out" | grep -v '^[0-9]* passed' ; count "$out"
+
+echo "== end-to-end tests"
+out=$(python3 "$(dirname "$0")/e2e/run.py" 2>&1); printf '%s\n' "$out" | grep -v '^[0-9]* passed' ; count "$out"
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
