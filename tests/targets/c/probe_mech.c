@@ -1,0 +1,121 @@
+/* probe_mech: tiny C target for uprobe mechanics, with exact call counts.
+ *
+ *   probe_mech [--calls N] [--depth D] [--ground-truth]
+ *
+ * Per iteration i of N, main calls each of:
+ *   multi_ret(i)   several `ret` instructions (early returns on different branches)
+ *   tail_caller(i) ends in a tail call: `jmp tail_target`, no `ret` of its own
+ *   plain(i)       a plain leaf function
+ *   recurse(D)     recursion D levels deep: D + 1 entries per call
+ * so tail_target is entered N times, only through the jump. Every entry has
+ * exactly one exit (tail_caller's exit is tail_target's `ret`).
+ * Built with -O2 -fno-inline; see the Makefile for the flags that keep this
+ * shape (checked there with objdump).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOIPA __attribute__((noipa)) /* no inlining, cloning or IPA-driven rewrites */
+
+volatile long sink; /* side effects the compiler must keep */
+
+NOIPA long multi_ret(long x)
+{
+	if (x % 4 == 0) {
+		sink = x;
+		return 0;
+	}
+	if (x % 4 == 1) {
+		sink = -x;
+		return 1;
+	}
+	if (x % 4 == 2) {
+		sink += x;
+		return 2;
+	}
+	sink ^= x;
+	return 3;
+}
+
+NOIPA long tail_target(long x)
+{
+	sink += x;
+	return x * 3;
+}
+
+NOIPA long tail_caller(long x)
+{
+	sink = x;
+	return tail_target(x + 1); /* sibling call: compiled to `jmp tail_target` */
+}
+
+NOIPA long plain(long x)
+{
+	sink = x;
+	return x + 1;
+}
+
+NOIPA long recurse(long depth)
+{
+	if (depth <= 0)
+		return 0;
+	long r = recurse(depth - 1);
+	sink = r; /* a volatile store after the call: no tail-recursion elimination */
+	return r + 1;
+}
+
+static long arg_value(int argc, char **argv, int *i)
+{
+	char *end;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "probe_mech: %s needs a value\n", argv[*i]);
+		exit(2);
+	}
+	long v = strtol(argv[++*i], &end, 10);
+	if (*end || v < 0) {
+		fprintf(stderr, "probe_mech: bad value '%s'\n", argv[*i]);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	long calls = 1000, depth = 3, total = 0;
+	int ground_truth = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--calls"))
+			calls = arg_value(argc, argv, &i);
+		else if (!strcmp(argv[i], "--depth"))
+			depth = arg_value(argc, argv, &i);
+		else if (!strcmp(argv[i], "--ground-truth"))
+			ground_truth = 1;
+		else {
+			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--ground-truth]\n");
+			return 2;
+		}
+	}
+	if (ground_truth) {
+		long n = calls, r = calls * (depth + 1);
+		printf("{\"program\":\"probe_mech\",\"calls\":%ld,\"depth\":%ld,\"functions\":{"
+		       "\"multi_ret\":{\"entries\":%ld,\"exits\":%ld},"
+		       "\"tail_caller\":{\"entries\":%ld,\"exits\":%ld},"
+		       "\"tail_target\":{\"entries\":%ld,\"exits\":%ld},"
+		       "\"plain\":{\"entries\":%ld,\"exits\":%ld},"
+		       "\"recurse\":{\"entries\":%ld,\"exits\":%ld,\"max_depth\":%ld}},"
+		       "\"exit_status\":0,\"stdout\":\"probe_mech: %ld calls done\\n\"}\n",
+		       calls, depth, n, n, n, n, n, n, n, n, r, r, depth + 1, calls);
+		return 0;
+	}
+	for (long i = 0; i < calls; i++) {
+		total += multi_ret(i);
+		total += tail_caller(i);
+		total += plain(i);
+		total += recurse(depth);
+	}
+	sink = total;
+	printf("probe_mech: %ld calls done\n", calls);
+	return 0;
+}

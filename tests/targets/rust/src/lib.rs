@@ -1,0 +1,255 @@
+//! Shared parts of the asynctrace test targets: command-line parsing, the
+//! hand-written `YieldNow` future, and a tiny JSON writer for `--ground-truth`.
+//!
+//! The async fns under test live in each binary's own file (so their symbols
+//! read `tokio_mt::outer::{{closure}}` and so on); only `YieldNow` lives here, so
+//! its poll fn is `<targets::YieldNow as core::future::future::Future>::poll`
+//! in every binary.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Demangled name of `YieldNow::poll`, as `nm --demangle` prints it.
+pub const YIELD_NOW_POLL: &str = "<targets::YieldNow as core::future::future::Future>::poll";
+
+/// A future that returns `Pending` `remaining` times, waking itself each time,
+/// then `Ready(())`. So it is polled exactly `remaining + 1` times, as long as
+/// the executor polls a task only after a wake (tokio, async-std and
+/// futures::executor all do): each self-wake causes exactly one more poll.
+pub struct YieldNow {
+    remaining: u64,
+}
+
+impl YieldNow {
+    pub fn new(remaining: u64) -> Self {
+        YieldNow { remaining }
+    }
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    // Never inlined, in release builds too, so it keeps its own symbol.
+    #[inline(never)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.remaining == 0 {
+            return Poll::Ready(());
+        }
+        self.remaining -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Command-line options shared by all binaries (each uses what it needs).
+#[derive(Clone, Copy, Debug)]
+pub struct Args {
+    /// `--tasks N`: number of tasks spawned.
+    pub tasks: u64,
+    /// `--yields K`: how many times each task's `YieldNow` returns Pending.
+    pub yields: u64,
+    /// `--spin-ms MS`: busy_poll's busy-spin per first poll.
+    pub spin_ms: u64,
+    /// `--healthy M`: panic_task's extra tasks that do not panic.
+    pub healthy: u64,
+    /// `--ground-truth`: print the expected counts as JSON, do not run.
+    pub ground_truth: bool,
+}
+
+impl Args {
+    /// Parses `std::env::args()`; `default_tasks` is the binary's `--tasks` default.
+    /// Exits with status 2 and a usage line on a bad argument.
+    pub fn parse(default_tasks: u64) -> Args {
+        let mut args = Args {
+            tasks: default_tasks,
+            yields: 3,
+            spin_ms: 3,
+            healthy: 0,
+            ground_truth: false,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            let slot = match flag.as_str() {
+                "--ground-truth" => {
+                    args.ground_truth = true;
+                    continue;
+                }
+                "--tasks" => &mut args.tasks,
+                "--yields" => &mut args.yields,
+                "--spin-ms" => &mut args.spin_ms,
+                "--healthy" => &mut args.healthy,
+                _ => usage(&format!("unknown argument '{flag}'")),
+            };
+            *slot = match it.next().map(|v| v.parse::<u64>()) {
+                Some(Ok(v)) => v,
+                _ => usage(&format!("{flag} needs a non-negative integer")),
+            };
+        }
+        args
+    }
+}
+
+fn usage(msg: &str) -> ! {
+    let prog = std::env::args().next().unwrap_or_default();
+    eprintln!("{prog}: {msg}");
+    eprintln!("usage: {prog} [--tasks N] [--yields K] [--spin-ms MS] [--healthy M] [--ground-truth]");
+    std::process::exit(2)
+}
+
+/// Expected counts for one poll function. Invariant: polls = ready + pending + unwound.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub polls: u64,
+    pub ready: u64,
+    pub pending: u64,
+    /// Polls whose frame was unwound by a panic (neither Ready nor Pending).
+    pub unwound: u64,
+}
+
+impl Counts {
+    /// `n` futures each returning Pending `k` times, then Ready: n*(k+1) polls.
+    pub fn yielding(n: u64, k: u64) -> Counts {
+        Counts {
+            polls: n * (k + 1),
+            ready: n,
+            pending: n * k,
+            unwound: 0,
+        }
+    }
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+
+    fn add(self, o: Counts) -> Counts {
+        Counts {
+            polls: self.polls + o.polls,
+            ready: self.ready + o.ready,
+            pending: self.pending + o.pending,
+            unwound: self.unwound + o.unwound,
+        }
+    }
+}
+
+/// One entry of `"functions"`: demangled name, counts, extra integer fields.
+type FnTruth = (String, Counts, Vec<(String, u64)>);
+
+/// Builder for the `--ground-truth` JSON object. Key order is insertion order.
+pub struct GroundTruth {
+    params: Vec<(String, String)>,
+    functions: Vec<FnTruth>,
+    stdout: String,
+}
+
+impl GroundTruth {
+    pub fn new(program: &str) -> Self {
+        GroundTruth {
+            params: vec![("program".into(), json_str(program))],
+            functions: vec![],
+            stdout: String::new(),
+        }
+    }
+
+    /// A top-level integer parameter, e.g. `"tasks":4`.
+    pub fn param(&mut self, key: &str, value: u64) -> &mut Self {
+        self.params.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// A poll function (its exact demangled name) with its expected counts.
+    pub fn function(&mut self, name: &str, counts: Counts) -> &mut Self {
+        self.functions.push((name.into(), counts, vec![]));
+        self
+    }
+
+    /// An extra integer field on the last function added (e.g. `first_poll_min_ns`).
+    pub fn extra(&mut self, key: &str, value: u64) -> &mut Self {
+        self.functions
+            .last_mut()
+            .expect("no function yet")
+            .2
+            .push((key.into(), value));
+        self
+    }
+
+    /// One line of the program's expected stdout (the same text `main` prints).
+    pub fn line(&mut self, line: &str) -> &mut Self {
+        self.stdout.push_str(line);
+        self.stdout.push('\n');
+        self
+    }
+
+    pub fn stdout(&self) -> &str {
+        &self.stdout
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{");
+        for (k, v) in &self.params {
+            write!(s, "{}:{},", json_str(k), v).unwrap();
+        }
+        s.push_str("\"functions\":{");
+        for (i, (name, c, extra)) in self.functions.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(
+                s,
+                "{sep}{}:{{\"polls\":{},\"ready\":{},\"pending\":{},\"unwound\":{}",
+                json_str(name),
+                c.polls,
+                c.ready,
+                c.pending,
+                c.unwound
+            )
+            .unwrap();
+            for (k, v) in extra {
+                write!(s, ",{}:{}", json_str(k), v).unwrap();
+            }
+            s.push('}');
+        }
+        write!(s, "}},\"exit_status\":0,\"stdout\":{}}}", json_str(&self.stdout)).unwrap();
+        s
+    }
+}
+
+/// Ground truth of the outer -> middle -> leaf -> YieldNow(k) chain that
+/// tokio_mt, tokio_ct, async_std_tasks and futures_exec all run: every level is
+/// polled once per poll of the task, so all four get `Counts::yielding(n, k)`.
+pub fn chain_truth(program: &str, tasks: u64, yields: u64) -> GroundTruth {
+    let mut gt = GroundTruth::new(program);
+    gt.param("tasks", tasks).param("yields", yields);
+    let c = Counts::yielding(tasks, yields);
+    for f in ["outer", "middle", "leaf"] {
+        gt.function(&format!("{program}::{f}::{{{{closure}}}}"), c);
+    }
+    gt.function(YIELD_NOW_POLL, c);
+    gt.line(&format!("{program}: {tasks} tasks x {yields} yields done"));
+    gt
+}
+
+/// A 24-byte value, so that `middle`'s poll fn returns a `Poll<Big>` larger
+/// than two registers (returned through a hidden pointer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Big {
+    pub a: u64,
+    pub b: u64,
+    pub c: u64,
+}
+
+/// Escapes a string as a JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).unwrap(),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
