@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,16 @@
 #include <unistd.h>
 
 #include "poll.skel.h"
+#include "probe/uprobe_multi.h"
 
 struct uprobe_session {
 	struct poll_bpf *skel;
 	struct ring_buffer *ring;
-	struct bpf_link **links;
+	struct bpf_link **links;     /* single uprobes (kernels before 6.6) */
 	size_t link_count;
+	int multi_link_fd;           /* one uprobe_multi link, or -1 */
+	size_t multi_count;
+	bool multi;                  /* program loaded for uprobe_multi */
 	probe_event_fn fn;
 	void *ctx;
 };
@@ -43,6 +48,24 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	return s->fn(data, s->ctx);
 }
 
+static int load_program(struct uprobe_session *s, size_t ringbuf_bytes, bool multi)
+{
+	int err;
+
+	poll_bpf__destroy(s->skel);
+	s->skel = poll_bpf__open();
+	if (!s->skel)
+		return -errno;
+	err = bpf_map__set_max_entries(s->skel->maps.events, (__u32)ringbuf_bytes);
+	if (!err && multi)
+		err = bpf_program__set_expected_attach_type(s->skel->progs.poll_probe,
+							    (enum bpf_attach_type)UPROBE_MULTI_ATTACH_TYPE);
+	if (!err)
+		err = poll_bpf__load(s->skel);
+	s->multi = multi && !err;
+	return err;
+}
+
 int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int verbose,
 			 probe_event_fn fn, void *ctx)
 {
@@ -53,15 +76,13 @@ int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int 
 		return -ENOMEM;
 	s->fn = fn;
 	s->ctx = ctx;
+	s->multi_link_fd = -1;
 	libbpf_set_print(verbose ? verbose_libbpf : quiet_libbpf);
-	s->skel = poll_bpf__open();
-	if (!s->skel) {
-		err = -errno;
-		goto fail;
-	}
-	err = bpf_map__set_max_entries(s->skel->maps.events, (__u32)ringbuf_bytes);
-	if (!err)
-		err = poll_bpf__load(s->skel);
+	/* A kernel without uprobe_multi refuses the attach type at load:
+	 * then load for single uprobes. Permission errors are final. */
+	err = load_program(s, ringbuf_bytes, true);
+	if (err && err != -EPERM && err != -EACCES)
+		err = load_program(s, ringbuf_bytes, false);
 	if (err)
 		goto fail;
 	s->ring = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_ring_record, s, NULL);
@@ -108,8 +129,32 @@ int uprobe_session__set_target(struct uprobe_session *s, pid_t pid)
 	return 0;
 }
 
-int uprobe_session__attach(struct uprobe_session *s, const char *path, pid_t pid,
-			   const struct probe_plan *plan, size_t *failed_site)
+static int attach_multi(struct uprobe_session *s, const char *path, pid_t pid,
+			const struct probe_plan *plan)
+{
+	uint64_t *offsets = malloc(plan->count * sizeof(*offsets));
+	uint64_t *cookies = malloc(plan->count * sizeof(*cookies));
+	int fd = -ENOMEM;
+
+	if (offsets && cookies) {
+		for (size_t i = 0; i < plan->count; i++) {
+			offsets[i] = plan->sites[i].file_offset;
+			cookies[i] = plan->sites[i].cookie;
+		}
+		fd = uprobe_multi_attach(bpf_program__fd(s->skel->progs.poll_probe), path, offsets,
+					 cookies, plan->count, pid);
+	}
+	free(offsets);
+	free(cookies);
+	if (fd < 0)
+		return fd;
+	s->multi_link_fd = fd;
+	s->multi_count = plan->count;
+	return 0;
+}
+
+static int attach_single(struct uprobe_session *s, const char *path, pid_t pid,
+			 const struct probe_plan *plan, size_t *failed_site)
 {
 	struct bpf_link **links = realloc(s->links, (s->link_count + plan->count) * sizeof(*links));
 
@@ -130,9 +175,29 @@ int uprobe_session__attach(struct uprobe_session *s, const char *path, pid_t pid
 	return 0;
 }
 
+int uprobe_session__attach(struct uprobe_session *s, const char *path, pid_t pid,
+			   const struct probe_plan *plan, size_t *failed_site)
+{
+	int err;
+
+	if (!s->multi)
+		return attach_single(s, path, pid, plan, failed_site);
+	err = attach_multi(s, path, pid, plan);
+	/* The link does not say which offset it refused: find it singly
+	 * (slower, but only on the way to an error message). */
+	if (err && err != -ENOMEM && err != -ESRCH)
+		*failed_site = 0;
+	return err;
+}
+
 size_t uprobe_session__attached(const struct uprobe_session *s)
 {
-	return s->link_count;
+	return s->link_count + s->multi_count;
+}
+
+bool uprobe_session__uses_multi_link(const struct uprobe_session *s)
+{
+	return s->multi;
 }
 
 int uprobe_session__poll(struct uprobe_session *s, int timeout_ms)
@@ -165,6 +230,10 @@ uint64_t uprobe_session__lost(const struct uprobe_session *s)
 
 void uprobe_session__detach(struct uprobe_session *s)
 {
+	if (s->multi_link_fd >= 0)
+		close(s->multi_link_fd);
+	s->multi_link_fd = -1;
+	s->multi_count = 0;
 	for (size_t i = 0; i < s->link_count; i++)
 		bpf_link__destroy(s->links[i]);
 	s->link_count = 0;

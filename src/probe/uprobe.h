@@ -4,6 +4,7 @@
 #define ASYNCTRACE_PROBE_UPROBE_H
 
 #include <linux/types.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,6 +30,8 @@ int uprobe_session__set_target(struct uprobe_session *s, pid_t pid);
 int uprobe_session__attach(struct uprobe_session *s, const char *path, pid_t pid,
 			   const struct probe_plan *plan, size_t *failed_site);
 size_t uprobe_session__attached(const struct uprobe_session *s);
+/* true: probes go through one uprobe_multi link; false: one link each. */
+bool uprobe_session__uses_multi_link(const struct uprobe_session *s);
 /* Waits up to timeout_ms for events and hands them to fn. Returns the
  * number consumed or a negative errno (-EINTR when a signal arrived). */
 int uprobe_session__poll(struct uprobe_session *s, int timeout_ms);

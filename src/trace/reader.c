@@ -250,7 +250,7 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 int trace_file__open(struct trace_file **out, const char *path, char *err, size_t errlen)
 {
 	struct trace_file *t = calloc(1, sizeof(*t));
-	size_t offset;
+	size_t offset = 0;
 	int rc;
 
 	if (!t)

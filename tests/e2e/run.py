@@ -102,6 +102,8 @@ def compare_with_truth(report, truth):
     rows = functions_by_name(report)
     check_eq(report["lost"], 0, "lost events")
     for name, want in truth["functions"].items():
+        if want.get("polls") == 0 and name not in rows:
+            continue  # never polled: the report lists only polled functions
         check(name in rows, f"{name} not in the report (functions: {sorted(rows)[:8]}...)")
         for key in ("polls", "ready", "pending", "unwound"):
             if key in want:
@@ -207,7 +209,7 @@ def c_target_one_exit_per_entry():
     check_eq(report["orphan_exits"], 0, "exits without entry")
     for name, want in truth["functions"].items():
         check(name in rows, f"{name} missing from the report")
-        check_eq(rows[name]["polls"], want["calls"], f"{name} entries")
+        check_eq(rows[name]["polls"], want["entries"], f"{name} entries")
         check_eq(rows[name]["unwound"], 0, f"{name} entries without an exit")
 
 

@@ -1,6 +1,6 @@
 /* probe_mech: tiny C target for uprobe mechanics, with exact call counts.
  *
- *   probe_mech [--calls N] [--depth D] [--ground-truth]
+ *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--ground-truth]
  *
  * Per iteration i of N, main calls each of:
  *   multi_ret(i)   several `ret` instructions (early returns on different branches)
@@ -9,12 +9,17 @@
  *   recurse(D)     recursion D levels deep: D + 1 entries per call
  * so tail_target is entered N times, only through the jump. Every entry has
  * exactly one exit (tail_caller's exit is tail_target's `ret`).
+ * --seconds S repeats the N iterations until S seconds have passed (a
+ * long-running process to attach to or interrupt); --exit STATUS ends with
+ * that exit status (the tracer must pass it through).
  * Built with -O2 -fno-inline; see the Makefile for the flags that keep this
  * shape (checked there with objdump).
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOIPA __attribute__((noipa)) /* no inlining, cloning or IPA-driven rewrites */
 
@@ -80,9 +85,30 @@ static long arg_value(int argc, char **argv, int *i)
 	return v;
 }
 
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long run_calls(long calls, long depth)
+{
+	long total = 0;
+
+	for (long i = 0; i < calls; i++) {
+		total += multi_ret(i);
+		total += tail_caller(i);
+		total += plain(i);
+		total += recurse(depth);
+	}
+	return total;
+}
+
 int main(int argc, char **argv)
 {
-	long calls = 1000, depth = 3, total = 0;
+	long calls = 1000, depth = 3, seconds = 0, exit_status = 0, total = 0;
 	int ground_truth = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -90,10 +116,14 @@ int main(int argc, char **argv)
 			calls = arg_value(argc, argv, &i);
 		else if (!strcmp(argv[i], "--depth"))
 			depth = arg_value(argc, argv, &i);
+		else if (!strcmp(argv[i], "--seconds"))
+			seconds = arg_value(argc, argv, &i);
+		else if (!strcmp(argv[i], "--exit"))
+			exit_status = arg_value(argc, argv, &i);
 		else if (!strcmp(argv[i], "--ground-truth"))
 			ground_truth = 1;
 		else {
-			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--ground-truth]\n");
+			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--ground-truth]\n");
 			return 2;
 		}
 	}
@@ -109,13 +139,15 @@ int main(int argc, char **argv)
 		       calls, depth, n, n, n, n, n, n, n, n, r, r, depth + 1, calls);
 		return 0;
 	}
-	for (long i = 0; i < calls; i++) {
-		total += multi_ret(i);
-		total += tail_caller(i);
-		total += plain(i);
-		total += recurse(depth);
+	if (seconds) {
+		double end = now_seconds() + seconds;
+
+		while (now_seconds() < end)
+			total += run_calls(calls, depth);
+	} else {
+		total = run_calls(calls, depth);
 	}
 	sink = total;
 	printf("probe_mech: %ld calls done\n", calls);
-	return 0;
+	return (int)exit_status;
 }
