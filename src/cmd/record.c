@@ -30,6 +30,7 @@
 struct record_options {
 	const char *output;
 	char *match;          /* the --match patterns joined into one alternation */
+	char *functions;      /* the --function patterns, likewise */
 	double duration;      /* seconds; 0 = until the target exits or a signal */
 	pid_t pid;            /* -p */
 	char **command;       /* -- CMD ARGS... */
@@ -51,6 +52,7 @@ static void usage(FILE *out)
 		"usage: asynctrace record [options] (-p PID | [--] CMD [ARGS...])\n"
 		"  -o, --output FILE      trace file to write (default " DEFAULT_OUTPUT ")\n"
 		"  -m, --match REGEX      probe only poll functions whose name matches (repeatable)\n"
+		"  -f, --function REGEX   also probe any other function whose name matches (repeatable)\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -p, --pid PID          trace a running process\n"
 		"  -b, --buffer-size MB   BPF ring buffer size (default %d)\n"
@@ -59,15 +61,16 @@ static void usage(FILE *out)
 		DEFAULT_BUFFER_MB);
 }
 
-static int append_match(struct record_options *o, const char *pattern)
+/* Repeated patterns become one alternation: (a)|(b). */
+static int append_pattern(char **patterns, const char *pattern)
 {
 	char *joined;
 
-	if (asprintf(&joined, "%s%s(%s)", o->match ? o->match : "", o->match ? "|" : "",
+	if (asprintf(&joined, "%s%s(%s)", *patterns ? *patterns : "", *patterns ? "|" : "",
 		     pattern) < 0)
 		return -ENOMEM;
-	free(o->match);
-	o->match = joined;
+	free(*patterns);
+	*patterns = joined;
 	return 0;
 }
 
@@ -85,6 +88,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "match", required_argument, NULL, 'm' },
+		{ "function", required_argument, NULL, 'f' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-size", required_argument, NULL, 'b' },
@@ -102,11 +106,15 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 	o->buffer_bytes = round_buffer_size(DEFAULT_BUFFER_MB);
 	optind = 1;
 	/* '+': the first non-option starts the command, whose own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+o:m:d:p:b:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:m:f:d:p:b:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case 'm':
-			if (append_match(o, optarg))
+			if (append_pattern(&o->match, optarg))
+				return -ENOMEM;
+			break;
+		case 'f':
+			if (append_pattern(&o->functions, optarg))
 				return -ENOMEM;
 			break;
 		case 'd':
@@ -187,25 +195,40 @@ static int resolve_target(const struct record_options *o, char **path)
 	return 0;
 }
 
-static int load_functions(const char *path, const char *match, struct poll_fn_list *fns)
+static int compile_pattern(const char *option, const char *pattern, regex_t *re)
 {
-	regex_t re;
-	int err;
+	if (regcomp(re, pattern, REG_EXTENDED | REG_NOSUB) == 0)
+		return 0;
+	report_error("record: invalid %s pattern: %s", option, pattern);
+	return -EINVAL;
+}
 
-	if (match && regcomp(&re, match, REG_EXTENDED | REG_NOSUB) != 0) {
-		report_error("record: invalid --match pattern: %s", match);
-		return -EINVAL;
+static int load_functions(const char *path, const struct record_options *o,
+			  struct poll_fn_list *fns)
+{
+	regex_t match, functions;
+	int err = o->match ? compile_pattern("--match", o->match, &match) : 0;
+
+	if (!err && o->functions && (err = compile_pattern("--function", o->functions, &functions))) {
+		if (o->match)
+			regfree(&match);
 	}
-	err = poll_fn_list__load(fns, path, match ? &re : NULL);
-	if (match)
-		regfree(&re);
+	if (err)
+		return err;
+	err = poll_fn_list__load(fns, path, o->match ? &match : NULL);
+	if (!err && o->functions)
+		err = poll_fn_list__add_functions(fns, path, &functions);
+	if (o->match)
+		regfree(&match);
+	if (o->functions)
+		regfree(&functions);
 	if (err == -ENOEXEC)
 		report_error("record: %s: not an ELF file", path);
 	else if (err)
 		report_error("record: cannot read %s: %s", path, strerror(-err));
 	else if (!fns->count)
 		report_error("record: %s: no poll functions %s", path,
-			     match ? "match the pattern" : "found (is it a Rust async program?)");
+			     o->match || o->functions ? "match the patterns" : "found (is it a Rust async program?)");
 	else
 		return 0;
 	return err ? err : -ENOENT;
@@ -387,7 +410,7 @@ static int run_record(const struct record_options *o)
 
 	err = resolve_target(o, &path);
 	if (!err)
-		err = load_functions(path, o->match, &fns);
+		err = load_functions(path, o, &fns);
 	if (!err)
 		err = plan_probes(path, &fns, &plan, o->verbose);
 	if (!err)
@@ -441,11 +464,11 @@ int cmd_record(int argc, char **argv)
 	int rc = parse_options(&options, argc, argv);
 	int status;
 
-	if (rc) {
-		free(options.match);
-		return rc > 0 ? 0 : EXIT_USAGE;
-	}
-	status = run_record(&options);
+	if (!rc)
+		status = run_record(&options);
+	else
+		status = rc > 0 ? 0 : EXIT_USAGE;
 	free(options.match);
+	free(options.functions);
 	return status;
 }

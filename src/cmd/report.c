@@ -96,9 +96,9 @@ static const char *format_duration(uint64_t ns, char *buf, size_t len)
 
 static const char *short_context(uint8_t context)
 {
-	static const char *const names[] = { "task", "compiler", "user", "anon" };
+	static const char *const names[] = { "task", "compiler", "user", "anon", "function" };
 
-	return context < 4 ? names[context] : "?";
+	return context < sizeof(names) / sizeof(names[0]) ? names[context] : "?";
 }
 
 static const char *thread_label(const struct trace_file *t, uint32_t tid, char *buf, size_t len)

@@ -16,22 +16,38 @@ enum context_class {
 	CONTEXT_COMPILER = 1,  /* poll of an `async fn` state machine */
 	CONTEXT_USER = 2,      /* hand-written `impl Future for X { fn poll }` */
 	CONTEXT_ANONYMOUS = 3, /* `async {}` blocks, async closures: no name of their own */
+	CONTEXT_FUNCTION = 4,  /* any other function, probed on request (record --function) */
 };
 
 /* How the Poll<T> returned by the function is laid out, so a raw return
  * value can be turned into Ready/Pending. Values are stored in trace files. */
 enum result_mode {
 	RESULT_UNKNOWN = 0, /* no DWARF, or not a Poll<T>: result not decoded */
-	RESULT_IN_REGS = 1, /* Poll<T> of <= 16 bytes: bytes 0..7 in rax, 8..15 in rdx */
+	RESULT_IN_REGS = 1, /* returned in the two integer return registers, seen as
+			     * one little-endian value: bytes 0..7 in rax, 8..15 in rdx */
 	RESULT_IN_MEMORY = 2, /* returned through a hidden pointer; the callee returns it in rax */
 };
 
+/* Which mode rustc uses (measured on x86_64 code of rustc 1.95; the rule is
+ * rustc's target-independent Rust-ABI adjustment, so riscv64's a0:a1 work
+ * alike): Poll<T> of one scalar (Poll<()>, Poll<bool>: 1 byte) or of two
+ * scalars (Poll<u32>: tag + value, Poll<Option<u64>>) is returned in
+ * registers, one scalar per register whatever its offset in memory (a float
+ * scalar goes to xmm0 and takes no integer register); other aggregates are
+ * returned in rax when they fit in 8 bytes, else in memory (also 16-byte
+ * ones such as Poll<(u32, u32, u32)>). Hence disc_offset is a position in
+ * the register pair, not always the offset in memory: Poll<(u32, bool)> has
+ * its niche at offset 4 but returns it in dl, so disc_offset is 8. */
 struct poll_result_layout {
 	uint8_t mode;           /* enum result_mode */
 	uint8_t disc_size;      /* bytes of the discriminant (1, 2, 4 or 8) */
-	uint16_t disc_offset;   /* byte offset of the discriminant in Poll<T> */
+	uint16_t disc_offset;   /* REGS: byte position in rax:rdx; MEMORY: offset in Poll<T> */
 	uint64_t pending_value; /* discriminant value meaning Poll::Pending */
 };
+/* Left RESULT_UNKNOWN: functions not returning Poll<T>, Poll<!>-like types
+ * (no Pending value in DWARF; rustc always gives Pending one when Ready can
+ * exist), u128 tags (Poll<u128>) and discriminants that are not a scalar of
+ * their own. */
 
 /* What DWARF (or, without it, the code) says the symbol's body is. */
 enum body_kind {
@@ -59,20 +75,33 @@ struct poll_fn {
 };
 
 struct poll_fn_list {
-	struct poll_fn *fns;  /* sorted by address, unique addresses */
+	struct poll_fn *fns;  /* sorted by address, unique addresses (ET_REL:
+			       * by section, then offset in it) */
 	size_t count;
 	uint16_t machine;     /* e_machine (EM_X86_64, EM_RISCV, ...) */
 	uint8_t elf_class;    /* ELFCLASS32 / ELFCLASS64 */
 	bool has_dwarf;       /* false: classification used symbol heuristics only */
 	uint8_t build_id[20]; /* GNU build-id, build_id_len bytes valid */
 	size_t build_id_len;
+	/* Without DWARF: whether `{{closure}}` bodies were told apart by the
+	 * calls in their code (x86_64, i386, riscv, relocatable files; rustc
+	 * with core::panicking::panic_const). When false, every `{{closure}}`
+	 * without DWARF was listed, as compiler-generated (anonymous when
+	 * nested in another closure). */
+	bool code_scanned;
+	size_t filtered_out;  /* poll functions dropped by `match` */
 };
 
 /* Find the poll functions of the ELF file at `path`. When `match` is given,
  * keep only those whose demangled name it matches. Returns 0 or a negative
- * errno: -ENOENT (missing), -EACCES, -ENOEXEC (not an ELF file or corrupt),
- * -ENOMEM. */
+ * errno: -ENOENT (missing), -EACCES, -EISDIR, -ENOEXEC (not an ELF file or
+ * corrupt), -ENOMEM. */
 int poll_fn_list__load(struct poll_fn_list *list, const char *path, const regex_t *match);
+/* Adds every other function of the ELF at `path` whose demangled name
+ * matches `names` (plain C or Rust functions, for `record --function`),
+ * as CONTEXT_FUNCTION, keeping the list sorted and addresses unique.
+ * Returns 0 or a negative errno as poll_fn_list__load. */
+int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, const regex_t *names);
 void poll_fn_list__free(struct poll_fn_list *list);
 
 const char *context_class__name(enum context_class context); /* "task", "compiler-generated", ... */

@@ -108,7 +108,7 @@ static void parse_function(struct trace_function *fn, struct cursor *c)
 	fn->source_file = cursor_str(c, TRACE_MAX_STRING);
 	if (!fn->name)
 		fn->name = strdup("?");
-	if (fn->context > CONTEXT_ANONYMOUS || fn->result.disc_size > 8)
+	if (fn->context > CONTEXT_FUNCTION || fn->result.disc_size > 8)
 		c->err = -EINVAL;
 }
 

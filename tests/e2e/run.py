@@ -197,12 +197,15 @@ def chrome_export_has_one_event_per_poll():
         check_eq(again[name], names[name], f"color of {name} across runs")
 
 
+C_FUNCTIONS = ("--function", "^(multi_ret|tail_caller|tail_target|plain|recurse)$")
+
+
 @test
 def c_target_one_exit_per_entry():
     binary = os.path.join(C_TARGETS, "probe_mech")
     truth = ground_truth(binary)
-    trace, proc = record(binary)
-    check_eq(proc.returncode, 0, "exit status")
+    trace, proc = record(binary, extra=C_FUNCTIONS)
+    check_eq(proc.returncode, 0, f"exit status ({proc.stderr})")
     report = report_json(trace)
     rows = functions_by_name(report)
     check_eq(report["lost"], 0, "lost")
@@ -217,7 +220,7 @@ def c_target_one_exit_per_entry():
 def output_and_exit_status_pass_through():
     binary = os.path.join(C_TARGETS, "probe_mech")
     untraced = run([binary, "--exit", "3"])
-    trace, proc = record(binary, "--exit", "3")
+    trace, proc = record(binary, "--exit", "3", extra=C_FUNCTIONS)
     check_eq(untraced.returncode, 3, "untraced exit status")
     check_eq(proc.returncode, 3, "traced exit status")
     check_eq(proc.stdout, untraced.stdout, "stdout")
@@ -231,7 +234,7 @@ def attach_to_running_process_with_duration():
     try:
         time.sleep(0.3)
         trace = tmpfile("pid.trace")
-        proc = tracer("record", "-q", "-o", trace, "--duration", "1", "-p", str(target.pid))
+        proc = tracer("record", "-q", "-o", trace, *C_FUNCTIONS, "--duration", "1", "-p", str(target.pid))
         check_eq(proc.returncode, 0, f"record -p exit status ({proc.stderr})")
         check(target.poll() is None, "the traced process must keep running after -p --duration")
         report = report_json(trace)
@@ -243,18 +246,35 @@ def attach_to_running_process_with_duration():
 
 
 @test
-def sigint_leaves_a_complete_trace():
+def ctrl_c_leaves_a_complete_trace():
+    """Ctrl-C in a terminal signals the whole foreground process group."""
     need_root()
     binary = os.path.join(C_TARGETS, "probe_mech")
     trace = tmpfile("sigint.trace")
-    proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, "--", binary, "--seconds", "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, *C_FUNCTIONS, "--", binary, "--seconds", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=30)
+    check_eq(proc.returncode, 128 + signal.SIGINT, "exit status: the command's death by SIGINT, as a shell reports it")
     report = report_json(trace)
     check_eq(report["end_reason"], "interrupted", "end reason")
     check(report["polls"] > 0, "events recorded before SIGINT")
+
+
+@test
+def sigterm_to_the_tracer_ends_the_command():
+    need_root()
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    trace = tmpfile("sigterm.trace")
+    proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, *C_FUNCTIONS, "--", binary, "--seconds", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=20)
+    check_eq(proc.returncode, 128 + signal.SIGTERM, "exit status")
+    check(report_json(trace)["polls"] > 0, "events recorded before SIGTERM")
 
 
 # --- errors: one clear line on stderr, non-zero exit ---------------------

@@ -1,0 +1,322 @@
+/* asynctrace symbols BINARY: list the poll functions `record` would probe,
+ * as a table, as JSON, or as the kernel tracer's symbol file. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <elf.h>
+
+#include "cmd/cmd.h"
+#include "elf/pollfn.h"
+#include "util/error.h"
+#include "util/json.h"
+
+enum symbols_format { FORMAT_TABLE, FORMAT_JSON, FORMAT_SYM };
+
+struct symbols_opts {
+	const char *binary;
+	enum symbols_format format;
+	char *match;       /* the --match patterns joined as (a)|(b), or NULL */
+};
+
+static const char symbols_usage[] =
+	"usage: asynctrace symbols BINARY [--format table|json|sym] [--match REGEX]...\n"
+	"\n"
+	"List the functions that poll futures in BINARY (an ELF file): runtime task\n"
+	"polls, async fn and async block bodies, and hand-written Future::poll impls.\n"
+	"\n"
+	"  -f, --format FMT   table (default), json, or sym: `0x<address> <name>` lines,\n"
+	"                     the symbol-file format of the zCore kernel tracer\n"
+	"  -m, --match REGEX  keep functions whose demangled name matches the POSIX\n"
+	"                     extended REGEX; repeat to keep those matching any\n"
+	"  -h, --help         show this help\n";
+
+static const char *machine_name(uint16_t machine, uint8_t elf_class, char *buf, size_t len)
+{
+	switch (machine) {
+	case EM_X86_64: return "x86_64";
+	case EM_386: return "i386";
+	case EM_AARCH64: return "aarch64";
+	case EM_ARM: return "arm";
+	case EM_RISCV: return elf_class == ELFCLASS32 ? "riscv32" : "riscv64";
+#ifdef EM_LOONGARCH
+	case EM_LOONGARCH: return "loongarch64";
+#endif
+	case EM_PPC64: return "ppc64";
+	case EM_S390: return "s390x";
+	case EM_MIPS: return "mips";
+	}
+	snprintf(buf, len, "EM_%u", (unsigned)machine);
+	return buf;
+}
+
+static const char *result_mode_name(uint8_t mode)
+{
+	switch (mode) {
+	case RESULT_IN_REGS: return "regs";
+	case RESULT_IN_MEMORY: return "memory";
+	}
+	return "unknown";
+}
+
+/* Append "(pattern)" to the alternation of all --match patterns. */
+static int add_match(struct symbols_opts *o, const char *pattern)
+{
+	size_t old = o->match ? strlen(o->match) : 0;
+	char *p = realloc(o->match, old + strlen(pattern) + 4);
+
+	if (!p)
+		return -ENOMEM;
+	sprintf(p + old, "%s(%s)", old ? "|" : "", pattern);
+	o->match = p;
+	return 0;
+}
+
+static const char *parse_format(const char *s, enum symbols_format *f)
+{
+	if (strcmp(s, "table") == 0)
+		*f = FORMAT_TABLE;
+	else if (strcmp(s, "json") == 0)
+		*f = FORMAT_JSON;
+	else if (strcmp(s, "sym") == 0)
+		*f = FORMAT_SYM;
+	else
+		return s;
+	return NULL;
+}
+
+/* Returns -1 to continue, or the exit status. */
+static int parse_options(int argc, char **argv, struct symbols_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "match", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0; /* glibc: full re-initialisation, main may have parsed before */
+	opterr = 0; /* our own messages, with the program name */
+	while ((c = getopt_long(argc, argv, ":f:m:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (parse_format(optarg, &o->format)) {
+				report_error("symbols: unknown format '%s' (table, json or sym)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'm':
+			if (add_match(o, optarg) < 0) {
+				report_error("symbols: out of memory");
+				return 1;
+			}
+			break;
+		case 'h':
+			fputs(symbols_usage, stdout);
+			return 0;
+		case ':':
+			report_error("symbols: option '%s' needs an argument (see 'asynctrace symbols --help')",
+				     argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			report_error("symbols: unknown option '%s' (see 'asynctrace symbols --help')",
+				     argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		report_error("symbols: %s (see 'asynctrace symbols --help')",
+			     optind >= argc ? "missing BINARY" : "more than one BINARY");
+		return EXIT_USAGE;
+	}
+	o->binary = argv[optind];
+	return -1;
+}
+
+static void print_sym(const struct poll_fn_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		printf("0x%" PRIx64 " %s\n", list->fns[i].addr, list->fns[i].demangled);
+}
+
+static void print_table(const struct poll_fn_list *list)
+{
+	int addr_w = 7, size_w = 4, name_w = 4;
+
+	for (size_t i = 0; i < list->count; i++) {
+		const struct poll_fn *fn = &list->fns[i];
+		int a = snprintf(NULL, 0, "0x%" PRIx64, fn->addr);
+		int s = snprintf(NULL, 0, "%" PRIu64, fn->size);
+		int n = (int)strlen(fn->demangled);
+
+		addr_w = a > addr_w ? a : addr_w;
+		size_w = s > size_w ? s : size_w;
+		name_w = n > name_w ? (n < 100 ? n : 100) : name_w;
+	}
+	printf("%-*s  %*s  %-18s  %-*s  %s\n", addr_w, "ADDRESS", size_w, "SIZE", "CONTEXT",
+	       name_w, "NAME", "LOCATION");
+	for (size_t i = 0; i < list->count; i++) {
+		const struct poll_fn *fn = &list->fns[i];
+		char addr[24];
+
+		snprintf(addr, sizeof(addr), "0x%" PRIx64, fn->addr);
+		printf("%-*s  %*" PRIu64 "  %-18s  %-*s  ", addr_w, addr, size_w, fn->size,
+		       context_class__name(fn->context), name_w, fn->demangled);
+		if (fn->source_file)
+			printf("%s:%u\n", fn->source_file, fn->source_line);
+		else
+			printf("-\n");
+	}
+}
+
+static void json_function(struct json_writer *w, const struct poll_fn *fn)
+{
+	json_writer__object_begin(w);
+	json_writer__key(w, "address");
+	json_writer__hex(w, fn->addr);
+	json_writer__key(w, "size");
+	json_writer__uint(w, fn->size);
+	json_writer__key(w, "file_offset");
+	json_writer__hex(w, fn->file_offset);
+	json_writer__key(w, "mangled");
+	json_writer__string(w, fn->mangled);
+	json_writer__key(w, "name");
+	json_writer__string(w, fn->demangled);
+	json_writer__key(w, "context");
+	json_writer__string(w, context_class__name(fn->context));
+	json_writer__key(w, "body");
+	json_writer__string(w, body_kind__name(fn->body));
+	json_writer__key(w, "self_arg");
+	json_writer__uint(w, fn->self_arg);
+	json_writer__key(w, "result");
+	json_writer__object_begin(w);
+	json_writer__key(w, "mode");
+	json_writer__string(w, result_mode_name(fn->result.mode));
+	json_writer__key(w, "offset");
+	json_writer__uint(w, fn->result.disc_offset);
+	json_writer__key(w, "size");
+	json_writer__uint(w, fn->result.disc_size);
+	json_writer__key(w, "pending");
+	json_writer__uint(w, fn->result.pending_value);
+	json_writer__object_end(w);
+	json_writer__key(w, "file");
+	json_writer__string(w, fn->source_file);
+	json_writer__key(w, "line");
+	if (fn->source_line)
+		json_writer__uint(w, fn->source_line);
+	else
+		json_writer__null(w);
+	json_writer__object_end(w);
+}
+
+static int print_json(const struct poll_fn_list *list, const char *binary)
+{
+	struct json_writer w;
+	char build_id[2 * sizeof(list->build_id) + 1], machine[24];
+
+	for (size_t i = 0; i < list->build_id_len; i++)
+		sprintf(build_id + 2 * i, "%02x", list->build_id[i]);
+	build_id[2 * list->build_id_len] = '\0';
+	json_writer__init(&w, stdout, 2);
+	json_writer__object_begin(&w);
+	json_writer__key(&w, "binary");
+	json_writer__string(&w, binary);
+	json_writer__key(&w, "machine");
+	json_writer__string(&w, machine_name(list->machine, list->elf_class, machine, sizeof(machine)));
+	json_writer__key(&w, "dwarf");
+	json_writer__bool(&w, list->has_dwarf);
+	json_writer__key(&w, "build_id");
+	json_writer__string(&w, list->build_id_len ? build_id : NULL);
+	json_writer__key(&w, "functions");
+	json_writer__array_begin(&w);
+	for (size_t i = 0; i < list->count; i++)
+		json_function(&w, &list->fns[i]);
+	json_writer__array_end(&w);
+	json_writer__object_end(&w);
+	return json_writer__finish(&w);
+}
+
+static int report_load_error(const char *binary, int err)
+{
+	if (err == -ENOEXEC)
+		report_error("symbols: %s: not an ELF file", binary);
+	else if (err == -ENOMEM)
+		report_error("symbols: %s: out of memory", binary);
+	else
+		report_error("symbols: cannot open %s: %s", binary, strerror(-err));
+	return 1;
+}
+
+static int report_empty(const struct poll_fn_list *list, const char *binary)
+{
+	if (list->filtered_out)
+		report_error("symbols: %s: no poll function matches --match (%zu filtered out)",
+			     binary, list->filtered_out);
+	else
+		report_error("symbols: %s: no poll functions found (is it a Rust async program?)",
+			     binary);
+	return 1;
+}
+
+static int run_symbols(const struct symbols_opts *o, const regex_t *match)
+{
+	struct poll_fn_list list;
+	int err = poll_fn_list__load(&list, o->binary, match);
+
+	if (err < 0)
+		return report_load_error(o->binary, err);
+	if (list.count == 0) {
+		err = report_empty(&list, o->binary);
+		poll_fn_list__free(&list);
+		return err;
+	}
+	if (!list.has_dwarf)
+		report_warning("%s has no DWARF: classification uses symbol heuristics%s",
+			       o->binary,
+			       list.code_scanned ? "" : " (cannot tell async bodies from closures "
+							"in this file: every closure is listed)");
+	if (o->format == FORMAT_SYM)
+		print_sym(&list);
+	else if (o->format == FORMAT_JSON)
+		err = print_json(&list, o->binary);
+	else
+		print_table(&list);
+	poll_fn_list__free(&list);
+	/* A full disk or closed pipe must not look like success. */
+	if (fflush(stdout) != 0 || ferror(stdout) || err < 0) {
+		report_error("symbols: cannot write output: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_symbols(int argc, char **argv)
+{
+	struct symbols_opts opts = { .format = FORMAT_TABLE };
+	regex_t re;
+	int status, rc;
+
+	status = parse_options(argc, argv, &opts);
+	if (status >= 0) {
+		free(opts.match);
+		return status;
+	}
+	if (opts.match && (rc = regcomp(&re, opts.match, REG_EXTENDED | REG_NOSUB)) != 0) {
+		char msg[256];
+
+		regerror(rc, &re, msg, sizeof(msg));
+		report_error("symbols: invalid --match pattern: %s", msg);
+		free(opts.match);
+		return EXIT_USAGE;
+	}
+	status = run_symbols(&opts, opts.match ? &re : NULL);
+	if (opts.match)
+		regfree(&re);
+	free(opts.match);
+	return status;
+}
