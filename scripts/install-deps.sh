@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="
-make gcc clang llvm pkg-config
+make gcc clang llvm lld pkg-config
 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev
 libcapstone-dev libiberty-dev
 python3 jq libcap2-bin

@@ -4,6 +4,8 @@
 set -u
 BUILD=${1:-build}
 export ASYNCTRACE_BUILD="$(cd "$BUILD" && pwd)"
+# Every check must run: a missing tool or file is a failure, not a skip.
+export ASYNCTRACE_STRICT=1
 
 total_pass=0
 total_fail=0

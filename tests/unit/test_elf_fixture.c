@@ -1,4 +1,5 @@
 #include "test_elf_fixture.h"
+#include "unit.h"
 
 #include <dirent.h>
 #include <gelf.h>
@@ -49,12 +50,12 @@ int elf_fixture__init(struct elf_fixture *fx)
 
 	memset(fx, 0, sizeof(*fx));
 	if (find_source(fx->source, sizeof(fx->source)) != 0) {
-		printf("note: %s not found (run from the repository root): ELF fixture checks skipped\n",
+		unit_skip("%s not found (run from the repository root): ELF fixture checks skipped\n",
 		       fx->source);
 		return -1;
 	}
 	if (elf_fixture__run(probe) != 0) {
-		printf("note: clang not found: ELF fixture checks skipped\n");
+		unit_skip("clang not found: ELF fixture checks skipped\n");
 		return -1;
 	}
 	snprintf(fx->dir, sizeof(fx->dir), "%s/asynctrace-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -102,7 +103,7 @@ static int compile(struct elf_fixture *fx, const char *target, bool medany, char
 	cc[n++] = obj;
 	cc[n] = NULL;
 	if (elf_fixture__run(cc) != 0) {
-		printf("note: clang cannot build for %s: check skipped\n", target);
+		unit_skip("clang cannot build for %s: check skipped\n", target);
 		return -1;
 	}
 	return 0;
@@ -138,7 +139,7 @@ int elf_fixture__build(struct elf_fixture *fx, const char *target, enum elf_fixt
 	ld[n++] = out;
 	ld[n] = NULL;
 	if (elf_fixture__run(ld) != 0) {
-		printf("note: ld.lld cannot link for %s: check skipped\n", target);
+		unit_skip("ld.lld cannot link for %s: check skipped\n", target);
 		return -1;
 	}
 	return 0;

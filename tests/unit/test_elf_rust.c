@@ -93,7 +93,7 @@ UNIT_TEST(elf_rust_tokio_mt)
 	char stripped[PATH_MAX + 64];
 
 	if (access(TOKIO_MT, R_OK) != 0) {
-		printf("note: %s not built (make targets): Rust target checks skipped\n", TOKIO_MT);
+		unit_skip("%s not built (make targets): Rust target checks skipped\n", TOKIO_MT);
 		return;
 	}
 	CHECK(poll_fn_list__load(&with, TOKIO_MT, NULL) == 0);
@@ -106,7 +106,7 @@ UNIT_TEST(elf_rust_tokio_mt)
 		if (elf_fixture__run(objcopy) != 0) {
 			objcopy[0] = "llvm-objcopy";
 			if (elf_fixture__run(objcopy) != 0)
-				printf("note: no objcopy: stripped Rust target check skipped\n");
+				unit_skip("no objcopy: stripped Rust target check skipped\n");
 		}
 		if (access(stripped, R_OK) == 0 && poll_fn_list__load(&without, stripped, NULL) == 0) {
 			check_stripped(unit_failures_, &with, &without);

@@ -14,6 +14,10 @@ struct unit_test {
 };
 
 void unit_register(struct unit_test *test);
+/* A check that could not run (a tool or file missing): a note, and a
+ * failure when ASYNCTRACE_STRICT is set (make test sets it: CI must run
+ * every check). */
+void unit_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define UNIT_TEST(fn)                                                      \
 	static void fn(int *unit_failures_);                               \
