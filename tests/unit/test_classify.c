@@ -1,5 +1,6 @@
 /* elf/classify: what demangled names and DWARF names say. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "elf/classify.h"
 #include "unit.h"
@@ -138,13 +139,16 @@ static int count_kinds(const char *path, int fields, int counts[5])
 	return 0;
 }
 
-/* ../shared/data beside the repository (tests run from its root), or
- * where ASYNCTRACE_SHARED_DATA says. */
+/* Where ASYNCTRACE_SHARED_DATA says, else ../shared/data beside the
+ * repository (tests run from its root), else the workplace's copy (a clone
+ * elsewhere, e.g. in /tmp). */
 static void zcore_path(char *out, size_t len, const char *file)
 {
 	const char *base = getenv("ASYNCTRACE_SHARED_DATA");
 
-	snprintf(out, len, "%s/zcore-real/%s", base && *base ? base : "../shared/data", file);
+	if (!base || !*base)
+		base = access("../shared/data/zcore-real", R_OK) == 0 ? "../shared/data" : "/work/shared/data";
+	snprintf(out, len, "%s/zcore-real/%s", base, file);
 }
 
 UNIT_TEST(classify_zcore_symbols)
