@@ -12,6 +12,7 @@ struct frame {
 	uint64_t future;
 	uint32_t func_id;
 	uint16_t cpu;
+	uint8_t runs_tasks;
 };
 
 struct thread_stack {
@@ -63,11 +64,29 @@ static struct thread_stack *thread_of(struct poll_builder *b, const struct trace
 	return t;
 }
 
+static bool is_task_poll(const struct poll_builder *b, const struct frame *f)
+{
+	return b->functions[f->func_id].context == CONTEXT_TASK;
+}
+
+/* A task poll directly under a non-task frame starts a task's poll chain
+ * (tokio: RawTask::poll > raw::poll > Harness::poll, one task): whatever
+ * encloses it runs tasks, and so does everything enclosing that. */
+static void mark_task_runner(const struct poll_builder *b, const struct frame *f, struct frame *parent)
+{
+	if (parent && (f->runs_tasks || (is_task_poll(b, f) && !is_task_poll(b, parent))))
+		parent->runs_tasks = 1;
+}
+
 static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t end,
 		      enum poll_end end_kind, enum poll_result result)
 {
 	const struct frame *f = &t->frames[--t->depth];
-	struct poll p = {
+	struct frame *parent = t->depth ? &t->frames[t->depth - 1] : NULL;
+	struct poll p;
+
+	mark_task_runner(b, f, parent);
+	p = (struct poll){
 		.start = f->start,
 		.end = end >= f->start ? end : f->start,
 		.future = f->future,
@@ -79,6 +98,8 @@ static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t e
 		.depth = (uint16_t)t->depth,
 		.result = result,
 		.end_kind = end_kind,
+		.runs_tasks = f->runs_tasks,
+		.parent_runs_tasks = parent ? parent->runs_tasks : 0,
 	};
 
 	b->stats.polls++;
@@ -124,6 +145,7 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	f->future = fn->self_arg == 1 ? e->arg1 : e->arg0;
 	f->func_id = e->func_id;
 	f->cpu = e->cpu;
+	f->runs_tasks = 0;
 	return 0;
 }
 

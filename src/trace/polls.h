@@ -33,6 +33,11 @@ struct poll {
 	uint16_t depth;    /* probed frames below it on its thread */
 	uint8_t result;    /* enum poll_result */
 	uint8_t end_kind;  /* enum poll_end */
+	/* A runtime shell: this poll ran other tasks' polls (tokio's worker
+	 * loop runs inside a blocking task's poll). Its duration is the
+	 * worker's lifetime, not work of its own. */
+	uint8_t runs_tasks;
+	uint8_t parent_runs_tasks; /* the enclosing poll is such a shell (so far) */
 };
 
 struct poll_builder_stats {

@@ -143,7 +143,9 @@ static void on_poll(const struct poll *p, void *ctx)
 		return;
 	if (push_duration(&b->durations[row], duration))
 		b->err = -ENOMEM;
-	if (p->depth == 0) {
+	if (p->runs_tasks)
+		return; /* a runtime shell: its time is its tasks' */
+	if (p->depth == 0 || p->parent_runs_tasks) {
 		struct thread_summary *t = thread_row(b, p->tid);
 
 		if (!t) {
@@ -153,7 +155,9 @@ static void on_poll(const struct poll *p, void *ctx)
 		t->polls++;
 		t->busy_ns += duration;
 	}
-	keep_if_long(b, p, duration);
+	/* A task poll's time is its future's, which is listed under its own name. */
+	if (b->trace->functions[p->func_id].context != CONTEXT_TASK)
+		keep_if_long(b, p, duration);
 }
 
 static int compare_u64(const void *a, const void *b)

@@ -32,8 +32,8 @@ struct function_summary {
 struct thread_summary {
 	uint32_t tid;
 	const char *name;       /* borrowed; NULL when unknown */
-	uint64_t polls;         /* outermost polls */
-	uint64_t busy_ns;       /* time inside outermost polls */
+	uint64_t polls;         /* outermost polls, not counting runtime shells */
+	uint64_t busy_ns;       /* time inside them */
 };
 
 struct longest_poll {
@@ -46,7 +46,7 @@ struct trace_summary {
 	size_t function_count;
 	struct thread_summary *threads;
 	size_t thread_count;
-	struct longest_poll *longest; /* longest first */
+	struct longest_poll *longest; /* longest first; runtime shells left out */
 	size_t longest_count;
 	struct poll_builder_stats stats;
 	uint64_t first_ts;

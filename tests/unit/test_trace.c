@@ -282,3 +282,41 @@ UNIT_TEST(poll_result_decoding_by_layout)
 	fn.result = (struct poll_result_layout){ RESULT_UNKNOWN, 0, 0, 0 };
 	CHECK(poll_result__decode(&fn, &e) == POLL_RESULT_UNKNOWN);
 }
+
+UNIT_TEST(poll_builder_marks_runtime_shells)
+{
+	/* tokio's worker: blocking task chain > BlockingTask::poll > worker
+	 * loop > task chain > future. */
+	static const struct trace_function fns[] = {
+		{ .context = CONTEXT_TASK, .name = "RawTask::poll" },
+		{ .context = CONTEXT_TASK, .name = "Harness::poll" },
+		{ .context = CONTEXT_USER, .name = "BlockingTask::poll" },
+		{ .context = CONTEXT_COMPILER, .name = "work::{{closure}}" },
+	};
+	struct collected c = { 0 };
+	struct poll_builder *b = poll_builder__new(fns, 4, collect, &c);
+	struct trace_event events[] = {
+		event(TRACE_EVENT_ENTRY, 0, 100, 0x9000, 1),
+		event(TRACE_EVENT_ENTRY, 1, 101, 0x8f00, 1),
+		event(TRACE_EVENT_ENTRY, 2, 102, 0x8e00, 2),
+		event(TRACE_EVENT_ENTRY, 0, 110, 0x8000, 3),
+		event(TRACE_EVENT_ENTRY, 1, 111, 0x7f00, 3),
+		event(TRACE_EVENT_ENTRY, 3, 112, 0x7e00, 4),
+		event(TRACE_EVENT_EXIT, 3, 120, 0x7e00, 0),
+		event(TRACE_EVENT_EXIT, 1, 121, 0x7f00, 0),
+		event(TRACE_EVENT_EXIT, 0, 122, 0x8000, 0),
+		event(TRACE_EVENT_EXIT, 2, 200, 0x8e00, 0),
+		event(TRACE_EVENT_EXIT, 1, 201, 0x8f00, 0),
+		event(TRACE_EVENT_EXIT, 0, 202, 0x9000, 0),
+	};
+
+	feed(b, events, 12);
+	CHECK(c.count == 6);
+	/* the inner task chain and its future run no other task */
+	CHECK(!c.polls[0].runs_tasks && !c.polls[1].runs_tasks && !c.polls[2].runs_tasks);
+	CHECK(c.polls[2].func_id == 0 && c.polls[2].parent_runs_tasks);
+	/* BlockingTask::poll and the chain around it are shells */
+	CHECK(c.polls[3].func_id == 2 && c.polls[3].runs_tasks);
+	CHECK(c.polls[4].runs_tasks && c.polls[5].runs_tasks);
+	poll_builder__free(b);
+}
