@@ -431,7 +431,7 @@ static int run_record(const struct record_options *o)
 		rec.child_pid = 0;
 		goto out;
 	}
-	report_info("record: %zu probes on %zu poll functions attached in %.0f ms",
+	report_info("record: %zu probes on %zu functions attached in %.0f ms",
 		    uprobe_session__attached(rec.session), fns.count, (now_seconds() - started) * 1e3);
 	install_signal_handlers();
 	if (o->command) {

@@ -194,9 +194,9 @@ int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
 
 void recorder__print_summary(const struct recorder *rec, const char *output, double seconds)
 {
-	report_info("record: %llu events from %zu threads in %.2f s written to %s; %llu lost",
-		    (unsigned long long)rec->events, rec->thread_count, seconds, output,
-		    (unsigned long long)rec->lost);
+	report_info("record: %llu events from %zu thread%s in %.2f s written to %s; %llu lost",
+		    (unsigned long long)rec->events, rec->thread_count, rec->thread_count == 1 ? "" : "s",
+		    seconds, output, (unsigned long long)rec->lost);
 	if (rec->lost)
 		report_warning("record: %llu events were lost (ring buffer full): the report counts them; try a larger --buffer-size",
 			       (unsigned long long)rec->lost);

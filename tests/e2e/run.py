@@ -277,6 +277,36 @@ def sigterm_to_the_tracer_ends_the_command():
     check(report_json(trace)["polls"] > 0, "events recorded before SIGTERM")
 
 
+@test
+def target_crash_leaves_a_complete_trace():
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    trace, proc = record(binary, "--crash", extra=C_FUNCTIONS)
+    check_eq(proc.returncode, 128 + signal.SIGSEGV, "exit status of a command killed by SIGSEGV")
+    check_eq(proc.stdout, "probe_mech: 1000 calls done\n", "the command's output")
+    report = report_json(trace)
+    check_eq(report["end_reason"], "target exited", "end reason")
+    check(os.WIFSIGNALED(report["exit_status"]) and os.WTERMSIG(report["exit_status"]) == signal.SIGSEGV,
+          f"wait status in the trailer: {report['exit_status']}")
+    rows = functions_by_name(report)
+    check_eq(rows["plain"]["polls"], 1000, "calls recorded before the crash")
+
+
+@test
+def lost_events_are_counted_and_shown():
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    trace = tmpfile("lossy.trace")
+    need_root()
+    # One page of ring buffer (85 records) against ~280 k events: loss is certain.
+    proc = tracer("record", "-o", trace, "--buffer-size", "0.004", *C_FUNCTIONS, "--",
+                  binary, "--calls", "20000")
+    check_eq(proc.returncode, 0, f"record ({proc.stderr})")
+    check("lost" in proc.stderr and "warning" in proc.stderr, f"record must warn about loss: {proc.stderr!r}")
+    report = report_json(trace)
+    check(report["lost"] > 0, "lost count in the trailer")
+    text = tracer("report", trace)
+    check("were lost" in text.stdout, "the text report shows the loss")
+
+
 # --- errors: one clear line on stderr, non-zero exit ---------------------
 
 @test

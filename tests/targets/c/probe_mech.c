@@ -1,6 +1,6 @@
 /* probe_mech: tiny C target for uprobe mechanics, with exact call counts.
  *
- *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--ground-truth]
+ *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash] [--ground-truth]
  *
  * Per iteration i of N, main calls each of:
  *   multi_ret(i)   several `ret` instructions (early returns on different branches)
@@ -11,12 +11,14 @@
  * exactly one exit (tail_caller's exit is tail_target's `ret`).
  * --seconds S repeats the N iterations until S seconds have passed (a
  * long-running process to attach to or interrupt); --exit STATUS ends with
- * that exit status (the tracer must pass it through).
+ * that exit status (the tracer must pass it through); --crash dies of
+ * SIGSEGV after the calls (the trace must still be complete).
  * Built with -O2 -fno-inline; see the Makefile for the flags that keep this
  * shape (checked there with objdump).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -109,7 +111,7 @@ static long run_calls(long calls, long depth)
 int main(int argc, char **argv)
 {
 	long calls = 1000, depth = 3, seconds = 0, exit_status = 0, total = 0;
-	int ground_truth = 0;
+	int ground_truth = 0, crash = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--calls"))
@@ -120,10 +122,12 @@ int main(int argc, char **argv)
 			seconds = arg_value(argc, argv, &i);
 		else if (!strcmp(argv[i], "--exit"))
 			exit_status = arg_value(argc, argv, &i);
+		else if (!strcmp(argv[i], "--crash"))
+			crash = 1;
 		else if (!strcmp(argv[i], "--ground-truth"))
 			ground_truth = 1;
 		else {
-			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--ground-truth]\n");
+			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash] [--ground-truth]\n");
 			return 2;
 		}
 	}
@@ -149,5 +153,9 @@ int main(int argc, char **argv)
 	}
 	sink = total;
 	printf("probe_mech: %ld calls done\n", calls);
+	if (crash) {
+		fflush(stdout);
+		raise(SIGSEGV);
+	}
 	return (int)exit_status;
 }
