@@ -7,8 +7,10 @@ CLANG    ?= clang
 BPFTOOL  ?= bpftool
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/riscv64/riscv/')
 
+# CFLAGS/LDFLAGS are the user's (e.g. make BUILD=build-asan CFLAGS="-O1 -g
+# -fsanitize=address,undefined" LDFLAGS=-fsanitize=address,undefined).
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc -I$(BUILD)
+ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc -I$(BUILD)
 LDLIBS   := -lbpf -lelf -ldw -lz -lcapstone -liberty -lzstd -lpthread
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
@@ -44,7 +46,7 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # Every C object may include a skeleton: generate them first.
 $(BUILD)/obj/%.o: src/%.c | $(SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libasynctrace.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -53,7 +55,7 @@ $(BUILD)/asynctrace: $(MAIN_OBJ) $(BUILD)/libasynctrace.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT_BIN): $(UNIT_SRCS) $(BUILD)/libasynctrace.a
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $(UNIT_SRCS) $(BUILD)/libasynctrace.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $(UNIT_SRCS) $(BUILD)/libasynctrace.a $(LDLIBS)
 
 # Test targets (Rust crates built offline against Debian's crate registry, C programs).
 targets:

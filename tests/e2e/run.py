@@ -357,6 +357,32 @@ def error_truncated_trace():
 
 
 @test
+def corrupt_traces_never_crash_the_readers():
+    import random
+    binary = os.path.join(RUST, "tokio_ct")
+    trace, proc = record(binary, "--tasks", "2", "--yields", "2")
+    check_eq(proc.returncode, 0, "record")
+    with open(trace, "rb") as f:
+        data = f.read()
+    rng = random.Random(20261125)
+    path = tmpfile("corrupt.trace")
+    for i in range(150):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        with open(path, "wb") as f:
+            f.write(mutated)
+        for cmd in (("report",), ("report", "--json"), ("export", "--format", "chrome")):
+            # Bytes: a corrupted name is printed as it is in the text report.
+            p = subprocess.run([TRACER, *cmd, path], capture_output=True, timeout=60)
+            check(p.returncode in (0, 1), f"{cmd} on mutation {i}: exit status {p.returncode}: {p.stderr[-200:]!r}")
+            if p.returncode == 1:
+                check(len(p.stderr.strip().splitlines()) == 1, f"{cmd} on mutation {i}: {p.stderr!r}")
+            if p.returncode == 0 and ("--json" in cmd or "chrome" in cmd):
+                json.loads(p.stdout)  # JSON output stays valid whatever the names hold
+
+
+@test
 def error_not_root():
     need_root()
     binary = os.path.join(RUST, "tokio_ct")
