@@ -169,8 +169,11 @@ static char *process_executable(pid_t pid)
 	return strdup(target);
 }
 
-/* The binary to probe: the command's resolved path, or the process's exe. */
-static int resolve_target(const struct record_options *o, char **path)
+/* The binary to probe: the command's resolved path, or, for a running
+ * process, /proc/PID/exe, which reaches its executable even when the file
+ * was deleted or replaced, or lives in another mount namespace. *shown is
+ * the name to record and print. */
+static int resolve_target(const struct record_options *o, char **path, char **shown)
 {
 	if (o->command) {
 		*path = spawn_resolve_command(o->command[0]);
@@ -178,21 +181,22 @@ static int resolve_target(const struct record_options *o, char **path)
 			report_error("record: cannot run %s: %s", o->command[0], strerror(errno));
 			return -errno;
 		}
-		return 0;
+		*shown = strdup(*path);
+		return *shown ? 0 : -ENOMEM;
 	}
 	if (kill(o->pid, 0) < 0 && errno == ESRCH) {
 		report_error("record: no such process: %d", (int)o->pid);
 		return -ESRCH;
 	}
-	*path = process_executable(o->pid);
-	if (!*path) {
+	*shown = process_executable(o->pid);
+	if (!*shown) {
 		int err = errno;
 
 		report_error("record: cannot read the executable of process %d: %s%s", (int)o->pid,
 			     strerror(err), err == EACCES ? " (run as root)" : "");
 		return -err;
 	}
-	return 0;
+	return asprintf(path, "/proc/%d/exe", (int)o->pid) < 0 ? -ENOMEM : 0;
 }
 
 static int compile_pattern(const char *option, const char *pattern, regex_t *re)
@@ -283,6 +287,9 @@ static int attach_probes(struct recorder *rec, const char *path, pid_t pid,
 		return 0;
 	if (err == -ESRCH)
 		report_error("record: process %d exited before the probes were attached", (int)pid);
+	else if (uprobe_session__uses_multi_link(rec->session))
+		report_error("record: cannot attach %zu uprobes to %s: %s%s", plan->count, path, strerror(-err),
+			     err == -EPERM || err == -EACCES ? " (run as root or grant CAP_BPF+CAP_PERFMON)" : "");
 	else
 		report_error("record: cannot attach a uprobe to %s at file offset 0x%llx (%s): %s%s", path,
 			     (unsigned long long)plan->sites[failed].file_offset,
@@ -404,11 +411,11 @@ static int run_record(const struct record_options *o)
 	struct held_child child = { .release_fd = -1, .error_fd = -1 };
 	struct recorder rec = { .pidfd = -1 };
 	enum trace_end_reason reason;
-	char *path = NULL;
+	char *path = NULL, *shown = NULL;
 	double started;
 	int err, status = 1;
 
-	err = resolve_target(o, &path);
+	err = resolve_target(o, &path, &shown);
 	if (!err)
 		err = load_functions(path, o, &fns);
 	if (!err)
@@ -421,18 +428,18 @@ static int run_record(const struct record_options *o)
 		err = start_target(&rec, o, path, &child);
 	if (err)
 		goto out;
-	rec.command_name = o->command ? o->command[0] : path;
+	rec.command_name = o->command ? o->command[0] : shown;
 	started = now_seconds();
 	err = attach_probes(&rec, path, rec.target_pid, &plan, &fns);
 	if (!err)
-		err = recorder__write_header(&rec, path, o->command, &fns, &plan);
+		err = recorder__write_header(&rec, shown, o->command, &fns, &plan);
 	if (err) {
 		held_child__abort(&child);
 		rec.child_pid = 0;
 		goto out;
 	}
-	report_info("record: %zu probes on %zu functions attached in %.0f ms",
-		    uprobe_session__attached(rec.session), fns.count, (now_seconds() - started) * 1e3);
+	report_info("record: %zu probes on %zu function%s attached in %.0f ms",
+		    uprobe_session__attached(rec.session), fns.count, fns.count == 1 ? "" : "s", (now_seconds() - started) * 1e3);
 	install_signal_handlers();
 	if (o->command) {
 		err = held_child__release(&child);
@@ -455,6 +462,7 @@ out:
 	probe_plan__free(&plan);
 	poll_fn_list__free(&fns);
 	free(path);
+	free(shown);
 	return status;
 }
 

@@ -87,6 +87,26 @@ static int plan_function(struct probe_plan *plan, size_t *capacity, const struct
 	return err;
 }
 
+/* Probes go live in plan order. Exits first: once an entry probe fires,
+ * its exits are armed, so attaching to a running process can only cut
+ * polls in half at their start (counted as orphan exits), never leave
+ * entries without an exit. */
+static int exits_first(struct probe_plan *plan)
+{
+	struct probe_site *ordered = malloc((plan->count ? plan->count : 1) * sizeof(*ordered));
+	size_t n = 0;
+
+	if (!ordered)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < plan->count; i++)
+			if ((plan->sites[i].kind == PROBE_KIND_EXIT) == (pass == 0))
+				ordered[n++] = plan->sites[i];
+	free(plan->sites);
+	plan->sites = ordered;
+	return 0;
+}
+
 int probe_plan__build(struct probe_plan *plan, const char *path, const struct poll_fn_list *fns)
 {
 	const struct arch_ops *arch = arch_for_machine(fns->machine);
@@ -111,6 +131,8 @@ int probe_plan__build(struct probe_plan *plan, const char *path, const struct po
 	for (size_t i = 0; i < fns->count && !err; i++)
 		err = plan_function(plan, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i]);
 	close(fd);
+	if (!err)
+		err = exits_first(plan);
 	if (err)
 		probe_plan__free(plan);
 	return err;

@@ -178,16 +178,11 @@ static int attach_single(struct uprobe_session *s, const char *path, pid_t pid,
 int uprobe_session__attach(struct uprobe_session *s, const char *path, pid_t pid,
 			   const struct probe_plan *plan, size_t *failed_site)
 {
-	int err;
-
 	if (!s->multi)
 		return attach_single(s, path, pid, plan, failed_site);
-	err = attach_multi(s, path, pid, plan);
-	/* The link does not say which offset it refused: find it singly
-	 * (slower, but only on the way to an error message). */
-	if (err && err != -ENOMEM && err != -ESRCH)
-		*failed_site = 0;
-	return err;
+	/* The link does not say which offset it refused. */
+	*failed_site = 0;
+	return attach_multi(s, path, pid, plan);
 }
 
 size_t uprobe_session__attached(const struct uprobe_session *s)

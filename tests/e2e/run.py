@@ -210,6 +210,7 @@ def c_target_one_exit_per_entry():
     rows = functions_by_name(report)
     check_eq(report["lost"], 0, "lost")
     check_eq(report["orphan_exits"], 0, "exits without entry")
+    check_eq(report["unfinished"], 0, "entries still open at the end")
     for name, want in truth["functions"].items():
         check(name in rows, f"{name} missing from the report")
         check_eq(rows[name]["polls"], want["entries"], f"{name} entries")
@@ -240,6 +241,9 @@ def attach_to_running_process_with_duration():
         report = report_json(trace)
         check_eq(report["end_reason"], "duration elapsed", "end reason")
         check(report["polls"] > 0, "no calls recorded from the running process")
+        # Exits are armed before entries: only the call running at attach
+        # time can lack its entry.
+        check(report["orphan_exits"] <= 1, f"orphan exits: {report['orphan_exits']}")
     finally:
         target.wait(timeout=30)
     check_eq(target.returncode, 0, "the attached process's exit status")
