@@ -88,9 +88,10 @@ static int plan_function(struct probe_plan *plan, size_t *capacity, const struct
 }
 
 /* Probes go live in plan order. Exits first: once an entry probe fires,
- * its exits are armed, so attaching to a running process can only cut
- * polls in half at their start (counted as orphan exits), never leave
- * entries without an exit. */
+ * its exits are armed, so attaching to a running process can only produce
+ * exits without entries (counted as orphans and ignored), never entries
+ * without exits, which would read as polls a panic unwound. (Detaching
+ * goes the other way: entries first.) */
 static int exits_first(struct probe_plan *plan)
 {
 	struct probe_site *ordered = malloc((plan->count ? plan->count : 1) * sizeof(*ordered));

@@ -19,7 +19,10 @@ struct uprobe_session {
 	struct ring_buffer *ring;
 	struct bpf_link **links;     /* single uprobes (kernels before 6.6) */
 	size_t link_count;
-	int multi_link_fd;           /* one uprobe_multi link, or -1 */
+	/* uprobe_multi links, or -1: [0] the exits, armed first; [1] the
+	 * entries, armed last and removed first, so every recorded entry has
+	 * its exits armed until it returns. */
+	int multi_link_fds[2];
 	size_t multi_count;
 	bool multi;                  /* program loaded for uprobe_multi */
 	probe_event_fn fn;
@@ -76,7 +79,7 @@ int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int 
 		return -ENOMEM;
 	s->fn = fn;
 	s->ctx = ctx;
-	s->multi_link_fd = -1;
+	s->multi_link_fds[0] = s->multi_link_fds[1] = -1;
 	libbpf_set_print(verbose ? verbose_libbpf : quiet_libbpf);
 	/* A kernel without uprobe_multi refuses the attach type at load:
 	 * then load for single uprobes. Permission errors are final. */
@@ -129,28 +132,41 @@ int uprobe_session__set_target(struct uprobe_session *s, pid_t pid)
 	return 0;
 }
 
-static int attach_multi(struct uprobe_session *s, const char *path, pid_t pid,
-			const struct probe_plan *plan)
+/* One link for the plan's sites of one kind. */
+static int attach_multi_kind(struct uprobe_session *s, const char *path, pid_t pid,
+			     const struct probe_plan *plan, uint8_t kind, int *link_fd)
 {
-	uint64_t *offsets = malloc(plan->count * sizeof(*offsets));
-	uint64_t *cookies = malloc(plan->count * sizeof(*cookies));
+	uint64_t *offsets = malloc((plan->count + 1) * sizeof(*offsets));
+	uint64_t *cookies = malloc((plan->count + 1) * sizeof(*cookies));
+	size_t n = 0;
 	int fd = -ENOMEM;
 
 	if (offsets && cookies) {
 		for (size_t i = 0; i < plan->count; i++) {
-			offsets[i] = plan->sites[i].file_offset;
-			cookies[i] = plan->sites[i].cookie;
+			if (plan->sites[i].kind != kind)
+				continue;
+			offsets[n] = plan->sites[i].file_offset;
+			cookies[n++] = plan->sites[i].cookie;
 		}
-		fd = uprobe_multi_attach(bpf_program__fd(s->skel->progs.poll_probe), path, offsets,
-					 cookies, plan->count, pid);
+		fd = n ? uprobe_multi_attach(bpf_program__fd(s->skel->progs.poll_probe), path, offsets,
+					     cookies, n, pid)
+		       : -1;
 	}
 	free(offsets);
 	free(cookies);
-	if (fd < 0)
+	if (fd < -1)
 		return fd;
-	s->multi_link_fd = fd;
-	s->multi_count = plan->count;
+	*link_fd = fd;
+	s->multi_count += n;
 	return 0;
+}
+
+static int attach_multi(struct uprobe_session *s, const char *path, pid_t pid,
+			const struct probe_plan *plan)
+{
+	int err = attach_multi_kind(s, path, pid, plan, PROBE_KIND_EXIT, &s->multi_link_fds[0]);
+
+	return err ? err : attach_multi_kind(s, path, pid, plan, PROBE_KIND_ENTRY, &s->multi_link_fds[1]);
 }
 
 static int attach_single(struct uprobe_session *s, const char *path, pid_t pid,
@@ -225,13 +241,16 @@ uint64_t uprobe_session__lost(const struct uprobe_session *s)
 
 void uprobe_session__detach(struct uprobe_session *s)
 {
-	if (s->multi_link_fd >= 0)
-		close(s->multi_link_fd);
-	s->multi_link_fd = -1;
+	/* Entries go first (see multi_link_fds; single links were made in plan
+	 * order, exits first, so they go in reverse). */
+	for (int i = 1; i >= 0; i--) {
+		if (s->multi_link_fds[i] >= 0)
+			close(s->multi_link_fds[i]);
+		s->multi_link_fds[i] = -1;
+	}
 	s->multi_count = 0;
-	for (size_t i = 0; i < s->link_count; i++)
-		bpf_link__destroy(s->links[i]);
-	s->link_count = 0;
+	while (s->link_count)
+		bpf_link__destroy(s->links[--s->link_count]);
 }
 
 void uprobe_session__free(struct uprobe_session *s)
