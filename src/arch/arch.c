@@ -1,4 +1,5 @@
 #include "arch/arch.h"
+#include "util/array.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -34,15 +35,8 @@ const char *arch_machine_name(uint16_t machine)
 
 int exit_site_list__append(struct exit_site_list *list, uint64_t addr, uint8_t kind)
 {
-	if (list->count == list->capacity) {
-		size_t capacity = list->capacity ? list->capacity * 2 : 8;
-		struct exit_site *sites = realloc(list->sites, capacity * sizeof(*sites));
-
-		if (!sites)
-			return -ENOMEM;
-		list->sites = sites;
-		list->capacity = capacity;
-	}
+	if (ARRAY_RESERVE(list->sites, list->capacity, list->count + 1))
+		return -ENOMEM;
 	list->sites[list->count].addr = addr;
 	list->sites[list->count].kind = kind;
 	list->count++;

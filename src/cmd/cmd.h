@@ -12,6 +12,10 @@ struct trace_file;
 /* Opens a trace, or reports why not as "<command>: <reason>". */
 int open_trace_for(const char *command, const char *path, struct trace_file **trace);
 
+/* Repeated --match-style options: appends "(pattern)" to the alternation
+ * in *patterns (malloc'ed, NULL at first). Returns 0 or -ENOMEM. */
+int pattern_append(char **patterns, const char *pattern);
+
 /* Exit status for a command line the command cannot understand. */
 #define EXIT_USAGE 2
 

@@ -1,6 +1,10 @@
 /* Small pieces every subcommand that reads traces shares. */
 #include "cmd/cmd.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "trace/reader.h"
 #include "util/error.h"
 
@@ -12,4 +16,16 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 	if (err)
 		report_error("%s: %s", command, why);
 	return err;
+}
+
+int pattern_append(char **patterns, const char *pattern)
+{
+	char *joined;
+
+	if (asprintf(&joined, "%s%s(%s)", *patterns ? *patterns : "", *patterns ? "|" : "",
+		     pattern) < 0)
+		return -ENOMEM;
+	free(*patterns);
+	*patterns = joined;
+	return 0;
 }

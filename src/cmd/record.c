@@ -61,19 +61,6 @@ static void usage(FILE *out)
 		DEFAULT_BUFFER_MB);
 }
 
-/* Repeated patterns become one alternation: (a)|(b). */
-static int append_pattern(char **patterns, const char *pattern)
-{
-	char *joined;
-
-	if (asprintf(&joined, "%s%s(%s)", *patterns ? *patterns : "", *patterns ? "|" : "",
-		     pattern) < 0)
-		return -ENOMEM;
-	free(*patterns);
-	*patterns = joined;
-	return 0;
-}
-
 static size_t round_buffer_size(double megabytes)
 {
 	size_t bytes = 4096;
@@ -110,11 +97,11 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case 'm':
-			if (append_pattern(&o->match, optarg))
+			if (pattern_append(&o->match, optarg))
 				return -ENOMEM;
 			break;
 		case 'f':
-			if (append_pattern(&o->functions, optarg))
+			if (pattern_append(&o->functions, optarg))
 				return -ENOMEM;
 			break;
 		case 'd':

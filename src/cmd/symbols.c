@@ -63,19 +63,6 @@ static const char *result_mode_name(uint8_t mode)
 	return "unknown";
 }
 
-/* Append "(pattern)" to the alternation of all --match patterns. */
-static int add_match(struct symbols_opts *o, const char *pattern)
-{
-	size_t old = o->match ? strlen(o->match) : 0;
-	char *p = realloc(o->match, old + strlen(pattern) + 4);
-
-	if (!p)
-		return -ENOMEM;
-	sprintf(p + old, "%s(%s)", old ? "|" : "", pattern);
-	o->match = p;
-	return 0;
-}
-
 static const char *parse_format(const char *s, enum symbols_format *f)
 {
 	if (strcmp(s, "table") == 0)
@@ -111,7 +98,7 @@ static int parse_options(int argc, char **argv, struct symbols_opts *o)
 			}
 			break;
 		case 'm':
-			if (add_match(o, optarg) < 0) {
+			if (pattern_append(&o->match, optarg) < 0) {
 				report_error("symbols: out of memory");
 				return 1;
 			}

@@ -1,4 +1,5 @@
 #include "elf/code_scan.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -44,30 +45,16 @@ static bool in_list(const uint64_t *v, size_t n, uint64_t x)
 
 static int push_u64(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		uint64_t *p = realloc(*v, ncap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		*v = p;
-		*cap = ncap;
-	}
+	if (ARRAY_RESERVE(*v, *cap, *n + 1))
+		return -ENOMEM;
 	(*v)[(*n)++] = x;
 	return 0;
 }
 
 static int push_site(struct code_scan *cs, uint32_t shndx, uint64_t offset)
 {
-	if (cs->site_count == cs->site_cap) {
-		size_t ncap = cs->site_cap ? cs->site_cap * 2 : 16;
-		struct rel_site *p = realloc(cs->sites, ncap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		cs->sites = p;
-		cs->site_cap = ncap;
-	}
+	if (ARRAY_RESERVE(cs->sites, cs->site_cap, cs->site_count + 1))
+		return -ENOMEM;
 	cs->sites[cs->site_count++] = (struct rel_site){ shndx, offset };
 	return 0;
 }

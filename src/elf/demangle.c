@@ -5,6 +5,8 @@
 
 #include <libiberty/demangle.h>
 
+#include "util/buf.h"
+
 bool rust_is_mangled(const char *name)
 {
 	/* Legacy Rust names are Itanium-style nested names (_ZN ... E); v0
@@ -18,40 +20,14 @@ bool rust_is_mangled(const char *name)
 }
 
 /* The demangler's output, collected piece by piece. */
-struct out_buf {
-	char *data;
-	size_t len, cap;
-	bool failed;
-};
-
 static void append(const char *piece, size_t len, void *opaque)
 {
-	struct out_buf *b = opaque;
-
-	if (b->failed)
-		return;
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 128;
-		char *p;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, piece, len);
-	b->len += len;
-	b->data[b->len] = '\0';
+	buf_put_bytes(opaque, piece, len);
 }
 
 char *demangle_symbol(const char *mangled)
 {
-	struct out_buf b = { 0 };
+	struct buf b = { 0 };
 
 	/* The callback form (what cplus_demangle(name, DMGL_RUST) uses inside)
 	 * lets us own the memory: libiberty's own allocator exits on failure.
@@ -60,9 +36,15 @@ char *demangle_symbol(const char *mangled)
 	 * symbols, a legacy name whose hash does not look like one), which
 	 * then comes back unchanged. */
 	if (rust_is_mangled(mangled) &&
-	    rust_demangle_callback(mangled, DMGL_RUST | DMGL_PARAMS, append, &b) && !b.failed &&
-	    b.data)
-		return b.data;
-	free(b.data);
-	return b.failed ? NULL : strdup(mangled);
+	    rust_demangle_callback(mangled, DMGL_RUST | DMGL_PARAMS, append, &b) && b.len) {
+		buf_put_u8(&b, '\0');
+		if (!b.err)
+			return (char *)b.data;
+	}
+	if (b.err) {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_free(&b);
+	return strdup(mangled);
 }

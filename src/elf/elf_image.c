@@ -1,4 +1,5 @@
 #include "elf/elf_image.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,15 +132,8 @@ static int read_symtab(struct elf_image *img, Elf_Scn *scn, const GElf_Shdr *sh,
 		name = elf_strptr(img->elf, sh->sh_link, sym.st_name);
 		if (!name || !*name)
 			continue;
-		if (*count == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 1024;
-			struct elf_sym *p = realloc(*syms, ncap * sizeof(*p));
-
-			if (!p)
-				return -ENOMEM;
-			*syms = p;
-			*cap = ncap;
-		}
+		if (ARRAY_RESERVE(*syms, *cap, *count + 1))
+			return -ENOMEM;
 		(*syms)[(*count)++] = (struct elf_sym){
 			.addr = sym.st_value, .size = sym.st_size, .name = name,
 			.shndx = shndx, .dynamic = sh->sh_type == SHT_DYNSYM,

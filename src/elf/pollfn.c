@@ -9,6 +9,7 @@
 #include "elf/demangle.h"
 #include "elf/dwarf_scan.h"
 #include "elf/elf_image.h"
+#include "util/array.h"
 
 /* A symbol whose name makes it a possible poll function. */
 struct candidate {
@@ -361,15 +362,8 @@ static int append_function(struct poll_fn_list *list, size_t *capacity, const st
 {
 	struct poll_fn *fn;
 
-	if (list->count == *capacity) {
-		size_t grown = *capacity ? *capacity * 2 : 16;
-		struct poll_fn *fns = realloc(list->fns, grown * sizeof(*fns));
-
-		if (!fns)
-			return -ENOMEM;
-		list->fns = fns;
-		*capacity = grown;
-	}
+	if (ARRAY_RESERVE(list->fns, *capacity, list->count + 1))
+		return -ENOMEM;
 	fn = &list->fns[list->count];
 	memset(fn, 0, sizeof(*fn));
 	fn->addr = sym->addr;

@@ -9,6 +9,7 @@
 
 #include "arch/arch.h"
 #include "bpf/poll.h"
+#include "util/array.h"
 
 /* Poll functions larger than this are not decoded (exits unknown): no real
  * poll function comes close, and it bounds a corrupt symbol's damage. */
@@ -17,15 +18,8 @@
 static int add_site(struct probe_plan *plan, size_t *capacity, uint64_t offset, uint64_t cookie,
 		    uint32_t func_id, uint8_t kind)
 {
-	if (plan->count == *capacity) {
-		size_t grown = *capacity ? *capacity * 2 : 256;
-		struct probe_site *sites = realloc(plan->sites, grown * sizeof(*sites));
-
-		if (!sites)
-			return -ENOMEM;
-		plan->sites = sites;
-		*capacity = grown;
-	}
+	if (ARRAY_RESERVE(plan->sites, *capacity, plan->count + 1))
+		return -ENOMEM;
 	plan->sites[plan->count++] = (struct probe_site){ offset, cookie, func_id, kind };
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/array.h"
 
 int recorder__open_output(struct recorder *rec, const char *path)
 {
@@ -121,15 +122,8 @@ static void note_thread(struct recorder *rec, uint32_t pid, uint32_t tid)
 
 	if (u64map_get(&rec->thread_index, (uint64_t)tid + 1))
 		return;
-	if (rec->thread_count == rec->thread_capacity) {
-		size_t capacity = rec->thread_capacity ? rec->thread_capacity * 2 : 16;
-		struct trace_thread *threads = realloc(rec->threads, capacity * sizeof(*threads));
-
-		if (!threads)
-			return;
-		rec->threads = threads;
-		rec->thread_capacity = capacity;
-	}
+	if (ARRAY_RESERVE(rec->threads, rec->thread_capacity, rec->thread_count + 1))
+		return; /* the thread stays unnamed */
 	thread = &rec->threads[rec->thread_count];
 	memset(thread, 0, sizeof(*thread));
 	thread->tid = tid;

@@ -5,6 +5,7 @@
 
 #include "trace/reader.h"
 #include "util/u64map.h"
+#include "util/array.h"
 
 struct frame {
 	uint64_t sp;
@@ -130,15 +131,8 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	struct frame *f;
 
 	close_unwound(b, t, e->sp, e->ts, 1);
-	if (t->depth == t->capacity) {
-		size_t capacity = t->capacity ? t->capacity * 2 : 16;
-		struct frame *frames = realloc(t->frames, capacity * sizeof(*frames));
-
-		if (!frames)
-			return -ENOMEM;
-		t->frames = frames;
-		t->capacity = capacity;
-	}
+	if (ARRAY_RESERVE(t->frames, t->capacity, t->depth + 1))
+		return -ENOMEM;
 	f = &t->frames[t->depth++];
 	f->sp = e->sp;
 	f->start = e->ts;

@@ -12,6 +12,7 @@
 
 #include "trace/format.h"
 #include "util/buf.h"
+#include "util/array.h"
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -159,15 +160,12 @@ static int parse_trailer(struct trace_file *t, struct cursor *c)
 static int add_event_chunk(struct trace_file *t, size_t offset, struct cursor *c)
 {
 	uint32_t count = cursor_u32(c);
-	struct trace_event_chunk *chunks;
 
 	cursor_u32(c);
 	if (c->err || count > c->left / sizeof(struct trace_event))
 		return -EINVAL;
-	chunks = realloc(t->chunks, (t->chunk_count + 1) * sizeof(*chunks));
-	if (!chunks)
+	if (ARRAY_RESERVE(t->chunks, t->chunk_capacity, t->chunk_count + 1))
 		return -ENOMEM;
-	t->chunks = chunks;
 	t->chunks[t->chunk_count].offset = offset + 8;
 	t->chunks[t->chunk_count].count = count;
 	t->chunk_count++;

@@ -29,6 +29,7 @@ struct trace_file {
 	size_t map_len;
 	struct trace_event_chunk *chunks;
 	size_t chunk_count;
+	size_t chunk_capacity;
 };
 
 /* Returns 0, or a negative errno with a one-line reason in err[]. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/u64map.h"
+#include "util/array.h"
 
 struct durations {
 	uint64_t *values;
@@ -25,15 +26,8 @@ struct builder {
 
 static int push_duration(struct durations *d, uint64_t value)
 {
-	if (d->count == d->capacity) {
-		size_t capacity = d->capacity ? d->capacity * 2 : 64;
-		uint64_t *values = realloc(d->values, capacity * sizeof(*values));
-
-		if (!values)
-			return -ENOMEM;
-		d->values = values;
-		d->capacity = capacity;
-	}
+	if (ARRAY_RESERVE(d->values, d->capacity, d->count + 1))
+		return -ENOMEM;
 	d->values[d->count++] = value;
 	return 0;
 }
@@ -83,15 +77,8 @@ static struct thread_summary *thread_row(struct builder *b, uint32_t tid)
 
 	if (row)
 		return &s->threads[row - 1];
-	if (s->thread_count == b->thread_capacity) {
-		size_t capacity = b->thread_capacity ? b->thread_capacity * 2 : 16;
-		struct thread_summary *threads = realloc(s->threads, capacity * sizeof(*threads));
-
-		if (!threads)
-			return NULL;
-		s->threads = threads;
-		b->thread_capacity = capacity;
-	}
+	if (ARRAY_RESERVE(s->threads, b->thread_capacity, s->thread_count + 1))
+		return NULL;
 	s->threads[s->thread_count] = (struct thread_summary){
 		.tid = tid, .name = trace_file__thread_name(b->trace, tid),
 	};
