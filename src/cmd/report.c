@@ -124,12 +124,13 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 	const struct poll_builder_stats *st = &s->stats;
 	char span[32];
 
-	printf("Trace:    %s\n", t->meta.command && *t->meta.command ? t->meta.command : t->meta.target_path);
+	if (t->meta.command && *t->meta.command)
+		printf("Command:  %s\n", t->meta.command);
 	printf("Target:   %s (pid %u, %s)\n", t->meta.target_path ? t->meta.target_path : "?",
 	       t->meta.pid, arch_machine_name(t->meta.machine));
-	printf("Recorded: %s of polls, %llu events, %llu lost; ended: %s",
-	       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
+	printf("Recorded: %llu events, %llu lost, polls spanning %s; ended: %s",
 	       (unsigned long long)t->trailer.events, (unsigned long long)t->trailer.lost,
+	       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
 	       trace_end_reason__name(t->trailer.end_reason));
 	print_exit_status(t->trailer.exit_status);
 	printf("\nPolls:    %llu (%llu unwound by panics, %llu unfinished)\n",
@@ -308,10 +309,15 @@ int cmd_report(int argc, char **argv)
 		rc = print_json(trace, &summary, rows);
 	} else {
 		print_header(trace, &summary);
+		if (!summary.stats.polls) {
+			printf("\nNo polls were recorded: the probed functions never ran while tracing.\n");
+			goto done;
+		}
 		print_functions(trace, &summary, rows);
 		print_threads(trace, &summary);
 		print_longest(trace, &summary);
 	}
+done:
 	trace_summary__free(&summary);
 	trace_file__close(trace);
 	return rc ? 1 : 0;
