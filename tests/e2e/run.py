@@ -147,6 +147,25 @@ def futures_executor_exact_counts():
 
 
 @test
+def release_build_counts_what_survives_inlining():
+    """Release (debug = 1): inner async fns are inlined into outer's poll;
+    the poll functions that keep a symbol are still counted exactly."""
+    binary = os.path.join(RUST_RELEASE, "tokio_mt")
+    args = ("--tasks", "5", "--yields", "4")
+    truth = ground_truth(binary, *args)
+    listed = tracer("symbols", "--format", "sym", binary)
+    check_eq(listed.returncode, 0, "symbols on the release build")
+    present = {line.split(" ", 1)[1] for line in listed.stdout.splitlines()}
+    trace, proc = record(binary, *args)
+    check_eq(proc.returncode, 0, "exit status")
+    rows = functions_by_name(report_json(trace))
+    surviving = [name for name in truth["functions"] if name in present]
+    check(len(surviving) >= 2, f"expected outer and YieldNow to survive, got {surviving}")
+    for name in surviving:
+        check_eq(rows[name]["polls"], truth["functions"][name]["polls"], f"{name} polls (release)")
+
+
+@test
 def busy_poll_duration_lower_bound():
     binary = os.path.join(RUST, "busy_poll")
     truth = ground_truth(binary)
