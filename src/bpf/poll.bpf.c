@@ -20,6 +20,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Wake the reader only once this much is waiting: a wakeup per record
+ * costs the traced thread more than the probe itself (user space also
+ * drains on a timer). Set before load. */
+const volatile __u64 targ_wakeup_bytes = 1 << 20;
+
 /* Set by user space before attaching (after fork, so .bss not .rodata):
  * the traced process, and its pid namespace when we run inside one. */
 __u32 targ_tgid = 0;
@@ -103,6 +108,8 @@ int poll_probe(struct pt_regs *ctx)
 		e->arg0 = PT_REGS_PARM1(ctx);
 		e->arg1 = PT_REGS_PARM2(ctx);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes
+				  ? BPF_RB_FORCE_WAKEUP
+				  : BPF_RB_NO_WAKEUP);
 	return 0;
 }

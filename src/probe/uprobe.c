@@ -60,6 +60,8 @@ static int load_program(struct uprobe_session *s, size_t ringbuf_bytes, bool mul
 	if (!s->skel)
 		return -errno;
 	err = bpf_map__set_max_entries(s->skel->maps.events, (__u32)ringbuf_bytes);
+	/* A quarter full wakes the reader: room for bursts while it runs. */
+	s->skel->rodata->targ_wakeup_bytes = ringbuf_bytes / 4;
 	if (!err && multi)
 		err = bpf_program__set_expected_attach_type(s->skel->progs.poll_probe,
 							    (enum bpf_attach_type)UPROBE_MULTI_ATTACH_TYPE);
@@ -213,7 +215,13 @@ bool uprobe_session__uses_multi_link(const struct uprobe_session *s)
 
 int uprobe_session__poll(struct uprobe_session *s, int timeout_ms)
 {
-	return ring_buffer__poll(s->ring, timeout_ms);
+	int woken = ring_buffer__poll(s->ring, timeout_ms), more;
+
+	/* Records submitted without a wakeup are there all the same. */
+	if (woken < 0)
+		return woken;
+	more = ring_buffer__consume(s->ring);
+	return more < 0 ? more : woken + more;
 }
 
 int uprobe_session__drain(struct uprobe_session *s)
