@@ -37,6 +37,22 @@ struct {
 } events SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized by user space: one per function */
+	__type(key, __u32);
+	__type(value, struct func_config);
+} func_config SEC(".maps");
+
+/* The future being polled, by the stack pointer of its poll's entry (which
+ * its exits share): exits have no argument registers left to read it from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} future_by_sp SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -80,6 +96,39 @@ static __always_inline void fill_result(struct probe_event *e, struct pt_regs *c
 	}
 }
 
+/* Where the future stopped: its discriminant names the `.await`. */
+static __always_inline void read_state(struct probe_event *e)
+{
+	__u32 func_id = e->func_id;
+	struct func_config *config = bpf_map_lookup_elem(&func_config, &func_id);
+	__u64 *future = bpf_map_lookup_elem(&future_by_sp, &e->sp);
+	__u64 state = 0;
+
+	if (!future)
+		return;
+	if (config && config->state_size && config->state_size <= sizeof(state) &&
+	    !bpf_probe_read_user(&state, config->state_size & 7, (void *)(*future + config->state_offset))) {
+		e->aux = state;
+		e->flags |= PROBE_FLAG_STATE;
+	}
+	bpf_map_delete_elem(&future_by_sp, &e->sp);
+}
+
+static __always_inline void fill_entry(struct probe_event *e, struct pt_regs *ctx, __u64 cookie)
+{
+	__u64 future;
+
+	e->arg0 = PT_REGS_PARM1(ctx);
+	e->arg1 = PT_REGS_PARM2(ctx);
+	/* At the first instruction the stack pointer holds the return address. */
+	if (!bpf_probe_read_user(&e->aux, sizeof(e->aux), (void *)e->sp))
+		e->flags |= PROBE_FLAG_RETURN_ADDRESS;
+	if (cookie & COOKIE_TRACK_STATE) {
+		future = cookie & COOKIE_SELF_ARG1 ? e->arg1 : e->arg0;
+		bpf_map_update_elem(&future_by_sp, &e->sp, &future, BPF_ANY);
+	}
+}
+
 SEC("uprobe")
 int poll_probe(struct pt_regs *ctx)
 {
@@ -102,11 +151,13 @@ int poll_probe(struct pt_regs *ctx)
 	e->cpu = bpf_get_smp_processor_id();
 	e->kind = (cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK;
 	e->flags = 0;
+	e->aux = 0;
 	if (e->kind == PROBE_KIND_EXIT) {
 		fill_result(e, ctx, cookie);
+		if (cookie & COOKIE_TRACK_STATE)
+			read_state(e);
 	} else {
-		e->arg0 = PT_REGS_PARM1(ctx);
-		e->arg1 = PT_REGS_PARM2(ctx);
+		fill_entry(e, ctx, cookie);
 	}
 	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes
 				  ? BPF_RB_FORCE_WAKEUP

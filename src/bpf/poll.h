@@ -9,12 +9,18 @@
 /* Event flags. */
 #define PROBE_FLAG_ARG1_FROM_MEMORY 0x1 /* exit: arg1 = 8 bytes read at rax + offset */
 #define PROBE_FLAG_READ_FAILED 0x2      /* that read failed; arg1 is 0 */
+#define PROBE_FLAG_STATE 0x4            /* exit: aux = the future's state discriminant */
+#define PROBE_FLAG_RETURN_ADDRESS 0x8   /* entry: aux = the return address */
 
 /* The attach cookie of every probe site packs what the BPF side needs:
  *   bits  0..31  function id (index in the trace's function table)
  *   bits 32..33  PROBE_KIND_ENTRY / PROBE_KIND_EXIT
  *   bit  34      exit: read the Poll<T> discriminant word from memory at rax
- *   bits 48..63  byte offset of that word
+ *   bit  35      track the state machine: the entry saves the future's
+ *                address (keyed by stack pointer), the exit reads its
+ *                discriminant (offset and size from the func_config map)
+ *   bit  36      the future is the 2nd argument (hidden return pointer first)
+ *   bits 48..63  byte offset of the Poll<T> word
  * Poll<T> larger than two registers comes back through a hidden pointer,
  * which the callee also returns in rax (SysV ABI), so the exit probe can
  * read the discriminant without knowing the pointer from the entry. */
@@ -22,14 +28,23 @@
 #define COOKIE_KIND_SHIFT 32
 #define COOKIE_KIND_MASK 0x3ULL
 #define COOKIE_READ_MEMORY (1ULL << 34)
+#define COOKIE_TRACK_STATE (1ULL << 35)
+#define COOKIE_SELF_ARG1 (1ULL << 36)
 #define COOKIE_OFFSET_SHIFT 48
 
-/* One ring-buffer record: 48 bytes. */
+/* Per-function configuration (array map indexed by function id). */
+struct func_config {
+	__u32 state_offset; /* of the discriminant in the future */
+	__u32 state_size;   /* 1, 2 or 4 bytes; 0: no state to read */
+};
+
+/* One ring-buffer record: 56 bytes. */
 struct probe_event {
 	__u64 ts;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 sp;   /* user stack pointer at the probed instruction */
 	__u64 arg0; /* entry: 1st argument register; exit: 1st return register */
 	__u64 arg1; /* entry: 2nd argument register; exit: 2nd return register or memory word */
+	__u64 aux;  /* entry: return address; exit: state discriminant (see flags) */
 	__u32 pid;  /* thread group id */
 	__u32 tid;
 	__u32 func_id;

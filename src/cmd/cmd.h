@@ -7,6 +7,7 @@ int cmd_symbols(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_tree(int argc, char **argv);
 
 struct trace_file;
 /* Opens a trace, or reports why not as "<command>: <reason>". */

@@ -31,6 +31,7 @@ struct record_options {
 	const char *output;
 	char *match;          /* the --match patterns joined into one alternation */
 	char *functions;      /* the --function patterns, likewise */
+	int no_tasks;         /* --polls-only: no wake/spawn/drop hooks */
 	double duration;      /* seconds; 0 = until the target exits or a signal */
 	pid_t pid;            /* -p */
 	char **command;       /* -- CMD ARGS... */
@@ -53,6 +54,8 @@ static void usage(FILE *out)
 		"  -o, --output FILE      trace file to write (default " DEFAULT_OUTPUT ")\n"
 		"  -m, --match REGEX      probe only poll functions whose name matches (repeatable)\n"
 		"  -f, --function REGEX   also probe any other function whose name matches (repeatable)\n"
+		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
+		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -p, --pid PID          trace a running process\n"
 		"  -b, --buffer-size MB   BPF ring buffer size (default %d)\n"
@@ -76,6 +79,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "match", required_argument, NULL, 'm' },
 		{ "function", required_argument, NULL, 'f' },
+		{ "polls-only", no_argument, NULL, 'P' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-size", required_argument, NULL, 'b' },
@@ -128,6 +132,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 			}
 			o->buffer_bytes = round_buffer_size(mb);
 			break;
+		case 'P': o->no_tasks = 1; break;
 		case 'v': o->verbose = 1; break;
 		case 'q': report_set_quiet(1); break;
 		case 'h': usage(stdout); return 1;
@@ -209,6 +214,9 @@ static int load_functions(const char *path, const struct record_options *o,
 	err = poll_fn_list__load(fns, path, o->match ? &match : NULL);
 	if (!err && o->functions)
 		err = poll_fn_list__add_functions(fns, path, &functions);
+	/* Task lifecycles need the runtime's hooks and the futures' drop glue. */
+	if (!err && fns->count && !o->no_tasks)
+		err = poll_fn_list__add_hooks(fns, path);
 	if (o->match)
 		regfree(&match);
 	if (o->functions)
@@ -250,9 +258,11 @@ static int plan_probes(const char *path, const struct poll_fn_list *fns, struct 
 	return 0;
 }
 
-static int open_session(struct recorder *rec, const struct record_options *o)
+static int open_session(struct recorder *rec, const struct record_options *o,
+			const struct poll_fn_list *fns)
 {
-	int err = uprobe_session__open(&rec->session, o->buffer_bytes, o->verbose, recorder__on_event, rec);
+	int err = uprobe_session__open(&rec->session, o->buffer_bytes, o->verbose, fns,
+				       recorder__on_event, rec);
 
 	if (err == -EPERM || err == -EACCES)
 		report_error("record: cannot load BPF programs: %s (run as root or grant CAP_BPF+CAP_PERFMON)",
@@ -408,7 +418,7 @@ static int run_record(const struct record_options *o)
 	if (!err)
 		err = plan_probes(path, &fns, &plan, o->verbose);
 	if (!err)
-		err = open_session(&rec, o);
+		err = open_session(&rec, o, &fns);
 	if (!err)
 		err = recorder__open_output(&rec, o->output);
 	if (!err)
@@ -419,7 +429,7 @@ static int run_record(const struct record_options *o)
 	started = now_seconds();
 	err = attach_probes(&rec, path, rec.target_pid, &plan, &fns);
 	if (!err)
-		err = recorder__write_header(&rec, shown, o->command, &fns, &plan);
+		err = recorder__write_header(&rec, path, shown, o->command, &fns, &plan);
 	if (err) {
 		held_child__abort(&child);
 		rec.child_pid = 0;
@@ -435,6 +445,8 @@ static int run_record(const struct record_options *o)
 			rec.exec_failed = 1;
 		}
 	}
+	if (!rec.exec_failed)
+		recorder__locate_target(&rec);
 	reason = rec.exec_failed ? TRACE_END_TARGET_EXITED : record_loop(&rec, o->duration);
 	err = recorder__finish(&rec, reason);
 	status = finish_child(&rec, reason);

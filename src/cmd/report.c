@@ -8,18 +8,23 @@
 
 #include "arch/arch.h"
 #include "cmd/cmd.h"
+#include "cmd/report_tasks.h"
 #include "trace/reader.h"
 #include "trace/summary.h"
 #include "util/error.h"
+#include "util/format.h"
 #include "util/json.h"
 
 #define DEFAULT_LONGEST 10
+#define DEFAULT_LONG_POLL_MS 10
 
 struct report_options {
 	const char *path;
 	int json;
+	int tasks;           /* the per-task section in text output */
 	enum summary_sort sort;
-	long top;  /* function rows; 0 = all */
+	long top;            /* function rows; 0 = all */
+	uint64_t long_poll_ns;
 };
 
 static void usage(FILE *out)
@@ -28,7 +33,11 @@ static void usage(FILE *out)
 		"usage: asynctrace report [options] TRACE\n"
 		"  --json         one JSON object instead of tables\n"
 		"  --sort KEY     order functions by total (default), polls, mean, max, p99 or name\n"
-		"  --top N        show the first N functions and the N longest polls\n");
+		"  --top N        show the first N functions (and tasks) and the N longest polls\n"
+		"  --tasks        one row per task: spawn site, polls, wakes, busy, waiting, lifetime,\n"
+		"                 state, where a pending task is parked; wake -> poll latency\n"
+		"  --long-poll MS polls longer than this are warned about (default %d)\n",
+		DEFAULT_LONG_POLL_MS);
 }
 
 static int parse_options(struct report_options *o, int argc, char **argv)
@@ -37,15 +46,19 @@ static int parse_options(struct report_options *o, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "sort", required_argument, NULL, 's' },
 		{ "top", required_argument, NULL, 'n' },
+		{ "tasks", no_argument, NULL, 'T' },
+		{ "long-poll", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	char *end;
+	double ms;
 	int c, key;
 
 	o->sort = SORT_TOTAL;
+	o->long_poll_ns = DEFAULT_LONG_POLL_MS * 1000000ULL;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "js:n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "js:n:hTL:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 's':
@@ -63,6 +76,15 @@ static int parse_options(struct report_options *o, int argc, char **argv)
 				return -1;
 			}
 			break;
+		case 'T': o->tasks = 1; break;
+		case 'L':
+			ms = strtod(optarg, &end);
+			if (*end || !(ms > 0) || ms > 1e9) {
+				report_error("report: --long-poll wants milliseconds, not '%s'", optarg);
+				return -1;
+			}
+			o->long_poll_ns = (uint64_t)(ms * 1e6);
+			break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
@@ -73,25 +95,6 @@ static int parse_options(struct report_options *o, int argc, char **argv)
 	}
 	o->path = argv[optind];
 	return 0;
-}
-
-/* "812ns", "3.25us", "14.0ms", "1.50s": three significant digits. */
-static const char *format_duration(uint64_t ns, char *buf, size_t len)
-{
-	static const struct { double scale; const char *unit; } units[] = {
-		{ 1e9, "s" }, { 1e6, "ms" }, { 1e3, "us" },
-	};
-
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		double v = ns / units[i].scale;
-
-		if (v >= 1) {
-			snprintf(buf, len, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v, units[i].unit);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%lluns", (unsigned long long)ns);
-	return buf;
 }
 
 static const char *short_context(uint8_t context)
@@ -255,7 +258,8 @@ static void json_longest(struct json_writer *w, const struct trace_file *t, cons
 	json_writer__array_end(w);
 }
 
-static int print_json(const struct trace_file *t, const struct trace_summary *s, size_t rows)
+static int print_json(const struct trace_file *t, const struct trace_summary *s, size_t rows,
+		      const struct task_model *m, const struct task_warnings *warnings)
 {
 	struct json_writer w;
 
@@ -281,43 +285,62 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 	json_writer__array_end(&w);
 	json_threads(&w, s);
 	json_longest(&w, t, s);
+	report_tasks__json(&w, m, s, warnings);
 	json_writer__object_end(&w);
 	return json_writer__finish(&w);
+}
+
+static int print_report(const struct report_options *o, const struct trace_file *trace,
+			struct trace_summary *summary, const struct task_model *model)
+{
+	struct task_warnings warnings;
+	size_t rows;
+
+	trace_summary__sort(summary, o->sort);
+	rows = o->top && (size_t)o->top < summary->function_count ? (size_t)o->top : summary->function_count;
+	report_tasks__count_warnings(model, summary, &warnings);
+	if (o->json)
+		return print_json(trace, summary, rows, model, &warnings);
+	print_header(trace, summary);
+	if (!summary->stats.polls) {
+		printf("\nNo polls were recorded: the probed functions never ran while tracing.\n");
+		return 0;
+	}
+	print_functions(trace, summary, rows);
+	print_threads(trace, summary);
+	print_longest(trace, summary);
+	if (o->tasks) {
+		report_tasks__print(model, summary, (size_t)o->top);
+		report_tasks__print_latency(model);
+	}
+	report_tasks__print_warnings(&warnings, o->long_poll_ns);
+	return 0;
 }
 
 int cmd_report(int argc, char **argv)
 {
 	struct report_options o = { 0 };
 	struct trace_summary summary;
+	struct task_model model;
 	struct trace_file *trace;
-	size_t rows;
 	int rc = parse_options(&o, argc, argv);
 
 	if (rc)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	if (open_trace_for("report", o.path, &trace))
 		return 1;
-	rc = trace_summary__build(&summary, trace, o.top ? (size_t)o.top : DEFAULT_LONGEST);
+	rc = trace_summary__build(&summary, trace, o.top ? (size_t)o.top : DEFAULT_LONGEST, o.long_poll_ns);
 	if (rc) {
 		report_error("report: %s: out of memory", o.path);
 		trace_file__close(trace);
 		return 1;
 	}
-	trace_summary__sort(&summary, o.sort);
-	rows = o.top && (size_t)o.top < summary.function_count ? (size_t)o.top : summary.function_count;
-	if (o.json) {
-		rc = print_json(trace, &summary, rows);
-	} else {
-		print_header(trace, &summary);
-		if (!summary.stats.polls) {
-			printf("\nNo polls were recorded: the probed functions never ran while tracing.\n");
-			goto done;
-		}
-		print_functions(trace, &summary, rows);
-		print_threads(trace, &summary);
-		print_longest(trace, &summary);
-	}
-done:
+	rc = task_model__build(&model, trace);
+	if (rc)
+		report_error("report: %s: out of memory", o.path);
+	else
+		rc = print_report(&o, trace, &summary, &model);
+	task_model__free(&model);
 	trace_summary__free(&summary);
 	trace_file__close(trace);
 	return rc ? 1 : 0;

@@ -21,14 +21,18 @@ struct symbols_opts {
 	const char *binary;
 	enum symbols_format format;
 	char *match;       /* the --match patterns joined as (a)|(b), or NULL */
+	bool all;          /* also the runtime hooks and drop glue */
 };
 
 static const char symbols_usage[] =
-	"usage: asynctrace symbols BINARY [--format table|json|sym] [--match REGEX]...\n"
+	"usage: asynctrace symbols BINARY [--all] [--format table|json|sym] [--match REGEX]...\n"
 	"\n"
 	"List the functions that poll futures in BINARY (an ELF file): runtime task\n"
 	"polls, async fn and async block bodies, and hand-written Future::poll impls.\n"
 	"\n"
+	"  -a, --all          also list what record probes besides them: the runtimes'\n"
+	"                     wake, spawn and task allocation functions, and the drop\n"
+	"                     glue of each listed future (role column)\n"
 	"  -f, --format FMT   table (default), json, or sym: `0x<address> <name>` lines,\n"
 	"                     the symbol-file format of the zCore kernel tracer\n"
 	"  -m, --match REGEX  keep functions whose demangled name matches the POSIX\n"
@@ -80,6 +84,7 @@ static const char *parse_format(const char *s, enum symbols_format *f)
 static int parse_options(int argc, char **argv, struct symbols_opts *o)
 {
 	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "match", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
@@ -89,8 +94,11 @@ static int parse_options(int argc, char **argv, struct symbols_opts *o)
 
 	optind = 0; /* glibc: full re-initialisation, main may have parsed before */
 	opterr = 0; /* our own messages, with the program name */
-	while ((c = getopt_long(argc, argv, ":f:m:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":af:m:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'a':
+			o->all = true;
+			break;
 		case 'f':
 			if (parse_format(optarg, &o->format)) {
 				report_error("symbols: unknown format '%s' (table, json or sym)", optarg);
@@ -131,7 +139,19 @@ static void print_sym(const struct poll_fn_list *list)
 		printf("0x%" PRIx64 " %s\n", list->fns[i].addr, list->fns[i].demangled);
 }
 
-static void print_table(const struct poll_fn_list *list)
+/* The LOCATION cell: the source, or for drop glue the poll function whose
+ * future it drops (its own source is always core's ptr/mod.rs). */
+static void print_location(const struct poll_fn_list *list, const struct poll_fn *fn)
+{
+	if (fn->role == ROLE_DROP && fn->target < list->count)
+		printf("drops %s\n", list->fns[fn->target].demangled);
+	else if (fn->source_file)
+		printf("%s:%u\n", fn->source_file, fn->source_line);
+	else
+		printf("-\n");
+}
+
+static void print_table(const struct poll_fn_list *list, bool roles)
 {
 	int addr_w = 7, size_w = 4, name_w = 4;
 
@@ -145,23 +165,70 @@ static void print_table(const struct poll_fn_list *list)
 		size_w = s > size_w ? s : size_w;
 		name_w = n > name_w ? (n < 100 ? n : 100) : name_w;
 	}
-	printf("%-*s  %*s  %-18s  %-*s  %s\n", addr_w, "ADDRESS", size_w, "SIZE", "CONTEXT",
-	       name_w, "NAME", "LOCATION");
+	printf("%-*s  %*s  %-18s  ", addr_w, "ADDRESS", size_w, "SIZE", "CONTEXT");
+	if (roles)
+		printf("%-11s  ", "ROLE");
+	printf("%-*s  %s\n", name_w, "NAME", "LOCATION");
 	for (size_t i = 0; i < list->count; i++) {
 		const struct poll_fn *fn = &list->fns[i];
 		char addr[24];
 
 		snprintf(addr, sizeof(addr), "0x%" PRIx64, fn->addr);
-		printf("%-*s  %*" PRIu64 "  %-18s  %-*s  ", addr_w, addr, size_w, fn->size,
-		       context_class__name(fn->context), name_w, fn->demangled);
-		if (fn->source_file)
-			printf("%s:%u\n", fn->source_file, fn->source_line);
-		else
-			printf("-\n");
+		printf("%-*s  %*" PRIu64 "  %-18s  ", addr_w, addr, size_w, fn->size,
+		       context_class__name(fn->context));
+		if (roles)
+			printf("%-11s  ", function_role__name(fn->role));
+		printf("%-*s  ", name_w, fn->demangled);
+		print_location(list, fn);
 	}
 }
 
-static void json_function(struct json_writer *w, const struct poll_fn *fn)
+static void json_state(struct json_writer *w, const struct state_layout *state)
+{
+	json_writer__key(w, "state");
+	json_writer__object_begin(w);
+	json_writer__key(w, "offset");
+	json_writer__uint(w, state->offset);
+	json_writer__key(w, "size");
+	json_writer__uint(w, state->size);
+	json_writer__key(w, "awaits");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < state->await_count; i++) {
+		json_writer__object_begin(w);
+		json_writer__key(w, "state");
+		json_writer__uint(w, state->awaits[i].state);
+		json_writer__key(w, "line");
+		json_writer__uint(w, state->awaits[i].line);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+	json_writer__object_end(w);
+}
+
+/* role, runtime, and what only some roles and bodies have. */
+static void json_role(struct json_writer *w, const struct poll_fn_list *list,
+		      const struct poll_fn *fn)
+{
+	json_writer__key(w, "role");
+	json_writer__string(w, function_role__name(fn->role));
+	json_writer__key(w, "runtime");
+	json_writer__string(w, runtime_kind__name(fn->runtime));
+	if (fn->future_type) {
+		json_writer__key(w, "future_type");
+		json_writer__string(w, fn->future_type);
+	}
+	if (fn->role == ROLE_POLL && (fn->body == BODY_ASYNC_FN || fn->body == BODY_ASYNC_BLOCK))
+		json_state(w, &fn->state);
+	if (fn->role == ROLE_DROP && fn->target < list->count) {
+		json_writer__key(w, "target");
+		json_writer__uint(w, fn->target);
+		json_writer__key(w, "target_name");
+		json_writer__string(w, list->fns[fn->target].demangled);
+	}
+}
+
+static void json_function(struct json_writer *w, const struct poll_fn_list *list,
+			  const struct poll_fn *fn)
 {
 	json_writer__object_begin(w);
 	json_writer__key(w, "address");
@@ -178,6 +245,7 @@ static void json_function(struct json_writer *w, const struct poll_fn *fn)
 	json_writer__string(w, context_class__name(fn->context));
 	json_writer__key(w, "body");
 	json_writer__string(w, body_kind__name(fn->body));
+	json_role(w, list, fn);
 	json_writer__key(w, "self_arg");
 	json_writer__uint(w, fn->self_arg);
 	json_writer__key(w, "result");
@@ -222,7 +290,7 @@ static int print_json(const struct poll_fn_list *list, const char *binary)
 	json_writer__key(&w, "functions");
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < list->count; i++)
-		json_function(&w, &list->fns[i]);
+		json_function(&w, list, &list->fns[i]);
 	json_writer__array_end(&w);
 	json_writer__object_end(&w);
 	return json_writer__finish(&w);
@@ -262,6 +330,10 @@ static int run_symbols(const struct symbols_opts *o, const regex_t *match)
 		poll_fn_list__free(&list);
 		return err;
 	}
+	if (o->all && (err = poll_fn_list__add_hooks(&list, o->binary)) < 0) {
+		poll_fn_list__free(&list);
+		return report_load_error(o->binary, err);
+	}
 	if (!list.has_dwarf)
 		report_warning("%s has no DWARF: classification uses symbol heuristics%s",
 			       o->binary,
@@ -272,7 +344,7 @@ static int run_symbols(const struct symbols_opts *o, const regex_t *match)
 	else if (o->format == FORMAT_JSON)
 		err = print_json(&list, o->binary);
 	else
-		print_table(&list);
+		print_table(&list, o->all);
 	poll_fn_list__free(&list);
 	/* A full disk or closed pipe must not look like success. */
 	if (fflush(stdout) != 0 || ferror(stdout) || err < 0) {

@@ -174,6 +174,14 @@ const char *task_runtime_of(const char *demangled)
 	return runtime;
 }
 
+enum runtime_kind runtime_kind_from_name(const char *runtime)
+{
+	for (int k = RUNTIME_TOKIO; runtime && k <= RUNTIME_FUTURES; k++)
+		if (strcmp(runtime, runtime_kind__name((enum runtime_kind)k)) == 0)
+			return (enum runtime_kind)k;
+	return RUNTIME_NONE;
+}
+
 static enum name_kind classify_normalized(const char *norm)
 {
 	const char *seg = last_segment(norm);
@@ -276,4 +284,30 @@ const char *body_kind__name(enum body_kind body)
 	case BODY_RUNTIME: return "runtime";
 	}
 	return "unknown";
+}
+
+const char *function_role__name(enum function_role role)
+{
+	switch (role) {
+	case ROLE_POLL: return "poll";
+	case ROLE_WAKE: return "wake";
+	case ROLE_WAKE_BY_REF: return "wake_by_ref";
+	case ROLE_SPAWN: return "spawn";
+	case ROLE_TASK_NEW: return "task_new";
+	case ROLE_TASK_FREE: return "task_free";
+	case ROLE_DROP: return "drop";
+	}
+	return "unknown";
+}
+
+const char *runtime_kind__name(enum runtime_kind runtime)
+{
+	switch (runtime) {
+	case RUNTIME_NONE: return NULL;
+	case RUNTIME_TOKIO: return "tokio";
+	case RUNTIME_ASYNC_TASK: return "async-task";
+	case RUNTIME_ASYNC_STD: return "async-std";
+	case RUNTIME_FUTURES: return "futures";
+	}
+	return NULL;
 }

@@ -33,6 +33,8 @@ char *name_normalize(const char *demangled);
 
 /* The runtime whose task-poll function this is ("tokio", ...), or NULL. */
 const char *task_runtime_of(const char *demangled);
+/* The same as an enum runtime_kind (RUNTIME_NONE when NULL or unknown). */
+enum runtime_kind runtime_kind_from_name(const char *runtime);
 
 /* From the DW_AT_name rustc gives the subprogram (`{async_fn#0}`, ...). */
 enum closure_kind closure_kind_from_dwarf_name(const char *dw_name);

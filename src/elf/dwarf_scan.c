@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "elf/poll_layout.h"
+#include "elf/state_layout.h"
 
 /* Indexes over the queries, sorted by name and by address. */
 struct scan {
@@ -156,6 +157,8 @@ static void fill(struct scan *s, struct dwarf_query *q, Dwarf_Die *die)
 		q->line = (unsigned)line;
 	if (dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, &type))
 		q->returns_poll = poll_layout_from_type(&type, s->reg_size, &q->result);
+	if (future_from_subprogram(die, &q->future_type, &q->state) < 0)
+		s->oom = true;
 }
 
 static const char *linkage_name(Dwarf_Die *die)
@@ -322,5 +325,7 @@ void dwarf_query__release(struct dwarf_query *q)
 {
 	free(q->dw_name);
 	free(q->file);
-	q->dw_name = q->file = NULL;
+	free(q->future_type);
+	q->dw_name = q->file = q->future_type = NULL;
+	state_layout__release(&q->state);
 }

@@ -9,6 +9,8 @@
 #include "elf/demangle.h"
 #include "elf/dwarf_scan.h"
 #include "elf/elf_image.h"
+#include "elf/pollfn_private.h"
+#include "elf/state_layout.h"
 #include "util/array.h"
 
 /* A symbol whose name makes it a possible poll function. */
@@ -144,6 +146,7 @@ static int classify_candidate(struct loader *ld, struct candidate *c, struct dwa
 	case NAME_TASK:
 		c->fn.context = CONTEXT_TASK;
 		c->fn.body = BODY_RUNTIME;
+		c->fn.runtime = runtime_kind_from_name(task_runtime_of(c->demangled));
 		break;
 	case NAME_GENFUTURE:
 		c->fn.context = CONTEXT_COMPILER;
@@ -187,6 +190,14 @@ static int finish_candidate(struct loader *ld, struct candidate *c, struct dwarf
 		fn->source_line = q->line;
 		if (q->returns_poll)
 			fn->result = q->result;
+		fn->future_type = q->future_type;
+		q->future_type = NULL;
+		/* Only an async body's state machine is a coroutine: a
+		 * hand-written future that is an enum has a variant part too. */
+		if (fn->body == BODY_ASYNC_FN || fn->body == BODY_ASYNC_BLOCK) {
+			fn->state = q->state;
+			memset(&q->state, 0, sizeof(q->state));
+		}
 	}
 	/* A large Poll<T> is written through a hidden pointer passed first. */
 	fn->self_arg = fn->result.mode == RESULT_IN_MEMORY ? 1 : 0;
@@ -214,11 +225,13 @@ static int cmp_candidates(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static void free_fn(struct poll_fn *fn)
+void poll_fn__release(struct poll_fn *fn)
 {
 	free(fn->mangled);
 	free(fn->demangled);
 	free(fn->source_file);
+	free(fn->future_type);
+	state_layout__release(&fn->state);
 	memset(fn, 0, sizeof(*fn));
 }
 
@@ -275,7 +288,7 @@ static void loader__cleanup(struct loader *ld)
 	for (size_t i = 0; i < ld->cand_count; i++) {
 		free(ld->cands[i].demangled);
 		free(ld->cands[i].linkage);
-		free_fn(&ld->cands[i].fn);
+		poll_fn__release(&ld->cands[i].fn);
 		if (ld->queries)
 			dwarf_query__release(&ld->queries[i]);
 	}
@@ -350,7 +363,7 @@ static void sort_unique_by_address(struct poll_fn_list *list)
 	qsort(list->fns, list->count, sizeof(*list->fns), cmp_fn_addr);
 	for (size_t i = 1; i < list->count; i++) {
 		if (list->fns[i].addr == list->fns[kept - 1].addr)
-			free_fn(&list->fns[i]);
+			poll_fn__release(&list->fns[i]);
 		else
 			list->fns[kept++] = list->fns[i];
 	}
@@ -410,7 +423,7 @@ int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, con
 void poll_fn_list__free(struct poll_fn_list *list)
 {
 	for (size_t i = 0; i < list->count; i++)
-		free_fn(&list->fns[i]);
+		poll_fn__release(&list->fns[i]);
 	free(list->fns);
 	memset(list, 0, sizeof(*list));
 }

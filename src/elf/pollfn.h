@@ -58,6 +58,37 @@ enum body_kind {
 	BODY_RUNTIME = 4,     /* a runtime's task-poll function */
 };
 
+/* What probing a function tells. Poll functions get entry and exit probes;
+ * the others (runtime hooks, drop glue) are probed to follow tasks and
+ * future instances. Values are stored in trace files: never renumber. */
+enum function_role {
+	ROLE_POLL = 0,         /* polls a future: entry + every exit */
+	ROLE_WAKE = 1,         /* a waker vtable's wake (by value): entry; arg 0 = waker data (the task) */
+	ROLE_WAKE_BY_REF = 2,  /* a waker vtable's wake_by_ref: entry; arg 0 = waker data */
+	ROLE_SPAWN = 3,        /* a runtime's public spawn, called from user code: entry; the
+				* return address (read at the entry's stack pointer) is the spawn site */
+	ROLE_TASK_NEW = 4,     /* allocates a task: exits; the return value is the task pointer */
+	ROLE_TASK_FREE = 5,    /* frees a task: entry; arg 0 = the task pointer */
+	ROLE_DROP = 6,         /* drop glue of the future a poll function polls: entry;
+				* arg 0 = the future (the poll function's self) */
+};
+
+/* An `.await` of an async fn/block body: while suspended there, the state
+ * machine's discriminant holds `state` (the SuspendN variant's value). */
+struct await_point {
+	uint64_t state;
+	uint32_t line;          /* DW_AT_decl_line of the SuspendN variant member */
+};
+
+/* Where an async body's state machine keeps its discriminant (`__state`),
+ * and which value is which await (from the DWARF of {async_fn_env#N}). */
+struct state_layout {
+	uint16_t offset;        /* byte offset of __state in the state machine */
+	uint8_t size;           /* 0: unknown (no DWARF types); else 1, 2 or 4 */
+	struct await_point *awaits; /* malloc'd, sorted by state */
+	size_t await_count;
+};
+
 struct poll_fn {
 	uint64_t addr;        /* st_value */
 	uint64_t size;        /* st_size */
@@ -72,6 +103,25 @@ struct poll_fn {
 	struct poll_result_layout result;
 	char *source_file;    /* from DWARF decl_file, or NULL */
 	unsigned source_line; /* from DWARF decl_line, or 0 */
+	uint8_t role;         /* enum function_role */
+	uint8_t runtime;      /* enum runtime_kind, for task polls and hooks */
+	/* ROLE_DROP: index in the list of the poll function whose future this
+	 * glue drops (all poll functions of one state-machine type share it: the
+	 * glue is listed once per type, with the first). */
+	uint32_t target;
+	struct state_layout state; /* async bodies (BODY_ASYNC_FN/BLOCK) */
+	/* The polled future's type as DWARF names it (`crate::f::{async_fn_env#0}`,
+	 * `targets::YieldNow`): T of the `self: Pin<&mut T>` parameter; for drop
+	 * glue, T of drop_in_place<T>. NULL without DWARF types. */
+	char *future_type;
+};
+
+enum runtime_kind {
+	RUNTIME_NONE = 0,
+	RUNTIME_TOKIO = 1,
+	RUNTIME_ASYNC_TASK = 2, /* async-task: smol, async-executor, async-std */
+	RUNTIME_ASYNC_STD = 3,
+	RUNTIME_FUTURES = 4,    /* futures-executor */
 };
 
 struct poll_fn_list {
@@ -102,9 +152,18 @@ int poll_fn_list__load(struct poll_fn_list *list, const char *path, const regex_
  * as CONTEXT_FUNCTION, keeping the list sorted and addresses unique.
  * Returns 0 or a negative errno as poll_fn_list__load. */
 int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, const regex_t *names);
+/* Adds the functions to probe besides the poll functions: the runtimes'
+ * waker, spawn and task-allocation hooks found in the file, and the drop
+ * glue of every listed poll function's future (core::ptr::drop_in_place<T>
+ * of its state-machine or Future type), with their roles. Keeps the list
+ * sorted by address; sets `target` of drop glue. Does nothing for
+ * relocatable files. Returns 0 or a negative errno as poll_fn_list__load. */
+int poll_fn_list__add_hooks(struct poll_fn_list *list, const char *path);
 void poll_fn_list__free(struct poll_fn_list *list);
 
 const char *context_class__name(enum context_class context); /* "task", "compiler-generated", ... */
 const char *body_kind__name(enum body_kind body);
+const char *function_role__name(enum function_role role);  /* "poll", "wake", ... */
+const char *runtime_kind__name(enum runtime_kind runtime); /* "tokio", ...; NULL for none */
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "export/export.h"
 #include "trace/polls.h"
+#include "trace/tasks.h"
 #include "util/json.h"
 
 /* Trace-viewer's reserved color names. A function's color is picked from
@@ -24,13 +25,21 @@ static const char *const function_colors[] = {
 
 #define COLOR_UNWOUND "terrible"
 #define COLOR_UNFINISHED "grey"
+#define COLOR_LONG "bad"
+#define LONG_POLL_NS 10000000ULL /* as `report --long-poll`'s default */
+
+/* Task tracks live in a process of their own next to the target's
+ * threads: one track (Chrome "thread") per task instance. */
+#define TASK_PID_OFFSET 1000000000u
 
 struct chrome_writer {
 	const struct trace_file *trace;
+	const struct task_model *model;
 	FILE *out;
 	const char **colors; /* per function id */
 	uint64_t origin_ns;
 	uint64_t polls;
+	uint32_t task_pid;
 };
 
 static uint64_t fnv1a(const char *s)
@@ -53,7 +62,15 @@ static const char *poll_color(const struct chrome_writer *cw, const struct poll 
 		return COLOR_UNWOUND;
 	if (p->end_kind == POLL_END_UNFINISHED)
 		return COLOR_UNFINISHED;
+	if (!p->runs_tasks && p->end - p->start > LONG_POLL_NS &&
+	    cw->trace->functions[p->func_id].context != CONTEXT_TASK)
+		return COLOR_LONG;
 	return cw->colors[p->func_id];
+}
+
+static uint64_t since_origin(const struct chrome_writer *cw, uint64_t ts)
+{
+	return ts > cw->origin_ns ? ts - cw->origin_ns : 0;
 }
 
 static const char *end_name(uint8_t end_kind)
@@ -61,20 +78,21 @@ static const char *end_name(uint8_t end_kind)
 	return end_kind == POLL_END_UNWOUND ? "unwound" : end_kind == POLL_END_UNFINISHED ? "unfinished" : "returned";
 }
 
-static void write_poll(const struct poll *p, void *ctx)
+static void write_slice(struct chrome_writer *cw, const struct poll *p, uint32_t pid, uint32_t tid)
 {
-	struct chrome_writer *cw = ctx;
 	const struct trace_function *fn = &cw->trace->functions[p->func_id];
 	FILE *out = cw->out;
 
 	fputs(",\n{\"ph\":\"X\",\"name\":", out);
 	json_write_string(out, fn->name);
-	fprintf(out, ",\"cat\":\"%s\",\"pid\":%u,\"tid\":%u,\"ts\":", context_class__name(fn->context), p->pid, p->tid);
-	write_us(out, p->start > cw->origin_ns ? p->start - cw->origin_ns : 0);
+	fprintf(out, ",\"cat\":\"%s\",\"pid\":%u,\"tid\":%u,\"ts\":", context_class__name(fn->context), pid, tid);
+	write_us(out, since_origin(cw, p->start));
 	fputs(",\"dur\":", out);
 	write_us(out, p->end - p->start);
 	fprintf(out, ",\"cname\":\"%s\",\"args\":{\"future\":\"0x%" PRIx64 "\",\"result\":\"%s\",\"end\":\"%s\",\"depth\":%u,\"cpu\":%u",
 		poll_color(cw, p), p->future, poll_result__name(p->result), end_name(p->end_kind), p->depth, p->cpu);
+	if (p->has_state && trace_function__await_line(fn, p->state))
+		fprintf(out, ",\"parked_at_line\":%u", trace_function__await_line(fn, p->state));
 	if (fn->source_file) {
 		char location[4096];
 
@@ -83,7 +101,78 @@ static void write_poll(const struct poll *p, void *ctx)
 		json_write_string(out, location);
 	}
 	fputs("}}", out);
+}
+
+/* Every poll on its thread; futures polled for a task once more on the
+ * task's own track. */
+static void write_poll(const struct poll *p, void *ctx)
+{
+	struct chrome_writer *cw = ctx;
+	const struct task *task;
+
+	write_slice(cw, p, p->pid, p->tid);
 	cw->polls++;
+	if (cw->trace->functions[p->func_id].context == CONTEXT_TASK ||
+	    cw->trace->functions[p->func_id].context == CONTEXT_FUNCTION || p->forwarding)
+		return;
+	task = task_model__find(cw->model, p->task, p->tid, p->start);
+	if (task)
+		write_slice(cw, p, cw->task_pid, task->id);
+}
+
+/* A flow arrow from each wake (on the waking thread) to the poll it led to
+ * (on the woken task's track). */
+static void write_flows(const struct chrome_writer *cw)
+{
+	for (size_t i = 0; i < cw->model->wake_count; i++) {
+		const struct wake *w = &cw->model->wakes[i];
+
+		if (!w->poll_ts)
+			continue;
+		fprintf(cw->out, ",\n{\"ph\":\"s\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
+			w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake", i + 1, cw->trace->meta.pid, w->tid);
+		write_us(cw->out, since_origin(cw, w->ts));
+		fprintf(cw->out, "},\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
+			w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake", i + 1, cw->task_pid, w->target);
+		write_us(cw->out, since_origin(cw, w->poll_ts));
+		fputs("}", cw->out);
+	}
+}
+
+static void write_cancellations(const struct chrome_writer *cw)
+{
+	for (size_t i = 0; i < cw->model->cancellation_count; i++) {
+		const struct cancellation *c = &cw->model->cancellations[i];
+		char name[4200];
+
+		snprintf(name, sizeof(name), "cancelled: %s", cw->trace->functions[c->func_id].name);
+		fputs(",\n{\"ph\":\"i\",\"s\":\"t\",\"cname\":\"" COLOR_UNWOUND "\",\"name\":", cw->out);
+		json_write_string(cw->out, name);
+		fprintf(cw->out, ",\"cat\":\"cancel\",\"pid\":%u,\"tid\":%u,\"ts\":", cw->task_pid, c->task);
+		write_us(cw->out, since_origin(cw, c->ts));
+		fputs("}", cw->out);
+	}
+}
+
+static void write_task_names(const struct chrome_writer *cw)
+{
+	FILE *out = cw->out;
+
+	fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%u,\"tid\":0,\"args\":{\"name\":\"tasks\"}}",
+		cw->task_pid);
+	for (size_t i = 0; i < cw->model->task_count; i++) {
+		const struct task *t = &cw->model->tasks[i];
+		char label[4200];
+
+		snprintf(label, sizeof(label), "task %u: %s (%s)", t->id,
+			 t->root_func == NO_FUNCTION ? "?" : cw->trace->functions[t->root_func].name,
+			 task_state__name(t->state));
+		fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
+			cw->task_pid, t->id);
+		json_write_string(out, label);
+		fprintf(out, "}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%u,\"tid\":%u,\"args\":{\"sort_index\":%u}}",
+			cw->task_pid, t->id, t->id);
+	}
 }
 
 static void write_metadata(const struct chrome_writer *cw)
@@ -117,13 +206,20 @@ static uint64_t first_event_ts(const struct trace_file *t)
 
 static int chrome_write(const struct trace_file *t, FILE *out)
 {
-	struct chrome_writer cw = { .trace = t, .out = out };
+	struct chrome_writer cw = { .trace = t, .out = out, .task_pid = t->meta.pid + TASK_PID_OFFSET };
 	uint64_t first = first_event_ts(t);
+	struct task_model model;
 	int err;
 
+	err = task_model__build(&model, t);
+	if (err)
+		return err;
+	cw.model = &model;
 	cw.colors = calloc(t->function_count + 1, sizeof(*cw.colors));
-	if (!cw.colors)
+	if (!cw.colors) {
+		task_model__free(&model);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < t->function_count; i++)
 		cw.colors[i] = function_colors[fnv1a(t->functions[i].name) %
 					       (sizeof(function_colors) / sizeof(function_colors[0]))];
@@ -133,9 +229,13 @@ static int chrome_write(const struct trace_file *t, FILE *out)
 	fprintf(out, ",\"events\":%" PRIu64 ",\"lost\":%" PRIu64 "},\n\"traceEvents\":[\n", t->trailer.events,
 		t->trailer.lost);
 	write_metadata(&cw);
+	write_task_names(&cw);
 	err = trace_file__replay_polls(t, write_poll, &cw, NULL);
+	write_flows(&cw);
+	write_cancellations(&cw);
 	fputs("\n]}\n", out);
 	free(cw.colors);
+	task_model__free(&model);
 	if (!err && ferror(out))
 		err = -EIO;
 	return err;

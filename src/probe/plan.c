@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/types.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,13 +25,43 @@ static int add_site(struct probe_plan *plan, size_t *capacity, uint64_t offset, 
 	return 0;
 }
 
+/* Async bodies whose state machine DWARF describes: the exit reads where
+ * the future stopped. */
+static bool tracks_state(const struct poll_fn *fn)
+{
+	return fn->role == ROLE_POLL && fn->state.size > 0;
+}
+
+static uint64_t entry_cookie(uint32_t func_id, const struct poll_fn *fn)
+{
+	uint64_t cookie = func_id | (uint64_t)PROBE_KIND_ENTRY << COOKIE_KIND_SHIFT;
+
+	if (tracks_state(fn))
+		cookie |= COOKIE_TRACK_STATE | (fn->self_arg == 1 ? COOKIE_SELF_ARG1 : 0);
+	return cookie;
+}
+
 static uint64_t exit_cookie(uint32_t func_id, const struct poll_fn *fn)
 {
 	uint64_t cookie = func_id | (uint64_t)PROBE_KIND_EXIT << COOKIE_KIND_SHIFT;
 
-	if (fn->result.mode == RESULT_IN_MEMORY)
+	if (fn->role == ROLE_POLL && fn->result.mode == RESULT_IN_MEMORY)
 		cookie |= COOKIE_READ_MEMORY | (uint64_t)fn->result.disc_offset << COOKIE_OFFSET_SHIFT;
+	if (tracks_state(fn))
+		cookie |= COOKIE_TRACK_STATE;
 	return cookie;
+}
+
+/* Polls need both ends; a task allocation only its result; the other
+ * hooks only their arguments. */
+static bool wants_entry(const struct poll_fn *fn)
+{
+	return fn->role != ROLE_TASK_NEW;
+}
+
+static bool wants_exits(const struct poll_fn *fn)
+{
+	return fn->role == ROLE_POLL || fn->role == ROLE_TASK_NEW;
 }
 
 static int read_code(int fd, off_t file_size, const struct poll_fn *fn, uint8_t **code)
@@ -64,18 +95,18 @@ static int plan_function(struct probe_plan *plan, size_t *capacity, const struct
 		return err;
 	if (err)
 		return 0; /* not in the file: leave the function out */
-	err = arch->find_exits(code, fn->size, fn->addr, &exits);
+	if (wants_exits(fn))
+		err = arch->find_exits(code, fn->size, fn->addr, &exits);
 	free(code);
-	if (!err)
-		err = add_site(plan, capacity, fn->file_offset,
-			       func_id | (uint64_t)PROBE_KIND_ENTRY << COOKIE_KIND_SHIFT, func_id,
+	if (!err && wants_entry(fn))
+		err = add_site(plan, capacity, fn->file_offset, entry_cookie(func_id, fn), func_id,
 			       PROBE_KIND_ENTRY);
 	for (size_t i = 0; !err && i < exits.count; i++)
 		err = add_site(plan, capacity, fn->file_offset + (exits.sites[i].addr - fn->addr),
 			       exit_cookie(func_id, fn), func_id, PROBE_KIND_EXIT);
 	plan->exits_per_function[func_id] = (uint32_t)exits.count;
 	plan->unsupported_exits += exits.unsupported;
-	if (!exits.count)
+	if (!exits.count && fn->role == ROLE_POLL)
 		plan->functions_without_exits++;
 	exit_site_list__free(&exits);
 	return err;

@@ -20,7 +20,7 @@ struct probe_plan {
 	struct probe_site *sites;
 	size_t count;
 	uint32_t *exits_per_function;  /* indexed by function id */
-	size_t functions_without_exits; /* e.g. never return: closed as unwound */
+	size_t functions_without_exits; /* poll functions that never return: closed as unwound */
 	size_t unsupported_exits;       /* conditional tail calls: not probed */
 };
 

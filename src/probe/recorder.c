@@ -56,14 +56,22 @@ static struct trace_function function_entry(const struct poll_fn *fn, uint32_t e
 		.result = fn->result,
 		.exit_sites = exits,
 		.source_line = fn->source_line,
+		.role = fn->role,
+		.runtime = fn->runtime,
+		.target = fn->target,
+		.state_offset = fn->state.offset,
+		.state_size = fn->state.size,
+		.await_count = (uint32_t)fn->state.await_count,
+		.awaits = fn->state.awaits,
 		.name = fn->demangled,
 		.mangled = fn->mangled,
 		.source_file = fn->source_file,
 	};
 }
 
-int recorder__write_header(struct recorder *rec, const char *target_path, char *const *command,
-			   const struct poll_fn_list *fns, const struct probe_plan *plan)
+int recorder__write_header(struct recorder *rec, const char *binary, const char *shown,
+			   char *const *command, const struct poll_fn_list *fns,
+			   const struct probe_plan *plan)
 {
 	struct trace_meta meta = {
 		.clock = CLOCK_MONOTONIC, /* what bpf_ktime_get_ns() reads */
@@ -72,13 +80,15 @@ int recorder__write_header(struct recorder *rec, const char *target_path, char *
 		.start_clock_ns = clock_ns(CLOCK_MONOTONIC),
 		.machine = fns->machine,
 		.build_id_len = (uint8_t)fns->build_id_len,
-		.target_path = (char *)target_path,
+		.target_path = (char *)shown,
 		.command = join_command(command),
 		.capture = "ebpf-uprobe",
 	};
 	struct trace_function *table = calloc(fns->count ? fns->count : 1, sizeof(*table));
 	int err;
 
+	rec->fns = fns;
+	rec->binary = binary;
 	memcpy(meta.build_id, fns->build_id, sizeof(meta.build_id));
 	if (!table || !meta.command) {
 		free(table);
@@ -132,6 +142,31 @@ static void note_thread(struct recorder *rec, uint32_t pid, uint32_t tid)
 		rec->thread_count++;
 }
 
+/* Spawn sites are return addresses in the process: keep them, to resolve
+ * at the end (with the load bias recorder__locate_target found). */
+static void note_address(struct recorder *rec, const struct probe_event *pe)
+{
+	const struct poll_fn *fn = &rec->fns->fns[pe->func_id];
+
+	if (fn->role == ROLE_SPAWN && (pe->flags & PROBE_FLAG_RETURN_ADDRESS))
+		address_book__note(&rec->addresses, pe->aux);
+}
+
+void recorder__locate_target(struct recorder *rec)
+{
+	const struct poll_fn *fn = &rec->fns->fns[0];
+
+	/* Events are drained in batches, often after a short program exited:
+	 * read its mappings now. A command released a moment ago may still
+	 * be inside exec, mapping its segments: try for up to ~50 ms. */
+	for (int attempt = 0; attempt < 100; attempt++) {
+		if (!address_book__find_bias(&rec->addresses, rec->target_pid, rec->binary, fn->file_offset,
+					     fn->addr))
+			return;
+		usleep(500);
+	}
+}
+
 int recorder__on_event(const struct probe_event *pe, void *ctx)
 {
 	struct recorder *rec = ctx;
@@ -140,17 +175,23 @@ int recorder__on_event(const struct probe_event *pe, void *ctx)
 		.sp = pe->sp,
 		.arg0 = pe->arg0,
 		.arg1 = pe->arg1,
+		.aux = pe->aux,
 		.pid = pe->pid,
 		.tid = pe->tid,
 		.func_id = pe->func_id,
 		.cpu = pe->cpu,
 		.kind = pe->kind == PROBE_KIND_ENTRY ? TRACE_EVENT_ENTRY : TRACE_EVENT_EXIT,
 		.flags = (pe->flags & PROBE_FLAG_ARG1_FROM_MEMORY ? TRACE_EVENT_ARG1_FROM_MEMORY : 0) |
-			 (pe->flags & PROBE_FLAG_READ_FAILED ? TRACE_EVENT_READ_FAILED : 0),
+			 (pe->flags & PROBE_FLAG_READ_FAILED ? TRACE_EVENT_READ_FAILED : 0) |
+			 (pe->flags & PROBE_FLAG_STATE ? TRACE_EVENT_STATE : 0) |
+			 (pe->flags & PROBE_FLAG_RETURN_ADDRESS ? TRACE_EVENT_RETURN_ADDRESS : 0),
 	};
 	int err;
 
+	if (pe->func_id >= rec->fns->count)
+		return 0; /* cannot happen: cookies carry our own ids */
 	note_thread(rec, pe->pid, pe->tid);
+	note_address(rec, pe);
 	err = trace_writer__add_event(rec->writer, &e);
 	if (err && !rec->write_error) {
 		rec->write_error = err;
@@ -159,6 +200,22 @@ int recorder__on_event(const struct probe_event *pe, void *ctx)
 	}
 	rec->events++;
 	return 0;
+}
+
+static int write_addresses(struct recorder *rec)
+{
+	struct trace_site *sites = NULL;
+	size_t count = 0;
+	int err = address_book__resolve(&rec->addresses, rec->binary, &sites, &count);
+
+	if (!err && rec->addresses.have_bias)
+		err = trace_writer__write_mapping(rec->writer, rec->addresses.load_bias);
+	if (!err && count)
+		err = trace_writer__write_sites(rec->writer, sites, count);
+	for (size_t i = 0; i < count; i++)
+		trace_site__free(&sites[i]);
+	free(sites);
+	return err;
 }
 
 int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
@@ -178,7 +235,9 @@ int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
 	trailer.end_clock_ns = clock_ns(CLOCK_MONOTONIC);
 	if (rec->child_reaped)
 		trailer.exit_status = rec->wait_status;
-	err = trace_writer__write_threads(rec->writer, rec->threads, rec->thread_count);
+	err = write_addresses(rec);
+	if (!err)
+		err = trace_writer__write_threads(rec->writer, rec->threads, rec->thread_count);
 	if (!err)
 		err = trace_writer__finish(rec->writer, &trailer);
 	if (err && !rec->write_error)
@@ -206,6 +265,7 @@ void recorder__close(struct recorder *rec)
 		close(rec->pidfd);
 	rec->pidfd = -1;
 	u64map_free(&rec->thread_index);
+	address_book__free(&rec->addresses);
 	free(rec->threads);
 	rec->threads = NULL;
 }

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "elf/pollfn.h"
+#include "probe/addresses.h"
 #include "probe/plan.h"
 #include "probe/uprobe.h"
 #include "trace/trace.h"
@@ -32,12 +33,20 @@ struct recorder {
 	uint64_t events;
 	const char *command_name;
 	const char *output;
+	const struct poll_fn_list *fns; /* what the func_ids of events index */
+	const char *binary;          /* the probed file (for addresses and lines) */
+	struct address_book addresses; /* spawn sites */
 };
 
 int recorder__open_output(struct recorder *rec, const char *path);
-/* Meta and function table; before the target runs. */
-int recorder__write_header(struct recorder *rec, const char *target_path, char *const *command,
-			   const struct poll_fn_list *fns, const struct probe_plan *plan);
+/* Meta and function table; before the target runs. binary: the file
+ * probed; shown: its name for people. */
+int recorder__write_header(struct recorder *rec, const char *binary, const char *shown,
+			   char *const *command, const struct poll_fn_list *fns,
+			   const struct probe_plan *plan);
+/* Where the target's binary is mapped, while it runs (after attach, or
+ * after a held command was released). */
+void recorder__locate_target(struct recorder *rec);
 /* probe_event_fn for the uprobe session. */
 int recorder__on_event(const struct probe_event *event, void *ctx);
 /* Drains, detaches, writes threads and the trailer. Returns 0 or a negative

@@ -51,7 +51,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	return s->fn(data, s->ctx);
 }
 
-static int load_program(struct uprobe_session *s, size_t ringbuf_bytes, bool multi)
+static int load_program(struct uprobe_session *s, size_t ringbuf_bytes, size_t functions, bool multi)
 {
 	int err;
 
@@ -60,6 +60,8 @@ static int load_program(struct uprobe_session *s, size_t ringbuf_bytes, bool mul
 	if (!s->skel)
 		return -errno;
 	err = bpf_map__set_max_entries(s->skel->maps.events, (__u32)ringbuf_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(s->skel->maps.func_config, functions ? (__u32)functions : 1);
 	/* A quarter full wakes the reader: room for bursts while it runs. */
 	s->skel->rodata->targ_wakeup_bytes = ringbuf_bytes / 4;
 	if (!err && multi)
@@ -71,8 +73,25 @@ static int load_program(struct uprobe_session *s, size_t ringbuf_bytes, bool mul
 	return err;
 }
 
+/* Where each async body keeps its state discriminant (see read_state). */
+static int configure_functions(struct uprobe_session *s, const struct poll_fn_list *fns)
+{
+	int map_fd = bpf_map__fd(s->skel->maps.func_config);
+
+	for (__u32 i = 0; i < fns->count; i++) {
+		struct func_config config = {
+			.state_offset = fns->fns[i].state.offset,
+			.state_size = fns->fns[i].state.size,
+		};
+
+		if (config.state_size && bpf_map_update_elem(map_fd, &i, &config, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int verbose,
-			 probe_event_fn fn, void *ctx)
+			 const struct poll_fn_list *fns, probe_event_fn fn, void *ctx)
 {
 	struct uprobe_session *s = calloc(1, sizeof(*s));
 	int err;
@@ -85,9 +104,11 @@ int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int 
 	libbpf_set_print(verbose ? verbose_libbpf : quiet_libbpf);
 	/* A kernel without uprobe_multi refuses the attach type at load:
 	 * then load for single uprobes. Permission errors are final. */
-	err = load_program(s, ringbuf_bytes, true);
+	err = load_program(s, ringbuf_bytes, fns->count, true);
 	if (err && err != -EPERM && err != -EACCES)
-		err = load_program(s, ringbuf_bytes, false);
+		err = load_program(s, ringbuf_bytes, fns->count, false);
+	if (!err)
+		err = configure_functions(s, fns);
 	if (err)
 		goto fail;
 	s->ring = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_ring_record, s, NULL);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "bpf/poll.h"
+#include "elf/pollfn.h"
 #include "probe/plan.h"
 
 struct uprobe_session;
@@ -18,11 +19,12 @@ struct uprobe_session;
  * current drain and is returned by uprobe_session__poll. */
 typedef int (*probe_event_fn)(const struct probe_event *event, void *ctx);
 
-/* Opens and loads the BPF program (needs CAP_BPF + CAP_PERFMON or root).
+/* Opens and loads the BPF program for the functions fns (needs CAP_BPF +
+ * CAP_PERFMON or root).
  * ringbuf_bytes: a power of two, multiple of the page size. Returns 0 or a
  * negative errno. verbose: let libbpf's own diagnostics through. */
 int uprobe_session__open(struct uprobe_session **out, size_t ringbuf_bytes, int verbose,
-			 probe_event_fn fn, void *ctx);
+			 const struct poll_fn_list *fns, probe_event_fn fn, void *ctx);
 /* Only events of this process are recorded. */
 int uprobe_session__set_target(struct uprobe_session *s, pid_t pid);
 /* Attaches every site of the plan in the ELF at path, for process pid.

@@ -8,7 +8,7 @@
 
 #define TRACE_MAGIC "ASYNCTRC"
 #define TRACE_MAGIC_LEN 8
-#define TRACE_VERSION_MAJOR 1 /* readers refuse other majors */
+#define TRACE_VERSION_MAJOR 2 /* readers refuse other majors */
 #define TRACE_VERSION_MINOR 0 /* additions a v1 reader can ignore */
 #define TRACE_ENDIAN_LITTLE 1
 
@@ -29,6 +29,8 @@ enum trace_chunk_type {
 	TRACE_CHUNK_EVENTS = 3,    /* any number: u32 count, u32 0, count events */
 	TRACE_CHUNK_THREADS = 4,   /* at most one */
 	TRACE_CHUNK_TRAILER = 5,   /* exactly one, last: its presence means complete */
+	TRACE_CHUNK_SITES = 6,     /* at most one: resolved code addresses */
+	TRACE_CHUNK_MAPPING = 7,   /* at most one: u64 load bias of the target */
 };
 
 struct trace_chunk_header {
@@ -41,5 +43,7 @@ struct trace_chunk_header {
 #define TRACE_MAX_STRING (1u << 20)
 #define TRACE_MAX_FUNCTIONS (1u << 24)
 #define TRACE_MAX_THREADS (1u << 22)
+#define TRACE_MAX_SITES (1u << 22)
+#define TRACE_MAX_AWAITS (1u << 16)
 
 #endif

@@ -1,7 +1,9 @@
 #include "trace/polls.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "trace/reader.h"
 #include "util/u64map.h"
@@ -11,6 +13,9 @@ struct frame {
 	uint64_t sp;
 	uint64_t start;
 	uint64_t future;
+	uint64_t task;    /* the task whose poll this is part of, or 0 */
+	uint64_t root;    /* the outermost future polled for that task (or thread) */
+	uint64_t path;    /* hash of the function names from the root down */
 	uint32_t func_id;
 	uint16_t cpu;
 	uint8_t runs_tasks;
@@ -27,11 +32,51 @@ struct thread_stack {
 struct poll_builder {
 	const struct trace_function *functions;
 	size_t function_count;
+	uint64_t *name_hashes;  /* per function: copies of one generic share a node */
+	uint8_t *forwarding;    /* per function: a wrapper that only polls its inner future */
 	poll_callback callback;
 	void *ctx;
+	hook_callback on_hook;
+	void *hook_ctx;
 	struct u64map threads; /* tid + 1 -> struct thread_stack */
 	struct poll_builder_stats stats;
 };
+
+static uint64_t hash_name(const char *name)
+{
+	uint64_t hash = 1469598103934665603ULL;
+
+	for (; name && *name; name++)
+		hash = (hash ^ (unsigned char)*name) * 1099511628211ULL;
+	return hash;
+}
+
+/* A path extended by one function: order matters, so mix, don't xor. */
+static uint64_t extend_path(uint64_t path, uint64_t name_hash)
+{
+	uint64_t h = (path ^ name_hash) * 0x9e3779b97f4a7c15ULL;
+
+	return (h ^ (h >> 29)) | 1; /* never 0: 0 means "no path" */
+}
+
+/* core's and alloc's blanket impls (`&mut F`, `Pin<P>`, `Box<F>`,
+ * `AssertUnwindSafe<F>`) poll the future they wrap and nothing else: in
+ * a task's tree they are not a level of their own. */
+bool is_forwarding_wrapper(const char *name)
+{
+	static const char *const wrappers[] = {
+		"<&mut F as core::future::future::Future>::poll",
+		"<core::pin::Pin<P> as core::future::future::Future>::poll",
+		"<alloc::boxed::Box<F,A> as core::future::future::Future>::poll",
+		"<alloc::boxed::Box<F> as core::future::future::Future>::poll",
+		"<core::panic::unwind_safe::AssertUnwindSafe<F> as core::future::future::Future>::poll",
+	};
+
+	for (size_t i = 0; name && i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+		if (!strcmp(name, wrappers[i]))
+			return true;
+	return false;
+}
 
 struct poll_builder *poll_builder__new(const struct trace_function *functions, size_t count,
 				       poll_callback callback, void *ctx)
@@ -44,7 +89,25 @@ struct poll_builder *poll_builder__new(const struct trace_function *functions, s
 	b->function_count = count;
 	b->callback = callback;
 	b->ctx = ctx;
+	b->name_hashes = calloc(count ? count : 1, sizeof(*b->name_hashes));
+	b->forwarding = calloc(count ? count : 1, sizeof(*b->forwarding));
+	if (!b->name_hashes || !b->forwarding) {
+		free(b->name_hashes);
+		free(b->forwarding);
+		free(b);
+		return NULL;
+	}
+	for (size_t i = 0; i < count; i++) {
+		b->name_hashes[i] = hash_name(functions[i].name);
+		b->forwarding[i] = is_forwarding_wrapper(functions[i].name);
+	}
 	return b;
+}
+
+void poll_builder__set_hook_callback(struct poll_builder *b, hook_callback callback, void *ctx)
+{
+	b->on_hook = callback;
+	b->hook_ctx = ctx;
 }
 
 static struct thread_stack *thread_of(struct poll_builder *b, const struct trace_event *e)
@@ -80,7 +143,7 @@ static void mark_task_runner(const struct poll_builder *b, const struct frame *f
 }
 
 static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t end,
-		      enum poll_end end_kind, enum poll_result result)
+		      enum poll_end end_kind, enum poll_result result, const struct trace_event *exit)
 {
 	const struct frame *f = &t->frames[--t->depth];
 	struct frame *parent = t->depth ? &t->frames[t->depth - 1] : NULL;
@@ -94,14 +157,24 @@ static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t e
 		.func_id = f->func_id,
 		.tid = t->tid,
 		.pid = t->pid,
-		.parent_func = t->depth ? t->frames[t->depth - 1].func_id : UINT32_MAX,
+		.parent_func = parent ? parent->func_id : UINT32_MAX,
+		.parent_future = parent ? parent->future : 0,
+		.task = f->task,
+		.root = f->root,
+		.path = f->path,
+		.parent_path = parent ? parent->path : 0,
 		.cpu = f->cpu,
 		.depth = (uint16_t)t->depth,
 		.result = result,
 		.end_kind = end_kind,
 		.runs_tasks = f->runs_tasks,
 		.parent_runs_tasks = parent ? parent->runs_tasks : 0,
+		.forwarding = b->forwarding[f->func_id],
 	};
+	if (exit && (exit->flags & TRACE_EVENT_STATE)) {
+		p.state = exit->aux;
+		p.has_state = 1;
+	}
 
 	b->stats.polls++;
 	if (end_kind == POLL_END_UNWOUND)
@@ -121,7 +194,37 @@ static void close_unwound(struct poll_builder *b, struct thread_stack *t, uint64
 
 		if (top > sp || (!inclusive && top == sp))
 			break;
-		close_top(b, t, ts, POLL_END_UNWOUND, POLL_RESULT_UNKNOWN);
+		close_top(b, t, ts, POLL_END_UNWOUND, POLL_RESULT_UNKNOWN, NULL);
+	}
+}
+
+/* A task poll under a non-task frame (or nothing) starts a task's chain and
+ * names the task by its first argument (tokio's task header, async-task's
+ * raw task: what wakers carry); the chain's other task polls belong to the
+ * same task. Futures polled under a chain form that task's tree, rooted at
+ * the first of them; futures polled outside any task (block_on) form a
+ * tree of their own, named by that root. */
+static void place_in_task(const struct poll_builder *b, struct frame *f, const struct frame *parent)
+{
+	bool parent_is_task = parent && is_task_poll(b, parent);
+
+	if (is_task_poll(b, f)) {
+		f->task = parent_is_task && parent->task ? parent->task : f->future;
+		f->root = 0;
+		f->path = 0;
+		return;
+	}
+	f->task = parent ? parent->task : 0;
+	if (b->forwarding[f->func_id]) {
+		/* Transparent: what it wraps sits where it sits. */
+		f->root = parent && !parent_is_task ? parent->root : f->future;
+		f->path = parent && !parent_is_task ? parent->path : 0;
+	} else if (!parent || parent_is_task) {
+		f->root = f->future;
+		f->path = extend_path(0, b->name_hashes[f->func_id]);
+	} else {
+		f->root = parent->root;
+		f->path = extend_path(parent->path, b->name_hashes[f->func_id]);
 	}
 }
 
@@ -140,6 +243,7 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	f->func_id = e->func_id;
 	f->cpu = e->cpu;
 	f->runs_tasks = 0;
+	place_in_task(b, f, t->depth > 1 ? &t->frames[t->depth - 2] : NULL);
 	return 0;
 }
 
@@ -152,7 +256,29 @@ static void pop_frame(struct poll_builder *b, struct thread_stack *t, const stru
 		return;
 	}
 	close_top(b, t, e->ts, POLL_END_RETURNED,
-		  poll_result__decode(&b->functions[e->func_id], e));
+		  poll_result__decode(&b->functions[e->func_id], e), e);
+}
+
+/* A hook (wake, spawn, task allocation or release, drop) is a moment, not
+ * a frame: it goes to the hook callback with the task running on its
+ * thread. Its stack pointer still shows frames that are gone. */
+static void handle_hook(struct poll_builder *b, struct thread_stack *t, const struct trace_event *e)
+{
+	const struct frame *top;
+	struct hook h = { .event = e, .role = b->functions[e->func_id].role };
+
+	close_unwound(b, t, e->sp, e->ts, e->kind == TRACE_EVENT_ENTRY);
+	top = t->depth ? &t->frames[t->depth - 1] : NULL;
+	if (top) {
+		h.task = top->task;
+		h.root = top->root;
+		h.future = top->future;
+		h.func_id = top->func_id;
+		h.in_poll = 1;
+	}
+	b->stats.hooks++;
+	if (b->on_hook)
+		b->on_hook(&h, b->hook_ctx);
 }
 
 int poll_builder__add(struct poll_builder *b, const struct trace_event *e)
@@ -167,6 +293,10 @@ int poll_builder__add(struct poll_builder *b, const struct trace_event *e)
 	t = thread_of(b, e);
 	if (!t)
 		return -ENOMEM;
+	if (b->functions[e->func_id].role != ROLE_POLL) {
+		handle_hook(b, t, e);
+		return 0;
+	}
 	if (e->kind == TRACE_EVENT_ENTRY)
 		return push_frame(b, t, e);
 	pop_frame(b, t, e);
@@ -181,7 +311,7 @@ void poll_builder__finish(struct poll_builder *b, uint64_t end_ts)
 		if (!b->threads.slots[i].key)
 			continue;
 		while (t->depth)
-			close_top(b, t, end_ts, POLL_END_UNFINISHED, POLL_RESULT_UNKNOWN);
+			close_top(b, t, end_ts, POLL_END_UNFINISHED, POLL_RESULT_UNKNOWN, NULL);
 	}
 }
 
@@ -203,6 +333,8 @@ void poll_builder__free(struct poll_builder *b)
 		}
 	}
 	u64map_free(&b->threads);
+	free(b->name_hashes);
+	free(b->forwarding);
 	free(b);
 }
 
@@ -266,11 +398,18 @@ static int replay_event(const struct trace_event *event, void *ctx)
 int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
 			     struct poll_builder_stats *stats)
 {
+	return trace_file__replay(trace, callback, NULL, ctx, stats);
+}
+
+int trace_file__replay(const struct trace_file *trace, poll_callback callback, hook_callback on_hook,
+		       void *ctx, struct poll_builder_stats *stats)
+{
 	struct replay r = { 0 };
 
 	r.builder = poll_builder__new(trace->functions, trace->function_count, callback, ctx);
 	if (!r.builder)
 		return -ENOMEM;
+	poll_builder__set_hook_callback(r.builder, on_hook, ctx);
 	trace_file__for_each_event(trace, replay_event, &r);
 	if (!r.err)
 		poll_builder__finish(r.builder, r.last_ts);

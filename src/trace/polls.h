@@ -4,6 +4,7 @@
 #ifndef ASYNCTRACE_TRACE_POLLS_H
 #define ASYNCTRACE_TRACE_POLLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,13 @@ struct poll {
 	uint64_t start;
 	uint64_t end;      /* for unwound polls: the event that revealed the unwinding */
 	uint64_t future;   /* the `self` argument */
+	uint64_t parent_future; /* the enclosing poll's, or 0 */
+	uint64_t task;     /* the task (runtime task pointer) it is part of, or 0 */
+	uint64_t root;     /* the outermost future of that task (or, outside tasks,
+			    * of the thread's block_on); 0 for task polls themselves */
+	uint64_t path;     /* the chain of function names from the root: its call-tree node */
+	uint64_t parent_path;
+	uint64_t state;    /* exit: the future's state discriminant (has_state) */
 	uint32_t func_id;
 	uint32_t tid;
 	uint32_t pid;
@@ -38,7 +46,24 @@ struct poll {
 	 * worker's lifetime, not work of its own. */
 	uint8_t runs_tasks;
 	uint8_t parent_runs_tasks; /* the enclosing poll is such a shell (so far) */
+	uint8_t has_state;
+	uint8_t forwarding; /* a wrapper like `<&mut F as Future>::poll` (see below) */
 };
+
+/* A probed moment that is not a poll: a wake, spawn, task allocation or
+ * release, or a future's drop (by the role of event->func_id's function),
+ * with what was being polled on its thread at that moment. */
+struct hook {
+	const struct trace_event *event;
+	uint8_t role;      /* enum function_role */
+	uint8_t in_poll;   /* a poll was running on the thread: fields below */
+	uint32_t func_id;  /* the innermost running poll's function */
+	uint64_t task;     /* its task, or 0 */
+	uint64_t root;
+	uint64_t future;
+};
+
+typedef void (*hook_callback)(const struct hook *hook, void *ctx);
 
 struct poll_builder_stats {
 	uint64_t polls;
@@ -46,6 +71,7 @@ struct poll_builder_stats {
 	uint64_t unfinished;
 	uint64_t orphan_exits; /* exits without a matching entry (attached mid-poll) */
 	uint64_t bad_events;   /* unknown kind or function id: skipped */
+	uint64_t hooks;        /* wakes, spawns, drops, ... */
 };
 
 typedef void (*poll_callback)(const struct poll *poll, void *ctx);
@@ -54,12 +80,16 @@ struct poll_builder;
 
 struct poll_builder *poll_builder__new(const struct trace_function *functions, size_t count,
 				       poll_callback callback, void *ctx);
+void poll_builder__set_hook_callback(struct poll_builder *b, hook_callback callback, void *ctx);
 /* Returns 0 or -ENOMEM. */
 int poll_builder__add(struct poll_builder *b, const struct trace_event *event);
 /* Closes frames still open as unfinished, ending at end_ts. */
 void poll_builder__finish(struct poll_builder *b, uint64_t end_ts);
 const struct poll_builder_stats *poll_builder__stats(const struct poll_builder *b);
 void poll_builder__free(struct poll_builder *b);
+
+/* Whether a poll function only forwards to the future it wraps. */
+bool is_forwarding_wrapper(const char *name);
 
 /* Ready/Pending from an exit event, by the function's Poll<T> layout. */
 enum poll_result poll_result__decode(const struct trace_function *fn, const struct trace_event *exit);
@@ -71,5 +101,8 @@ struct trace_file;
  * time. stats may be NULL. Returns 0 or a negative errno. */
 int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
 			     struct poll_builder_stats *stats);
+/* The same, also handing hooks to on_hook (may be NULL). */
+int trace_file__replay(const struct trace_file *trace, poll_callback callback, hook_callback on_hook,
+		       void *ctx, struct poll_builder_stats *stats);
 
 #endif

@@ -90,7 +90,29 @@ static int parse_meta(struct trace_file *t, struct cursor *c)
 	return c->err;
 }
 
-static void parse_function(struct trace_function *fn, struct cursor *c)
+static void parse_awaits(struct trace_function *fn, struct cursor *c)
+{
+	uint32_t count = cursor_u32(c);
+
+	if (c->err || count > TRACE_MAX_AWAITS || count > c->left / 12) {
+		c->err = -EINVAL;
+		return;
+	}
+	if (!count)
+		return;
+	fn->awaits = calloc(count, sizeof(*fn->awaits));
+	if (!fn->awaits) {
+		c->err = -ENOMEM;
+		return;
+	}
+	fn->await_count = count;
+	for (uint32_t i = 0; i < count; i++) {
+		fn->awaits[i].state = cursor_u64(c);
+		fn->awaits[i].line = cursor_u32(c);
+	}
+}
+
+static void parse_function_fields(struct trace_function *fn, struct cursor *c)
 {
 	fn->addr = cursor_u64(c);
 	fn->size = cursor_u64(c);
@@ -99,26 +121,58 @@ static void parse_function(struct trace_function *fn, struct cursor *c)
 	fn->self_arg = cursor_u8(c);
 	fn->result.mode = cursor_u8(c);
 	fn->result.disc_size = cursor_u8(c);
-	cursor_u8(c);
+	fn->role = cursor_u8(c);
 	fn->result.disc_offset = cursor_u16(c);
 	fn->result.pending_value = cursor_u64(c);
 	fn->exit_sites = cursor_u32(c);
 	fn->source_line = cursor_u32(c);
+	fn->target = cursor_u32(c);
+	fn->state_offset = cursor_u16(c);
+	fn->state_size = cursor_u8(c);
+	fn->runtime = cursor_u8(c);
 	fn->name = cursor_str(c, TRACE_MAX_STRING);
 	fn->mangled = cursor_str(c, TRACE_MAX_STRING);
 	fn->source_file = cursor_str(c, TRACE_MAX_STRING);
+	parse_awaits(fn, c);
+}
+
+/* An entry is its size then its fields; fields a later minor version
+ * appends are skipped. */
+static void parse_function(struct trace_function *fn, struct cursor *c)
+{
+	uint32_t size = cursor_u32(c);
+	struct cursor entry = { .p = c->p, .left = size >= 4 ? size - 4 : 0 };
+
+	if (c->err || size < 4 || size - 4 > c->left) {
+		c->err = -EINVAL;
+		return;
+	}
+	parse_function_fields(fn, &entry);
+	c->p += size - 4;
+	c->left -= size - 4;
+	if (entry.err)
+		c->err = entry.err;
 	if (!fn->name)
 		fn->name = strdup("?");
-	if (fn->context > CONTEXT_FUNCTION || fn->result.disc_size > 8)
-		c->err = -EINVAL;
+	if (!fn->name || fn->context > CONTEXT_FUNCTION || fn->result.disc_size > 8 ||
+	    fn->role > ROLE_DROP || fn->state_size > 8)
+		c->err = c->err ? c->err : -EINVAL;
+}
+
+static int check_targets(struct trace_file *t)
+{
+	for (size_t i = 0; i < t->function_count; i++)
+		if (t->functions[i].role == ROLE_DROP && t->functions[i].target >= t->function_count)
+			return -EINVAL;
+	return 0;
 }
 
 static int parse_functions(struct trace_file *t, struct cursor *c)
 {
 	uint32_t count = cursor_u32(c);
 
-	/* Each entry takes at least 52 bytes: bound the allocation by the chunk. */
-	if (c->err || count > TRACE_MAX_FUNCTIONS || count > c->left / 52)
+	/* Each entry takes at least 80 bytes: bound the allocation by the chunk. */
+	if (c->err || count > TRACE_MAX_FUNCTIONS || count > c->left / 80)
 		return -EINVAL;
 	t->functions = calloc(count ? count : 1, sizeof(*t->functions));
 	if (!t->functions)
@@ -126,6 +180,25 @@ static int parse_functions(struct trace_file *t, struct cursor *c)
 	t->function_count = count;
 	for (uint32_t i = 0; i < count && !c->err; i++)
 		parse_function(&t->functions[i], c);
+	return c->err ? c->err : check_targets(t);
+}
+
+static int parse_sites(struct trace_file *t, struct cursor *c)
+{
+	uint32_t count = cursor_u32(c);
+
+	if (c->err || count > TRACE_MAX_SITES || count > c->left / 20)
+		return -EINVAL;
+	t->sites = calloc(count ? count : 1, sizeof(*t->sites));
+	if (!t->sites)
+		return -ENOMEM;
+	t->site_count = count;
+	for (uint32_t i = 0; i < count && !c->err; i++) {
+		t->sites[i].addr = cursor_u64(c);
+		t->sites[i].line = cursor_u32(c);
+		t->sites[i].file = cursor_str(c, TRACE_MAX_STRING);
+		t->sites[i].function = cursor_str(c, TRACE_MAX_STRING);
+	}
 	return c->err;
 }
 
@@ -180,6 +253,8 @@ static const char *chunk_name(uint32_t type)
 	case TRACE_CHUNK_FUNCTIONS: return "functions";
 	case TRACE_CHUNK_EVENTS: return "events";
 	case TRACE_CHUNK_THREADS: return "threads";
+	case TRACE_CHUNK_SITES: return "sites";
+	case TRACE_CHUNK_MAPPING: return "mapping";
 	default: return "unknown";
 	}
 }
@@ -203,6 +278,10 @@ static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_
 		return add_event_chunk(t, offset, &c);
 	case TRACE_CHUNK_THREADS: return parse_threads(t, &c);
 	case TRACE_CHUNK_TRAILER: return parse_trailer(t, &c);
+	case TRACE_CHUNK_SITES: return parse_sites(t, &c);
+	case TRACE_CHUNK_MAPPING:
+		t->load_bias = cursor_u64(&c);
+		return c.err;
 	default: return 0; /* a later minor version's chunk: skip */
 	}
 }
@@ -281,6 +360,14 @@ int trace_file__for_each_event(const struct trace_file *t, trace_event_fn fn, vo
 	return 0;
 }
 
+const struct trace_site *trace_file__site(const struct trace_file *t, uint64_t addr)
+{
+	for (size_t i = 0; i < t->site_count; i++)
+		if (t->sites[i].addr == addr)
+			return &t->sites[i];
+	return NULL;
+}
+
 const char *trace_file__thread_name(const struct trace_file *t, uint32_t tid)
 {
 	for (size_t i = 0; i < t->thread_count; i++)
@@ -298,6 +385,9 @@ void trace_file__close(struct trace_file *t)
 		trace_function__free(&t->functions[i]);
 	free(t->functions);
 	free(t->threads);
+	for (size_t i = 0; i < t->site_count; i++)
+		trace_site__free(&t->sites[i]);
+	free(t->sites);
 	free(t->chunks);
 	if (t->map)
 		munmap((void *)t->map, t->map_len);

@@ -21,6 +21,9 @@ struct trace_file {
 	struct trace_thread *threads;
 	size_t thread_count;
 	struct trace_trailer trailer;
+	struct trace_site *sites;
+	size_t site_count;
+	uint64_t load_bias;       /* address in the process - address in the file */
 	uint64_t event_count;     /* events present in the file */
 	uint16_t version_major;
 	uint16_t version_minor;
@@ -40,6 +43,9 @@ typedef int (*trace_event_fn)(const struct trace_event *event, void *ctx);
 /* Calls fn for every event in file order; stops early and returns fn's
  * value when it is non-zero. */
 int trace_file__for_each_event(const struct trace_file *trace, trace_event_fn fn, void *ctx);
+
+/* The resolved site of a code address, or NULL. */
+const struct trace_site *trace_file__site(const struct trace_file *trace, uint64_t addr);
 
 /* The thread's name, or NULL when the trace has none for it. */
 const char *trace_file__thread_name(const struct trace_file *trace, uint32_t tid);

@@ -21,6 +21,7 @@ struct builder {
 	struct u64map thread_rows;    /* tid + 1 -> row + 1 */
 	size_t thread_capacity;
 	size_t top;
+	uint64_t long_poll_ns;
 	int err;
 };
 
@@ -143,8 +144,13 @@ static void on_poll(const struct poll *p, void *ctx)
 		t->busy_ns += duration;
 	}
 	/* A task poll's time is its future's, which is listed under its own name. */
-	if (b->trace->functions[p->func_id].context != CONTEXT_TASK)
-		keep_if_long(b, p, duration);
+	if (b->trace->functions[p->func_id].context == CONTEXT_TASK)
+		return;
+	keep_if_long(b, p, duration);
+	if (b->long_poll_ns && duration > b->long_poll_ns) {
+		f->long_polls++;
+		b->summary->long_polls++;
+	}
 }
 
 static int compare_u64(const void *a, const void *b)
@@ -176,9 +182,10 @@ static void finish_row(struct function_summary *f, struct durations *d)
 	f->max_ns = d->values[d->count - 1];
 }
 
-int trace_summary__build(struct trace_summary *s, const struct trace_file *trace, size_t top_polls)
+int trace_summary__build(struct trace_summary *s, const struct trace_file *trace, size_t top_polls,
+			 uint64_t long_poll_ns)
 {
-	struct builder b = { .trace = trace, .summary = s, .top = top_polls };
+	struct builder b = { .trace = trace, .summary = s, .top = top_polls, .long_poll_ns = long_poll_ns };
 	int err;
 
 	memset(s, 0, sizeof(*s));

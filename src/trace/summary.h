@@ -27,6 +27,7 @@ struct function_summary {
 	uint64_t p50_ns;
 	uint64_t p99_ns;
 	uint64_t max_ns;
+	uint64_t long_polls;    /* longer than the threshold (runtime shells excepted) */
 };
 
 struct thread_summary {
@@ -49,13 +50,15 @@ struct trace_summary {
 	struct longest_poll *longest; /* longest first; runtime shells left out */
 	size_t longest_count;
 	struct poll_builder_stats stats;
+	uint64_t long_polls;
 	uint64_t first_ts;
 	uint64_t last_ts;
 };
 
 /* Builds the summary, keeping the `top_polls` longest polls. */
+/* Polls longer than long_poll_ns (0: none) are counted as long. */
 int trace_summary__build(struct trace_summary *summary, const struct trace_file *trace,
-			 size_t top_polls);
+			 size_t top_polls, uint64_t long_poll_ns);
 void trace_summary__free(struct trace_summary *summary);
 
 enum summary_sort {

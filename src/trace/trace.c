@@ -15,7 +15,25 @@ void trace_function__free(struct trace_function *fn)
 	free(fn->name);
 	free(fn->mangled);
 	free(fn->source_file);
+	free(fn->awaits);
 	fn->name = fn->mangled = fn->source_file = NULL;
+	fn->awaits = NULL;
+	fn->await_count = 0;
+}
+
+void trace_site__free(struct trace_site *site)
+{
+	free(site->file);
+	free(site->function);
+	site->file = site->function = NULL;
+}
+
+uint32_t trace_function__await_line(const struct trace_function *fn, uint64_t state)
+{
+	for (uint32_t i = 0; i < fn->await_count; i++)
+		if (fn->awaits[i].state == state)
+			return fn->awaits[i].line;
+	return 0;
 }
 
 const char *trace_end_reason__name(uint32_t reason)

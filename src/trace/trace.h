@@ -16,13 +16,18 @@ enum trace_event_kind {
 /* Event flags (on disk). */
 #define TRACE_EVENT_ARG1_FROM_MEMORY 0x1 /* exit: arg1 was read at the returned pointer */
 #define TRACE_EVENT_READ_FAILED 0x2      /* ... and that read failed */
+#define TRACE_EVENT_STATE 0x4            /* exit: aux = the future's state discriminant */
+#define TRACE_EVENT_RETURN_ADDRESS 0x8   /* entry: aux = the return address */
 
-/* One event: 48 bytes on disk, little-endian (the header says so). */
+/* One event: 56 bytes on disk, little-endian (the header says so). What an
+ * event means depends on its function's role (enum function_role): a poll's
+ * entry and exit, a wake, a spawn, a task's allocation or release, a drop. */
 struct trace_event {
 	uint64_t ts;      /* ns, clock given in trace_meta.clock */
 	uint64_t sp;      /* stack pointer at the probed instruction */
 	uint64_t arg0;    /* entry: 1st argument; exit: 1st return register */
 	uint64_t arg1;    /* entry: 2nd argument; exit: 2nd return register or memory word */
+	uint64_t aux;     /* entry: return address; exit: state discriminant (flags say) */
 	uint32_t pid;
 	uint32_t tid;
 	uint32_t func_id; /* index into the function table */
@@ -60,14 +65,33 @@ struct trace_function {
 	struct poll_result_layout result;
 	uint32_t exit_sites;       /* exit probes placed; 0 = exits not observed */
 	uint32_t source_line;
+	uint8_t role;              /* enum function_role */
+	uint8_t runtime;           /* enum runtime_kind */
+	uint32_t target;           /* ROLE_DROP: the poll function whose future it drops */
+	uint16_t state_offset;     /* async bodies: the state discriminant */
+	uint8_t state_size;        /* 0: unknown */
+	uint32_t await_count;
+	struct await_point *awaits; /* owned, sorted by state */
 	char *name;                /* owned, demangled */
 	char *mangled;             /* owned */
 	char *source_file;         /* owned, may be NULL */
 };
 
+/* The source line of the .await a future in `state` is parked at, or 0. */
+uint32_t trace_function__await_line(const struct trace_function *fn, uint64_t state);
+
 struct trace_thread {
 	uint32_t tid;
 	char name[16];             /* comm */
+};
+
+/* A code address seen in the trace (spawn sites), resolved at record time
+ * while the binary was at hand. */
+struct trace_site {
+	uint64_t addr;             /* as seen in the process */
+	uint32_t line;
+	char *file;                /* owned, may be NULL */
+	char *function;            /* owned, may be NULL */
 };
 
 struct trace_trailer {
@@ -80,6 +104,7 @@ struct trace_trailer {
 
 void trace_meta__free(struct trace_meta *meta);
 void trace_function__free(struct trace_function *fn);
+void trace_site__free(struct trace_site *site);
 const char *trace_end_reason__name(uint32_t reason);
 
 #endif

@@ -14,7 +14,7 @@
 #define EVENTS_PER_CHUNK 65536
 #define FILE_BUFFER_SIZE (1 << 20)
 
-_Static_assert(sizeof(struct trace_event) == 48, "trace_event is 48 bytes on disk");
+_Static_assert(sizeof(struct trace_event) == 56, "trace_event is 56 bytes on disk");
 
 struct trace_writer {
 	FILE *file;
@@ -105,8 +105,13 @@ int trace_writer__write_meta(struct trace_writer *w, const struct trace_meta *me
 	return write_buf_chunk(w, TRACE_CHUNK_META, &b);
 }
 
+/* Each entry starts with its own size, so a later minor version can append
+ * fields that older readers skip. */
 static void put_function(struct buf *b, const struct trace_function *fn)
 {
+	size_t start = b->len;
+
+	buf_put_u32(b, 0); /* entry size, patched below */
 	buf_put_u64(b, fn->addr);
 	buf_put_u64(b, fn->size);
 	buf_put_u8(b, fn->context);
@@ -114,14 +119,28 @@ static void put_function(struct buf *b, const struct trace_function *fn)
 	buf_put_u8(b, fn->self_arg);
 	buf_put_u8(b, fn->result.mode);
 	buf_put_u8(b, fn->result.disc_size);
-	buf_put_u8(b, 0);
+	buf_put_u8(b, fn->role);
 	buf_put_u16(b, fn->result.disc_offset);
 	buf_put_u64(b, fn->result.pending_value);
 	buf_put_u32(b, fn->exit_sites);
 	buf_put_u32(b, fn->source_line);
+	buf_put_u32(b, fn->target);
+	buf_put_u16(b, fn->state_offset);
+	buf_put_u8(b, fn->state_size);
+	buf_put_u8(b, fn->runtime);
 	buf_put_str(b, fn->name);
 	buf_put_str(b, fn->mangled);
 	buf_put_str(b, fn->source_file);
+	buf_put_u32(b, fn->await_count);
+	for (uint32_t i = 0; i < fn->await_count; i++) {
+		buf_put_u64(b, fn->awaits[i].state);
+		buf_put_u32(b, fn->awaits[i].line);
+	}
+	if (!b->err) {
+		uint32_t size = (uint32_t)(b->len - start);
+
+		memcpy(b->data + start, &size, sizeof(size));
+	}
 }
 
 int trace_writer__write_functions(struct trace_writer *w, const struct trace_function *fns,
@@ -168,6 +187,28 @@ int trace_writer__write_threads(struct trace_writer *w, const struct trace_threa
 		buf_put_bytes(&b, threads[i].name, sizeof(threads[i].name));
 	}
 	return write_buf_chunk(w, TRACE_CHUNK_THREADS, &b);
+}
+
+int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *sites, size_t count)
+{
+	struct buf b = { 0 };
+
+	buf_put_u32(&b, (uint32_t)count);
+	for (size_t i = 0; i < count; i++) {
+		buf_put_u64(&b, sites[i].addr);
+		buf_put_u32(&b, sites[i].line);
+		buf_put_str(&b, sites[i].file);
+		buf_put_str(&b, sites[i].function);
+	}
+	return write_buf_chunk(w, TRACE_CHUNK_SITES, &b);
+}
+
+int trace_writer__write_mapping(struct trace_writer *w, uint64_t load_bias)
+{
+	struct buf b = { 0 };
+
+	buf_put_u64(&b, load_bias);
+	return write_buf_chunk(w, TRACE_CHUNK_MAPPING, &b);
 }
 
 int trace_writer__finish(struct trace_writer *w, struct trace_trailer *trailer)

@@ -18,6 +18,10 @@ int trace_writer__write_functions(struct trace_writer *w, const struct trace_fun
 int trace_writer__add_event(struct trace_writer *w, const struct trace_event *event);
 int trace_writer__write_threads(struct trace_writer *w, const struct trace_thread *threads,
 				size_t count);
+/* Resolved code addresses (spawn sites). */
+int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *sites, size_t count);
+/* The target's load bias: address in the process = address in the file + bias. */
+int trace_writer__write_mapping(struct trace_writer *w, uint64_t load_bias);
 /* Flushes events, writes the trailer (its `events` field is filled in) and
  * closes the file, checking that every byte reached it. */
 int trace_writer__finish(struct trace_writer *w, struct trace_trailer *trailer);

@@ -1,0 +1,205 @@
+/* The task side of `report`: one row per task instance, the wake -> poll
+ * latency histogram, and the warnings tokio-console users know. */
+#include "cmd/report_tasks.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/format.h"
+
+static uint64_t lifetime(const struct task *t, uint64_t end)
+{
+	uint64_t stop = t->ended ? t->ended : end;
+
+	return stop > t->created ? stop - t->created : 0;
+}
+
+/* "src/bin/demo.rs:42": the last two components of the file are enough to
+ * read; JSON keeps the whole path. */
+static const char *short_site(const struct trace_file *trace, uint64_t addr, char *buf, size_t len)
+{
+	const struct trace_site *site = addr ? trace_file__site(trace, addr) : NULL;
+	const char *file, *cut;
+
+	if (!site || !site->file) {
+		snprintf(buf, len, addr ? "0x%llx" : "-", (unsigned long long)addr);
+		return buf;
+	}
+	file = site->file;
+	cut = strrchr(file, '/');
+	if (cut && cut > file) {
+		const char *before = cut - 1;
+
+		while (before > file && *before != '/')
+			before--;
+		file = *before == '/' ? before + 1 : before;
+	}
+	snprintf(buf, len, "%s:%u", file, site->line);
+	return buf;
+}
+
+static const char *root_name(const struct task_model *m, const struct task *t)
+{
+	return t->root_func == NO_FUNCTION ? "?" : m->trace->functions[t->root_func].name;
+}
+
+static void print_task_row(const struct task_model *m, const struct task *t, uint64_t end)
+{
+	char busy[16], wait[16], life[16], site[96];
+
+	printf("%5u %6u %-9s %7llu %6llu %9s %9s %9s  %-24s %s", t->id, t->parent, task_state__name(t->state),
+	       (unsigned long long)t->polls, (unsigned long long)t->wakes,
+	       format_duration(t->busy_ns, busy, sizeof(busy)),
+	       format_duration(t->sched_wait_ns, wait, sizeof(wait)),
+	       format_duration(lifetime(t, end), life, sizeof(life)),
+	       short_site(m->trace, t->spawn_site, site, sizeof(site)), root_name(m, t));
+	if (t->state == TASK_PENDING && t->park_func != NO_FUNCTION)
+		printf("  parked at %s line %u", m->trace->functions[t->park_func].name, t->park_line);
+	putchar('\n');
+}
+
+void report_tasks__print(const struct task_model *m, const struct trace_summary *s, size_t top)
+{
+	size_t rows = top && top < m->task_count ? top : m->task_count;
+
+	printf("\nTasks: %zu (%llu spawned while tracing)\n", m->task_count, (unsigned long long)m->spawns);
+	printf("%5s %6s %-9s %7s %6s %9s %9s %9s  %-24s %s\n", "TASK", "PARENT", "STATE", "POLLS", "WAKES",
+	       "BUSY", "WAITING", "LIFETIME", "SPAWNED AT", "FUTURE");
+	for (size_t i = 0; i < rows; i++)
+		print_task_row(m, &m->tasks[i], s->last_ts);
+	if (rows < m->task_count)
+		printf("  ... %zu more (--top)\n", m->task_count - rows);
+}
+
+void report_tasks__print_latency(const struct task_model *m)
+{
+	uint64_t max = 0, total = 0;
+	char lo[16], hi[16];
+
+	for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+		total += m->wake_latency[i];
+		if (m->wake_latency[i] > max)
+			max = m->wake_latency[i];
+	}
+	if (!total)
+		return;
+	printf("\nWake -> poll latency (%llu wakes answered by a poll)\n", (unsigned long long)total);
+	for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+		unsigned bar;
+
+		if (!m->wake_latency[i])
+			continue;
+		bar = (unsigned)((m->wake_latency[i] * 40 + max - 1) / max);
+		printf("  %8s .. %-8s %8llu  %.*s\n", format_duration(1ULL << i, lo, sizeof(lo)),
+		       format_duration(2ULL << i, hi, sizeof(hi)), (unsigned long long)m->wake_latency[i], bar,
+		       "########################################");
+	}
+}
+
+void report_tasks__count_warnings(const struct task_model *m, const struct trace_summary *s,
+				  struct task_warnings *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->long_polls = s->long_polls;
+	for (size_t i = 0; i < m->task_count; i++) {
+		const struct task *t = &m->tasks[i];
+
+		w->self_wakes += t->self_wakes;
+		w->wakes_after_end += t->wakes_after_end;
+		if (t->state != TASK_PENDING)
+			continue;
+		if (t->waiting_head)
+			w->woken_not_polled++;
+		else if (t->last_pending && t->ptr)
+			w->never_woken++;
+	}
+}
+
+void report_tasks__print_warnings(const struct task_warnings *w, uint64_t long_poll_ns)
+{
+	char threshold[16];
+
+	if (!w->long_polls && !w->woken_not_polled && !w->never_woken && !w->wakes_after_end &&
+	    !w->self_wakes)
+		return;
+	printf("\nWarnings\n");
+	if (w->long_polls)
+		printf("  %llu polls took longer than %s: they block their worker thread\n",
+		       (unsigned long long)w->long_polls, format_duration(long_poll_ns, threshold, sizeof(threshold)));
+	if (w->self_wakes)
+		printf("  %llu self-wakes: futures that woke their own task (yield loops, busy polling)\n",
+		       (unsigned long long)w->self_wakes);
+	if (w->woken_not_polled)
+		printf("  %llu tasks were woken but never polled again\n", (unsigned long long)w->woken_not_polled);
+	if (w->never_woken)
+		printf("  %llu tasks returned Pending and were never woken (a lost waker?)\n",
+		       (unsigned long long)w->never_woken);
+	if (w->wakes_after_end)
+		printf("  %llu wakes of tasks that had already completed\n", (unsigned long long)w->wakes_after_end);
+}
+
+static void json_task(struct json_writer *w, const struct task_model *m, const struct task *t, uint64_t end)
+{
+	const struct trace_site *site = t->spawn_site ? trace_file__site(m->trace, t->spawn_site) : NULL;
+
+	json_writer__object_begin(w);
+	json_writer__key(w, "id"); json_writer__uint(w, t->id);
+	json_writer__key(w, "parent"); json_writer__uint(w, t->parent);
+	json_writer__key(w, "root"); json_writer__string(w, t->root_func == NO_FUNCTION ? NULL : root_name(m, t));
+	json_writer__key(w, "spawn_site");
+	if (site && site->file) {
+		char location[4096];
+
+		snprintf(location, sizeof(location), "%s:%u", site->file, site->line);
+		json_writer__string(w, location);
+	} else {
+		json_writer__null(w);
+	}
+	json_writer__key(w, "polls"); json_writer__uint(w, t->polls);
+	json_writer__key(w, "wakes"); json_writer__uint(w, t->wakes);
+	json_writer__key(w, "wakes_by_ref"); json_writer__uint(w, t->wakes_by_ref);
+	json_writer__key(w, "self_wakes"); json_writer__uint(w, t->self_wakes);
+	json_writer__key(w, "busy_ns"); json_writer__uint(w, t->busy_ns);
+	json_writer__key(w, "wait_ns"); json_writer__uint(w, t->sched_wait_ns);
+	json_writer__key(w, "lifetime_ns"); json_writer__uint(w, lifetime(t, end));
+	json_writer__key(w, "state"); json_writer__string(w, task_state__name(t->state));
+	json_writer__key(w, "parked_at");
+	if (t->state == TASK_PENDING && t->park_func != NO_FUNCTION) {
+		json_writer__object_begin(w);
+		json_writer__key(w, "function"); json_writer__string(w, m->trace->functions[t->park_func].name);
+		json_writer__key(w, "line"); json_writer__uint(w, t->park_line);
+		json_writer__object_end(w);
+	} else {
+		json_writer__null(w);
+	}
+	json_writer__object_end(w);
+}
+
+void report_tasks__json(struct json_writer *w, const struct task_model *m, const struct trace_summary *s,
+			const struct task_warnings *warnings)
+{
+	json_writer__key(w, "tasks");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < m->task_count; i++)
+		json_task(w, m, &m->tasks[i], s->last_ts);
+	json_writer__array_end(w);
+	json_writer__key(w, "wake_latency");
+	json_writer__array_begin(w);
+	for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+		if (!m->wake_latency[i])
+			continue;
+		json_writer__object_begin(w);
+		json_writer__key(w, "lt_ns"); json_writer__uint(w, 2ULL << i);
+		json_writer__key(w, "count"); json_writer__uint(w, m->wake_latency[i]);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+	json_writer__key(w, "warnings");
+	json_writer__object_begin(w);
+	json_writer__key(w, "long_polls"); json_writer__uint(w, warnings->long_polls);
+	json_writer__key(w, "self_wakes"); json_writer__uint(w, warnings->self_wakes);
+	json_writer__key(w, "woken_not_polled"); json_writer__uint(w, warnings->woken_not_polled);
+	json_writer__key(w, "never_woken"); json_writer__uint(w, warnings->never_woken);
+	json_writer__key(w, "wakes_after_end"); json_writer__uint(w, warnings->wakes_after_end);
+	json_writer__object_end(w);
+}

@@ -1,0 +1,11 @@
+/* What the files building a poll_fn_list share (pollfn.c, hooks.c); not
+ * for callers of the list. */
+#ifndef ASYNCTRACE_ELF_POLLFN_PRIVATE_H
+#define ASYNCTRACE_ELF_POLLFN_PRIVATE_H
+
+#include "elf/pollfn.h"
+
+/* Free what one entry owns and zero it. */
+void poll_fn__release(struct poll_fn *fn);
+
+#endif

@@ -1,0 +1,144 @@
+/* Async semantics from a trace: task instances and their lifecycles
+ * (spawn, polls, wakes, completion or cancellation), future instances, and
+ * each task's async call tree, with where its futures waited. */
+#ifndef ASYNCTRACE_TRACE_TASKS_H
+#define ASYNCTRACE_TRACE_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/polls.h"
+#include "trace/reader.h"
+#include "util/u64map.h"
+
+enum task_state {
+	TASK_PENDING = 0,   /* neither finished nor dropped when the trace ended */
+	TASK_COMPLETED = 1, /* its future returned Ready (or it was released after a Ready) */
+	TASK_CANCELLED = 2, /* dropped or released while its future was still Pending */
+};
+
+#define NO_FUNCTION UINT32_MAX
+
+struct task {
+	uint32_t id;            /* 1, 2, ... in order of appearance */
+	uint32_t parent;        /* id of the task that spawned it, 0 if none or unknown */
+	uint64_t ptr;           /* the runtime's task pointer; 0 for a thread's block_on */
+	uint64_t root_future;   /* its outermost future */
+	uint32_t root_func;     /* that future's poll function, or NO_FUNCTION */
+	uint32_t park_func;     /* innermost async body where its last Pending parked */
+	uint32_t park_line;     /* the line of that .await, 0 unknown */
+	uint64_t spawn_site;    /* return address of the spawn call, 0 unknown */
+	uint64_t created;       /* spawn (task allocation) time, else first poll start */
+	uint64_t first_poll;
+	uint64_t ended;         /* completion/cancellation time, 0 while pending */
+	uint64_t last_seen;     /* last poll end or hook */
+	uint64_t polls;
+	uint64_t busy_ns;
+	uint64_t sched_wait_ns; /* wake -> next poll start */
+	uint64_t wakes;
+	uint64_t wakes_by_ref;
+	uint64_t self_wakes;
+	uint64_t wakes_after_end;
+	uint8_t state;          /* enum task_state */
+	uint8_t last_pending;   /* its last poll returned Pending */
+	uint32_t first_node;    /* its call tree: index of the root node, or NO_FUNCTION */
+	/* private: wakes waiting for the next poll (indexes + 1, linked by
+	 * wake.next), and the deepest park seen in the running task poll */
+	uint32_t waiting_head;
+	uint32_t waiting_tail;
+	uint32_t previous;      /* the task before it under the same key (address reuse), + 1 */
+	uint32_t poll_park_func;
+	uint32_t poll_park_line;
+	uint16_t poll_park_depth;
+};
+
+/* One node of a task's async call tree: a function at a position in the
+ * tree (the chain of functions from the task's root future), over every
+ * future instance that sat there. */
+struct tree_node {
+	uint32_t task;          /* id */
+	uint32_t func_id;
+	uint64_t path;
+	uint64_t parent_path;
+	uint32_t parent;        /* node index, NO_FUNCTION for the root */
+	uint32_t first_child;   /* node index or NO_FUNCTION; siblings by next */
+	uint32_t next;
+	uint64_t polls;
+	uint64_t ready;
+	uint64_t pending;
+	uint64_t unwound;
+	uint64_t busy_ns;
+	uint64_t wait_ns;       /* a future's Pending -> its next poll */
+	uint64_t instances;     /* distinct futures polled there */
+	uint64_t cancelled;     /* of which dropped before Ready */
+	uint64_t first_start;   /* orders siblings */
+	/* the .awaits its Pendings parked at: up to 4 lines with counts */
+	uint32_t park_lines[4];
+	uint32_t park_counts[4];
+};
+
+/* The .await a node's futures parked at most often, 0 unknown. */
+uint32_t tree_node__top_park_line(const struct tree_node *node);
+
+struct wake {
+	uint64_t ts;
+	uint64_t poll_ts;       /* start of the poll it led to, 0 none */
+	uint32_t tid;           /* waking thread */
+	uint32_t target;        /* task id */
+	uint32_t waker;         /* task id of the waker, 0 a thread outside tasks */
+	uint32_t poll_tid;      /* thread of that poll */
+	uint8_t by_ref;
+	uint8_t self;
+	uint32_t next;          /* private: the target's next waiting wake + 1 */
+};
+
+/* A future dropped before it returned Ready. */
+struct cancellation {
+	uint64_t ts;
+	uint32_t task;          /* id */
+	uint32_t func_id;       /* its poll function */
+};
+
+#define LATENCY_BUCKETS 40      /* log2 ns: bucket i holds [2^i, 2^(i+1)) */
+
+struct task_model {
+	const struct trace_file *trace;
+	struct task *tasks;
+	size_t task_count;
+	size_t task_capacity;
+	struct tree_node *nodes;
+	size_t node_count;
+	size_t node_capacity;
+	struct wake *wakes;
+	size_t wake_count;
+	size_t wake_capacity;
+	struct cancellation *cancellations;
+	size_t cancellation_count;
+	size_t cancellation_capacity;
+	uint64_t wake_latency[LATENCY_BUCKETS];
+	uint64_t wakes_unknown;  /* wakes of tasks never seen polled */
+	uint64_t spawns;
+	struct poll_builder_stats stats;
+	/* private */
+	struct u64map live_tasks;    /* ptr (or tid | 1<<63) -> task index + 1 */
+	struct u64map latest_tasks;  /* the same key -> newest task index + 1, ever */
+	struct u64map node_index;    /* hash(task, path) -> node index + 1 */
+	struct u64map futures;       /* future address -> struct future_slot * */
+	struct u64map spawning;      /* tid + 1 -> struct spawn * (see tasks.c) */
+	int err;
+};
+
+/* Replays the trace into the model. Returns 0 or -ENOMEM. */
+int task_model__build(struct task_model *model, const struct trace_file *trace);
+void task_model__free(struct task_model *model);
+
+const char *task_state__name(enum task_state state);
+/* The task a poll belonged to (by its task pointer, or outside tasks its
+ * thread's block_on) at time ts, or NULL. */
+const struct task *task_model__find(const struct task_model *model, uint64_t ptr, uint32_t tid,
+				    uint64_t ts);
+/* Nodes of a task's tree, depth-first (root first); calls fn(node, depth). */
+void task_model__walk_tree(const struct task_model *model, const struct task *task,
+			   void (*fn)(const struct tree_node *node, unsigned depth, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,155 @@
+/* The task model on synthetic traces: spawn, polls, wakes, completion,
+ * cancellation by drop, address reuse, await points. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace/reader.h"
+#include "trace/tasks.h"
+#include "unit.h"
+
+enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, FUNCTION_COUNT };
+
+static struct await_point outer_awaits[] = { { 3, 42 } };
+
+static struct trace_function functions[FUNCTION_COUNT] = {
+	[RAW_POLL] = { .context = CONTEXT_TASK, .name = "tokio::runtime::task::raw::RawTask::poll" },
+	[OUTER] = { .context = CONTEXT_COMPILER, .name = "demo::outer::{{closure}}",
+		    .result = { RESULT_IN_REGS, 1, 0, 1 }, .state_size = 1, .await_count = 1,
+		    .awaits = outer_awaits },
+	[WAKE_BY_REF] = { .role = ROLE_WAKE_BY_REF, .name = "tokio::runtime::task::waker::wake_by_ref" },
+	[TASK_NEW] = { .role = ROLE_TASK_NEW, .name = "tokio::runtime::task::raw::RawTask::new" },
+	[SPAWN] = { .role = ROLE_SPAWN, .name = "tokio::task::spawn::spawn" },
+	[DROP_OUTER] = { .role = ROLE_DROP, .target = OUTER,
+			 .name = "core::ptr::drop_in_place<demo::outer::{{closure}}>" },
+	[TASK_FREE] = { .role = ROLE_TASK_FREE, .name = "tokio::runtime::task::raw::dealloc" },
+};
+
+struct events {
+	struct trace_event e[64];
+	size_t n;
+};
+
+static void add(struct events *ev, uint8_t kind, uint32_t func, uint64_t ts, uint64_t sp, uint64_t arg0,
+		uint64_t aux, uint8_t flags)
+{
+	ev->e[ev->n++] = (struct trace_event){ .ts = ts, .sp = sp, .arg0 = arg0, .aux = aux, .pid = 1,
+					       .tid = 1, .func_id = func, .kind = kind, .flags = flags };
+}
+
+/* One task poll of `outer` at future 0xf1: Pending (state 3) or Ready. */
+static void task_poll(struct events *ev, uint64_t ts, uint64_t task, int pending, int self_wake)
+{
+	add(ev, TRACE_EVENT_ENTRY, RAW_POLL, ts, 0x9000, task, 0, 0);
+	add(ev, TRACE_EVENT_ENTRY, OUTER, ts + 1, 0x8f00, 0xf1, 0, 0);
+	if (self_wake)
+		add(ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, ts + 2, 0x8e00, task, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, OUTER, ts + 3, 0x8f00, pending ? 1 : 0, pending ? 3 : 0,
+	    pending ? TRACE_EVENT_STATE : 0);
+	add(ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 4, 0x9000, 0, 0, 0);
+}
+
+/* A trace_file around the synthetic events, as the reader would give it. */
+static int build(struct task_model *m, struct trace_file *t, struct events *ev)
+{
+	static struct trace_event_chunk chunk;
+
+	memset(t, 0, sizeof(*t));
+	t->functions = functions;
+	t->function_count = FUNCTION_COUNT;
+	chunk.offset = 0;
+	chunk.count = (uint32_t)ev->n;
+	t->map = (const uint8_t *)ev->e;
+	t->chunks = &chunk;
+	t->chunk_count = 1;
+	return task_model__build(m, t);
+}
+
+UNIT_TEST(tasks_spawn_poll_wake_complete)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file trace;
+	struct task_model m;
+
+	add(&ev, TRACE_EVENT_ENTRY, SPAWN, 10, 0x9500, 0, 0x5555, TRACE_EVENT_RETURN_ADDRESS);
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 11, 0x9400, 0x7a5c, 0, 0);
+	task_poll(&ev, 100, 0x7a5c, 1, 1);
+	task_poll(&ev, 200, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, 300, 0x9000, 0x7a5c, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 1);
+	if (m.task_count == 1) {
+		const struct task *t = &m.tasks[0];
+
+		CHECK(t->spawn_site == 0x5555 && t->parent == 0 && t->created == 11);
+		CHECK(t->polls == 2 && t->busy_ns == 8);
+		CHECK(t->wakes == 1 && t->self_wakes == 1 && t->wakes_by_ref == 1);
+		CHECK(t->sched_wait_ns == 200 - 102);
+		CHECK(t->state == TASK_COMPLETED && t->ended == 203);
+		CHECK(t->root_func == OUTER && t->first_node != NO_FUNCTION);
+	}
+	CHECK(m.node_count == 1);
+	if (m.node_count == 1) {
+		CHECK(m.nodes[0].polls == 2 && m.nodes[0].ready == 1 && m.nodes[0].pending == 1);
+		CHECK(m.nodes[0].instances == 1 && m.nodes[0].cancelled == 0);
+		CHECK(m.nodes[0].wait_ns == 201 - 103);
+		CHECK(tree_node__top_park_line(&m.nodes[0]) == 42);
+	}
+	CHECK(m.wake_count == 1 && m.wakes[0].poll_ts == 200 && m.wakes[0].self);
+	task_model__free(&m);
+}
+
+UNIT_TEST(tasks_drop_before_ready_cancels)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file trace;
+	struct task_model m;
+
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, DROP_OUTER, 150, 0x9000, 0xf1, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, 160, 0x9000, 0x7a5c, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 1 && m.tasks[0].state == TASK_CANCELLED && m.tasks[0].ended == 150);
+	CHECK(m.node_count == 1 && m.nodes[0].cancelled == 1);
+	CHECK(m.cancellation_count == 1 && m.cancellations[0].func_id == OUTER);
+	task_model__free(&m);
+}
+
+UNIT_TEST(tasks_address_reuse_makes_new_instances)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file trace;
+	struct task_model m;
+
+	for (int i = 0; i < 3; i++) {
+		uint64_t ts = 1000 * (uint64_t)(i + 1);
+
+		add(&ev, TRACE_EVENT_EXIT, TASK_NEW, ts, 0x9400, 0x7a5c, 0, 0);
+		task_poll(&ev, ts + 10, 0x7a5c, 0, 0);
+		add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, ts + 100, 0x9000, 0x7a5c, 0, 0);
+	}
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 3);
+	for (size_t i = 0; i < m.task_count; i++)
+		CHECK(m.tasks[i].polls == 1 && m.tasks[i].state == TASK_COMPLETED);
+	CHECK(task_model__find(&m, 0x7a5c, 1, 2015) == &m.tasks[1]);
+	CHECK(m.node_count == 3 && m.nodes[2].instances == 1);
+	task_model__free(&m);
+}
+
+UNIT_TEST(tasks_woken_from_another_thread_and_parked)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file trace;
+	struct task_model m;
+
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, 150, 0x5000, 0x7a5c, 0, 0);
+	ev.e[ev.n - 1].tid = 2; /* a plain thread: no task of its own */
+	task_poll(&ev, 170, 0x7a5c, 1, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 1 && m.tasks[0].state == TASK_PENDING);
+	CHECK(m.wake_count == 1 && m.wakes[0].waker == 0 && !m.wakes[0].self && m.wakes[0].tid == 2);
+	CHECK(m.tasks[0].park_func == OUTER && m.tasks[0].park_line == 42);
+	CHECK(m.wake_latency[4] == 1); /* 20 ns: [16, 32) */
+	task_model__free(&m);
+}
