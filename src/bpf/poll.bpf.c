@@ -52,6 +52,14 @@ struct {
 	__type(value, __u64);
 } future_by_sp SEC(".maps");
 
+/* Threads already named in the ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} named_threads SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -129,6 +137,31 @@ static __always_inline void fill_entry(struct probe_event *e, struct pt_regs *ct
 	}
 }
 
+/* A thread's name, captured by the thread itself at its first probe hit:
+ * read from /proc later, a short-lived thread would be gone. */
+static __always_inline void name_thread(__u64 pid_tgid)
+{
+	__u32 tid = (__u32)pid_tgid;
+	struct probe_event *e;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&named_threads, &tid))
+		return;
+	bpf_map_update_elem(&named_threads, &tid, &one, BPF_ANY);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->pid = pid_tgid >> 32;
+	e->tid = tid;
+	e->kind = PROBE_KIND_THREAD;
+	bpf_get_current_comm(&e->arg0, 16); /* arg0 and arg1: 16 bytes */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
 SEC("uprobe")
 int poll_probe(struct pt_regs *ctx)
 {
@@ -138,6 +171,7 @@ int poll_probe(struct pt_regs *ctx)
 
 	if (targ_tgid && (pid_tgid >> 32) != targ_tgid)
 		return 0;
+	name_thread(pid_tgid);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();

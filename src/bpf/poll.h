@@ -5,6 +5,7 @@
 
 #define PROBE_KIND_ENTRY 1
 #define PROBE_KIND_EXIT 2
+#define PROBE_KIND_THREAD 3 /* first event of a thread: arg0..arg1 hold its comm */
 
 /* Event flags. */
 #define PROBE_FLAG_ARG1_FROM_MEMORY 0x1 /* exit: arg1 = 8 bytes read at rax + offset */

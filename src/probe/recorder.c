@@ -1,7 +1,6 @@
 #include "probe/recorder.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,38 +106,20 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 	return err;
 }
 
-static void read_thread_name(pid_t pid, uint32_t tid, char name[16])
-{
-	char path[64];
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%u/comm", (int)pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return; /* the thread is gone already: it stays unnamed */
-	len = read(fd, name, 15);
-	close(fd);
-	if (len <= 0)
-		return;
-	name[len] = '\0';
-	name[strcspn(name, "\n")] = '\0';
-}
-
-/* The first event of a thread: remember its name while it still exists. */
-static void note_thread(struct recorder *rec, uint32_t pid, uint32_t tid)
+/* The BPF side names each thread once, from the thread itself. */
+static void name_thread(struct recorder *rec, const struct probe_event *pe)
 {
 	struct trace_thread *thread;
 
-	if (u64map_get(&rec->thread_index, (uint64_t)tid + 1))
+	if (u64map_get(&rec->thread_index, (uint64_t)pe->tid + 1))
 		return;
 	if (ARRAY_RESERVE(rec->threads, rec->thread_capacity, rec->thread_count + 1))
 		return; /* the thread stays unnamed */
 	thread = &rec->threads[rec->thread_count];
 	memset(thread, 0, sizeof(*thread));
-	thread->tid = tid;
-	read_thread_name((pid_t)pid, tid, thread->name);
-	if (u64map_put(&rec->thread_index, (uint64_t)tid + 1, (void *)(uintptr_t)(rec->thread_count + 1)) == 0)
+	thread->tid = pe->tid;
+	memcpy(thread->name, &pe->arg0, sizeof(thread->name) - 1);
+	if (u64map_put(&rec->thread_index, (uint64_t)pe->tid + 1, (void *)(uintptr_t)(rec->thread_count + 1)) == 0)
 		rec->thread_count++;
 }
 
@@ -188,9 +169,12 @@ int recorder__on_event(const struct probe_event *pe, void *ctx)
 	};
 	int err;
 
+	if (pe->kind == PROBE_KIND_THREAD) {
+		name_thread(rec, pe);
+		return 0;
+	}
 	if (pe->func_id >= rec->fns->count)
 		return 0; /* cannot happen: cookies carry our own ids */
-	note_thread(rec, pe->pid, pe->tid);
 	note_address(rec, pe);
 	err = trace_writer__add_event(rec->writer, &e);
 	if (err && !rec->write_error) {
