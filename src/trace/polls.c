@@ -198,6 +198,20 @@ static void close_unwound(struct poll_builder *b, struct thread_stack *t, uint64
 	}
 }
 
+/* What a runtime's wakers carry for the task whose chain this poll starts:
+ * tokio and async-task poll with the task pointer itself. futures-util's
+ * FuturesUnordered (LocalPool, ThreadPool) polls a LocalFutureObj held in
+ * its Task<Fut>, whose Arc data pointer the waker carries: the future is
+ * its field at offset 8 (futures-util 0.3, rustc 1.95 layout, from DWARF). */
+#define FUTURES_TASK_FUTURE_OFFSET 8
+
+static uint64_t task_pointer(const struct poll_builder *b, const struct frame *f)
+{
+	if (b->functions[f->func_id].runtime == RUNTIME_FUTURES && f->future > FUTURES_TASK_FUTURE_OFFSET)
+		return f->future - FUTURES_TASK_FUTURE_OFFSET;
+	return f->future;
+}
+
 /* A task poll under a non-task frame (or nothing) starts a task's chain and
  * names the task by its first argument (tokio's task header, async-task's
  * raw task: what wakers carry); the chain's other task polls belong to the
@@ -209,7 +223,7 @@ static void place_in_task(const struct poll_builder *b, struct frame *f, const s
 	bool parent_is_task = parent && is_task_poll(b, parent);
 
 	if (is_task_poll(b, f)) {
-		f->task = parent_is_task && parent->task ? parent->task : f->future;
+		f->task = parent_is_task && parent->task ? parent->task : task_pointer(b, f);
 		f->root = 0;
 		f->path = 0;
 		return;
@@ -244,6 +258,12 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	f->cpu = e->cpu;
 	f->runs_tasks = 0;
 	place_in_task(b, f, t->depth > 1 ? &t->frames[t->depth - 2] : NULL);
+	if (b->on_hook && is_task_poll(b, f) && (t->depth == 1 || !is_task_poll(b, &t->frames[t->depth - 2]))) {
+		struct hook h = { .event = e, .role = HOOK_TASK_POLL_START, .in_poll = 1,
+				  .func_id = f->func_id, .task = f->task, .future = f->future };
+
+		b->on_hook(&h, b->hook_ctx);
+	}
 	return 0;
 }
 

@@ -63,6 +63,11 @@ struct hook {
 	uint64_t future;
 };
 
+/* Not a probed function's role: the hook callback is also told when a
+ * task's chain of task polls starts (event = that entry), so a task is
+ * known during its first poll, before any poll of it has closed. */
+#define HOOK_TASK_POLL_START 0xff
+
 typedef void (*hook_callback)(const struct hook *hook, void *ctx);
 
 struct poll_builder_stats {

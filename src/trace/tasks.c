@@ -447,6 +447,7 @@ static void on_hook(const struct hook *h, void *ctx)
 		break;
 	case ROLE_TASK_FREE: on_task_free(m, h); break;
 	case ROLE_DROP: on_drop(m, h); break;
+	case HOOK_TASK_POLL_START: task_for(m, h->task, h->event->tid, h->event->ts); break;
 	default: break;
 	}
 }
