@@ -6,15 +6,19 @@
 Runs `BINARY ARGS --ground-truth`, then runs `BINARY ARGS` (from a private copy,
 so no other process trips the probes) with kernel uprobe events on
   * the entry of every ground-truth function (counts polls), and
-  * every `ret` instruction inside it (counts returns, fetching the Poll
-    discriminant where DWARF says the function's return type keeps it).
+  * every exit of it: `ret`, or a `jmp` out of it (a tail call), fetching the
+    Poll discriminant at `ret`s where DWARF says the return type keeps it.
 No uretprobes: they make Rust panics abort; entry and `ret` uprobes do not.
 unwound = polls - returns. Prints one line per function; exits 1 on a mismatch
 (counts, stdout or exit status). Functions without a symbol (inlined in
 release builds) are skipped; without DWARF types (release builds, debug = 1)
-returns are not classified: only polls, unwinds and durations are checked. (bpftrace 0.17 cannot do this: Debian's build refuses
-uprobes that are not at a symbol's start.)
+returns are not classified: only polls, unwinds and durations are checked.
+Ground truths with a "tasks" list (the task-level targets) are also checked for task
+instances, wakes, call tree, drops and await points: see oracle_tasks.py.
+(bpftrace 0.17 cannot do this: Debian's build refuses uprobes that are not at
+a symbol's start.)
 """
+import functools
 import json
 import os
 import re
@@ -23,26 +27,48 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_tasks  # noqa: E402
+
 TRACEFS = "/sys/kernel/tracing"
+
 
 def run(*cmd):
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
-def symbols(binary):
-    """demangled name -> (address, size), for names that occur once."""
+def all_symbols(binary):
+    """demangled name -> [(address, size), ...] of every function symbol."""
     seen = {}
     for line in run("nm", "-S", "--defined-only", "--demangle", binary).splitlines():
         parts = line.split(" ", 3)
         if len(parts) == 4 and parts[2] in "tTwW":
             seen.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
-    return {n: v[0] for n, v in seen.items() if len(v) == 1}
+    return seen
+
+
+def symbols(binary):
+    """demangled name -> (address, size), for names that occur once."""
+    return {n: v[0] for n, v in all_symbols(binary).items() if len(v) == 1}
+
+
+def exit_sites(binary, addr, size):
+    """(address, is_ret) of each instruction that leaves the function: `ret`,
+    or a direct `jmp` to outside it (a tail call)."""
+    out = run("objdump", "-d", "--no-show-raw-insn", f"--start-address={addr}",
+              f"--stop-address={addr + size}", binary)
+    sites = []
+    for m in re.finditer(r"^\s*([0-9a-f]+):\s+(ret|jmp)\w*\s*([0-9a-f]*)", out, re.M):
+        at, op, target = int(m.group(1), 16), m.group(2), m.group(3)
+        if op == "ret":
+            sites.append((at, True))
+        elif target and not addr <= int(target, 16) < addr + size:
+            sites.append((at, False))
+    return sites
 
 
 def ret_sites(binary, addr, size):
-    out = run("objdump", "-d", "--no-show-raw-insn", f"--start-address={addr}",
-              f"--stop-address={addr + size}", binary)
-    return [int(m.group(1), 16) for m in re.finditer(r"^\s*([0-9a-f]+):\s+ret", out, re.M)]
+    return [a for a, is_ret in exit_sites(binary, addr, size) if is_ret]
 
 
 def poll_layout(binary, addr):
@@ -63,14 +89,21 @@ def poll_layout(binary, addr):
     return size, int(off.group(1), 16), bits, int(pend.group(1), 16)
 
 
-def file_offset(binary, addr):
-    """Uprobe offsets are file offsets: map a virtual address through PT_LOAD."""
+@functools.lru_cache(maxsize=None)
+def load_segments(binary):
+    segs = []
     for line in run("readelf", "-lW", binary).splitlines():
         f = line.split()
         if f and f[0] == "LOAD":
-            off, vaddr, filesz = int(f[1], 16), int(f[2], 16), int(f[4], 16)
-            if vaddr <= addr < vaddr + filesz:
-                return addr - vaddr + off
+            segs.append((int(f[1], 16), int(f[2], 16), int(f[4], 16)))
+    return segs
+
+
+def file_offset(binary, addr):
+    """Uprobe offsets are file offsets: map a virtual address through PT_LOAD."""
+    for off, vaddr, filesz in load_segments(binary):
+        if vaddr <= addr < vaddr + filesz:
+            return addr - vaddr + off
     raise SystemExit(f"{addr:#x} is in no PT_LOAD segment")
 
 
@@ -91,61 +124,65 @@ def write(path, text, append=False):
         os.close(fd)
 
 
-def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    tmp = tempfile.mkdtemp(prefix="oracle.")
-    binary = os.path.join(tmp, os.path.basename(sys.argv[1]))
-    shutil.copy2(sys.argv[1], binary)
-    args = sys.argv[2:]
-    truth = json.loads(run(binary, *args, "--ground-truth"))
-    syms = symbols(binary)
-    group, probes, plan = f"oracle{os.getpid()}", [], []
-    for i, (name, want) in enumerate(truth["functions"].items()):
-        if name not in syms:
-            print(f"skip  {name}: no symbol (inlined?)")
-            continue
-        addr, size = syms[name]
-        layout = poll_layout(binary, addr)
-        plan.append((i, name, want, layout))
-        probes.append(f"p:{group}/e{i} {binary}:{file_offset(binary, addr):#x}")
-        for j, r in enumerate(ret_sites(binary, addr, size)):
-            fetch = f" d={fetcharg(layout)}" if layout else ""
-            probes.append(f"p:{group}/r{i}_{j} {binary}:{file_offset(binary, r):#x}{fetch}")
+EVENT = re.compile(r"^\s*(.*?)-(\d+)\s+\[\d+\][^:]*?\s([\d.]+): (\w+): \([^)]*\)(.*)$", re.M)
+FIELD = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
+
+
+def parse_field(v):
+    return v.strip('"') if v.startswith('"') else int(v, 0)
+
+
+def trace(binary, args, probes):
+    """Runs the binary with the probes [(event name, address, fetch args)];
+    returns (completed process, [(tid, comm, seconds, event, {field: value})])
+    in time order."""
+    group = f"oracle{os.getpid()}"
+    defs = [f"p:{group}/{name} {binary}:{file_offset(binary, addr):#x}{' ' + fetch if fetch else ''}"
+            for name, addr, fetch in probes]
     inst = f"instances/{group}"
     try:
-        for p in probes:
-            write("uprobe_events", p, append=True)
+        for d in defs:
+            write("uprobe_events", d, append=True)
         os.mkdir(os.path.join(TRACEFS, inst))
         write(f"{inst}/buffer_size_kb", "16384")
+        write(f"{inst}/trace_clock", "mono")  # one clock for all CPUs
         write(f"{inst}/events/{group}/enable", "1")
         proc = subprocess.run([binary, *args], capture_output=True, text=True)
         write(f"{inst}/events/{group}/enable", "0")
         with open(os.path.join(TRACEFS, inst, "trace")) as f:
-            trace = f.read()
+            text = f.read()
     finally:
         if os.path.isdir(os.path.join(TRACEFS, inst)):
             os.rmdir(os.path.join(TRACEFS, inst))
-        for p in probes:
+        for d in defs:
             try:
-                write("uprobe_events", "-:" + p.split()[0][2:], append=True)
+                write("uprobe_events", "-:" + d.split()[0][2:], append=True)
             except OSError:
                 pass  # never defined (an earlier definition failed)
-        shutil.rmtree(tmp)
+    events = [(int(m.group(2)), m.group(1).strip(), float(m.group(3)), m.group(4),
+               {k: parse_field(v) for k, v in FIELD.findall(m.group(5))})
+              for m in EVENT.finditer(text)]
+    return proc, events
+
+
+def check_functions(plan, events):
+    """Polls, Ready/Pending/unwound (and first_poll_min_ns) per function."""
     hits, open_polls, durations = {}, {}, {}
-    for m in re.finditer(r"-(\d+)\s+\[\d+\][^:]*?([\d.]+): (e|r)(\d+)(?:_\d+)?: \([^)]*\)(?: d=(\w+))?$", trace, re.M):
-        tid, ts, kind, i = m.group(1), float(m.group(2)), m.group(3), m.group(4)
-        key = (kind + i, None if m.group(5) is None else int(m.group(5), 0))
+    for tid, _, ts, name, fields in events:
+        m = re.fullmatch(r"(e|r)(\d+)(?:_\d+)?", name)
+        if not m:
+            continue
+        kind, i = m.groups()
+        key = (kind + i, fields.get("d"))
         hits[key] = hits.get(key, 0) + 1
         stack = open_polls.setdefault((tid, i), [])  # entry times of this fn's active polls
         if kind == "e":
             stack.append(ts)
         elif stack:
             durations.setdefault(f"e{i}", []).append(int((ts - stack.pop()) * 1e9))
-    ok = proc.stdout == truth["stdout"] and proc.returncode == truth["exit_status"]
-    print(f"{'ok  ' if ok else 'FAIL'}  exit status {proc.returncode}, stdout {proc.stdout!r}")
+    ok = True
     for i, name, want, layout in plan:
-        got = {"polls": hits.get((f"e{i}", None), 0)}
+        got = {"polls": sum(n for (k, _), n in hits.items() if k == f"e{i}")}
         keys = ["polls"]
         if layout:
             pend = layout[3]
@@ -163,6 +200,41 @@ def main():
         good = all(got[k] == want[k] for k in keys)
         ok &= good
         print(f"{'ok  ' if good else 'FAIL'}  {name}: {got}" + ("" if good else f" want {want}"))
+    return ok
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    tmp = tempfile.mkdtemp(prefix="oracle.")
+    try:
+        binary = os.path.join(tmp, os.path.basename(sys.argv[1]))
+        shutil.copy2(sys.argv[1], binary)
+        args = sys.argv[2:]
+        truth = json.loads(run(binary, *args, "--ground-truth"))
+        syms = symbols(binary)
+        tasks = oracle_tasks.Checker(binary, truth, all_symbols(binary), exit_sites) if isinstance(truth.get("tasks"), list) else None
+        plan, probes = [], []
+        for i, (name, want) in enumerate(truth["functions"].items()):
+            if name not in syms:
+                print(f"skip  {name}: no symbol (inlined?)")
+                continue
+            addr, size = syms[name]
+            layout = poll_layout(binary, addr)
+            plan.append((i, name, want, layout))
+            probes.append((f"e{i}", addr, tasks.entry_fetch(name, layout) if tasks else ""))
+            for j, r in enumerate(ret_sites(binary, addr, size)):
+                probes.append((f"r{i}_{j}", r, f"d={fetcharg(layout)}" if layout else ""))
+        if tasks:
+            probes += tasks.probes(plan)
+        proc, events = trace(binary, args, probes)
+    finally:
+        shutil.rmtree(tmp)
+    ok = proc.stdout == truth["stdout"] and proc.returncode == truth["exit_status"]
+    print(f"{'ok  ' if ok else 'FAIL'}  exit status {proc.returncode}, stdout {proc.stdout!r}")
+    ok &= check_functions(plan, events)
+    if tasks:
+        ok &= tasks.check(plan, events)
     sys.exit(0 if ok else 1)
 
 

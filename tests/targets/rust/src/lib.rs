@@ -5,6 +5,14 @@
 //! read `tokio_mt::outer::{{closure}}` and so on); only `YieldNow` lives here, so
 //! its poll fn is `<targets::YieldNow as core::future::future::Future>::poll`
 //! in every binary.
+//!
+//! `truth` builds the richer ground truth of the task-level targets (tasks,
+//! wakes, call trees, await lines), `scenarios` computes it for each
+//! scenario, and `remote` is their cross-thread waker.
+
+pub mod remote;
+pub mod scenarios;
+pub mod truth;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -43,6 +51,14 @@ impl Future for YieldNow {
     }
 }
 
+/// Makes async-std run spawned tasks on one executor thread; call it before
+/// anything touches async-std. With a single runner, async-executor's queues
+/// are FIFO, so the schedule (and with it the ground truth of the async-std
+/// task-level targets) is deterministic.
+pub fn async_std_one_thread() {
+    std::env::set_var("ASYNC_STD_THREAD_COUNT", "1");
+}
+
 /// Command-line options shared by all binaries (each uses what it needs).
 #[derive(Clone, Copy, Debug)]
 pub struct Args {
@@ -54,6 +70,8 @@ pub struct Args {
     pub spin_ms: u64,
     /// `--healthy M`: panic_task's extra tasks that do not panic.
     pub healthy: u64,
+    /// `--wakes M`: the wake_* targets' wakes from a plain thread.
+    pub wakes: u64,
     /// `--ground-truth`: print the expected counts as JSON, do not run.
     pub ground_truth: bool,
 }
@@ -67,6 +85,7 @@ impl Args {
             yields: 3,
             spin_ms: 3,
             healthy: 0,
+            wakes: 3,
             ground_truth: false,
         };
         let mut it = std::env::args().skip(1);
@@ -80,6 +99,7 @@ impl Args {
                 "--yields" => &mut args.yields,
                 "--spin-ms" => &mut args.spin_ms,
                 "--healthy" => &mut args.healthy,
+                "--wakes" => &mut args.wakes,
                 _ => usage(&format!("unknown argument '{flag}'")),
             };
             *slot = match it.next().map(|v| v.parse::<u64>()) {
@@ -94,7 +114,9 @@ impl Args {
 fn usage(msg: &str) -> ! {
     let prog = std::env::args().next().unwrap_or_default();
     eprintln!("{prog}: {msg}");
-    eprintln!("usage: {prog} [--tasks N] [--yields K] [--spin-ms MS] [--healthy M] [--ground-truth]");
+    eprintln!(
+        "usage: {prog} [--tasks N] [--yields K] [--spin-ms MS] [--healthy M] [--wakes M] [--ground-truth]"
+    );
     std::process::exit(2)
 }
 
