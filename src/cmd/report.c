@@ -199,7 +199,8 @@ static void print_longest(const struct trace_file *t, const struct trace_summary
 	}
 }
 
-static void json_function(struct json_writer *w, const struct trace_file *t, const struct function_summary *f)
+static void json_function(struct json_writer *w, const struct trace_file *t, const struct function_summary *f,
+			  const struct task_model *m)
 {
 	const struct trace_function *fn = &t->functions[f->first_func_id];
 
@@ -221,6 +222,7 @@ static void json_function(struct json_writer *w, const struct trace_file *t, con
 	json_writer__key(w, "max_ns"); json_writer__uint(w, f->max_ns);
 	json_writer__key(w, "file"); json_writer__string(w, fn->source_file);
 	json_writer__key(w, "line"); json_writer__uint(w, fn->source_line);
+	report_tasks__json_function(w, m, f->name);
 	json_writer__object_end(w);
 }
 
@@ -281,7 +283,7 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < rows; i++)
 		if (s->functions[i].polls)
-			json_function(&w, t, &s->functions[i]);
+			json_function(&w, t, &s->functions[i], m);
 	json_writer__array_end(&w);
 	json_threads(&w, s);
 	json_longest(&w, t, s);

@@ -3,6 +3,7 @@
 #include "cmd/report_tasks.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/format.h"
@@ -40,7 +41,7 @@ static const char *short_site(const struct trace_file *trace, uint64_t addr, cha
 
 static const char *root_name(const struct task_model *m, const struct task *t)
 {
-	return t->root_func == NO_FUNCTION ? "?" : m->trace->functions[t->root_func].name;
+	return t->name_func == NO_FUNCTION ? "?" : m->trace->functions[t->name_func].name;
 }
 
 static void print_task_row(const struct task_model *m, const struct task *t, uint64_t end)
@@ -144,8 +145,12 @@ static void json_task(struct json_writer *w, const struct task_model *m, const s
 
 	json_writer__object_begin(w);
 	json_writer__key(w, "id"); json_writer__uint(w, t->id);
+	/* A runtime task, or the future a thread's block_on drives. */
+	json_writer__key(w, "kind"); json_writer__string(w, t->ptr ? "task" : "block_on");
 	json_writer__key(w, "parent"); json_writer__uint(w, t->parent);
-	json_writer__key(w, "root"); json_writer__string(w, t->root_func == NO_FUNCTION ? NULL : root_name(m, t));
+	json_writer__key(w, "root"); json_writer__string(w, t->name_func == NO_FUNCTION ? NULL : root_name(m, t));
+	json_writer__key(w, "outermost");
+	json_writer__string(w, t->root_func == NO_FUNCTION ? NULL : m->trace->functions[t->root_func].name);
 	json_writer__key(w, "spawn_site");
 	if (site && site->file) {
 		char location[4096];
@@ -175,6 +180,8 @@ static void json_task(struct json_writer *w, const struct task_model *m, const s
 	json_writer__object_end(w);
 }
 
+static void json_wake_groups(struct json_writer *w, const struct task_model *m);
+
 void report_tasks__json(struct json_writer *w, const struct task_model *m, const struct trace_summary *s,
 			const struct task_warnings *warnings)
 {
@@ -183,6 +190,7 @@ void report_tasks__json(struct json_writer *w, const struct task_model *m, const
 	for (size_t i = 0; i < m->task_count; i++)
 		json_task(w, m, &m->tasks[i], s->last_ts);
 	json_writer__array_end(w);
+	json_wake_groups(w, m);
 	json_writer__key(w, "wake_latency");
 	json_writer__array_begin(w);
 	for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
@@ -202,4 +210,116 @@ void report_tasks__json(struct json_writer *w, const struct task_model *m, const
 	json_writer__key(w, "never_woken"); json_writer__uint(w, warnings->never_woken);
 	json_writer__key(w, "wakes_after_end"); json_writer__uint(w, warnings->wakes_after_end);
 	json_writer__object_end(w);
+}
+
+#define MAX_PARK_LINES 16
+
+struct park_count {
+	uint32_t line;
+	uint64_t count;
+};
+
+static void add_park(struct park_count *lines, size_t *n, uint32_t line, uint64_t count)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (lines[i].line == line) {
+			lines[i].count += count;
+			return;
+		}
+	if (*n < MAX_PARK_LINES)
+		lines[(*n)++] = (struct park_count){ line, count };
+}
+
+void report_tasks__json_function(struct json_writer *w, const struct task_model *m, const char *name)
+{
+	struct park_count lines[MAX_PARK_LINES];
+	uint64_t instances = 0, cancelled = 0;
+	size_t nlines = 0;
+
+	for (size_t i = 0; i < m->node_count; i++) {
+		const struct tree_node *n = &m->nodes[i];
+
+		if (strcmp(m->trace->functions[n->func_id].name, name) != 0)
+			continue;
+		instances += n->instances;
+		cancelled += n->cancelled;
+		for (unsigned k = 0; k < 4; k++)
+			if (n->park_counts[k])
+				add_park(lines, &nlines, n->park_lines[k], n->park_counts[k]);
+	}
+	json_writer__key(w, "instances"); json_writer__uint(w, instances);
+	json_writer__key(w, "cancelled"); json_writer__uint(w, cancelled);
+	json_writer__key(w, "parked_at");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < nlines; i++) {
+		json_writer__object_begin(w);
+		json_writer__key(w, "line"); json_writer__uint(w, lines[i].line);
+		json_writer__key(w, "count"); json_writer__uint(w, lines[i].count);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+}
+
+/* Wakes grouped by woken task's root future, waker and kind. */
+struct wake_group {
+	uint32_t target_func;
+	uint32_t waker_func;      /* NO_FUNCTION: a thread outside tasks, or self */
+	uint32_t tid;             /* for thread wakers */
+	uint8_t self;
+	uint8_t by_ref;
+	uint64_t count;
+};
+
+static uint32_t task_root(const struct task_model *m, uint32_t id)
+{
+	return id ? m->tasks[id - 1].name_func : NO_FUNCTION;
+}
+
+static int same_group(const struct task_model *m, const struct wake_group *g, const struct wake *wk)
+{
+	return g->target_func == task_root(m, wk->target) && g->self == wk->self && g->by_ref == wk->by_ref &&
+	       (wk->self || (wk->waker ? g->waker_func == task_root(m, wk->waker)
+				       : g->waker_func == NO_FUNCTION && g->tid == wk->tid));
+}
+
+static void json_wake_groups(struct json_writer *w, const struct task_model *m)
+{
+	struct wake_group *groups = calloc(m->wake_count + 1, sizeof(*groups));
+	size_t n = 0;
+
+	json_writer__key(w, "wakes");
+	json_writer__array_begin(w);
+	for (size_t i = 0; groups && i < m->wake_count; i++) {
+		const struct wake *wk = &m->wakes[i];
+		size_t g = 0;
+
+		while (g < n && !same_group(m, &groups[g], wk))
+			g++;
+		if (g == n)
+			groups[n++] = (struct wake_group){ task_root(m, wk->target),
+							   wk->waker && !wk->self ? task_root(m, wk->waker) : NO_FUNCTION,
+							   wk->tid, wk->self, wk->by_ref, 0 };
+		groups[g].count++;
+	}
+	for (size_t g = 0; g < n; g++) {
+		char from[4200];
+		const char *thread = trace_file__thread_name(m->trace, groups[g].tid);
+
+		if (groups[g].self)
+			snprintf(from, sizeof(from), "self");
+		else if (groups[g].waker_func != NO_FUNCTION)
+			snprintf(from, sizeof(from), "task:%s", m->trace->functions[groups[g].waker_func].name);
+		else
+			snprintf(from, sizeof(from), "thread:%s", thread ? thread : "?");
+		json_writer__object_begin(w);
+		json_writer__key(w, "target");
+		json_writer__string(w, groups[g].target_func == NO_FUNCTION ? NULL
+						     : m->trace->functions[groups[g].target_func].name);
+		json_writer__key(w, "from"); json_writer__string(w, from);
+		json_writer__key(w, "kind"); json_writer__string(w, groups[g].by_ref ? "by_ref" : "by_val");
+		json_writer__key(w, "count"); json_writer__uint(w, groups[g].count);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+	free(groups);
 }

@@ -16,6 +16,11 @@ static const struct {
 	  "async-std" },
 	/* smol, async-executor and async-std's executor run tasks through it */
 	{ "async_task::raw::RawTask::run", "async-task" },
+	/* async-executor wraps every spawned future in an async block that
+	 * keeps the executor's bookkeeping: part of the task's poll, not one of
+	 * its futures */
+	{ "async_executor::Executor::spawn::{{closure}}", "async-task" },
+	{ "async_executor::LocalExecutor::spawn::{{closure}}", "async-task" },
 	{ "futures_executor::thread_pool::Task::run", "futures" },
 	/* what futures' LocalPool and FuturesUnordered-based spawners poll */
 	{ "<futures_task::future_obj::LocalFutureObj as core::future::future::Future>::poll",

@@ -165,7 +165,7 @@ static void write_task_names(const struct chrome_writer *cw)
 		char label[4200];
 
 		snprintf(label, sizeof(label), "task %u: %s (%s)", t->id,
-			 t->root_func == NO_FUNCTION ? "?" : cw->trace->functions[t->root_func].name,
+			 t->name_func == NO_FUNCTION ? "?" : cw->trace->functions[t->name_func].name,
 			 task_state__name(t->state));
 		fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
 			cw->task_pid, t->id);

@@ -27,6 +27,10 @@ struct thread_stack {
 	size_t capacity;
 	uint32_t pid;
 	uint32_t tid;
+	/* The wake hook just before, with nothing else in between (a wake
+	 * that calls another waker function of the same task is one wake). */
+	uint64_t wake_sp;
+	uint64_t wake_target;
 };
 
 struct poll_builder {
@@ -288,6 +292,16 @@ static void handle_hook(struct poll_builder *b, struct thread_stack *t, const st
 	struct hook h = { .event = e, .role = b->functions[e->func_id].role };
 
 	close_unwound(b, t, e->sp, e->ts, e->kind == TRACE_EVENT_ENTRY);
+	if (h.role == ROLE_WAKE || h.role == ROLE_WAKE_BY_REF) {
+		/* async-task's wake calls its wake_by_ref in debug builds */
+		h.nested = t->wake_sp && e->sp < t->wake_sp && e->arg0 == t->wake_target;
+		if (!h.nested) {
+			t->wake_sp = e->sp;
+			t->wake_target = e->arg0;
+		}
+	} else {
+		t->wake_sp = 0;
+	}
 	top = t->depth ? &t->frames[t->depth - 1] : NULL;
 	if (top) {
 		h.task = top->task;
@@ -317,6 +331,7 @@ int poll_builder__add(struct poll_builder *b, const struct trace_event *e)
 		handle_hook(b, t, e);
 		return 0;
 	}
+	t->wake_sp = 0;
 	if (e->kind == TRACE_EVENT_ENTRY)
 		return push_frame(b, t, e);
 	pop_frame(b, t, e);

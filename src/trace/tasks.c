@@ -17,14 +17,7 @@ struct future_slot {
 	uint64_t pending_since; /* end of its last Pending poll, 0 none */
 };
 
-/* A spawn call in progress on a thread: the task it allocates next is
- * the spawned one. */
-struct spawn {
-	uint64_t site;
-	uint64_t sp;            /* of the spawn call's entry */
-	uint32_t parent;
-	uint8_t open;           /* not yet consumed by a task allocation */
-};
+
 
 static uint64_t mix(uint64_t a, uint64_t b)
 {
@@ -71,7 +64,7 @@ static struct task *new_task(struct task_model *m, uint64_t key, uint64_t ptr, u
 	t->previous = (uint32_t)previous;
 	t->id = (uint32_t)++m->task_count;
 	t->ptr = ptr;
-	t->root_func = t->park_func = t->poll_park_func = NO_FUNCTION;
+	t->root_func = t->name_func = t->park_func = t->poll_park_func = NO_FUNCTION;
 	t->first_node = NO_FUNCTION;
 	t->created = created;
 	return t;
@@ -90,6 +83,23 @@ static struct task *task_for(struct task_model *m, uint64_t ptr, uint32_t tid, u
 	if (t && (ptr || t->state == TASK_PENDING))
 		return t;
 	return new_task(m, key, ptr, ts);
+}
+
+static void adopt_spawn(struct task_model *m, struct task *t);
+
+/* A task whose poll chain starts: a finished task at the same address is
+ * gone, its memory reused (runtimes without allocation hooks, like
+ * futures' LocalPool, show reuse only this way). A new task created here,
+ * not by an allocation hook, takes the oldest spawn no allocation took. */
+static void start_task_poll(struct task_model *m, const struct hook *h)
+{
+	struct task *t = live_task(m, h->task);
+
+	if (!h->task || (t && t->state == TASK_PENDING))
+		return;
+	t = new_task(m, h->task, h->task, h->event->ts);
+	if (t)
+		adopt_spawn(m, t);
 }
 
 static void end_task(struct task *t, enum task_state state, uint64_t ts)
@@ -352,34 +362,55 @@ static void on_wake(struct task_model *m, const struct hook *h)
 		target->waiting_tail = (uint32_t)m->wake_count;
 }
 
+/* A spawn call: the task its thread allocates next is the spawned one
+ * (tokio, async-task). Runtimes that allocate later, elsewhere (futures'
+ * LocalPool) leave it unconsumed, and their new tasks adopt the oldest
+ * such spawn. */
 static void on_spawn(struct task_model *m, const struct hook *h)
 {
-	struct spawn *s = u64map_get(&m->spawning, (uint64_t)h->event->tid + 1);
+	uintptr_t open = (uintptr_t)u64map_get(&m->spawning, (uint64_t)h->event->tid + 1);
 	struct task *parent = current_task(m, h);
+	struct spawn *s;
 
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s || u64map_put(&m->spawning, (uint64_t)h->event->tid + 1, s)) {
-			free(s);
-			m->err = -ENOMEM;
-			return;
-		}
-	}
 	/* Public spawns call inner ones (tokio::spawn > spawn_inner): the
 	 * outermost call, whose return address is in user code, is the site. */
-	if (s->open && h->event->sp < s->sp)
+	if (open && !m->spawn_queue[open - 1].consumed && h->event->sp < m->spawn_queue[open - 1].sp)
 		return;
-	s->site = h->event->flags & TRACE_EVENT_RETURN_ADDRESS ? h->event->aux : 0;
-	s->sp = h->event->sp;
-	s->parent = parent ? parent->id : 0;
-	s->open = 1;
+	if (ARRAY_RESERVE(m->spawn_queue, m->spawn_capacity, m->spawn_count + 1) ||
+	    u64map_put(&m->spawning, (uint64_t)h->event->tid + 1, (void *)(uintptr_t)(m->spawn_count + 1))) {
+		m->err = -ENOMEM;
+		return;
+	}
+	s = &m->spawn_queue[m->spawn_count++];
+	*s = (struct spawn){
+		.ts = h->event->ts,
+		.site = h->event->flags & TRACE_EVENT_RETURN_ADDRESS ? h->event->aux : 0,
+		.sp = h->event->sp,
+		.parent = parent ? parent->id : 0,
+	};
+}
+
+static void take_spawn(struct task_model *m, struct task *t, struct spawn *s)
+{
+	t->spawn_site = s->site;
+	t->parent = s->parent;
+	s->consumed = 1;
+	m->spawns++;
+}
+
+static void adopt_spawn(struct task_model *m, struct task *t)
+{
+	while (m->spawn_head < m->spawn_count && m->spawn_queue[m->spawn_head].consumed)
+		m->spawn_head++;
+	if (m->spawn_head < m->spawn_count && m->spawn_queue[m->spawn_head].ts <= t->created)
+		take_spawn(m, t, &m->spawn_queue[m->spawn_head]);
 }
 
 /* A task allocation: a new instance, also where an old task's memory is
  * reused. The spawn call in progress on the thread, if any, made it. */
 static void on_task_new(struct task_model *m, const struct hook *h)
 {
-	struct spawn *s = u64map_get(&m->spawning, (uint64_t)h->event->tid + 1);
+	uintptr_t open = (uintptr_t)u64map_get(&m->spawning, (uint64_t)h->event->tid + 1);
 	struct task *old = live_task(m, h->event->arg0), *t;
 
 	if (!h->event->arg0)
@@ -389,12 +420,8 @@ static void on_task_new(struct task_model *m, const struct hook *h)
 	t = new_task(m, h->event->arg0, h->event->arg0, h->event->ts);
 	if (!t)
 		return;
-	m->spawns++;
-	if (s && s->open) {
-		t->spawn_site = s->site;
-		t->parent = s->parent;
-		s->open = 0;
-	}
+	if (open && !m->spawn_queue[open - 1].consumed)
+		take_spawn(m, t, &m->spawn_queue[open - 1]);
 }
 
 static void on_task_free(struct task_model *m, const struct hook *h)
@@ -439,7 +466,10 @@ static void on_hook(const struct hook *h, void *ctx)
 		return;
 	switch (h->role) {
 	case ROLE_WAKE:
-	case ROLE_WAKE_BY_REF: on_wake(m, h); break;
+	case ROLE_WAKE_BY_REF:
+		if (!h->nested)
+			on_wake(m, h);
+		break;
 	case ROLE_SPAWN: on_spawn(m, h); break;
 	case ROLE_TASK_NEW:
 		if (h->event->kind == TRACE_EVENT_EXIT)
@@ -447,7 +477,7 @@ static void on_hook(const struct hook *h, void *ctx)
 		break;
 	case ROLE_TASK_FREE: on_task_free(m, h); break;
 	case ROLE_DROP: on_drop(m, h); break;
-	case HOOK_TASK_POLL_START: task_for(m, h->task, h->event->tid, h->event->ts); break;
+	case HOOK_TASK_POLL_START: start_task_poll(m, h); break;
 	default: break;
 	}
 }
@@ -486,6 +516,41 @@ static int link_tree(struct task_model *m)
 	return 0;
 }
 
+/* Futures that runtimes and combinator crates wrap around a spawned
+ * future (futures' spawn_with_handle: Remote<CatchUnwind<F>>): a task is
+ * named after what they wrap. */
+static bool is_library_wrapper(const struct trace_function *fn)
+{
+	static const char *const crates[] = {
+		"<futures_util::", "<futures_lite::", "<futures_core::", "<futures_task::",
+		"<futures_executor::", "<async_executor::", "<async_task::", "<async_std::",
+		"<tokio::", "<core::", "<alloc::", "<std::",
+	};
+
+	if (fn->context != CONTEXT_USER)
+		return false;
+	for (size_t i = 0; i < sizeof(crates) / sizeof(crates[0]); i++)
+		if (!strncmp(fn->name, crates[i], strlen(crates[i])))
+			return true;
+	return false;
+}
+
+static void name_tasks(struct task_model *m)
+{
+	for (size_t i = 0; i < m->task_count; i++) {
+		struct task *t = &m->tasks[i];
+		uint32_t n = t->first_node;
+
+		t->name_func = t->root_func;
+		if (n == NO_FUNCTION)
+			continue;
+		while (is_library_wrapper(&m->trace->functions[m->nodes[n].func_id]) &&
+		       m->nodes[n].first_child != NO_FUNCTION)
+			n = m->nodes[n].first_child;
+		t->name_func = m->nodes[n].func_id;
+	}
+}
+
 int task_model__build(struct task_model *m, const struct trace_file *trace)
 {
 	int err;
@@ -497,6 +562,8 @@ int task_model__build(struct task_model *m, const struct trace_file *trace)
 		err = m->err;
 	if (!err)
 		err = link_tree(m);
+	if (!err)
+		name_tasks(m);
 	if (err)
 		task_model__free(m);
 	return err;
@@ -520,7 +587,8 @@ void task_model__free(struct task_model *m)
 	u64map_free(&m->latest_tasks);
 	u64map_free(&m->node_index);
 	free_values(&m->futures);
-	free_values(&m->spawning);
+	u64map_free(&m->spawning);
+	free(m->spawn_queue);
 	memset(m, 0, sizeof(*m));
 }
 

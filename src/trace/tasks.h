@@ -25,6 +25,9 @@ struct task {
 	uint64_t ptr;           /* the runtime's task pointer; 0 for a thread's block_on */
 	uint64_t root_future;   /* its outermost future */
 	uint32_t root_func;     /* that future's poll function, or NO_FUNCTION */
+	uint32_t name_func;     /* what the task runs, for people: the root, or the first
+				 * future below runtime/combinator wrappers (futures'
+				 * Remote, CatchUnwind, ...); NO_FUNCTION if unknown */
 	uint32_t park_func;     /* innermost async body where its last Pending parked */
 	uint32_t park_line;     /* the line of that .await, 0 unknown */
 	uint64_t spawn_site;    /* return address of the spawn call, 0 unknown */
@@ -92,6 +95,15 @@ struct wake {
 	uint32_t next;          /* private: the target's next waiting wake + 1 */
 };
 
+/* A spawn call, and whether a task took it as its origin. */
+struct spawn {
+	uint64_t ts;
+	uint64_t site;          /* return address of the outermost spawn call */
+	uint64_t sp;            /* of that call's entry */
+	uint32_t parent;        /* the task that called it, 0 none */
+	uint8_t consumed;
+};
+
 /* A future dropped before it returned Ready. */
 struct cancellation {
 	uint64_t ts;
@@ -117,14 +129,18 @@ struct task_model {
 	size_t cancellation_capacity;
 	uint64_t wake_latency[LATENCY_BUCKETS];
 	uint64_t wakes_unknown;  /* wakes of tasks never seen polled */
-	uint64_t spawns;
+	uint64_t spawns;         /* tasks whose spawn call was traced */
 	struct poll_builder_stats stats;
 	/* private */
 	struct u64map live_tasks;    /* ptr (or tid | 1<<63) -> task index + 1 */
 	struct u64map latest_tasks;  /* the same key -> newest task index + 1, ever */
 	struct u64map node_index;    /* hash(task, path) -> node index + 1 */
 	struct u64map futures;       /* future address -> struct future_slot * */
-	struct u64map spawning;      /* tid + 1 -> struct spawn * (see tasks.c) */
+	struct u64map spawning;      /* tid + 1 -> the thread's latest spawn: index + 1 */
+	struct spawn *spawn_queue;   /* every spawn, in order */
+	size_t spawn_count;
+	size_t spawn_capacity;
+	size_t spawn_head;           /* oldest maybe unconsumed */
 	int err;
 };
 

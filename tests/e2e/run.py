@@ -333,6 +333,142 @@ def lost_events_are_counted_and_shown():
     check("were lost" in text.stdout, "the text report shows the loss")
 
 
+# --- async semantics: task instances, wakes, trees, await points ---------
+
+STRUCTURED = [f"{scenario}_{runtime}" for scenario in ("join", "select", "spawn", "wake", "reuse")
+              for runtime in ("tokio", "async_std", "futures")] + ["sleep_tokio"]
+
+
+def tree_json(trace):
+    proc = tracer("tree", "--json", trace)
+    check(proc.returncode == 0, f"tree failed: {proc.stderr}")
+    return json.loads(proc.stdout)["trees"]
+
+
+def find_descendant(node, name):
+    """The nearest node named `name` below `node` (frames the ground truth
+    leaves out, like join!'s MaybeDone, may sit in between)."""
+    queue = list(node["children"])
+    while queue:
+        n = queue.pop(0)
+        if n["name"] == name:
+            return n
+        queue.extend(n["children"])
+    return None
+
+
+def check_tree(ours, want, where):
+    check_eq(ours["polls"], want["polls"], f"tree {where}{want['name']} polls")
+    for child in want.get("children", []):
+        found = find_descendant(ours, child["name"])
+        check(found is not None, f"tree: {child['name']} not under {where}{want['name']}")
+        check_tree(found, child, f"{where}{want['name']} > ")
+
+
+def check_tasks(report, truth):
+    tasks = report["tasks"]
+    by_id = {t["id"]: t for t in tasks}
+    for want in truth.get("tasks", []):
+        mine = [t for t in tasks if t["root"] == want["root"] and t["kind"] == "task"]
+        check_eq(len(mine), want["count"], f"tasks running {want['root']}")
+        for t in mine:
+            if "polls_each" in want:
+                check_eq(t["polls"], want["polls_each"], f"polls of task {t['id']} ({want['root']})")
+            if "state" in want:
+                check_eq(t["state"], want["state"], f"state of task {t['id']} ({want['root']})")
+            if "spawned_by" in want:
+                parent = by_id.get(t["parent"])
+                got = parent["root"] if parent and parent["kind"] == "task" else None
+                check_eq(got, want["spawned_by"], f"parent of task {t['id']} ({want['root']})")
+
+
+def check_wakes(report, truth):
+    groups = {(g["target"], g["from"], g["kind"]): g["count"] for g in report["wakes"]}
+    for want in truth.get("wakes", []):
+        key = (want["target"], want["from"], want["kind"])
+        check_eq(groups.get(key, 0), want["count"], f"wakes {key} (ours: {report['wakes']})")
+
+
+def check_awaits(report, truth):
+    """await_lines lists, per future instance, the .await of each Pending."""
+    rows = {f["name"]: f for f in report["functions"]}
+    for name, lines in truth.get("await_lines", {}).items():
+        instances = truth["functions"].get(name, {}).get("instances", 1)
+        want = {}
+        for line in lines:
+            want[line] = want.get(line, 0) + instances
+        got = {p["line"]: p["count"] for p in rows[name]["parked_at"]}
+        check_eq(got, want, f"await points where {name} returned Pending")
+
+
+def check_structured(binary_name):
+    binary = os.path.join(RUST, binary_name)
+    truth = ground_truth(binary)
+    trace, proc = record(binary)
+    check_eq(proc.returncode, truth.get("exit_status", 0), "exit status")
+    if "stdout" in truth:
+        check_eq(proc.stdout, truth["stdout"], "stdout")
+    report = report_json(trace)
+    compare_with_truth(report, truth)
+    rows = {f["name"]: f for f in report["functions"]}
+    for name, want in truth["functions"].items():
+        for key in ("instances", "cancelled"):
+            if key in want and (want.get("polls") or name in rows):
+                check_eq(rows[name][key], want[key], f"{name} {key}")
+    check_tasks(report, truth)
+    check_wakes(report, truth)
+    check_awaits(report, truth)
+    if "tree" in truth:
+        trees = [t for t in tree_json(trace) if t["name"] == truth["tree"]["name"]]
+        check_eq(len(trees), 1, f"trees rooted at {truth['tree']['name']}")
+        check_tree(trees[0], truth["tree"], "")
+    return trace, report
+
+
+def structured_test(binary_name):
+    def run_it():
+        check_structured(binary_name)
+    run_it.__name__ = f"structure_{binary_name}"
+    return run_it
+
+
+for _name in STRUCTURED:
+    test(structured_test(_name))
+
+
+@test
+def chrome_export_has_one_flow_per_wake():
+    trace, report = check_structured("spawn_tokio")
+    exp = tracer("export", "--format", "chrome", trace)
+    check_eq(exp.returncode, 0, f"export ({exp.stderr})")
+    events = json.loads(exp.stdout)["traceEvents"]
+    starts = [e for e in events if e["ph"] == "s"]
+    ends = [e for e in events if e["ph"] == "f"]
+    wakes = sum(g["count"] for g in report["wakes"])
+    check_eq(len(starts), wakes, "flow starts vs wakes")
+    check_eq(len(ends), wakes, "flow ends vs wakes")
+    task_tracks = {e["tid"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"
+                   and e["pid"] != report["pid"]}
+    check(len(task_tracks) >= len([t for t in report["tasks"] if t["kind"] == "task"]), "a track per task")
+
+
+@test
+def select_loser_is_cancelled_in_the_timeline():
+    trace, _ = check_structured("select_tokio")
+    events = json.loads(tracer("export", "--format", "chrome", trace).stdout)["traceEvents"]
+    cancels = [e for e in events if e["ph"] == "i" and e["name"].startswith("cancelled: ")]
+    check_eq([e["name"] for e in cancels], ["cancelled: select_tokio::loser::{{closure}}"], "cancel markers")
+
+
+@test
+def address_reuse_counts_distinct_tasks():
+    binary = os.path.join(RUST, "reuse_tokio")
+    truth = ground_truth(binary, "--tasks", "300")
+    trace, proc = record(binary, "--tasks", "300")
+    check_eq(proc.returncode, 0, "exit status")
+    check_tasks(report_json(trace), truth)
+
+
 # --- errors: one clear line on stderr, non-zero exit ---------------------
 
 @test
