@@ -44,14 +44,23 @@ static const char *root_name(const struct task_model *m, const struct task *t)
 	return t->name_func == NO_FUNCTION ? "?" : m->trace->functions[t->name_func].name;
 }
 
+/* Neither running nor scheduled: waiting for a wake. */
+static uint64_t idle(const struct task *t, uint64_t end)
+{
+	uint64_t life = lifetime(t, end), used = t->busy_ns + t->sched_wait_ns;
+
+	return life > used ? life - used : 0;
+}
+
 static void print_task_row(const struct task_model *m, const struct task *t, uint64_t end)
 {
-	char busy[16], wait[16], life[16], site[96];
+	char busy[16], wait[16], idle_time[16], life[16], site[96];
 
-	printf("%5u %6u %-9s %7llu %6llu %9s %9s %9s  %-24s %s", t->id, t->parent, task_state__name(t->state),
+	printf("%5u %6u %-9s %7llu %6llu %9s %9s %9s %9s  %-24s %s", t->id, t->parent, task_state__name(t->state),
 	       (unsigned long long)t->polls, (unsigned long long)t->wakes,
 	       format_duration(t->busy_ns, busy, sizeof(busy)),
 	       format_duration(t->sched_wait_ns, wait, sizeof(wait)),
+	       format_duration(idle(t, end), idle_time, sizeof(idle_time)),
 	       format_duration(lifetime(t, end), life, sizeof(life)),
 	       short_site(m->trace, t->spawn_site, site, sizeof(site)), root_name(m, t));
 	if (t->state == TASK_PENDING && t->park_func != NO_FUNCTION)
@@ -64,8 +73,8 @@ void report_tasks__print(const struct task_model *m, const struct trace_summary 
 	size_t rows = top && top < m->task_count ? top : m->task_count;
 
 	printf("\nTasks: %zu (%llu spawned while tracing)\n", m->task_count, (unsigned long long)m->spawns);
-	printf("%5s %6s %-9s %7s %6s %9s %9s %9s  %-24s %s\n", "TASK", "PARENT", "STATE", "POLLS", "WAKES",
-	       "BUSY", "WAITING", "LIFETIME", "SPAWNED AT", "FUTURE");
+	printf("%5s %6s %-9s %7s %6s %9s %9s %9s %9s  %-24s %s\n", "TASK", "PARENT", "STATE", "POLLS", "WAKES",
+	       "BUSY", "SCHEDULED", "IDLE", "LIFETIME", "SPAWNED AT", "FUTURE");
 	for (size_t i = 0; i < rows; i++)
 		print_task_row(m, &m->tasks[i], s->last_ts);
 	if (rows < m->task_count)
@@ -166,6 +175,7 @@ static void json_task(struct json_writer *w, const struct task_model *m, const s
 	json_writer__key(w, "self_wakes"); json_writer__uint(w, t->self_wakes);
 	json_writer__key(w, "busy_ns"); json_writer__uint(w, t->busy_ns);
 	json_writer__key(w, "wait_ns"); json_writer__uint(w, t->sched_wait_ns);
+	json_writer__key(w, "idle_ns"); json_writer__uint(w, idle(t, end));
 	json_writer__key(w, "lifetime_ns"); json_writer__uint(w, lifetime(t, end));
 	json_writer__key(w, "state"); json_writer__string(w, task_state__name(t->state));
 	json_writer__key(w, "parked_at");
