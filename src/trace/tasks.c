@@ -442,6 +442,10 @@ static void on_drop(struct task_model *m, const struct hook *h)
 
 	if (!slot || slot->node == NO_FUNCTION)
 		return;
+	/* Dropped by its own poll (MaybeDone's Pin::set replaces itself in
+	 * place): the instance goes on, its poll is still running. */
+	if (h->in_poll && h->future == h->event->arg0)
+		return;
 	if (slot->pending_since) {
 		struct tree_node *n = &m->nodes[slot->node];
 

@@ -153,3 +153,22 @@ UNIT_TEST(tasks_woken_from_another_thread_and_parked)
 	CHECK(m.wake_latency[4] == 1); /* 20 ns: [16, 32) */
 	task_model__free(&m);
 }
+
+UNIT_TEST(tasks_future_replacing_itself_is_not_cancelled)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file trace;
+	struct task_model m;
+
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	/* Second poll: outer drops its own old value in place (Pin::set). */
+	add(&ev, TRACE_EVENT_ENTRY, RAW_POLL, 200, 0x9000, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, OUTER, 201, 0x8f00, 0xf1, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, DROP_OUTER, 202, 0x8e00, 0xf1, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, OUTER, 203, 0x8f00, 0, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, RAW_POLL, 204, 0x9000, 0, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.node_count == 1 && m.nodes[0].cancelled == 0 && m.nodes[0].instances == 1);
+	CHECK(m.task_count == 1 && m.tasks[0].state == TASK_COMPLETED);
+	task_model__free(&m);
+}
