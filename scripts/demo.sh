@@ -18,6 +18,12 @@ echo
 echo "\$ asynctrace report --top 15 $TRACE"
 "$TRACER" report --top 15 "$TRACE"
 echo
+echo "\$ asynctrace report --tasks --top 20 $TRACE | sed -n '/^Tasks/,\$p'"
+"$TRACER" report --tasks --top 20 "$TRACE" | sed -n '/^Tasks/,$p'
+echo
+echo "\$ asynctrace tree $TRACE"
+"$TRACER" tree "$TRACE"
+echo
 echo "\$ asynctrace export --format chrome -o $TIMELINE $TRACE"
 "$TRACER" export --format chrome -o "$TIMELINE" "$TRACE"
 echo "timeline written to $TIMELINE: open it in https://ui.perfetto.dev or chrome://tracing"

@@ -199,6 +199,10 @@ static void json_state(struct json_writer *w, const struct state_layout *state)
 		json_writer__uint(w, state->awaits[i].state);
 		json_writer__key(w, "line");
 		json_writer__uint(w, state->awaits[i].line);
+		if (state->awaits[i].file) {
+			json_writer__key(w, "file");
+			json_writer__string(w, state->awaits[i].file);
+		}
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);

@@ -214,8 +214,15 @@ static void print_node(const struct forest *f, uint32_t index, const char *prefi
 		printf("  instances %llu", (unsigned long long)m->sum.instances);
 	if (m->sum.cancelled)
 		printf("  CANCELLED %llu", (unsigned long long)m->sum.cancelled);
-	if (tree_node__top_park_line(&m->sum))
-		printf("  parked at line %u", tree_node__top_park_line(&m->sum));
+	if (tree_node__top_park_line(&m->sum)) {
+		/* The .await's line, in the function's own file (a macro's
+		 * .await, in join!/select!, is in the macro's file instead). */
+		uint32_t line = tree_node__top_park_line(&m->sum);
+		const char *path = trace_function__await_file(fn, line);
+		const char *file = path ? strrchr(path, '/') : NULL;
+
+		printf("  parked at %s:%u", file ? file + 1 : path ? path : "line", line);
+	}
 	putchar('\n');
 	snprintf(child_prefix, sizeof(child_prefix), "%s%s", prefix, root ? "" : last ? "   " : "│  ");
 	for (uint32_t c = m->sum.first_child; c != NO_FUNCTION; c = f->nodes[c].sum.next)

@@ -78,6 +78,8 @@ enum function_role {
 struct await_point {
 	uint64_t state;
 	uint32_t line;          /* DW_AT_decl_line of the SuspendN variant member */
+	char *file;             /* its DW_AT_decl_file when not the async body's own
+				 * (an .await inside join!/select!: the macro's file) */
 };
 
 /* Where an async body's state machine keeps its discriminant (`__state`),

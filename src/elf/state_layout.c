@@ -131,12 +131,13 @@ static bool read_discriminant(Dwarf_Die *variant_part, struct state_layout *stat
 
 /* One DW_TAG_variant: a SuspendN variant is an await point. Its member
  * (named "3", typed `...::Suspend0`) is declared at the `.await`. */
-static int read_variant(Dwarf_Die *variant, struct state_layout *state, size_t *capacity)
+static int read_variant(Dwarf_Die *variant, const char *machine_file, struct state_layout *state,
+			size_t *capacity)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Word value;
 	Dwarf_Die member, type;
-	const char *name;
+	const char *name, *member_file;
 	int line = 0;
 
 	if (!dwarf_attr(variant, DW_AT_discr_value, &attr) || dwarf_formudata(&attr, &value) != 0 ||
@@ -148,9 +149,14 @@ static int read_variant(Dwarf_Die *variant, struct state_layout *state, size_t *
 	dwarf_decl_line(&member, &line);
 	if (ARRAY_RESERVE(state->awaits, *capacity, state->await_count + 1))
 		return -ENOMEM;
-	state->awaits[state->await_count++] = (struct await_point){
+	member_file = dwarf_decl_file(&member);
+	state->awaits[state->await_count] = (struct await_point){
 		.state = value, .line = line > 0 ? (uint32_t)line : 0,
 	};
+	if (member_file && (!machine_file || strcmp(member_file, machine_file) != 0) &&
+	    !(state->awaits[state->await_count].file = strdup(member_file)))
+		return -ENOMEM;
+	state->await_count++;
 	return 0;
 }
 
@@ -172,7 +178,7 @@ static int read_state_layout(Dwarf_Die *machine, struct state_layout *state)
 	if (dwarf_child(&part, &variant) == 0) {
 		do {
 			if (dwarf_tag(&variant) == DW_TAG_variant)
-				err = read_variant(&variant, state, &capacity);
+				err = read_variant(&variant, dwarf_decl_file(machine), state, &capacity);
 		} while (!err && dwarf_siblingof(&variant, &variant) == 0);
 	}
 	if (err < 0) {
@@ -215,6 +221,8 @@ char *drop_glue_type(const char *dw_name, bool *oom)
 
 void state_layout__release(struct state_layout *state)
 {
+	for (size_t i = 0; state->awaits && i < state->await_count; i++)
+		free(state->awaits[i].file);
 	free(state->awaits);
 	memset(state, 0, sizeof(*state));
 }

@@ -94,7 +94,7 @@ static void parse_awaits(struct trace_function *fn, struct cursor *c)
 {
 	uint32_t count = cursor_u32(c);
 
-	if (c->err || count > TRACE_MAX_AWAITS || count > c->left / 12) {
+	if (c->err || count > TRACE_MAX_AWAITS || count > c->left / 16) {
 		c->err = -EINVAL;
 		return;
 	}
@@ -109,6 +109,7 @@ static void parse_awaits(struct trace_function *fn, struct cursor *c)
 	for (uint32_t i = 0; i < count; i++) {
 		fn->awaits[i].state = cursor_u64(c);
 		fn->awaits[i].line = cursor_u32(c);
+		fn->awaits[i].file = cursor_str(c, TRACE_MAX_STRING);
 	}
 }
 

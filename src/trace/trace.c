@@ -15,6 +15,8 @@ void trace_function__free(struct trace_function *fn)
 	free(fn->name);
 	free(fn->mangled);
 	free(fn->source_file);
+	for (uint32_t i = 0; fn->awaits && i < fn->await_count; i++)
+		free(fn->awaits[i].file);
 	free(fn->awaits);
 	fn->name = fn->mangled = fn->source_file = NULL;
 	fn->awaits = NULL;
@@ -28,12 +30,27 @@ void trace_site__free(struct trace_site *site)
 	site->file = site->function = NULL;
 }
 
-uint32_t trace_function__await_line(const struct trace_function *fn, uint64_t state)
+const struct await_point *trace_function__await(const struct trace_function *fn, uint64_t state)
 {
 	for (uint32_t i = 0; i < fn->await_count; i++)
 		if (fn->awaits[i].state == state)
-			return fn->awaits[i].line;
-	return 0;
+			return &fn->awaits[i];
+	return NULL;
+}
+
+uint32_t trace_function__await_line(const struct trace_function *fn, uint64_t state)
+{
+	const struct await_point *point = trace_function__await(fn, state);
+
+	return point ? point->line : 0;
+}
+
+const char *trace_function__await_file(const struct trace_function *fn, uint32_t line)
+{
+	for (uint32_t i = 0; i < fn->await_count; i++)
+		if (fn->awaits[i].line == line)
+			return fn->awaits[i].file ? fn->awaits[i].file : fn->source_file;
+	return fn->source_file;
 }
 
 const char *trace_end_reason__name(uint32_t reason)

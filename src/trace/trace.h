@@ -77,8 +77,12 @@ struct trace_function {
 	char *source_file;         /* owned, may be NULL */
 };
 
-/* The source line of the .await a future in `state` is parked at, or 0. */
+/* The .await a future in `state` is parked at, or NULL. */
+const struct await_point *trace_function__await(const struct trace_function *fn, uint64_t state);
+/* Its source line, or 0. */
 uint32_t trace_function__await_line(const struct trace_function *fn, uint64_t state);
+/* The file of the .await at `line` (the function's own, unless a macro's). */
+const char *trace_function__await_file(const struct trace_function *fn, uint32_t line);
 
 struct trace_thread {
 	uint32_t tid;

@@ -135,6 +135,7 @@ static void put_function(struct buf *b, const struct trace_function *fn)
 	for (uint32_t i = 0; i < fn->await_count; i++) {
 		buf_put_u64(b, fn->awaits[i].state);
 		buf_put_u32(b, fn->awaits[i].line);
+		buf_put_str(b, fn->awaits[i].file);
 	}
 	if (!b->err) {
 		uint32_t size = (uint32_t)(b->len - start);

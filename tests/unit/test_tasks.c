@@ -9,7 +9,7 @@
 
 enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, FUNCTION_COUNT };
 
-static struct await_point outer_awaits[] = { { 3, 42 } };
+static struct await_point outer_awaits[] = { { 3, 42, NULL } };
 
 static struct trace_function functions[FUNCTION_COUNT] = {
 	[RAW_POLL] = { .context = CONTEXT_TASK, .name = "tokio::runtime::task::raw::RawTask::poll" },
