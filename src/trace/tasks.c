@@ -443,8 +443,9 @@ static void on_drop(struct task_model *m, const struct hook *h)
 	if (!slot || slot->node == NO_FUNCTION)
 		return;
 	/* Dropped by its own poll (MaybeDone's Pin::set replaces itself in
-	 * place): the instance goes on, its poll is still running. */
-	if (h->in_poll && h->future == h->event->arg0)
+	 * place): the instance goes on, its poll is still running. Same
+	 * address is not enough: a parent's first field shares its address. */
+	if (h->in_poll && h->future == h->event->arg0 && name_hash(m, h->func_id) == name_hash(m, glue->target))
 		return;
 	if (slot->pending_since) {
 		struct tree_node *n = &m->nodes[slot->node];
