@@ -461,6 +461,21 @@ def select_loser_is_cancelled_in_the_timeline():
 
 
 @test
+def pending_task_is_parked_at_its_await():
+    binary = os.path.join(RUST, "parked_tokio")
+    truth = ground_truth(binary)["parked"]
+    trace, proc = record(binary, "--seconds", "5", extra=("--duration", "0.5"))
+    check_eq(proc.returncode, 128 + signal.SIGTERM, "--duration ends the command with SIGTERM")
+    report = report_json(trace)
+    stuck = [t for t in report["tasks"] if t["root"] == truth["function"]]
+    check_eq(len(stuck), 1, "the stuck task")
+    check_eq(stuck[0]["state"], "pending", "its state at the end of the trace")
+    check_eq(stuck[0]["parked_at"], truth, "where it is parked")
+    text = tracer("report", "--tasks", trace).stdout
+    check(f"parked at {truth['function']} line {truth['line']}" in text, "report --tasks says where it is parked")
+
+
+@test
 def address_reuse_counts_distinct_tasks():
     binary = os.path.join(RUST, "reuse_tokio")
     truth = ground_truth(binary, "--tasks", "300")
