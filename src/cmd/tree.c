@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/format.h"
 #include "util/json.h"
+#include "util/hash.h"
 
 struct tree_options {
 	const char *path;
@@ -90,11 +91,7 @@ static int parse_options(struct tree_options *o, int argc, char **argv)
 
 static uint64_t name_key(const struct task_model *m, uint32_t func_id)
 {
-	uint64_t hash = 1469598103934665603ULL;
-
-	for (const char *p = m->trace->functions[func_id].name; *p; p++)
-		hash = (hash ^ (unsigned char)*p) * 1099511628211ULL;
-	return hash | 1;
+	return hash_string(m->trace->functions[func_id].name) | 1;
 }
 
 static void add_counts(struct tree_node *sum, const struct tree_node *n)

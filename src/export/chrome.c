@@ -9,6 +9,7 @@
 #include "trace/polls.h"
 #include "trace/tasks.h"
 #include "util/json.h"
+#include "util/hash.h"
 
 /* Trace-viewer's reserved color names. A function's color is picked from
  * these by a hash of its name, so it is the same in every trace; unwound
@@ -41,15 +42,6 @@ struct chrome_writer {
 	uint64_t polls;
 	uint32_t task_pid;
 };
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t hash = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		hash = (hash ^ (unsigned char)*s) * 1099511628211ULL;
-	return hash;
-}
 
 static void write_us(FILE *out, uint64_t ns)
 {
@@ -221,7 +213,7 @@ static int chrome_write(const struct trace_file *t, FILE *out)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < t->function_count; i++)
-		cw.colors[i] = function_colors[fnv1a(t->functions[i].name) %
+		cw.colors[i] = function_colors[hash_string(t->functions[i].name) %
 					       (sizeof(function_colors) / sizeof(function_colors[0]))];
 	cw.origin_ns = t->meta.start_clock_ns && t->meta.start_clock_ns <= first ? t->meta.start_clock_ns : first;
 	fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"asynctrace\",\"target\":", out);

@@ -8,6 +8,7 @@
 #include "trace/reader.h"
 #include "util/u64map.h"
 #include "util/array.h"
+#include "util/hash.h"
 
 struct frame {
 	uint64_t sp;
@@ -45,15 +46,6 @@ struct poll_builder {
 	struct u64map threads; /* tid + 1 -> struct thread_stack */
 	struct poll_builder_stats stats;
 };
-
-static uint64_t hash_name(const char *name)
-{
-	uint64_t hash = 1469598103934665603ULL;
-
-	for (; name && *name; name++)
-		hash = (hash ^ (unsigned char)*name) * 1099511628211ULL;
-	return hash;
-}
 
 /* A path extended by one function: order matters, so mix, don't xor. */
 static uint64_t extend_path(uint64_t path, uint64_t name_hash)
@@ -102,7 +94,7 @@ struct poll_builder *poll_builder__new(const struct trace_function *functions, s
 		return NULL;
 	}
 	for (size_t i = 0; i < count; i++) {
-		b->name_hashes[i] = hash_name(functions[i].name);
+		b->name_hashes[i] = hash_string(functions[i].name);
 		b->forwarding[i] = is_forwarding_wrapper(functions[i].name);
 	}
 	return b;

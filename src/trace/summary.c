@@ -6,6 +6,7 @@
 
 #include "util/u64map.h"
 #include "util/array.h"
+#include "util/hash.h"
 
 struct durations {
 	uint64_t *values;
@@ -48,12 +49,9 @@ static int build_rows(struct builder *b)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->function_count && !err; i++) {
 		const char *name = t->functions[i].name;
-		uint64_t hash = 1469598103934665603ULL;
+		uint64_t hash = hash_string(name) | 1;
 		uintptr_t row;
 
-		for (const char *p = name; *p; p++)
-			hash = (hash ^ (unsigned char)*p) * 1099511628211ULL;
-		hash |= 1;
 		/* Chain on collision: probe successive keys until the name matches. */
 		while ((row = (uintptr_t)u64map_get(&by_name, hash)) &&
 		       strcmp(s->functions[row - 1].name, name) != 0)

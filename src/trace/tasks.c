@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/array.h"
+#include "util/hash.h"
 
 #define PSEUDO_TASK_KEY (1ULL << 63) /* block_on roots are keyed by their thread */
 
@@ -28,11 +29,7 @@ static uint64_t mix(uint64_t a, uint64_t b)
 
 static uint64_t name_hash(const struct task_model *m, uint32_t func_id)
 {
-	uint64_t hash = 1469598103934665603ULL;
-
-	for (const char *p = m->trace->functions[func_id].name; p && *p; p++)
-		hash = (hash ^ (unsigned char)*p) * 1099511628211ULL;
-	return hash;
+	return hash_string(m->trace->functions[func_id].name);
 }
 
 static bool is_task_fn(const struct task_model *m, uint32_t func_id)
