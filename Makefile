@@ -11,7 +11,8 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e '
 # -fsanitize=address,undefined" LDFLAGS=-fsanitize=address,undefined).
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc -I$(BUILD)
-LDLIBS   := -lbpf -lelf -ldw -lz -lcapstone -liberty -lzstd -lpthread
+LDLIBS   := -lbpf -lelf -ldw -lz -lcapstone -liberty -lzstd -lpthread -lprotobuf-c
+PROTOC_C ?= protoc-c
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
 BPF_OBJS := $(patsubst src/bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -20,6 +21,13 @@ SKELS    := $(patsubst src/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 LIB_SRCS := $(filter-out src/main.c $(BPF_SRCS),$(wildcard src/*/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ := $(BUILD)/obj/main.o
+
+# Protobuf schemas (src/*/*.proto): protoc-c generates C into $(BUILD) at
+# build time; the objects join the library.
+PROTO_SRCS := $(wildcard src/*/*.proto)
+PROTO_HDRS := $(patsubst src/%.proto,$(BUILD)/%.pb-c.h,$(PROTO_SRCS))
+PROTO_OBJS := $(patsubst src/%.proto,$(BUILD)/obj/%.pb-c.o,$(PROTO_SRCS))
+LIB_OBJS   += $(PROTO_OBJS)
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(BUILD)/unit-tests
@@ -47,6 +55,20 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/obj/%.o: src/%.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Both outputs come from one protoc-c run (a grouped pattern rule).
+$(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: src/%.proto
+	@mkdir -p $(@D)
+	$(PROTOC_C) --proto_path=src --c_out=$(BUILD) $<
+
+# Generated code is not ours to fix: a newer protoc-c's warnings must not
+# break the build, so no -Werror here.
+$(PROTO_OBJS): $(BUILD)/obj/%.pb-c.o: $(BUILD)/%.pb-c.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
+
+# Objects that include generated protobuf headers.
+$(BUILD)/obj/export/perfetto.o: | $(PROTO_HDRS)
 
 $(BUILD)/libasynctrace.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^

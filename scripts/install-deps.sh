@@ -8,6 +8,7 @@ PACKAGES="
 make gcc clang llvm lld pkg-config
 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev
 libcapstone-dev libiberty-dev
+protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 python3 jq libcap2-bin bpftrace
 librust-tokio-dev librust-async-std-dev librust-futures-dev
 librust-async-executor-dev librust-async-task-dev

@@ -19,5 +19,6 @@ const struct export_format *export_format__find(const char *name);
 const struct export_format *const *export_formats(void);
 
 extern const struct export_format chrome_export_format;
+extern const struct export_format perfetto_export_format;
 
 #endif

@@ -4,6 +4,7 @@
 
 static const struct export_format *const formats[] = {
 	&chrome_export_format,
+	&perfetto_export_format,
 	NULL,
 };
 
