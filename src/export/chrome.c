@@ -29,9 +29,7 @@ static const char *const function_colors[] = {
 #define COLOR_LONG "bad"
 #define LONG_POLL_NS 10000000ULL /* as `report --long-poll`'s default */
 
-/* Task tracks live in a process of their own next to the target's
- * threads: one track (Chrome "thread") per task instance. */
-#define TASK_PID_OFFSET 1000000000u
+
 
 struct chrome_writer {
 	const struct trace_file *trace;
@@ -104,8 +102,7 @@ static void write_poll(const struct poll *p, void *ctx)
 
 	write_slice(cw, p, p->pid, p->tid);
 	cw->polls++;
-	if (cw->trace->functions[p->func_id].context == CONTEXT_TASK ||
-	    cw->trace->functions[p->func_id].context == CONTEXT_FUNCTION || p->forwarding)
+	if (!task_model__on_task_track(cw->model, p))
 		return;
 	task = task_model__find(cw->model, p->task, p->tid, p->start);
 	if (task)
@@ -156,9 +153,7 @@ static void write_task_names(const struct chrome_writer *cw)
 		const struct task *t = &cw->model->tasks[i];
 		char label[4200];
 
-		snprintf(label, sizeof(label), "task %u: %s (%s)", t->id,
-			 t->name_func == NO_FUNCTION ? "?" : cw->trace->functions[t->name_func].name,
-			 task_state__name(t->state));
+		task_model__label(cw->model, t, label, sizeof(label));
 		fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
 			cw->task_pid, t->id);
 		json_write_string(out, label);

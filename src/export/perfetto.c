@@ -17,6 +17,7 @@
 #include "trace/polls.h"
 #include "trace/tasks.h"
 #include "util/u64map.h"
+#include "util/array.h"
 
 /* One writer, one packet sequence: trace_processor keeps per-sequence
  * order for events at equal timestamps, which our nesting relies on. */
@@ -31,7 +32,6 @@
 
 /* As in the Chrome export: the task tracks form a process of their own
  * next to the target's threads. */
-#define TASK_PID_OFFSET 1000000000u
 
 enum pf_kind {
 	PF_BEGIN,   /* a poll's slice on a thread or task track */
@@ -75,23 +75,6 @@ struct pf_writer {
 	int err;
 };
 
-static int grow(void **items, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 256;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*items, n * size);
-	if (!p)
-		return -ENOMEM;
-	*items = p;
-	*cap = n;
-	return 0;
-}
-
 static uint64_t thread_uuid(uint32_t tid)
 {
 	return THREAD_UUID_BASE + tid;
@@ -109,7 +92,7 @@ static int note_thread(struct pf_writer *w, uint32_t tid)
 
 static int add_slice(struct pf_writer *w, const struct poll *p, uint32_t poll, uint64_t track)
 {
-	if (grow((void **)&w->slices, &w->slice_cap, w->slice_count + 1, sizeof(*w->slices)))
+	if (ARRAY_RESERVE(w->slices, w->slice_cap, w->slice_count + 1))
 		return -ENOMEM;
 	w->slices[w->slice_count++] = (struct pf_slice){ p->start, p->end, track, poll, p->depth };
 	return 0;
@@ -117,7 +100,7 @@ static int add_slice(struct pf_writer *w, const struct poll *p, uint32_t poll, u
 
 static int add_event(struct pf_writer *w, uint64_t ts, uint64_t track, uint32_t ref, enum pf_kind kind)
 {
-	if (grow((void **)&w->events, &w->event_cap, w->event_count + 1, sizeof(*w->events)))
+	if (ARRAY_RESERVE(w->events, w->event_cap, w->event_count + 1))
 		return -ENOMEM;
 	w->events[w->event_count] = (struct pf_event){ ts, w->event_count, track, ref, kind };
 	w->event_count++;
@@ -130,14 +113,13 @@ static int add_event(struct pf_writer *w, uint64_t ts, uint64_t track, uint32_t 
 static void collect_poll(const struct poll *p, void *ctx)
 {
 	struct pf_writer *w = ctx;
-	enum context_class context = w->trace->functions[p->func_id].context;
 	const struct task *task;
 	uint32_t index = (uint32_t)w->poll_count;
 
 	if (w->err)
 		return;
 	if (w->poll_count >= UINT32_MAX ||
-	    grow((void **)&w->polls, &w->poll_cap, w->poll_count + 1, sizeof(*w->polls))) {
+	    ARRAY_RESERVE(w->polls, w->poll_cap, w->poll_count + 1)) {
 		w->err = -ENOMEM;
 		return;
 	}
@@ -145,7 +127,7 @@ static void collect_poll(const struct poll *p, void *ctx)
 	w->err = note_thread(w, p->tid);
 	if (!w->err)
 		w->err = add_slice(w, p, index, thread_uuid(p->tid));
-	if (w->err || context == CONTEXT_TASK || context == CONTEXT_FUNCTION || p->forwarding)
+	if (w->err || !task_model__on_task_track(w->model, p))
 		return;
 	task = task_model__find(w->model, p->task, p->tid, p->start);
 	if (task)
@@ -288,7 +270,7 @@ static int write_packet(struct pf_writer *w, Perfetto__Protos__TracePacket *pack
 		packet->sequence_flags = PERFETTO__PROTOS__TRACE_PACKET__SEQUENCE_FLAGS__SEQ_INCREMENTAL_STATE_CLEARED;
 	}
 	len = perfetto__protos__trace_packet__get_packed_size(packet);
-	if (grow((void **)&w->buf, &w->buf_cap, len, 1))
+	if (ARRAY_RESERVE(w->buf, w->buf_cap, len))
 		return -ENOMEM;
 	perfetto__protos__trace_packet__pack(packet, w->buf);
 	head[n++] = (1 << 3) | 2; /* field 1, wire type 2 (length-delimited) */
@@ -381,9 +363,7 @@ static int write_task_track(struct pf_writer *w, const struct task *t)
 	Perfetto__Protos__TrackDescriptor track = PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
 	char label[4200];
 
-	snprintf(label, sizeof(label), "task %u: %s (%s)", t->id,
-		 t->name_func == NO_FUNCTION ? "?" : w->trace->functions[t->name_func].name,
-		 task_state__name(t->state));
+	task_model__label(w->model, t, label, sizeof(label));
 	track.has_uuid = 1;
 	track.uuid = task_uuid(t->id);
 	track.has_parent_uuid = 1;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -603,6 +604,20 @@ const struct task *task_model__find(const struct task_model *m, uint64_t ptr, ui
 	while (index && m->tasks[index - 1].created > ts)
 		index = m->tasks[index - 1].previous;
 	return index ? &m->tasks[index - 1] : NULL;
+}
+
+bool task_model__on_task_track(const struct task_model *m, const struct poll *p)
+{
+	uint8_t context = m->trace->functions[p->func_id].context;
+
+	return context != CONTEXT_TASK && context != CONTEXT_FUNCTION && !p->forwarding;
+}
+
+void task_model__label(const struct task_model *m, const struct task *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "task %u: %s (%s)", t->id,
+		 t->name_func == NO_FUNCTION ? "?" : m->trace->functions[t->name_func].name,
+		 task_state__name(t->state));
 }
 
 const char *task_state__name(enum task_state state)

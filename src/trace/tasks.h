@@ -4,6 +4,7 @@
 #ifndef ASYNCTRACE_TRACE_TASKS_H
 #define ASYNCTRACE_TRACE_TASKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,17 @@ int task_model__build(struct task_model *model, const struct trace_file *trace);
 void task_model__free(struct task_model *model);
 
 const char *task_state__name(enum task_state state);
+
+/* Timelines put task tracks in a process of their own next to the target's
+ * threads: its pid is the target's plus this. */
+#define TASK_PID_OFFSET 1000000000u
+
+/* Whether a poll is drawn on its task's track too: futures are; task polls
+ * (their time is their futures'), plain functions and forwarding wrappers
+ * are not. */
+bool task_model__on_task_track(const struct task_model *model, const struct poll *p);
+/* "task N: future (state)", the name of a task's track. */
+void task_model__label(const struct task_model *model, const struct task *t, char *buf, size_t len);
 /* The task a poll belonged to (by its task pointer, or outside tasks its
  * thread's block_on) at time ts, or NULL. */
 const struct task *task_model__find(const struct task_model *model, uint64_t ptr, uint32_t tid,
