@@ -329,3 +329,17 @@ void dwarf_query__release(struct dwarf_query *q)
 	q->dw_name = q->file = q->future_type = NULL;
 	state_layout__release(&q->state);
 }
+
+int dwarf_linkage_name(const char *symbol, char **copy, const char **linkage)
+{
+	const char *suffix = strstr(symbol, ".llvm.");
+
+	*linkage = symbol;
+	if (!suffix)
+		return 0;
+	*copy = strndup(symbol, (size_t)(suffix - symbol));
+	if (!*copy)
+		return -ENOMEM;
+	*linkage = *copy;
+	return 0;
+}

@@ -35,6 +35,13 @@ struct dwarf_query {
 int dwarf_scan(struct elf_image *img, struct dwarf_query *queries, size_t count,
 	       bool *has_dwarf);
 
+/* The name DW_AT_linkage_name has for a symbol: LLVM renames internal
+ * symbols it promotes across (Thin)LTO or codegen units `<name>.llvm.<n>`
+ * (common in release builds) but keeps the linkage name unchanged. Sets
+ * *linkage to the symbol name, or to a copy without the suffix stored in
+ * *copy (the caller frees it). Returns 0 or -ENOMEM. */
+int dwarf_linkage_name(const char *symbol, char **copy, const char **linkage);
+
 /* Free the strings of one query (the struct itself belongs to the caller). */
 void dwarf_query__release(struct dwarf_query *q);
 

@@ -74,23 +74,6 @@ static int collect_candidates(struct loader *ld)
 	return 0;
 }
 
-/* LLVM renames internal symbols it promotes across (Thin)LTO or codegen
- * units `<name>.llvm.<number>` (common in release builds) but keeps
- * DW_AT_linkage_name unchanged: match DWARF on the name without it. */
-static int dwarf_linkage(struct candidate *c, const char **linkage)
-{
-	const char *suffix = strstr(c->sym.name, ".llvm.");
-
-	*linkage = c->sym.name;
-	if (!suffix)
-		return 0;
-	c->linkage = strndup(c->sym.name, (size_t)(suffix - c->sym.name));
-	if (!c->linkage)
-		return -ENOMEM;
-	*linkage = c->linkage;
-	return 0;
-}
-
 static int look_up_dwarf(struct loader *ld, bool *has_dwarf)
 {
 	ld->queries = calloc(ld->cand_count ? ld->cand_count : 1, sizeof(*ld->queries));
@@ -98,7 +81,7 @@ static int look_up_dwarf(struct loader *ld, bool *has_dwarf)
 		return -ENOMEM;
 	for (size_t i = 0; i < ld->cand_count; i++) {
 		ld->queries[i].addr = ld->cands[i].sym.addr;
-		if (dwarf_linkage(&ld->cands[i], &ld->queries[i].linkage) < 0)
+		if (dwarf_linkage_name(ld->cands[i].sym.name, &ld->cands[i].linkage, &ld->queries[i].linkage) < 0)
 			return -ENOMEM;
 	}
 	return dwarf_scan(&ld->img, ld->queries, ld->cand_count, has_dwarf);

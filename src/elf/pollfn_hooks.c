@@ -175,20 +175,6 @@ static int find_candidates(struct hooks *h)
 	return err;
 }
 
-/* LLVM's `.llvm.<n>` suffix is not in DW_AT_linkage_name. */
-static int linkage_of(struct found *f, const char **linkage)
-{
-	const char *suffix = strstr(f->sym.name, ".llvm.");
-
-	*linkage = f->sym.name;
-	if (!suffix)
-		return 0;
-	if (!(f->linkage = strndup(f->sym.name, (size_t)(suffix - f->sym.name))))
-		return -ENOMEM;
-	*linkage = f->linkage;
-	return 0;
-}
-
 /* Of the glue's poll functions (same type name), the first whose future
  * DWARF names exactly as the glue's T; none: the glue drops another type
  * of that name (a plain closure beside an async block, another
@@ -230,7 +216,7 @@ static int refine_with_dwarf(struct hooks *h)
 
 	for (size_t i = 0; !err && i < h->found_count; i++) {
 		q[i].addr = h->found[i].sym.addr;
-		err = linkage_of(&h->found[i], &q[i].linkage);
+		err = dwarf_linkage_name(h->found[i].sym.name, &h->found[i].linkage, &q[i].linkage);
 	}
 	if (!err)
 		err = dwarf_scan(&h->img, q, h->found_count, &has_dwarf);
