@@ -104,6 +104,10 @@ static void add_counts(struct tree_node *sum, const struct tree_node *n)
 	sum->wait_ns += n->wait_ns;
 	sum->instances += n->instances;
 	sum->cancelled += n->cancelled;
+	if (n->last_ready > sum->last_ready)
+		sum->last_ready = n->last_ready;
+	if (!sum->first_start || n->first_start < sum->first_start)
+		sum->first_start = n->first_start;
 	for (unsigned i = 0; i < 4; i++)
 		if (n->park_counts[i] && n->park_counts[i] >= sum->park_counts[0]) {
 			sum->park_lines[0] = n->park_lines[i];
@@ -192,6 +196,17 @@ static void free_forest(struct forest *f)
 	u64map_free(&f->index);
 }
 
+/* When a node's last Ready came, from the start of its tree's root: in one
+ * task's tree, which join! branch finished last. */
+static uint64_t done_after(const struct forest *f, const struct merged *m)
+{
+	const struct merged *root = m;
+
+	while (root->sum.parent != NO_FUNCTION)
+		root = &f->nodes[root->sum.parent];
+	return m->sum.last_ready > root->sum.first_start ? m->sum.last_ready - root->sum.first_start : 0;
+}
+
 static void print_node(const struct forest *f, uint32_t index, const char *prefix, int last, int root)
 {
 	const struct merged *m = &f->nodes[index];
@@ -207,6 +222,8 @@ static void print_node(const struct forest *f, uint32_t index, const char *prefi
 		printf(", %llu unwound", (unsigned long long)m->sum.unwound);
 	printf(")  busy %s  wait %s", format_duration(m->sum.busy_ns, busy, sizeof(busy)),
 	       format_duration(m->sum.wait_ns, wait, sizeof(wait)));
+	if (m->tasks == 1 && m->sum.last_ready)
+		printf("  done +%s", format_duration(done_after(f, m), busy, sizeof(busy)));
 	if (m->sum.instances > 1 || m->sum.cancelled)
 		printf("  instances %llu", (unsigned long long)m->sum.instances);
 	if (m->sum.cancelled)
@@ -243,6 +260,8 @@ static void json_node(struct json_writer *w, const struct forest *f, uint32_t in
 	json_writer__key(w, "busy_ns"); json_writer__uint(w, m->sum.busy_ns);
 	json_writer__key(w, "wait_ns"); json_writer__uint(w, m->sum.wait_ns);
 	json_writer__key(w, "parked_line"); json_writer__uint(w, tree_node__top_park_line(&m->sum));
+	/* ns from the root's first poll to this node's last Ready (0: none) */
+	json_writer__key(w, "done_after_ns"); json_writer__uint(w, m->sum.last_ready ? done_after(f, m) : 0);
 	json_writer__key(w, "children");
 	json_writer__array_begin(w);
 	for (uint32_t c = m->sum.first_child; c != NO_FUNCTION; c = f->nodes[c].sum.next)

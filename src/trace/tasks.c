@@ -283,6 +283,8 @@ static void on_future_poll(struct task_model *m, const struct poll *p)
 		end_future(m, p);
 	} else if (p->result == POLL_RESULT_READY) {
 		n->ready++;
+		if (p->end > n->last_ready)
+			n->last_ready = p->end;
 		end_future(m, p);
 	} else if (p->result == POLL_RESULT_PENDING) {
 		n->pending++;

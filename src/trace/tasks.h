@@ -76,6 +76,8 @@ struct tree_node {
 	uint64_t instances;     /* distinct futures polled there */
 	uint64_t cancelled;     /* of which dropped before Ready */
 	uint64_t first_start;   /* orders siblings */
+	uint64_t last_ready;    /* end of the last poll that returned Ready: which join!
+				 * child finished last */
 	/* the .awaits its Pendings parked at: up to 4 lines with counts */
 	uint32_t park_lines[4];
 	uint32_t park_counts[4];
