@@ -339,6 +339,14 @@ def ratio(a, b):
     return "n/a" if a is None or b is None or b == 0 else "%.2fx" % (a / b)
 
 
+def bpf_record_size():
+    """The size of one ring-buffer record, as src/bpf/poll.h states it."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "bpf", "poll.h")
+    with open(header) as f:
+        match = re.search(r"One ring-buffer record: (\d+) bytes", f.read())
+    return int(match.group(1)) if match else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description="asynctrace benchmarks (see docs/performance.md)")
     ap.add_argument("--build", default="build", help="build directory (default: build)")
@@ -417,8 +425,9 @@ def main():
         "%.0f ms" % (a["bt_wall_s"] * 1e3) if "bt_wall_s" in a else "n/a", ratio(a["at_wall_s"], a.get("bt_wall_s")))
     if b.sizes:
         tb, te = sum(s for s, _ in b.sizes), sum(e for _, e in b.sizes)
+        record = bpf_record_size()
         add("trace size: bytes per event (%d traces)" % len(b.sizes), "%.1f" % (tb / te),
-            "BPF record (src/bpf/poll.h)", "48", ratio(tb / te, 48))
+            "BPF record (src/bpf/poll.h)", str(record), ratio(tb / te, record))
     if an:
         add("analysis of %d events (%.1f MB): report" % (an["events"], an["trace_bytes"] / 1e6),
             "%.0f ms, %.2g ev/s" % (an["report_s"] * 1e3, an["events"] / an["report_s"]), "", "", "")
