@@ -17,6 +17,7 @@ struct future_slot {
 	uint32_t node;
 	uint32_t root_of;       /* task id when it is that task's root future */
 	uint64_t pending_since; /* end of its last Pending poll, 0 none */
+	uint32_t ready_node;    /* ended by a Ready, not yet dropped: its node + 1 */
 };
 
 
@@ -236,6 +237,14 @@ static struct future_slot *future_slot(struct task_model *m, const struct poll *
 
 	if (slot && slot->node == (uint32_t)(n - m->nodes))
 		return slot;
+	/* Polled again after its Ready with no drop between, though its drop
+	 * glue is probed: a fused future (join!'s MaybeDone), the same one. */
+	if (slot && slot->ready_node == (uint32_t)(n - m->nodes) + 1 &&
+	    u64map_get(&m->dropped_types, name_hash(m, p->func_id) | 1)) {
+		slot->node = slot->ready_node - 1;
+		slot->ready_node = 0;
+		return slot;
+	}
 	if (!slot) {
 		slot = calloc(1, sizeof(*slot));
 		if (!slot || u64map_put(&m->futures, key, slot)) {
@@ -248,18 +257,21 @@ static struct future_slot *future_slot(struct task_model *m, const struct poll *
 	slot->node = (uint32_t)(n - m->nodes);
 	slot->root_of = 0;
 	slot->pending_since = 0;
+	slot->ready_node = 0;
 	n->instances++;
 	return slot;
 }
 
-static void end_future(struct task_model *m, const struct poll *p)
+/* u64map cannot delete: an ended slot points nowhere. */
+static void end_future(struct task_model *m, const struct poll *p, bool ready)
 {
 	uint64_t key = mix(p->future, name_hash(m, p->func_id));
 	struct future_slot *slot = u64map_get(&m->futures, key);
 
-	/* u64map cannot delete: an ended slot points nowhere. */
-	if (slot)
-		slot->node = NO_FUNCTION;
+	if (!slot)
+		return;
+	slot->ready_node = ready && slot->node != NO_FUNCTION ? slot->node + 1 : 0;
+	slot->node = NO_FUNCTION;
 }
 
 static void on_future_poll(struct task_model *m, const struct poll *p)
@@ -280,12 +292,12 @@ static void on_future_poll(struct task_model *m, const struct poll *p)
 	t->last_seen = p->end;
 	if (p->end_kind == POLL_END_UNWOUND) {
 		n->unwound++;
-		end_future(m, p);
+		end_future(m, p, false);
 	} else if (p->result == POLL_RESULT_READY) {
 		n->ready++;
 		if (p->end > n->last_ready)
 			n->last_ready = p->end;
-		end_future(m, p);
+		end_future(m, p, true);
 	} else if (p->result == POLL_RESULT_PENDING) {
 		n->pending++;
 		slot->pending_since = p->end;
@@ -440,6 +452,8 @@ static void on_drop(struct task_model *m, const struct hook *h)
 	uint64_t key = mix(h->event->arg0, name_hash(m, glue->target));
 	struct future_slot *slot = u64map_get(&m->futures, key);
 
+	if (slot)
+		slot->ready_node = 0; /* dropped: a later future here is a new one */
 	if (!slot || slot->node == NO_FUNCTION)
 		return;
 	/* Dropped by its own poll (MaybeDone's Pin::set replaces itself in
@@ -556,13 +570,27 @@ static void name_tasks(struct task_model *m)
 	}
 }
 
+/* Future types whose drops are seen (their drop glue is probed). */
+static int note_dropped_types(struct task_model *m)
+{
+	for (size_t i = 0; i < m->trace->function_count; i++) {
+		const struct trace_function *fn = &m->trace->functions[i];
+
+		if (fn->role == ROLE_DROP && u64map_put(&m->dropped_types, name_hash(m, fn->target) | 1, (void *)1))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int task_model__build(struct task_model *m, const struct trace_file *trace)
 {
 	int err;
 
 	memset(m, 0, sizeof(*m));
 	m->trace = trace;
-	err = trace_file__replay(trace, on_poll, on_hook, m, &m->stats);
+	err = note_dropped_types(m);
+	if (!err)
+		err = trace_file__replay(trace, on_poll, on_hook, m, &m->stats);
 	if (!err)
 		err = m->err;
 	if (!err)
@@ -590,6 +618,7 @@ void task_model__free(struct task_model *m)
 	free(m->cancellations);
 	u64map_free(&m->live_tasks);
 	u64map_free(&m->latest_tasks);
+	u64map_free(&m->dropped_types);
 	u64map_free(&m->node_index);
 	free_values(&m->futures);
 	u64map_free(&m->spawning);

@@ -139,6 +139,7 @@ struct task_model {
 	struct u64map latest_tasks;  /* the same key -> newest task index + 1, ever */
 	struct u64map node_index;    /* hash(task, path) -> node index + 1 */
 	struct u64map futures;       /* future address -> struct future_slot * */
+	struct u64map dropped_types; /* name hash | 1 of future types whose drops are probed */
 	struct u64map spawning;      /* tid + 1 -> the thread's latest spawn: index + 1 */
 	struct spawn *spawn_queue;   /* every spawn, in order */
 	size_t spawn_count;

@@ -7,7 +7,8 @@
 #include "trace/tasks.h"
 #include "unit.h"
 
-enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, FUNCTION_COUNT };
+enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, CHILD, DROP_CHILD,
+       FUNCTION_COUNT };
 
 static struct await_point outer_awaits[] = { { 3, 42, NULL } };
 
@@ -22,6 +23,10 @@ static struct trace_function functions[FUNCTION_COUNT] = {
 	[DROP_OUTER] = { .role = ROLE_DROP, .target = OUTER,
 			 .name = "core::ptr::drop_in_place<demo::outer::{{closure}}>" },
 	[TASK_FREE] = { .role = ROLE_TASK_FREE, .name = "tokio::runtime::task::raw::dealloc" },
+	[CHILD] = { .context = CONTEXT_USER, .name = "<tokio::future::maybe_done::MaybeDone<Fut> as core::future::future::Future>::poll",
+		    .result = { RESULT_IN_REGS, 1, 0, 1 } },
+	[DROP_CHILD] = { .role = ROLE_DROP, .target = CHILD,
+			 .name = "core::ptr::drop_in_place<tokio::future::maybe_done::MaybeDone<Fut>>" },
 };
 
 struct events {
@@ -171,4 +176,44 @@ UNIT_TEST(tasks_future_replacing_itself_is_not_cancelled)
 	CHECK(m.node_count == 1 && m.nodes[0].cancelled == 0 && m.nodes[0].instances == 1);
 	CHECK(m.task_count == 1 && m.tasks[0].state == TASK_COMPLETED);
 	task_model__free(&m);
+}
+
+/* One task poll: outer (Pending unless last) polls a child at 0xc1 that
+ * returns Ready each time. */
+static void poll_with_child(struct events *ev, uint64_t ts, int last)
+{
+	add(ev, TRACE_EVENT_ENTRY, RAW_POLL, ts, 0x9000, 0x7a5c, 0, 0);
+	add(ev, TRACE_EVENT_ENTRY, OUTER, ts + 1, 0x8f00, 0xf1, 0, 0);
+	add(ev, TRACE_EVENT_ENTRY, CHILD, ts + 2, 0x8e00, 0xc1, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, CHILD, ts + 3, 0x8e00, 0, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, OUTER, ts + 4, 0x8f00, last ? 0 : 1, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 5, 0x9000, 0, 0, 0);
+}
+
+static uint64_t child_instances(int drop_between)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file trace;
+	struct task_model m;
+	uint64_t instances = 0;
+
+	poll_with_child(&ev, 100, 0);
+	if (drop_between)
+		add(&ev, TRACE_EVENT_ENTRY, DROP_CHILD, 150, 0x8000, 0xc1, 0, 0);
+	poll_with_child(&ev, 200, 1);
+	if (build(&m, &trace, &ev) == 0) {
+		for (size_t i = 0; i < m.node_count; i++)
+			if (m.nodes[i].func_id == CHILD)
+				instances += m.nodes[i].instances;
+		task_model__free(&m);
+	}
+	return instances;
+}
+
+UNIT_TEST(tasks_fused_future_polled_after_ready_is_one_instance)
+{
+	/* join!'s MaybeDone is polled after its Ready: still one future ... */
+	CHECK(child_instances(0) == 1);
+	/* ... unless it was dropped between: then a new one took its place. */
+	CHECK(child_instances(1) == 2);
 }
