@@ -15,7 +15,6 @@ struct frame {
 	uint64_t start;
 	uint64_t future;
 	uint64_t task;    /* the task whose poll this is part of, or 0 */
-	uint64_t root;    /* the outermost future polled for that task (or thread) */
 	uint64_t path;    /* hash of the function names from the root down */
 	uint32_t func_id;
 	uint16_t cpu;
@@ -156,7 +155,6 @@ static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t e
 		.parent_func = parent ? parent->func_id : UINT32_MAX,
 		.parent_future = parent ? parent->future : 0,
 		.task = f->task,
-		.root = f->root,
 		.path = f->path,
 		.parent_path = parent ? parent->path : 0,
 		.cpu = f->cpu,
@@ -213,29 +211,23 @@ static uint64_t task_pointer(const struct poll_builder *b, const struct frame *f
  * raw task: what wakers carry); the chain's other task polls belong to the
  * same task. Futures polled under a chain form that task's tree, rooted at
  * the first of them; futures polled outside any task (block_on) form a
- * tree of their own, named by that root. */
+ * tree of their own. */
 static void place_in_task(const struct poll_builder *b, struct frame *f, const struct frame *parent)
 {
 	bool parent_is_task = parent && is_task_poll(b, parent);
 
 	if (is_task_poll(b, f)) {
 		f->task = parent_is_task && parent->task ? parent->task : task_pointer(b, f);
-		f->root = 0;
 		f->path = 0;
 		return;
 	}
 	f->task = parent ? parent->task : 0;
-	if (b->forwarding[f->func_id]) {
-		/* Transparent: what it wraps sits where it sits. */
-		f->root = parent && !parent_is_task ? parent->root : f->future;
+	if (b->forwarding[f->func_id]) /* transparent: what it wraps sits where it sits */
 		f->path = parent && !parent_is_task ? parent->path : 0;
-	} else if (!parent || parent_is_task) {
-		f->root = f->future;
+	else if (!parent || parent_is_task)
 		f->path = extend_path(0, b->name_hashes[f->func_id]);
-	} else {
-		f->root = parent->root;
+	else
 		f->path = extend_path(parent->path, b->name_hashes[f->func_id]);
-	}
 }
 
 static int push_frame(struct poll_builder *b, struct thread_stack *t, const struct trace_event *e)
@@ -297,7 +289,6 @@ static void handle_hook(struct poll_builder *b, struct thread_stack *t, const st
 	top = t->depth ? &t->frames[t->depth - 1] : NULL;
 	if (top) {
 		h.task = top->task;
-		h.root = top->root;
 		h.future = top->future;
 		h.func_id = top->func_id;
 		h.in_poll = 1;

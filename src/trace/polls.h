@@ -28,8 +28,6 @@ struct poll {
 	uint64_t future;   /* the `self` argument */
 	uint64_t parent_future; /* the enclosing poll's, or 0 */
 	uint64_t task;     /* the task (runtime task pointer) it is part of, or 0 */
-	uint64_t root;     /* the outermost future of that task (or, outside tasks,
-			    * of the thread's block_on); 0 for task polls themselves */
 	uint64_t path;     /* the chain of function names from the root: its call-tree node */
 	uint64_t parent_path;
 	uint64_t state;    /* exit: the future's state discriminant (has_state) */
@@ -60,7 +58,6 @@ struct hook {
 	uint8_t nested;    /* a wake inside a wake of the same task: the same wake */
 	uint32_t func_id;  /* the innermost running poll's function */
 	uint64_t task;     /* its task, or 0 */
-	uint64_t root;
 	uint64_t future;
 };
 

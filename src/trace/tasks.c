@@ -307,7 +307,6 @@ static void on_future_poll(struct task_model *m, const struct poll *p)
 		return;
 	/* The task's root future: its result is the task's. */
 	slot->root_of = t->id;
-	t->root_future = p->future;
 	t->root_func = p->func_id;
 	if (t->first_node == NO_FUNCTION)
 		t->first_node = (uint32_t)(n - m->nodes);

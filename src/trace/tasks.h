@@ -24,7 +24,6 @@ struct task {
 	uint32_t id;            /* 1, 2, ... in order of appearance */
 	uint32_t parent;        /* id of the task that spawned it, 0 if none or unknown */
 	uint64_t ptr;           /* the runtime's task pointer; 0 for a thread's block_on */
-	uint64_t root_future;   /* its outermost future */
 	uint32_t root_func;     /* that future's poll function, or NO_FUNCTION */
 	uint32_t name_func;     /* what the task runs, for people: the root, or the first
 				 * future below runtime/combinator wrappers (futures'
