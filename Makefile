@@ -18,7 +18,7 @@ BPF_SRCS := $(wildcard src/bpf/*.bpf.c)
 BPF_OBJS := $(patsubst src/bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS    := $(patsubst src/bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
-LIB_SRCS := $(filter-out src/main.c $(BPF_SRCS),$(wildcard src/*/*.c))
+LIB_SRCS := $(filter-out src/main.c $(BPF_SRCS) src/agent/%,$(wildcard src/*/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ := $(BUILD)/obj/main.o
 
@@ -29,12 +29,21 @@ PROTO_HDRS := $(patsubst src/%.proto,$(BUILD)/%.pb-c.h,$(PROTO_SRCS))
 PROTO_OBJS := $(patsubst src/%.proto,$(BUILD)/obj/%.pb-c.o,$(PROTO_SRCS))
 LIB_OBJS   += $(PROTO_OBJS)
 
+# The in-process agent: a shared object loaded into the target, libc only.
+# Its slow path runs in the middle of arbitrary code: no vector registers
+# (-mgeneral-regs-only), no calls the compiler invents (memset loops).
+AGENT_SRCS := $(wildcard src/agent/*.c) $(wildcard src/agent/*_$(shell uname -m).S)
+AGENT_OBJS := $(patsubst src/agent/%,$(BUILD)/agent/%.o,$(AGENT_SRCS))
+AGENT_LIB  := $(BUILD)/libasynctrace-agent.so
+AGENT_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc \
+		-fPIC -fvisibility=hidden -fno-tree-loop-distribute-patterns
+
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(BUILD)/unit-tests
 
 .SECONDARY:
 .PHONY: all deps demo test unit e2e targets bench clean
-all: $(BUILD)/asynctrace
+all: $(BUILD)/asynctrace $(AGENT_LIB)
 
 deps:
 	@./scripts/install-deps.sh
@@ -70,6 +79,19 @@ $(PROTO_OBJS): $(BUILD)/obj/%.pb-c.o: $(BUILD)/%.pb-c.c
 # Objects that include generated protobuf headers.
 $(BUILD)/obj/export/perfetto.o: | $(PROTO_HDRS)
 
+$(BUILD)/agent/buffers.c.o: AGENT_CFLAGS += -mgeneral-regs-only
+
+$(BUILD)/agent/%.c.o: src/agent/%.c
+	@mkdir -p $(@D)
+	$(CC) $(AGENT_CFLAGS) -c $< -o $@
+
+$(BUILD)/agent/%.S.o: src/agent/%.S
+	@mkdir -p $(@D)
+	$(CC) $(AGENT_CFLAGS) -c $< -o $@
+
+$(AGENT_LIB): $(AGENT_OBJS)
+	$(CC) $(LDFLAGS) -shared -Wl,-z,now -Wl,-z,noexecstack -Wl,--no-undefined -o $@ $^
+
 $(BUILD)/libasynctrace.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
@@ -101,4 +123,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BPF_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BPF_OBJS:.o=.d) $(AGENT_OBJS:.o=.d)

@@ -27,6 +27,40 @@ struct exit_site_list {
 	size_t unsupported;
 };
 
+/* In-process patching (the agent's call-through): which leading
+ * instructions of a function can move out to make room for a jump. */
+#define PATCH_JUMP_SIZE 5
+#define PATCH_MAX_MOVED 32
+#define PATCH_MAX_RELOCS 4
+
+struct patch_reloc {
+	uint16_t disp_offset;
+	uint16_t insn_end;
+	uint64_t target;
+};
+
+struct patch_plan {
+	uint8_t skip;
+	uint8_t length;
+	uint8_t reloc_count;
+	struct patch_reloc relocs[PATCH_MAX_RELOCS];
+};
+
+enum patch_refusal {
+	PATCH_OK = 0,
+	PATCH_TOO_SHORT,
+	PATCH_UNDECODABLE,
+	PATCH_CONTROL_FLOW,
+	PATCH_BRANCH_INTO_PATCH,
+	PATCH_RIP_RELATIVE,
+	PATCH_CALLER_FRAME,
+	PATCH_TOO_MANY_RELOCS,
+	PATCH_TOO_LONG,
+	PATCH_REFUSAL_COUNT
+};
+
+const char *patch_refusal__name(int refusal);
+
 struct arch_ops {
 	const char *name;
 	uint16_t machine; /* e_machine */
@@ -34,6 +68,7 @@ struct arch_ops {
 	 * virtual address addr. Returns 0 or a negative errno. */
 	int (*find_exits)(const uint8_t *code, size_t size, uint64_t addr,
 			  struct exit_site_list *out);
+	int (*plan_patch)(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
 };
 
 /* NULL when the machine has no probe support (its symbols still load). */

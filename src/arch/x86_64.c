@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdbool.h>
 
+int x86_64_plan_patch(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
+
 /* How many preceding instructions to search for the table arithmetic that
  * feeds an indirect `jmp *%reg`. */
 #define JUMP_TABLE_LOOKBACK 4
@@ -120,4 +122,5 @@ const struct arch_ops x86_64_arch_ops = {
 	.name = "x86_64",
 	.machine = EM_X86_64,
 	.find_exits = x86_64_find_exits,
+	.plan_patch = x86_64_plan_patch,
 };

@@ -1,43 +1,26 @@
-/* asynctrace record: probe every poll function of a process's main binary
- * and stream the events into a trace file. */
+/* asynctrace record: trace every poll function of a command (in process by
+ * default) or of a running process (uprobes), streaming the events into a
+ * trace file. */
+#include "cmd/record.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "elf/pollfn.h"
-#include "probe/plan.h"
-#include "probe/recorder.h"
-#include "probe/uprobe.h"
-#include "trace/writer.h"
 #include "util/error.h"
-#include "util/spawn.h"
 
 #define DEFAULT_OUTPUT "asynctrace.trace"
-#define DEFAULT_BUFFER_MB 16
 #define POLL_INTERVAL_MS 100
-
-struct record_options {
-	const char *output;
-	char *match;          /* the --match patterns joined into one alternation */
-	char *functions;      /* the --function patterns, likewise */
-	int no_tasks;         /* --polls-only: no wake/spawn/drop hooks */
-	double duration;      /* seconds; 0 = until the target exits or a signal */
-	pid_t pid;            /* -p */
-	char **command;       /* -- CMD ARGS... */
-	size_t buffer_bytes;
-	int verbose;
-};
+#define AGENT_POLL_INTERVAL_MS 10
 
 /* Set from the signal handler; the loop polls it. */
 static volatile sig_atomic_t stop_signal;
@@ -52,31 +35,73 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: asynctrace record [options] (-p PID | [--] CMD [ARGS...])\n"
 		"  -o, --output FILE      trace file to write (default " DEFAULT_OUTPUT ")\n"
+		"  -B, --backend KIND     inproc: patch the command's functions in its own process (no root\n"
+		"                         needed, ~25 ns per poll); bpf: eBPF uprobes (root); auto (default):\n"
+		"                         inproc for a command, bpf for -p\n"
 		"  -m, --match REGEX      probe only poll functions whose name matches (repeatable)\n"
 		"  -f, --function REGEX   also probe any other function whose name matches (repeatable)\n"
 		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
 		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -p, --pid PID          trace a running process\n"
-		"  -b, --buffer-size MB   BPF ring buffer size (default %d)\n"
-		"  -v, --verbose          list every probe and libbpf's diagnostics\n"
-		"  -q, --quiet            no summary on stderr\n",
-		DEFAULT_BUFFER_MB);
+		"  -b, --buffer-size MB   bpf: ring buffer size (default 16); inproc: buffer pool (default 64)\n"
+		"  -v, --verbose          list every probe, every function not patched and why, and libbpf's\n"
+		"                         diagnostics\n"
+		"  -q, --quiet            no summary on stderr\n");
 }
 
-static size_t round_buffer_size(double megabytes)
+static int parse_backend(const char *text, enum record_backend *backend)
 {
-	size_t bytes = 4096;
+	if (!strcmp(text, "auto"))
+		*backend = BACKEND_AUTO;
+	else if (!strcmp(text, "inproc"))
+		*backend = BACKEND_INPROC;
+	else if (!strcmp(text, "bpf"))
+		*backend = BACKEND_BPF;
+	else {
+		report_error("record: --backend wants inproc, bpf or auto, not '%s'", text);
+		return -EINVAL;
+	}
+	return 0;
+}
 
-	while (bytes < megabytes * 1024 * 1024 && bytes < (1UL << 30))
-		bytes <<= 1;
-	return bytes;
+static int parse_number_option(struct record_options *o, int c, const char *arg)
+{
+	char *end;
+	long pid;
+
+	switch (c) {
+	case 'd':
+		o->duration = strtod(arg, &end);
+		if (*end || !(o->duration > 0) || !isfinite(o->duration)) {
+			report_error("record: --duration wants a positive number of seconds, not '%s'", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'p':
+		errno = 0;
+		pid = strtol(arg, &end, 10);
+		if (*end || errno || pid <= 0 || pid > INT_MAX) {
+			report_error("record: -p wants a process id, not '%s'", arg);
+			return -EINVAL;
+		}
+		o->pid = (pid_t)pid;
+		return 0;
+	default: /* 'b' */
+		o->buffer_mb = strtod(arg, &end);
+		if (*end || !(o->buffer_mb > 0) || o->buffer_mb > 1024) {
+			report_error("record: --buffer-size wants megabytes in (0, 1024], not '%s'", arg);
+			return -EINVAL;
+		}
+		return 0;
+	}
 }
 
 static int parse_options(struct record_options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "backend", required_argument, NULL, 'B' },
 		{ "match", required_argument, NULL, 'm' },
 		{ "function", required_argument, NULL, 'f' },
 		{ "polls-only", no_argument, NULL, 'P' },
@@ -88,55 +113,39 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	char *end;
-	double mb;
-	long pid;
-	int c;
+	int c, err;
 
 	o->output = DEFAULT_OUTPUT;
-	o->buffer_bytes = round_buffer_size(DEFAULT_BUFFER_MB);
 	optind = 1;
+	opterr = 0;
 	/* '+': the first non-option starts the command, whose own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+o:m:f:d:p:b:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:B:m:f:d:p:b:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
-		case 'm':
-			if (pattern_append(&o->match, optarg))
-				return -ENOMEM;
+		case 'B':
+			if ((err = parse_backend(optarg, &o->backend)))
+				return err;
 			break;
+		case 'm':
 		case 'f':
-			if (pattern_append(&o->functions, optarg))
+			if (pattern_append(c == 'm' ? &o->match : &o->functions, optarg))
 				return -ENOMEM;
 			break;
 		case 'd':
-			o->duration = strtod(optarg, &end);
-			if (*end || !(o->duration > 0) || !isfinite(o->duration)) {
-				report_error("record: --duration wants a positive number of seconds, not '%s'", optarg);
-				return -EINVAL;
-			}
-			break;
 		case 'p':
-			errno = 0;
-			pid = strtol(optarg, &end, 10);
-			if (*end || errno || pid <= 0 || pid > INT_MAX) {
-				report_error("record: -p wants a process id, not '%s'", optarg);
-				return -EINVAL;
-			}
-			o->pid = (pid_t)pid;
-			break;
 		case 'b':
-			mb = strtod(optarg, &end);
-			if (*end || !(mb > 0) || mb > 1024) {
-				report_error("record: --buffer-size wants megabytes in (0, 1024], not '%s'", optarg);
-				return -EINVAL;
-			}
-			o->buffer_bytes = round_buffer_size(mb);
+			if ((err = parse_number_option(o, c, optarg)))
+				return err;
 			break;
 		case 'P': o->no_tasks = 1; break;
 		case 'v': o->verbose = 1; break;
 		case 'q': report_set_quiet(1); break;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -EINVAL;
+		default:
+			report_error("record: %s option '%s' (see --help)",
+				     optopt && strchr("oBmfdpb", optopt) ? "missing the argument of" : "unknown",
+				     argv[optind - 1]);
+			return -EINVAL;
 		}
 	}
 	if (optind < argc)
@@ -163,32 +172,33 @@ static char *process_executable(pid_t pid)
 
 /* The binary to probe: the command's resolved path, or, for a running
  * process, /proc/PID/exe, which reaches its executable even when the file
- * was deleted or replaced, or lives in another mount namespace. *shown is
- * the name to record and print. */
-static int resolve_target(const struct record_options *o, char **path, char **shown)
+ * was deleted or replaced, or lives in another mount namespace. */
+static int resolve_target(struct record_run *run)
 {
+	const struct record_options *o = run->o;
+
 	if (o->command) {
-		*path = spawn_resolve_command(o->command[0]);
-		if (!*path) {
+		run->path = spawn_resolve_command(o->command[0]);
+		if (!run->path) {
 			report_error("record: cannot run %s: %s", o->command[0], strerror(errno));
 			return -errno;
 		}
-		*shown = strdup(*path);
-		return *shown ? 0 : -ENOMEM;
+		run->shown = strdup(run->path);
+		return run->shown ? 0 : -ENOMEM;
 	}
 	if (kill(o->pid, 0) < 0 && errno == ESRCH) {
 		report_error("record: no such process: %d", (int)o->pid);
 		return -ESRCH;
 	}
-	*shown = process_executable(o->pid);
-	if (!*shown) {
+	run->shown = process_executable(o->pid);
+	if (!run->shown) {
 		int err = errno;
 
 		report_error("record: cannot read the executable of process %d: %s%s", (int)o->pid,
 			     strerror(err), err == EACCES ? " (run as root)" : "");
 		return -err;
 	}
-	return asprintf(path, "/proc/%d/exe", (int)o->pid) < 0 ? -ENOMEM : 0;
+	return asprintf(&run->path, "/proc/%d/exe", (int)o->pid) < 0 ? -ENOMEM : 0;
 }
 
 static int compile_pattern(const char *option, const char *pattern, regex_t *re)
@@ -199,9 +209,10 @@ static int compile_pattern(const char *option, const char *pattern, regex_t *re)
 	return -EINVAL;
 }
 
-static int load_functions(const char *path, const struct record_options *o,
-			  struct poll_fn_list *fns)
+static int load_functions(struct record_run *run)
 {
+	const struct record_options *o = run->o;
+	struct poll_fn_list *fns = &run->fns;
 	regex_t match, functions;
 	int err = o->match ? compile_pattern("--match", o->match, &match) : 0;
 
@@ -211,88 +222,26 @@ static int load_functions(const char *path, const struct record_options *o,
 	}
 	if (err)
 		return err;
-	err = poll_fn_list__load(fns, path, o->match ? &match : NULL);
+	err = poll_fn_list__load(fns, run->path, o->match ? &match : NULL);
 	if (!err && o->functions)
-		err = poll_fn_list__add_functions(fns, path, &functions);
+		err = poll_fn_list__add_functions(fns, run->path, &functions);
 	/* Task lifecycles need the runtime's hooks and the futures' drop glue. */
 	if (!err && fns->count && !o->no_tasks)
-		err = poll_fn_list__add_hooks(fns, path);
+		err = poll_fn_list__add_hooks(fns, run->path);
 	if (o->match)
 		regfree(&match);
 	if (o->functions)
 		regfree(&functions);
 	if (err == -ENOEXEC)
-		report_error("record: %s: not an ELF file", path);
+		report_error("record: %s: not an ELF file", run->path);
 	else if (err)
-		report_error("record: cannot read %s: %s", path, strerror(-err));
+		report_error("record: cannot read %s: %s", run->path, strerror(-err));
 	else if (!fns->count)
-		report_error("record: %s: no poll functions %s", path,
+		report_error("record: %s: no poll functions %s", run->path,
 			     o->match || o->functions ? "match the patterns" : "found (is it a Rust async program?)");
 	else
 		return 0;
 	return err ? err : -ENOENT;
-}
-
-static int plan_probes(const char *path, const struct poll_fn_list *fns, struct probe_plan *plan,
-		       int verbose)
-{
-	int err = probe_plan__build(plan, path, fns);
-
-	if (err == -ENOTSUP) {
-		report_error("record: cannot probe %s binaries on this machine", fns->machine == 0 ? "these" : "non-native");
-		return err;
-	}
-	if (err) {
-		report_error("record: cannot decode the functions of %s: %s", path, strerror(-err));
-		return err;
-	}
-	if (plan->functions_without_exits)
-		report_info("record: %zu poll functions have no exit instruction; their polls end when the stack shows them gone",
-			    plan->functions_without_exits);
-	if (verbose)
-		for (size_t i = 0; i < plan->count; i++)
-			report_info("probe %s at file offset 0x%llx: %s",
-				    plan->sites[i].kind == PROBE_KIND_ENTRY ? "entry" : "exit ",
-				    (unsigned long long)plan->sites[i].file_offset,
-				    fns->fns[plan->sites[i].func_id].demangled);
-	return 0;
-}
-
-static int open_session(struct recorder *rec, const struct record_options *o,
-			const struct poll_fn_list *fns)
-{
-	int err = uprobe_session__open(&rec->session, o->buffer_bytes, o->verbose, fns,
-				       recorder__on_event, rec);
-
-	if (err == -EPERM || err == -EACCES)
-		report_error("record: cannot load BPF programs: %s (run as root or grant CAP_BPF+CAP_PERFMON)",
-			     strerror(-err));
-	else if (err)
-		report_error("record: cannot load BPF programs: %s", strerror(-err));
-	return err;
-}
-
-static int attach_probes(struct recorder *rec, const char *path, pid_t pid,
-			 const struct probe_plan *plan, const struct poll_fn_list *fns)
-{
-	size_t failed = 0;
-	int err;
-
-	uprobe_session__set_target(rec->session, pid);
-	err = uprobe_session__attach(rec->session, path, pid, plan, &failed);
-	if (!err)
-		return 0;
-	if (err == -ESRCH)
-		report_error("record: process %d exited before the probes were attached", (int)pid);
-	else if (uprobe_session__uses_multi_link(rec->session))
-		report_error("record: cannot attach %zu uprobes to %s: %s%s", plan->count, path, strerror(-err),
-			     err == -EPERM || err == -EACCES ? " (run as root or grant CAP_BPF+CAP_PERFMON)" : "");
-	else
-		report_error("record: cannot attach a uprobe to %s at file offset 0x%llx (%s): %s%s", path,
-			     (unsigned long long)plan->sites[failed].file_offset,
-			     fns->fns[plan->sites[failed].func_id].demangled, strerror(-err),
-			     err == -EPERM || err == -EACCES ? " (run as root or grant CAP_BPF+CAP_PERFMON)" : "");
-	return err;
 }
 
 static void install_signal_handlers(void)
@@ -313,65 +262,30 @@ static double now_seconds(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Has the target exited? For our own child, reap it and keep its status. */
-static int target_exited(struct recorder *rec)
-{
-	struct pollfd pfd = { .fd = rec->pidfd, .events = POLLIN };
-
-	if (rec->child_pid > 0) {
-		pid_t got = waitpid(rec->child_pid, &rec->wait_status, WNOHANG);
-
-		if (got == rec->child_pid) {
-			rec->child_reaped = 1;
-			return 1;
-		}
-		return got < 0 && errno == ECHILD;
-	}
-	if (rec->pidfd >= 0)
-		return poll(&pfd, 1, 0) == 1;
-	return kill(rec->target_pid, 0) < 0 && errno == ESRCH;
-}
-
 static enum trace_end_reason record_loop(struct recorder *rec, double duration)
 {
 	double deadline = duration > 0 ? now_seconds() + duration : 0;
+	int interval = rec->agent ? AGENT_POLL_INTERVAL_MS : POLL_INTERVAL_MS;
 
 	for (;;) {
-		int rc = uprobe_session__poll(rec->session, POLL_INTERVAL_MS);
-
-		if (rc < 0 && rc != -EINTR) {
-			report_error("record: reading the ring buffer failed: %s", strerror(-rc));
-			rec->failed = 1;
+		if (recorder__poll(rec, interval) < 0 || stop_signal)
 			return TRACE_END_SIGNAL;
-		}
-		if (rec->write_error)
-			return TRACE_END_SIGNAL;
-		if (stop_signal)
-			return TRACE_END_SIGNAL;
-		if (target_exited(rec))
+		if (recorder__target_exited(rec))
 			return TRACE_END_TARGET_EXITED;
 		if (deadline && now_seconds() >= deadline)
 			return TRACE_END_DURATION;
 	}
 }
 
-/* The command's fate is its own: wait for it, and return its status the
- * way a shell would. A recording ended by --duration or SIGTERM ends the
+/* The command's fate is its own: its status comes back the way a shell
+ * would report it. A recording ended by --duration or SIGTERM ends the
  * command with SIGTERM, as `perf record` does. */
-static int finish_child(struct recorder *rec, enum trace_end_reason reason)
+static int child_status(struct recorder *rec)
 {
-	int status;
+	int status = rec->wait_status;
 
 	if (rec->child_pid <= 0)
 		return 0;
-	if (!rec->child_reaped) {
-		if (reason == TRACE_END_DURATION || (reason == TRACE_END_SIGNAL && stop_signal != SIGINT))
-			kill(rec->child_pid, SIGTERM);
-		while (waitpid(rec->child_pid, &rec->wait_status, 0) < 0 && errno == EINTR)
-			;
-		rec->child_reaped = 1;
-	}
-	status = rec->wait_status;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status)) {
@@ -382,99 +296,91 @@ static int finish_child(struct recorder *rec, enum trace_end_reason reason)
 	return 1;
 }
 
-static int start_target(struct recorder *rec, const struct record_options *o, const char *path,
-			struct held_child *child)
+/* Uprobes stop with the recording; the agent's buffers are complete only
+ * once the target is gone, so the in-process backend waits for it first. */
+static int end_recording(struct record_run *run, enum trace_end_reason reason)
 {
+	struct recorder *rec = &run->rec;
+	bool terminate = reason == TRACE_END_DURATION || (reason == TRACE_END_SIGNAL && stop_signal != SIGINT);
 	int err;
 
-	if (!o->command) {
-		rec->target_pid = o->pid;
-		rec->pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
-		return 0;
+	if (rec->agent) {
+		recorder__stop_uprobes(rec);
+		recorder__wait_child(rec, terminate);
+		return recorder__finish(rec, reason);
 	}
-	err = held_child__spawn(child, path, o->command);
-	if (err) {
-		report_error("record: cannot start %s: %s", o->command[0], strerror(-err));
-		return err;
-	}
-	rec->target_pid = rec->child_pid = child->pid;
-	return 0;
+	err = recorder__finish(rec, reason);
+	recorder__wait_child(rec, terminate);
+	return err;
 }
 
-static int run_record(const struct record_options *o)
+static void print_attached(const struct record_run *run, double started)
 {
-	struct poll_fn_list fns = { 0 };
-	struct probe_plan plan = { 0 };
-	struct held_child child = { .release_fd = -1, .error_fd = -1 };
-	struct recorder rec = { .pidfd = -1 };
+	size_t by_uprobe = record_count_by_uprobe(run);
+	size_t in_process = run->backend == BACKEND_INPROC ? run->fns.count - by_uprobe : 0;
+
+	if (run->backend == BACKEND_INPROC)
+		report_info("record: %zu of %zu functions patched in process, %zu through uprobes, in %.0f ms",
+			    in_process, run->fns.count, by_uprobe, (now_seconds() - started) * 1e3);
+	else
+		report_info("record: %zu probes on %zu function%s attached in %.0f ms",
+			    uprobe_session__attached(run->rec.uprobes), run->fns.count,
+			    run->fns.count == 1 ? "" : "s", (now_seconds() - started) * 1e3);
+}
+
+static int run_record(struct record_run *run)
+{
+	struct recorder *rec = &run->rec;
 	enum trace_end_reason reason;
-	char *path = NULL, *shown = NULL;
 	double started;
 	int err, status = 1;
 
-	err = resolve_target(o, &path, &shown);
+	err = resolve_target(run);
 	if (!err)
-		err = load_functions(path, o, &fns);
+		err = load_functions(run);
 	if (!err)
-		err = plan_probes(path, &fns, &plan, o->verbose);
+		err = record_choose_backend(run);
 	if (!err)
-		err = open_session(&rec, o, &fns);
+		err = record_prepare_capture(run);
 	if (!err)
-		err = recorder__open_output(&rec, o->output);
+		err = recorder__open_output(rec, run->o->output);
 	if (!err)
-		err = start_target(&rec, o, path, &child);
+		err = record_start_target(run);
 	if (err)
-		goto out;
-	rec.command_name = o->command ? o->command[0] : shown;
+		return status;
+	rec->command_name = run->o->command ? run->o->command[0] : run->shown;
 	started = now_seconds();
-	err = attach_probes(&rec, path, rec.target_pid, &plan, &fns);
-	if (!err)
-		err = recorder__write_header(&rec, path, shown, o->command, &fns, &plan);
-	if (err) {
-		held_child__abort(&child);
-		rec.child_pid = 0;
-		goto out;
-	}
-	report_info("record: %zu probes on %zu function%s attached in %.0f ms",
-		    uprobe_session__attached(rec.session), fns.count, fns.count == 1 ? "" : "s", (now_seconds() - started) * 1e3);
+	err = record_arm_capture(run);
+	if (err)
+		return rec->exec_failed ? 127 : status;
+	print_attached(run, started);
 	install_signal_handlers();
-	if (o->command) {
-		err = held_child__release(&child);
-		if (err) {
-			report_error("record: cannot run %s: %s", o->command[0], strerror(-err));
-			rec.exec_failed = 1;
-		}
-	}
-	if (!rec.exec_failed)
-		recorder__locate_target(&rec);
-	reason = rec.exec_failed ? TRACE_END_TARGET_EXITED : record_loop(&rec, o->duration);
-	err = recorder__finish(&rec, reason);
-	status = finish_child(&rec, reason);
-	if (rec.exec_failed)
+	reason = rec->exec_failed ? TRACE_END_TARGET_EXITED : record_loop(rec, run->o->duration);
+	err = end_recording(run, reason);
+	status = child_status(rec);
+	if (rec->exec_failed)
 		status = 127;
-	else if (err || rec.failed)
+	else if (err || rec->failed)
 		status = status ? status : 1;
 	else
-		recorder__print_summary(&rec, o->output, now_seconds() - started);
-out:
-	recorder__close(&rec);
-	probe_plan__free(&plan);
-	poll_fn_list__free(&fns);
-	free(path);
-	free(shown);
+		recorder__print_summary(rec, run->o->output, now_seconds() - started);
 	return status;
 }
 
 int cmd_record(int argc, char **argv)
 {
 	struct record_options options = { 0 };
+	struct record_run run = { .o = &options };
 	int rc = parse_options(&options, argc, argv);
 	int status;
 
+	run.rec.pidfd = -1;
+	run.child.release_fd = run.child.error_fd = -1;
 	if (!rc)
-		status = run_record(&options);
+		status = run_record(&run);
 	else
 		status = rc > 0 ? 0 : EXIT_USAGE;
+	record_run__free(&run);
 	free(options.match);
 	free(options.functions);
 	return status;

@@ -116,6 +116,13 @@ struct poll_fn {
 	 * `targets::YieldNow`): T of the `self: Pin<&mut T>` parameter; for drop
 	 * glue, T of drop_in_place<T>. NULL without DWARF types. */
 	char *future_type;
+	uint8_t stack_args;   /* enum stack_args (INTERIM field, see the patch branch) */
+};
+
+enum stack_args {
+	STACK_ARGS_UNKNOWN = 0,
+	STACK_ARGS_NONE = 1,
+	STACK_ARGS_SOME = 2,
 };
 
 enum runtime_kind {

@@ -64,7 +64,7 @@ static bool wants_exits(const struct poll_fn *fn)
 	return fn->role == ROLE_POLL || fn->role == ROLE_TASK_NEW;
 }
 
-static int read_code(int fd, off_t file_size, const struct poll_fn *fn, uint8_t **code)
+int probe_read_code(int fd, off_t file_size, const struct poll_fn *fn, uint8_t **code)
 {
 	ssize_t got;
 
@@ -90,7 +90,7 @@ static int plan_function(struct probe_plan *plan, size_t *capacity, const struct
 	uint8_t *code = NULL;
 	int err;
 
-	err = read_code(fd, file_size, fn, &code);
+	err = probe_read_code(fd, file_size, fn, &code);
 	if (err == -ENOMEM)
 		return err;
 	if (err)
@@ -146,6 +146,7 @@ int probe_plan__build(struct probe_plan *plan, const char *path, const struct po
 	plan->exits_per_function = calloc(fns->count ? fns->count : 1, sizeof(uint32_t));
 	if (!plan->exits_per_function)
 		return -ENOMEM;
+	plan->function_count = fns->count;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		err = -errno;
@@ -169,4 +170,17 @@ void probe_plan__free(struct probe_plan *plan)
 	free(plan->sites);
 	free(plan->exits_per_function);
 	*plan = (struct probe_plan){ 0 };
+}
+
+void probe_plan__keep(struct probe_plan *plan, const bool *keep)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < plan->count; i++)
+		if (keep[plan->sites[i].func_id])
+			plan->sites[n++] = plan->sites[i];
+	plan->count = n;
+	for (size_t id = 0; plan->exits_per_function && id < plan->function_count; id++)
+		if (!keep[id])
+			plan->exits_per_function[id] = 0;
 }

@@ -4,7 +4,9 @@
 #ifndef ASYNCTRACE_PROBE_PLAN_H
 #define ASYNCTRACE_PROBE_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "elf/pollfn.h"
@@ -20,6 +22,7 @@ struct probe_plan {
 	struct probe_site *sites;
 	size_t count;
 	uint32_t *exits_per_function;  /* indexed by function id */
+	size_t function_count;
 	size_t functions_without_exits; /* poll functions that never return: closed as unwound */
 	size_t unsupported_exits;       /* conditional tail calls: not probed */
 };
@@ -29,5 +32,12 @@ struct probe_plan {
  * support for this architecture). */
 int probe_plan__build(struct probe_plan *plan, const char *path, const struct poll_fn_list *fns);
 void probe_plan__free(struct probe_plan *plan);
+/* Keeps only the sites of functions with keep[func_id] set (the others are
+ * traced in process). */
+void probe_plan__keep(struct probe_plan *plan, const bool *keep);
+/* The bytes of fn's code from the open ELF file fd (malloc'ed into *code).
+ * Returns 0, -EINVAL when the symbol's range is not in the file, or another
+ * negative errno. */
+int probe_read_code(int fd, off_t file_size, const struct poll_fn *fn, uint8_t **code);
 
 #endif

@@ -1,10 +1,14 @@
 #include "probe/recorder.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -70,7 +74,7 @@ static struct trace_function function_entry(const struct poll_fn *fn, uint32_t e
 
 int recorder__write_header(struct recorder *rec, const char *binary, const char *shown,
 			   char *const *command, const struct poll_fn_list *fns,
-			   const struct probe_plan *plan)
+			   const uint32_t *exits, const char *capture)
 {
 	struct trace_meta meta = {
 		.clock = CLOCK_MONOTONIC, /* what bpf_ktime_get_ns() reads */
@@ -81,7 +85,7 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 		.build_id_len = (uint8_t)fns->build_id_len,
 		.target_path = (char *)shown,
 		.command = join_command(command),
-		.capture = "ebpf-uprobe",
+		.capture = (char *)capture,
 	};
 	struct trace_function *table = calloc(fns->count ? fns->count : 1, sizeof(*table));
 	int err;
@@ -95,7 +99,7 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < fns->count; i++)
-		table[i] = function_entry(&fns->fns[i], plan->exits_per_function[i]);
+		table[i] = function_entry(&fns->fns[i], exits[i]);
 	err = trace_writer__write_meta(rec->writer, &meta);
 	if (!err)
 		err = trace_writer__write_functions(rec->writer, table, fns->count);
@@ -106,31 +110,46 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 	return err;
 }
 
-/* The BPF side names each thread once, from the thread itself. */
-static void name_thread(struct recorder *rec, const struct probe_event *pe)
+/* A thread's name: the BPF side sends it once, from the thread itself;
+ * the agent with every buffer the thread takes (the latest wins: threads
+ * are often named after they start). */
+static void name_thread(struct recorder *rec, uint32_t tid, const char *name, size_t len, bool replace)
 {
+	uintptr_t index = (uintptr_t)u64map_get(&rec->thread_index, (uint64_t)tid + 1);
 	struct trace_thread *thread;
 
-	if (u64map_get(&rec->thread_index, (uint64_t)pe->tid + 1))
+	if (index && !replace)
 		return;
-	if (ARRAY_RESERVE(rec->threads, rec->thread_capacity, rec->thread_count + 1))
-		return; /* the thread stays unnamed */
-	thread = &rec->threads[rec->thread_count];
+	if (!index) {
+		if (ARRAY_RESERVE(rec->threads, rec->thread_capacity, rec->thread_count + 1))
+			return; /* the thread stays unnamed */
+		if (u64map_put(&rec->thread_index, (uint64_t)tid + 1, (void *)(uintptr_t)(rec->thread_count + 1)))
+			return;
+		index = ++rec->thread_count;
+	}
+	thread = &rec->threads[index - 1];
 	memset(thread, 0, sizeof(*thread));
-	thread->tid = pe->tid;
-	memcpy(thread->name, &pe->arg0, sizeof(thread->name) - 1);
-	if (u64map_put(&rec->thread_index, (uint64_t)pe->tid + 1, (void *)(uintptr_t)(rec->thread_count + 1)) == 0)
-		rec->thread_count++;
+	thread->tid = tid;
+	memcpy(thread->name, name, len < sizeof(thread->name) - 1 ? len : sizeof(thread->name) - 1);
 }
 
 /* Spawn sites are return addresses in the process: keep them, to resolve
  * at the end (with the load bias recorder__locate_target found). */
-static void note_address(struct recorder *rec, const struct probe_event *pe)
+static void note_address(struct recorder *rec, const struct trace_event *e)
 {
-	const struct poll_fn *fn = &rec->fns->fns[pe->func_id];
+	const struct poll_fn *fn = &rec->fns->fns[e->func_id];
 
-	if (fn->role == ROLE_SPAWN && (pe->flags & PROBE_FLAG_RETURN_ADDRESS))
-		address_book__note(&rec->addresses, pe->aux);
+	if (fn->role == ROLE_SPAWN && (e->flags & TRACE_EVENT_RETURN_ADDRESS))
+		address_book__note(&rec->addresses, e->aux);
+}
+
+static int write_failed(struct recorder *rec, int err)
+{
+	if (!rec->write_error) {
+		rec->write_error = err;
+		report_error("record: cannot write %s: %s", rec->output, strerror(-err));
+	}
+	return err; /* stop this drain; the loop ends the recording */
 }
 
 void recorder__locate_target(struct recorder *rec)
@@ -170,20 +189,44 @@ int recorder__on_event(const struct probe_event *pe, void *ctx)
 	int err;
 
 	if (pe->kind == PROBE_KIND_THREAD) {
-		name_thread(rec, pe);
+		name_thread(rec, pe->tid, (const char *)&pe->arg0, 16, false);
 		return 0;
 	}
 	if (pe->func_id >= rec->fns->count)
 		return 0; /* cannot happen: cookies carry our own ids */
-	note_address(rec, pe);
+	note_address(rec, &e);
 	err = trace_writer__add_event(rec->writer, &e);
-	if (err && !rec->write_error) {
-		rec->write_error = err;
-		report_error("record: cannot write %s: %s", rec->output, strerror(-err));
-		return err; /* stop this drain; the loop ends the recording */
-	}
+	if (err)
+		return write_failed(rec, err);
 	rec->events++;
 	return 0;
+}
+
+static int on_agent_events(uint64_t stream, uint32_t tid, const struct trace_event *events, size_t count,
+			   void *ctx)
+{
+	struct recorder *rec = ctx;
+	int err;
+
+	if (rec->write_error)
+		return rec->write_error;
+	for (size_t i = 0; i < count; i++)
+		note_address(rec, &events[i]);
+	err = trace_writer__add_stream_events(rec->writer, stream, tid, (uint32_t)rec->target_pid, events, count);
+	if (err)
+		return write_failed(rec, err);
+	rec->events += count;
+	return 0;
+}
+
+static void on_agent_thread(uint32_t tid, const char *comm, void *ctx)
+{
+	name_thread(ctx, tid, comm, strlen(comm), true);
+}
+
+struct agent_session_callbacks recorder__agent_callbacks(struct recorder *rec)
+{
+	return (struct agent_session_callbacks){ on_agent_events, on_agent_thread, rec };
 }
 
 static int write_addresses(struct recorder *rec)
@@ -202,19 +245,105 @@ static int write_addresses(struct recorder *rec)
 	return err;
 }
 
+int recorder__poll(struct recorder *rec, int timeout_ms)
+{
+	int rc = 0;
+
+	if (rec->agent && !rec->write_error) {
+		rc = agent_session__drain(rec->agent, false);
+		if (rc < 0 && !rec->write_error) {
+			report_error("record: reading the agent's buffers failed: %s", strerror(-rc));
+			rec->failed = 1;
+			return rc;
+		}
+	}
+	if (rec->uprobes) {
+		rc = uprobe_session__poll(rec->uprobes, timeout_ms);
+		if (rc < 0 && rc != -EINTR && !rec->write_error) {
+			report_error("record: reading the ring buffer failed: %s", strerror(-rc));
+			rec->failed = 1;
+			return rc;
+		}
+	} else {
+		struct timespec pause = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000 };
+
+		nanosleep(&pause, NULL);
+	}
+	return rec->write_error;
+}
+
+bool recorder__target_exited(struct recorder *rec)
+{
+	struct pollfd pfd = { .fd = rec->pidfd, .events = POLLIN };
+
+	if (rec->child_pid > 0) {
+		pid_t got;
+
+		if (rec->child_reaped)
+			return true;
+		got = waitpid(rec->child_pid, &rec->wait_status, WNOHANG);
+		if (got == rec->child_pid) {
+			rec->child_reaped = 1;
+			return true;
+		}
+		return got < 0 && errno == ECHILD;
+	}
+	if (rec->pidfd >= 0)
+		return poll(&pfd, 1, 0) == 1;
+	return kill(rec->target_pid, 0) < 0 && errno == ESRCH;
+}
+
+void recorder__stop_uprobes(struct recorder *rec)
+{
+	if (!rec->uprobes)
+		return;
+	/* Everything the target produced is in the ring buffer by now (its
+	 * probes ran synchronously in its threads): take it, then detach. */
+	if (!rec->write_error)
+		uprobe_session__drain(rec->uprobes);
+	uprobe_session__detach(rec->uprobes);
+	if (!rec->write_error)
+		uprobe_session__drain(rec->uprobes);
+}
+
+void recorder__wait_child(struct recorder *rec, bool terminate)
+{
+	if (rec->child_pid <= 0 || rec->child_reaped)
+		return;
+	if (terminate)
+		kill(rec->child_pid, SIGTERM);
+	/* The agent keeps writing while the target lives: drain as it goes. */
+	while (!recorder__target_exited(rec)) {
+		struct timespec pause = { 0, 10 * 1000000 };
+
+		if (rec->agent && !rec->write_error)
+			agent_session__drain(rec->agent, false);
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void final_drain(struct recorder *rec)
+{
+	int rc;
+
+	if (!rec->agent || rec->write_error)
+		return;
+	rc = agent_session__drain(rec->agent, true);
+	if (rc < 0 && !rec->write_error) {
+		report_error("record: reading the agent's buffers failed: %s", strerror(-rc));
+		rec->failed = 1;
+	}
+}
+
 int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
 {
 	struct trace_trailer trailer = { .end_reason = reason, .exit_status = -1 };
 	int err;
 
-	/* Everything the target produced is in the ring buffer by now (its
-	 * probes ran synchronously in its threads): take it, then detach. */
-	if (!rec->write_error)
-		uprobe_session__drain(rec->session);
-	uprobe_session__detach(rec->session);
-	if (!rec->write_error)
-		uprobe_session__drain(rec->session);
-	rec->lost = uprobe_session__lost(rec->session);
+	recorder__stop_uprobes(rec);
+	final_drain(rec);
+	rec->lost = (rec->uprobes ? uprobe_session__lost(rec->uprobes) : 0) +
+		    (rec->agent ? agent_session__lost(rec->agent) : 0);
 	trailer.lost = rec->lost;
 	trailer.end_clock_ns = clock_ns(CLOCK_MONOTONIC);
 	if (rec->child_reaped)
@@ -235,16 +364,18 @@ void recorder__print_summary(const struct recorder *rec, const char *output, dou
 		    (unsigned long long)rec->events, rec->thread_count, rec->thread_count == 1 ? "" : "s",
 		    seconds, output, (unsigned long long)rec->lost);
 	if (rec->lost)
-		report_warning("record: %llu events were lost (ring buffer full): the report counts them; try a larger --buffer-size",
-			       (unsigned long long)rec->lost);
+		report_warning("record: %llu events were lost (%s full): the report counts them; try a larger --buffer-size",
+			       (unsigned long long)rec->lost, rec->agent ? "buffers" : "ring buffer");
 }
 
 void recorder__close(struct recorder *rec)
 {
 	trace_writer__free(rec->writer);
 	rec->writer = NULL;
-	uprobe_session__free(rec->session);
-	rec->session = NULL;
+	uprobe_session__free(rec->uprobes);
+	rec->uprobes = NULL;
+	agent_session__free(rec->agent);
+	rec->agent = NULL;
 	if (rec->pidfd >= 0)
 		close(rec->pidfd);
 	rec->pidfd = -1;

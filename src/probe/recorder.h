@@ -1,21 +1,25 @@
-/* The sink of a recording: turns the capture backend's events into trace
- * events, names threads as they appear, and writes the trace file. */
+/* The sink of a recording: takes the events of either capture backend (the
+ * eBPF uprobe session, the in-process agent's buffers, or both at once),
+ * names threads as they appear, and writes the trace file. It also follows
+ * the target: whether it still runs, and its exit status. */
 #ifndef ASYNCTRACE_PROBE_RECORDER_H
 #define ASYNCTRACE_PROBE_RECORDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include "elf/pollfn.h"
 #include "probe/addresses.h"
-#include "probe/plan.h"
+#include "probe/agent_session.h"
 #include "probe/uprobe.h"
 #include "trace/trace.h"
 #include "trace/writer.h"
 #include "util/u64map.h"
 
 struct recorder {
-	struct uprobe_session *session;
+	struct uprobe_session *uprobes; /* NULL when every function is traced in process */
+	struct agent_session *agent;    /* NULL for the uprobe backend */
 	struct trace_writer *writer;
 	struct u64map thread_index;  /* tid + 1 -> index + 1 into threads */
 	struct trace_thread *threads;
@@ -39,17 +43,32 @@ struct recorder {
 };
 
 int recorder__open_output(struct recorder *rec, const char *path);
-/* Meta and function table; before the target runs. binary: the file
- * probed; shown: its name for people. */
+/* Meta and function table; before any event. binary: the file probed;
+ * shown: its name for people; exits[func_id]: exit sites observed (the
+ * in-process backend sees every exit: 1); capture: how events were taken
+ * ("ebpf-uprobe", "inproc", "inproc+ebpf-uprobe"). */
 int recorder__write_header(struct recorder *rec, const char *binary, const char *shown,
 			   char *const *command, const struct poll_fn_list *fns,
-			   const struct probe_plan *plan);
+			   const uint32_t *exits, const char *capture);
 /* Where the target's binary is mapped, while it runs (after attach, or
  * after a held command was released). */
 void recorder__locate_target(struct recorder *rec);
 /* probe_event_fn for the uprobe session. */
 int recorder__on_event(const struct probe_event *event, void *ctx);
-/* Drains, detaches, writes threads and the trailer. Returns 0 or a negative
+/* The agent session's callbacks. */
+struct agent_session_callbacks recorder__agent_callbacks(struct recorder *rec);
+/* Hands over what the backends hold now (waiting up to timeout_ms for the
+ * uprobe ring buffer). Returns 0 or a negative errno (already reported). */
+int recorder__poll(struct recorder *rec, int timeout_ms);
+/* Has the target exited? Our own child is reaped and its status kept. */
+bool recorder__target_exited(struct recorder *rec);
+/* Ends the uprobes (drained, then detached): the target runs on untraced
+ * by them. */
+void recorder__stop_uprobes(struct recorder *rec);
+/* Waits for our child to exit (after SIGTERM when `terminate`), draining
+ * the agent's buffers meanwhile. */
+void recorder__wait_child(struct recorder *rec, bool terminate);
+/* Final drain, threads, sites and the trailer. Returns 0 or a negative
  * errno (already reported). */
 int recorder__finish(struct recorder *rec, enum trace_end_reason reason);
 void recorder__print_summary(const struct recorder *rec, const char *output, double seconds);

@@ -16,6 +16,8 @@ int trace_writer__write_functions(struct trace_writer *w, const struct trace_fun
 				  size_t count);
 /* Buffered; written as an events chunk when the buffer fills. */
 int trace_writer__add_event(struct trace_writer *w, const struct trace_event *event);
+int trace_writer__add_stream_events(struct trace_writer *w, uint64_t stream, uint32_t tid,
+				    uint32_t pid, const struct trace_event *events, size_t count);
 int trace_writer__write_threads(struct trace_writer *w, const struct trace_thread *threads,
 				size_t count);
 /* Resolved code addresses (spawn sites). */

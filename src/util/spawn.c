@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 static int is_executable_file(const char *path)
 {
 	struct stat st;
@@ -51,7 +53,8 @@ char *spawn_resolve_command(const char *name)
 	return NULL;
 }
 
-static void run_child(int release_read, int error_write, const char *path, char *const argv[])
+static void run_child(int release_read, int error_write, const char *path, char *const argv[],
+		      char *const env[])
 {
 	char go;
 	int err;
@@ -60,14 +63,15 @@ static void run_child(int release_read, int error_write, const char *path, char 
 	if (read(release_read, &go, 1) != 1)
 		_exit(127);
 	close(release_read);
-	execv(path, argv);
+	execve(path, argv, env ? env : environ);
 	err = errno;
 	if (write(error_write, &err, sizeof(err)) < 0)
 		_exit(127);
 	_exit(127);
 }
 
-int held_child__spawn(struct held_child *child, const char *path, char *const argv[])
+int held_child__spawn(struct held_child *child, const char *path, char *const argv[],
+		      char *const env[])
 {
 	int release_pipe[2], error_pipe[2];
 	pid_t pid;
@@ -93,7 +97,7 @@ int held_child__spawn(struct held_child *child, const char *path, char *const ar
 	if (pid == 0) {
 		close(release_pipe[1]);
 		close(error_pipe[0]);
-		run_child(release_pipe[0], error_pipe[1], path, argv);
+		run_child(release_pipe[0], error_pipe[1], path, argv, env);
 	}
 	close(release_pipe[0]);
 	close(error_pipe[1]);

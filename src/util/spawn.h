@@ -16,9 +16,10 @@ struct held_child {
 /* Resolves a command name like execvp does. Returns a malloc'ed path, or
  * NULL with errno set (ENOENT, EACCES). */
 char *spawn_resolve_command(const char *name);
-/* Forks a child that will execv(path, argv) once released. Returns 0 or a
- * negative errno. */
-int held_child__spawn(struct held_child *child, const char *path, char *const argv[]);
+/* Forks a child that will execve(path, argv, env) once released (env NULL:
+ * ours). Returns 0 or a negative errno. */
+int held_child__spawn(struct held_child *child, const char *path, char *const argv[],
+		      char *const env[]);
 /* Lets the child exec. Returns 0, or the negative errno of a failed exec
  * (the child has then exited with 127). */
 int held_child__release(struct held_child *child);

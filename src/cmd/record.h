@@ -1,0 +1,67 @@
+/* Pieces of `asynctrace record` (record.c: options, target, the run;
+ * record_capture.c: setting up the capture backends and their wording). */
+#ifndef ASYNCTRACE_CMD_RECORD_H
+#define ASYNCTRACE_CMD_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "elf/pollfn.h"
+#include "probe/agent_plan.h"
+#include "probe/plan.h"
+#include "probe/recorder.h"
+#include "util/spawn.h"
+
+enum record_backend {
+	BACKEND_AUTO = 0,   /* inproc for -- CMD, bpf for -p */
+	BACKEND_INPROC = 1,
+	BACKEND_BPF = 2,
+};
+
+struct record_options {
+	const char *output;
+	char *match;          /* the --match patterns joined into one alternation */
+	char *functions;      /* the --function patterns, likewise */
+	int no_tasks;         /* --polls-only: no wake/spawn/drop hooks */
+	double duration;      /* seconds; 0 = until the target exits or a signal */
+	pid_t pid;            /* -p */
+	char **command;       /* -- CMD ARGS... */
+	double buffer_mb;     /* 0: the backend's default */
+	enum record_backend backend;
+	int verbose;
+};
+
+/* One recording's state, shared by the two files. */
+struct record_run {
+	const struct record_options *o;
+	enum record_backend backend;  /* resolved: INPROC or BPF */
+	char *path;                   /* the file probed */
+	char *shown;                  /* its name for people */
+	struct poll_fn_list fns;
+	struct agent_plan_set agent_plan;
+	bool *by_uprobe;              /* per func_id: traced through uprobes */
+	bool uprobes_unavailable;     /* inproc: BPF refused (no privileges) */
+	uint32_t *exits;              /* per func_id, for the function table */
+	struct probe_plan probe_plan;
+	struct held_child child;
+	struct recorder rec;
+	char *agent_library;
+};
+
+/* record_capture.c */
+/* Picks the backend; says why when auto falls back. */
+int record_choose_backend(struct record_run *run);
+/* Plans the in-process patches (inproc) and opens what the backend needs
+ * before the target starts. */
+int record_prepare_capture(struct record_run *run);
+/* Starts the command (held before exec) or follows -p. */
+int record_start_target(struct record_run *run);
+/* Attaches uprobes where needed, releases the command, completes the
+ * handshake with the agent, writes the trace header. After it, events
+ * flow. */
+int record_arm_capture(struct record_run *run);
+size_t record_count_by_uprobe(const struct record_run *run);
+void record_run__free(struct record_run *run);
+
+#endif

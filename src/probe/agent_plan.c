@@ -1,0 +1,198 @@
+#include "probe/agent_plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "probe/plan.h"
+#include "util/array.h"
+
+_Static_assert(PATCH_MAX_MOVED == AGENT_MAX_MOVED, "moved bytes: arch and agent agree");
+_Static_assert(PATCH_MAX_RELOCS == AGENT_MAX_RELOCS, "relocations: arch and agent agree");
+_Static_assert((int)PATCH_REFUSAL_COUNT < (int)INPROC_STACK_ARGUMENTS, "refusal numbers do not overlap");
+
+const char *inproc_refusal__name(int refusal)
+{
+	switch (refusal) {
+	case INPROC_PATCHABLE: return "patchable";
+	case INPROC_STACK_ARGUMENTS: return "may take arguments on the stack (cannot be called through)";
+	case INPROC_SIGNATURE_UNKNOWN: return "no DWARF types to rule out stack arguments";
+	case INPROC_NOT_IN_FILE: return "code not in the file";
+	case INPROC_COLD_PART: return "a split-off part of another function";
+	case INPROC_NO_ARCH: return "no in-process patcher for this instruction set";
+	case INPROC_AGENT: return "refused by the agent";
+	default:
+		if (refusal > 0 && refusal < PATCH_REFUSAL_COUNT)
+			return patch_refusal__name(refusal);
+		return "unknown reason";
+	}
+}
+
+const char *agent_patch_result__name(int result)
+{
+	switch (result) {
+	case AGENT_PATCH_APPLIED: return "patched";
+	case AGENT_PATCH_BYTES_DIFFER: return "its code in memory differs from the file";
+	case AGENT_PATCH_OUT_OF_REACH: return "no stub memory within reach of a 32-bit jump";
+	case AGENT_PATCH_FAILED: return "the code could not be made writable";
+	default: return "not applied";
+	}
+}
+
+static bool is_split_part(const struct poll_fn *fn)
+{
+	return fn->mangled && (strstr(fn->mangled, ".cold") || strstr(fn->mangled, ".part."));
+}
+
+/* The trampoline's values for a poll: the future (self), and the word of
+ * the result that holds Poll<T>'s discriminant. */
+static void plan_poll(struct agent_plan_function *f, const struct poll_fn *fn)
+{
+	f->flags = AGENT_FN_ENTRY | AGENT_FN_EXIT;
+	f->entry_value = fn->self_arg == 1 ? AGENT_VALUE_ARG1 : AGENT_VALUE_ARG0;
+	f->exit_value = AGENT_VALUE_RAX;
+	if (fn->result.mode == RESULT_IN_REGS && fn->result.disc_offset >= 8)
+		f->exit_value = AGENT_VALUE_RDX;
+	if (fn->result.mode == RESULT_IN_MEMORY) {
+		f->exit_value = AGENT_VALUE_MEMORY;
+		f->memory_offset = fn->result.disc_offset;
+		f->memory_size = fn->result.disc_size;
+	}
+	if (fn->state.size == 1 || fn->state.size == 2 || fn->state.size == 4) {
+		f->state_size = fn->state.size;
+		f->state_offset = fn->state.offset;
+	}
+}
+
+/* What each role records (src/elf/pollfn.h), and whether it is called
+ * through (then stack arguments rule it out). */
+static int plan_role(struct agent_plan_function *f, const struct poll_fn *fn)
+{
+	switch (fn->role) {
+	case ROLE_POLL:
+		plan_poll(f, fn);
+		/* A poll is (self, cx[, sret]): registers only. Another function
+		 * probed on request needs its DWARF to say so. */
+		if (fn->context == CONTEXT_FUNCTION && fn->stack_args != STACK_ARGS_NONE)
+			return fn->stack_args == STACK_ARGS_SOME ? INPROC_STACK_ARGUMENTS : INPROC_SIGNATURE_UNKNOWN;
+		return fn->stack_args == STACK_ARGS_SOME ? INPROC_STACK_ARGUMENTS : INPROC_PATCHABLE;
+	case ROLE_TASK_NEW:
+		f->flags = AGENT_FN_EXIT;
+		f->exit_value = AGENT_VALUE_RAX;
+		return fn->stack_args == STACK_ARGS_SOME ? INPROC_STACK_ARGUMENTS : INPROC_PATCHABLE;
+	case ROLE_SPAWN:
+		f->flags = AGENT_FN_ENTRY;
+		f->entry_value = AGENT_VALUE_RETURN_ADDRESS;
+		return INPROC_PATCHABLE;
+	default: /* wakes, task release, drop glue: their first argument */
+		f->flags = AGENT_FN_ENTRY;
+		f->entry_value = AGENT_VALUE_ARG0;
+		return INPROC_PATCHABLE;
+	}
+}
+
+static int plan_code(struct agent_plan_function *f, const struct arch_ops *arch, const uint8_t *code,
+		     const struct poll_fn *fn)
+{
+	struct patch_plan patch;
+	int rc = arch->plan_patch(code, fn->size, fn->addr, &patch);
+
+	if (rc != PATCH_OK)
+		return rc;
+	f->addr = fn->addr + patch.skip;
+	f->length = patch.length;
+	memcpy(f->original, code + patch.skip, patch.length);
+	f->reloc_count = patch.reloc_count;
+	for (unsigned i = 0; i < patch.reloc_count; i++) {
+		f->relocs[i].disp_offset = patch.relocs[i].disp_offset;
+		f->relocs[i].insn_end = patch.relocs[i].insn_end;
+		f->relocs[i].target = patch.relocs[i].target;
+	}
+	return PATCH_OK;
+}
+
+static int plan_function(struct agent_plan_set *set, size_t *capacity, const struct arch_ops *arch,
+			 int fd, off_t file_size, uint32_t func_id, const struct poll_fn *fn)
+{
+	struct agent_plan_function f = { .func_id = func_id };
+	uint8_t *code = NULL;
+	int rc;
+
+	if (is_split_part(fn)) {
+		set->refusal[func_id] = INPROC_COLD_PART;
+		return 0;
+	}
+	rc = plan_role(&f, fn);
+	if (rc == INPROC_PATCHABLE) {
+		int err = probe_read_code(fd, file_size, fn, &code);
+
+		if (err == -ENOMEM)
+			return err;
+		rc = err ? INPROC_NOT_IN_FILE : plan_code(&f, arch, code, fn);
+		free(code);
+		if (rc < 0)
+			return rc;
+	}
+	set->refusal[func_id] = (uint8_t)rc;
+	if (rc != INPROC_PATCHABLE)
+		return 0;
+	if (ARRAY_RESERVE(set->functions, *capacity, set->count + 1))
+		return -ENOMEM;
+	set->functions[set->count++] = f;
+	return 0;
+}
+
+static int by_address(const void *a, const void *b)
+{
+	const struct agent_plan_function *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+int agent_plan__build(struct agent_plan_set *set, const char *path, const struct poll_fn_list *fns)
+{
+	const struct arch_ops *arch = arch_for_machine(fns->machine);
+	size_t capacity = 0;
+	struct stat st;
+	int fd, err = 0;
+
+	*set = (struct agent_plan_set){ .function_count = fns->count };
+	set->refusal = calloc(fns->count ? fns->count : 1, 1);
+	if (!set->refusal)
+		return -ENOMEM;
+	if (!arch || !arch->plan_patch) {
+		memset(set->refusal, INPROC_NO_ARCH, fns->count);
+		set->refused = fns->count;
+		return 0;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		agent_plan__free(set);
+		return err;
+	}
+	for (size_t i = 0; i < fns->count && !err; i++)
+		err = plan_function(set, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i]);
+	close(fd);
+	if (err) {
+		agent_plan__free(set);
+		return err;
+	}
+	qsort(set->functions, set->count, sizeof(*set->functions), by_address);
+	set->refused = fns->count - set->count;
+	return 0;
+}
+
+void agent_plan__free(struct agent_plan_set *set)
+{
+	free(set->functions);
+	free(set->refusal);
+	*set = (struct agent_plan_set){ 0 };
+}

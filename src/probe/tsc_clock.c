@@ -1,0 +1,137 @@
+#include "probe/tsc_clock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/array.h"
+
+/* Pairs closer than this are merged: the last one moves forward instead. */
+#define MIN_SPACING_NS 20000000ull
+/* Extrapolating needs a rate measured over at least this long. */
+#define MIN_RATE_SPAN_NS 5000000ull
+
+uint64_t tsc_clock__read(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+#else
+	return 0;
+#endif
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* The tightest of a few (clock, tsc, clock) readings: the tsc sits in the
+ * middle of its bracket. */
+static struct tsc_point measure(void)
+{
+	struct tsc_point best = { 0 };
+	uint64_t best_width = UINT64_MAX;
+
+	for (int i = 0; i < 7; i++) {
+		uint64_t before = monotonic_ns(), tsc = tsc_clock__read(), after = monotonic_ns();
+
+		if (after - before < best_width) {
+			best_width = after - before;
+			best = (struct tsc_point){ tsc, before + (after - before) / 2 };
+		}
+	}
+	return best;
+}
+
+int tsc_clock__sample(struct tsc_clock *c)
+{
+	struct tsc_point p = measure();
+
+	if (c->count >= 2 && p.ns - c->points[c->count - 2].ns < MIN_SPACING_NS) {
+		c->points[c->count - 1] = p;
+		return 0;
+	}
+	if (ARRAY_RESERVE(c->points, c->capacity, c->count + 1))
+		return -ENOMEM;
+	c->points[c->count++] = p;
+	return 0;
+}
+
+static double rate_between(const struct tsc_point *a, const struct tsc_point *b)
+{
+	return b->tsc > a->tsc ? (double)(b->ns - a->ns) / (double)(b->tsc - a->tsc) : 0;
+}
+
+/* ns per tick over the longest span we have; measured now if that span is
+ * too short (a run that ended within milliseconds). */
+static double overall_rate(struct tsc_clock *c)
+{
+	struct tsc_point *first = &c->points[0], *last = &c->points[c->count - 1];
+
+	if (c->count < 2 || last->ns - first->ns < MIN_RATE_SPAN_NS) {
+		struct timespec pause = { 0, (long)MIN_RATE_SPAN_NS };
+
+		nanosleep(&pause, NULL);
+		if (tsc_clock__sample(c) == 0)
+			first = &c->points[0], last = &c->points[c->count - 1];
+	}
+	return rate_between(first, last);
+}
+
+uint64_t tsc_clock__ns(struct tsc_clock *c, uint64_t tsc, size_t *hint)
+{
+	size_t i = *hint < c->count ? *hint : 0;
+	const struct tsc_point *a, *b;
+
+	if (!c->count)
+		return 0;
+	if (i > 0 && tsc < c->points[i].tsc)
+		i = 0;
+	while (i + 1 < c->count && c->points[i + 1].tsc <= tsc)
+		i++;
+	*hint = i;
+	a = &c->points[i];
+	if (tsc < a->tsc)
+		return a->ns - (uint64_t)((double)(a->tsc - tsc) * overall_rate(c));
+	if (i + 1 == c->count)
+		return a->ns + (uint64_t)((double)(tsc - a->tsc) * overall_rate(c));
+	b = &c->points[i + 1];
+	return a->ns + (uint64_t)((double)(tsc - a->tsc) * rate_between(a, b));
+}
+
+void tsc_clock__free(struct tsc_clock *c)
+{
+	free(c->points);
+	*c = (struct tsc_clock){ 0 };
+}
+
+int tsc_clock__usable(void)
+{
+#if defined(__x86_64__)
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+	int constant = 0, nonstop = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		constant = strstr(line, " constant_tsc") != NULL;
+		nonstop = strstr(line, " nonstop_tsc") != NULL;
+		break;
+	}
+	fclose(f);
+	return constant && nonstop;
+#else
+	return 0;
+#endif
+}
