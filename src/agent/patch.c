@@ -216,6 +216,8 @@ int agent_patch_apply(struct agent *a, char *why, size_t why_len)
 	struct agent_descriptor *descs;
 	int applied = 0, err;
 
+	if (!n)
+		return 0;
 	a->stubs_size = code_bytes + desc_bytes;
 	a->stubs = map_near(&a->image, a->stubs_size);
 	if (!a->stubs) {

@@ -66,7 +66,8 @@ static void list_refusals(const struct record_run *run)
 	for (size_t i = 0; i < run->fns.count; i++)
 		if (run->agent_plan.refusal[i])
 			report_info("not patched: %s (%s): %s", run->fns.fns[i].demangled,
-				    function_role__name(run->fns.fns[i].role),
+				    run->fns.fns[i].context == CONTEXT_FUNCTION ? "function"
+									 : function_role__name(run->fns.fns[i].role),
 				    inproc_refusal__name(run->agent_plan.refusal[i]));
 }
 
@@ -107,6 +108,13 @@ static int prepare_inproc(struct record_run *run)
 	}
 	if (run->o->verbose)
 		list_refusals(run);
+	if (!run->agent_plan.count) {
+		report_info("record: tracing with uprobes: no function can be patched in process (-v says why)");
+		run->backend = BACKEND_BPF;
+		for (size_t i = 0; i < run->fns.count; i++)
+			run->by_uprobe[i] = true;
+		return open_uprobes(run);
+	}
 	/* Functions the agent cannot patch go to uprobes, which need privileges:
 	 * without them, say so now and trace the rest. */
 	if (run->agent_plan.refused && open_uprobes(run) == -EPERM)

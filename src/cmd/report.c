@@ -1,6 +1,7 @@
 /* asynctrace report: per-function poll counts and durations, per-thread
  * busy time, the longest polls. */
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,8 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 		printf("Command:  %s\n", t->meta.command);
 	printf("Target:   %s (pid %u, %s)\n", t->meta.target_path ? t->meta.target_path : "?",
 	       t->meta.pid, arch_machine_name(t->meta.machine));
+	if (t->meta.capture && *t->meta.capture)
+		printf("Capture:  %s\n", t->meta.capture);
 	printf("Recorded: %llu events, %llu lost, polls spanning %s; ended: %s",
 	       (unsigned long long)t->trailer.events, (unsigned long long)t->trailer.lost,
 	       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
@@ -270,6 +273,7 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 	json_writer__key(&w, "target"); json_writer__string(&w, t->meta.target_path);
 	json_writer__key(&w, "command"); json_writer__string(&w, t->meta.command);
 	json_writer__key(&w, "pid"); json_writer__uint(&w, t->meta.pid);
+	json_writer__key(&w, "capture"); json_writer__string(&w, t->meta.capture);
 	json_writer__key(&w, "events"); json_writer__uint(&w, t->trailer.events);
 	json_writer__key(&w, "lost"); json_writer__uint(&w, t->trailer.lost);
 	json_writer__key(&w, "end_reason"); json_writer__string(&w, trace_end_reason__name(t->trailer.end_reason));
@@ -340,8 +344,8 @@ int cmd_report(int argc, char **argv)
 	rc = task_model__build(&model, trace);
 	if (rc)
 		report_error("report: %s: out of memory", o.path);
-	else
-		rc = print_report(&o, trace, &summary, &model);
+	else if ((rc = print_report(&o, trace, &summary, &model)))
+		report_error("report: cannot write the report: %s", rc == -EIO ? strerror(EIO) : "malformed JSON (a bug)");
 	task_model__free(&model);
 	trace_summary__free(&summary);
 	trace_file__close(trace);

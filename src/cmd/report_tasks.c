@@ -244,6 +244,7 @@ void report_tasks__json_function(struct json_writer *w, const struct task_model 
 {
 	struct park_count lines[MAX_PARK_LINES];
 	uint64_t instances = 0, cancelled = 0;
+	const struct trace_function *fn = NULL;
 	size_t nlines = 0;
 
 	for (size_t i = 0; i < m->node_count; i++) {
@@ -251,6 +252,7 @@ void report_tasks__json_function(struct json_writer *w, const struct task_model 
 
 		if (strcmp(m->trace->functions[n->func_id].name, name) != 0)
 			continue;
+		fn = &m->trace->functions[n->func_id];
 		instances += n->instances;
 		cancelled += n->cancelled;
 		for (unsigned k = 0; k < 4; k++)
@@ -262,9 +264,16 @@ void report_tasks__json_function(struct json_writer *w, const struct task_model 
 	json_writer__key(w, "parked_at");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < nlines; i++) {
+		const char *file = fn ? trace_function__await_file(fn, lines[i].line) : NULL;
+
 		json_writer__object_begin(w);
 		json_writer__key(w, "line"); json_writer__uint(w, lines[i].line);
 		json_writer__key(w, "count"); json_writer__uint(w, lines[i].count);
+		json_writer__key(w, "file");
+		if (file)
+			json_writer__string(w, file);
+		else
+			json_writer__null(w);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
