@@ -159,9 +159,10 @@ static int set_code_writable(uintptr_t start, uintptr_t end, int writable)
 	return mprotect((void *)first, end - first, writable ? PROT_READ | PROT_WRITE : PROT_READ | PROT_EXEC);
 }
 
-static void write_jump(uintptr_t site, const uint8_t *stub, uint8_t length)
+static void write_jump(uintptr_t site, const uint8_t *stub, const struct agent_plan_function *f)
 {
 	uint8_t *p = (uint8_t *)site;
+	uint8_t length = f->length;
 
 	p[0] = 0xe9;
 	put_u32(p + 1, (uint32_t)(int32_t)((uintptr_t)stub - (site + JUMP_SIZE)));
@@ -170,9 +171,19 @@ static void write_jump(uintptr_t site, const uint8_t *stub, uint8_t length)
 	memset(p + JUMP_SIZE, 0xcc, length - JUMP_SIZE);
 }
 
-/* Writes the jumps of every applied function, page range by page range
- * (functions are sorted by address). */
-static int write_jumps(struct agent *a)
+static void restore_bytes(uintptr_t site, const uint8_t *stub, const struct agent_plan_function *f)
+{
+	(void)stub;
+	memcpy((void *)site, f->original, f->length);
+}
+
+/* Rewrites every applied function with `write` (its jump, or its original
+ * bytes), opening each run of pages once (functions are sorted by address).
+ * Failures are marked in the plan when patching (a fork's child reverting
+ * must not write to the region it shares with record). */
+static int rewrite_functions(struct agent *a,
+			     void (*write)(uintptr_t site, const uint8_t *stub, const struct agent_plan_function *f),
+			     int mark_failures)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t open_start = 0, open_end = 0;
@@ -194,7 +205,9 @@ static int write_jumps(struct agent *a)
 				err = -errno;
 		}
 		if (!err)
-			write_jump(site, a->stubs + (size_t)i * STUB_SIZE, f->length);
+			write(site, a->stubs + (size_t)i * STUB_SIZE, f);
+		else if (mark_failures)
+			f->result = AGENT_PATCH_FAILED;
 	}
 	if (open_end && set_code_writable(open_start, open_end, 0) && !err)
 		err = -errno;
@@ -243,7 +256,7 @@ int agent_patch_apply(struct agent *a, char *why, size_t why_len)
 		snprintf(why, why_len, "cannot make the stubs executable: %s", strerror(errno));
 		return -errno;
 	}
-	err = write_jumps(a);
+	err = rewrite_functions(a, write_jump, 1);
 	if (err) {
 		snprintf(why, why_len, "cannot write the program's code: %s", strerror(-err));
 		return err;
@@ -253,15 +266,5 @@ int agent_patch_apply(struct agent *a, char *why, size_t why_len)
 
 void agent_patch_revert(struct agent *a)
 {
-	for (uint32_t i = 0; i < a->plan->function_count; i++) {
-		struct agent_plan_function *f = &a->plan->functions[i];
-		uintptr_t site = (uintptr_t)f->addr + a->image.bias;
-
-		if (f->result != AGENT_PATCH_APPLIED)
-			continue;
-		if (set_code_writable(site, site + f->length, 1) == 0) {
-			memcpy((void *)site, f->original, f->length);
-			set_code_writable(site, site + f->length, 0);
-		}
-	}
+	rewrite_functions(a, restore_bytes, 0);
 }

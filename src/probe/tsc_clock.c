@@ -45,24 +45,10 @@ static struct tsc_point measure(void)
 
 		if (after - before < best_width) {
 			best_width = after - before;
-			best = (struct tsc_point){ tsc, before + (after - before) / 2 };
+			best = (struct tsc_point){ .tsc = tsc, .ns = before + (after - before) / 2 };
 		}
 	}
 	return best;
-}
-
-int tsc_clock__sample(struct tsc_clock *c)
-{
-	struct tsc_point p = measure();
-
-	if (c->count >= 2 && p.ns - c->points[c->count - 2].ns < MIN_SPACING_NS) {
-		c->points[c->count - 1] = p;
-		return 0;
-	}
-	if (ARRAY_RESERVE(c->points, c->capacity, c->count + 1))
-		return -ENOMEM;
-	c->points[c->count++] = p;
-	return 0;
 }
 
 static double rate_between(const struct tsc_point *a, const struct tsc_point *b)
@@ -70,41 +56,59 @@ static double rate_between(const struct tsc_point *a, const struct tsc_point *b)
 	return b->tsc > a->tsc ? (double)(b->ns - a->ns) / (double)(b->tsc - a->tsc) : 0;
 }
 
-/* ns per tick over the longest span we have; measured now if that span is
- * too short (a run that ended within milliseconds). */
-static double overall_rate(struct tsc_clock *c)
+/* The last point extrapolates with the rate over the whole run, measured
+ * over at least MIN_RATE_SPAN_NS (a short run waits that long once). */
+static void set_rates(struct tsc_clock *c)
 {
 	struct tsc_point *first = &c->points[0], *last = &c->points[c->count - 1];
 
-	if (c->count < 2 || last->ns - first->ns < MIN_RATE_SPAN_NS) {
+	if (c->count >= 2)
+		c->points[c->count - 2].rate = rate_between(&c->points[c->count - 2], last);
+	last->rate = c->count >= 2 ? rate_between(first, last) : 0;
+}
+
+static int append(struct tsc_clock *c, struct tsc_point p)
+{
+	if (c->count >= 2 && p.ns - c->points[c->count - 2].ns < MIN_SPACING_NS) {
+		c->points[c->count - 1] = p;
+	} else {
+		if (ARRAY_RESERVE(c->points, c->capacity, c->count + 1))
+			return -ENOMEM;
+		c->points[c->count++] = p;
+	}
+	set_rates(c);
+	return 0;
+}
+
+int tsc_clock__sample(struct tsc_clock *c)
+{
+	int err = append(c, measure());
+
+	if (!err && c->points[c->count - 1].ns - c->points[0].ns < MIN_RATE_SPAN_NS) {
 		struct timespec pause = { 0, (long)MIN_RATE_SPAN_NS };
 
 		nanosleep(&pause, NULL);
-		if (tsc_clock__sample(c) == 0)
-			first = &c->points[0], last = &c->points[c->count - 1];
+		err = append(c, measure());
 	}
-	return rate_between(first, last);
+	return err;
 }
 
 uint64_t tsc_clock__ns(struct tsc_clock *c, uint64_t tsc, size_t *hint)
 {
 	size_t i = *hint < c->count ? *hint : 0;
-	const struct tsc_point *a, *b;
+	const struct tsc_point *a;
 
 	if (!c->count)
 		return 0;
-	if (i > 0 && tsc < c->points[i].tsc)
+	if (tsc < c->points[i].tsc)
 		i = 0;
 	while (i + 1 < c->count && c->points[i + 1].tsc <= tsc)
 		i++;
 	*hint = i;
 	a = &c->points[i];
-	if (tsc < a->tsc)
-		return a->ns - (uint64_t)((double)(a->tsc - tsc) * overall_rate(c));
-	if (i + 1 == c->count)
-		return a->ns + (uint64_t)((double)(tsc - a->tsc) * overall_rate(c));
-	b = &c->points[i + 1];
-	return a->ns + (uint64_t)((double)(tsc - a->tsc) * rate_between(a, b));
+	if (tsc < a->tsc) /* before the first point: cannot happen (it precedes the target) */
+		return a->ns - (uint64_t)((double)(a->tsc - tsc) * c->points[c->count - 1].rate);
+	return a->ns + (uint64_t)((double)(tsc - a->tsc) * a->rate);
 }
 
 void tsc_clock__free(struct tsc_clock *c)

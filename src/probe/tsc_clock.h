@@ -14,6 +14,7 @@
 struct tsc_point {
 	uint64_t tsc;
 	uint64_t ns;
+	double rate;   /* ns per tick to the next point (the last: over the whole run) */
 };
 
 struct tsc_clock {

@@ -1,0 +1,49 @@
+/* The TSC -> CLOCK_MONOTONIC conversion the in-process backend relies on:
+ * both backends' events must share one timeline to the microsecond. */
+#include <time.h>
+
+#include "probe/tsc_clock.h"
+#include "unit.h"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t distance(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+UNIT_TEST(tsc_clock_matches_monotonic)
+{
+	struct tsc_clock c = { 0 };
+	struct timespec pause = { 0, 3000000 };
+	uint64_t tsc_mid, ns_mid, tsc_late, ns_late;
+	size_t hint = 0;
+
+	if (!tsc_clock__usable()) {
+		unit_skip("no invariant TSC on this machine\n");
+		return;
+	}
+	CHECK(tsc_clock__sample(&c) == 0);
+	CHECK(c.count >= 2); /* a rate needs two points */
+	nanosleep(&pause, NULL);
+	ns_mid = mono_ns();
+	tsc_mid = tsc_clock__read();
+	nanosleep(&pause, NULL);
+	CHECK(tsc_clock__sample(&c) == 0);
+	nanosleep(&pause, NULL);
+	ns_late = mono_ns();
+	tsc_late = tsc_clock__read();
+	/* Interpolated between the pairs, and extrapolated past the last. */
+	CHECK(distance(tsc_clock__ns(&c, tsc_mid, &hint), ns_mid) < 2000);
+	CHECK(distance(tsc_clock__ns(&c, tsc_late, &hint), ns_late) < 5000);
+	/* Monotonic for increasing counters, whatever the hint. */
+	hint = c.count - 1;
+	CHECK(tsc_clock__ns(&c, tsc_mid, &hint) < tsc_clock__ns(&c, tsc_mid + 1000000, &hint));
+	tsc_clock__free(&c);
+}
