@@ -12,6 +12,7 @@ protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 python3 jq libcap2-bin bpftrace
 librust-tokio-dev librust-async-std-dev librust-futures-dev
 librust-async-executor-dev librust-async-task-dev
+librust-libc-dev librust-hyper-dev
 "
 
 missing=""

@@ -124,7 +124,8 @@ def write(path, text, append=False):
         os.close(fd)
 
 
-EVENT = re.compile(r"^\s*(.*?)-(\d+)\s+\[\d+\][^:]*?\s([\d.]+): (\w+): \([^)]*\)(.*)$", re.M)
+# With options/record-tgid, each line carries the thread group id after the tid.
+EVENT = re.compile(r"^\s*(.*?)-(\d+)\s+\(\s*(\d+|-+)\)\s+\[\d+\][^:]*?\s([\d.]+): (\w+): \([^)]*\)(.*)$", re.M)
 FIELD = re.compile(r"(\w+)=(\"[^\"]*\"|\S+)")
 
 
@@ -135,7 +136,9 @@ def parse_field(v):
 def trace(binary, args, probes):
     """Runs the binary with the probes [(event name, address, fetch args)];
     returns (completed process, [(tid, comm, seconds, event, {field: value})])
-    in time order."""
+    in time order. Only the process itself counts: uprobes fire in every
+    process that runs the file, so events of its children (fork, or an exec
+    of the same binary) are dropped by thread group id."""
     group = f"oracle{os.getpid()}"
     defs = [f"p:{group}/{name} {binary}:{file_offset(binary, addr):#x}{' ' + fetch if fetch else ''}"
             for name, addr, fetch in probes]
@@ -146,8 +149,11 @@ def trace(binary, args, probes):
         os.mkdir(os.path.join(TRACEFS, inst))
         write(f"{inst}/buffer_size_kb", "16384")
         write(f"{inst}/trace_clock", "mono")  # one clock for all CPUs
+        write(f"{inst}/options/record-tgid", "1")
         write(f"{inst}/events/{group}/enable", "1")
-        proc = subprocess.run([binary, *args], capture_output=True, text=True)
+        child = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = child.communicate()
+        proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
         write(f"{inst}/events/{group}/enable", "0")
         with open(os.path.join(TRACEFS, inst, "trace")) as f:
             text = f.read()
@@ -159,9 +165,13 @@ def trace(binary, args, probes):
                 write("uprobe_events", "-:" + d.split()[0][2:], append=True)
             except OSError:
                 pass  # never defined (an earlier definition failed)
-    events = [(int(m.group(2)), m.group(1).strip(), float(m.group(3)), m.group(4),
-               {k: parse_field(v) for k, v in FIELD.findall(m.group(5))})
-              for m in EVENT.finditer(text)]
+    matches = list(EVENT.finditer(text))
+    unknown = sum(1 for m in matches if m.group(3).startswith("-"))
+    if unknown:  # the kernel's tid -> tgid cache missed a thread: cannot tell whose events these are
+        raise SystemExit(f"oracle: {unknown} events without a thread group id")
+    events = [(int(m.group(2)), m.group(1).strip(), float(m.group(4)), m.group(5),
+               {k: parse_field(v) for k, v in FIELD.findall(m.group(6))})
+              for m in matches if int(m.group(3)) == child.pid]
     return proc, events
 
 

@@ -60,7 +60,7 @@ pub fn async_std_one_thread() {
 }
 
 /// Command-line options shared by all binaries (each uses what it needs).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Args {
     /// `--tasks N`: number of tasks spawned.
     pub tasks: u64,
@@ -68,26 +68,67 @@ pub struct Args {
     pub yields: u64,
     /// `--spin-ms MS`: busy_poll's busy-spin per first poll.
     pub spin_ms: u64,
+    /// `--spin-us US`: fidelity's busy-spin per leaf poll.
+    pub spin_us: u64,
     /// `--healthy M`: panic_task's extra tasks that do not panic.
     pub healthy: u64,
     /// `--wakes M`: the wake_* targets' wakes from a plain thread.
     pub wakes: u64,
+    /// `--threads N`: threads started (threads_churn, rate).
+    pub threads: u64,
+    /// `--parallel P`: threads_churn's threads alive at once (one wave).
+    pub parallel: u64,
+    /// `--child-yields C`: fork_tokio's yields in its child processes.
+    pub child_yields: u64,
+    /// `--raises R`: signal_poll's `raise(SIGUSR1)` calls.
+    pub raises: u64,
+    /// `--seconds S`: how long rate runs.
+    pub seconds: u64,
+    /// `--timings FILE`: where fidelity writes its own poll timings.
+    pub timings: Option<String>,
+    /// `--counts FILE`: where rate writes the polls it made.
+    pub counts: Option<String>,
+    /// `--child`: fork_tokio's mode for the child it runs with `Command`.
+    pub child: bool,
     /// `--ground-truth`: print the expected counts as JSON, do not run.
     pub ground_truth: bool,
+}
+
+impl Default for Args {
+    fn default() -> Args {
+        Args {
+            tasks: 1,
+            yields: 3,
+            spin_ms: 3,
+            spin_us: 4,
+            healthy: 0,
+            wakes: 3,
+            threads: 2,
+            parallel: 8,
+            child_yields: 5,
+            raises: 5,
+            seconds: 10,
+            timings: None,
+            counts: None,
+            child: false,
+            ground_truth: false,
+        }
+    }
 }
 
 impl Args {
     /// Parses `std::env::args()`; `default_tasks` is the binary's `--tasks` default.
     /// Exits with status 2 and a usage line on a bad argument.
     pub fn parse(default_tasks: u64) -> Args {
-        let mut args = Args {
+        Args::parse_with(Args {
             tasks: default_tasks,
-            yields: 3,
-            spin_ms: 3,
-            healthy: 0,
-            wakes: 3,
-            ground_truth: false,
-        };
+            ..Args::default()
+        })
+    }
+
+    /// Parses `std::env::args()` over the binary's own defaults.
+    pub fn parse_with(defaults: Args) -> Args {
+        let mut args = defaults;
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let slot = match flag.as_str() {
@@ -95,11 +136,29 @@ impl Args {
                     args.ground_truth = true;
                     continue;
                 }
+                "--child" => {
+                    args.child = true;
+                    continue;
+                }
+                "--timings" => {
+                    args.timings = Some(file_arg(&flag, it.next()));
+                    continue;
+                }
+                "--counts" => {
+                    args.counts = Some(file_arg(&flag, it.next()));
+                    continue;
+                }
                 "--tasks" => &mut args.tasks,
                 "--yields" => &mut args.yields,
                 "--spin-ms" => &mut args.spin_ms,
+                "--spin-us" => &mut args.spin_us,
                 "--healthy" => &mut args.healthy,
                 "--wakes" => &mut args.wakes,
+                "--threads" => &mut args.threads,
+                "--parallel" => &mut args.parallel,
+                "--child-yields" => &mut args.child_yields,
+                "--raises" => &mut args.raises,
+                "--seconds" => &mut args.seconds,
                 _ => usage(&format!("unknown argument '{flag}'")),
             };
             *slot = match it.next().map(|v| v.parse::<u64>()) {
@@ -111,13 +170,29 @@ impl Args {
     }
 }
 
+fn file_arg(flag: &str, value: Option<String>) -> String {
+    value.unwrap_or_else(|| usage(&format!("{flag} needs a file name")))
+}
+
 fn usage(msg: &str) -> ! {
     let prog = std::env::args().next().unwrap_or_default();
     eprintln!("{prog}: {msg}");
     eprintln!(
-        "usage: {prog} [--tasks N] [--yields K] [--spin-ms MS] [--healthy M] [--wakes M] [--ground-truth]"
+        "usage: {prog} [--tasks N] [--yields K] [--spin-ms MS] [--spin-us US] [--healthy M] [--wakes M] \
+         [--threads N] [--parallel P] [--child-yields C] [--raises R] [--seconds S] \
+         [--timings FILE] [--counts FILE] [--child] [--ground-truth]"
     );
     std::process::exit(2)
+}
+
+/// Writes `text` to `path` (a `--timings`/`--counts` file); exits 1 with a
+/// message on failure, so a full disk is a failing run, not a missing file.
+pub fn write_file(path: &str, text: &str) {
+    if let Err(e) = std::fs::write(path, text) {
+        let prog = std::env::args().next().unwrap_or_default();
+        eprintln!("{prog}: cannot write {path}: {e}");
+        std::process::exit(1)
+    }
 }
 
 /// Expected counts for one poll function. Invariant: polls = ready + pending + unwound.
