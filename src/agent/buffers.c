@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -97,6 +98,17 @@ static void start_thread(struct agent *a, struct agent_thread *t)
 	t->tid = (uint32_t)agent_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
 }
 
+/* A buffer's first use maps all its pages in one call, rather than one
+ * page fault at a time in the middle of the program's polls (record
+ * allocated them: no zeroing here). They stay mapped for later uses. */
+static void prefault(const struct agent *a, struct agent_buffer *b)
+{
+	if (b->mapped)
+		return;
+	agent_syscall6(SYS_madvise, (long)b, a->buffer_size, MADV_POPULATE_WRITE, 0, 0, 0);
+	b->mapped = 1;
+}
+
 /* A free buffer of the pool, now the thread's, or NULL. */
 static struct agent_buffer *take_free_buffer(struct agent *a, struct agent_thread *t)
 {
@@ -112,6 +124,7 @@ static struct agent_buffer *take_free_buffer(struct agent *a, struct agent_threa
 		b->stream = t->stream;
 		b->sequence = t->next_sequence++;
 		name_buffer(b);
+		prefault(a, b);
 		return b;
 	}
 	return NULL;

@@ -23,6 +23,7 @@
 /* 128 KiB buffers: 4092 records each; a thread holds one at a time, so a
  * 64 MiB pool serves ~500 live threads. */
 #define BUFFER_BYTES (128u << 10)
+#define PREALLOCATED_BYTES (16u << 20)
 /* How often owned buffers of threads that died without handing them over
  * (exec, a killed thread) are looked for. */
 #define DEAD_THREAD_CHECK_NS 250000000ull
@@ -152,6 +153,11 @@ static int map_region(struct agent_session *s, const struct agent_plan_set *set,
 	s->plan->anchor_addr = set->count ? set->functions[0].addr : 0;
 	memcpy(s->plan->functions, set->functions, set->count * sizeof(*set->functions));
 	s->pool = s->map + buffers_offset;
+	/* Pages allocated now cost the target a mapping, not an allocation and
+	 * a zeroing, when it first writes a buffer (the pool's first ones are
+	 * taken first, and reused). */
+	fallocate(s->fd, 0, (off_t)buffers_offset,
+		  (off_t)(s->map_len - buffers_offset < PREALLOCATED_BYTES ? s->map_len - buffers_offset : PREALLOCATED_BYTES));
 	for (uint32_t i = 0; i < s->buffer_count; i++) {
 		struct agent_buffer *b = (struct agent_buffer *)(s->pool + (size_t)i * s->buffer_size);
 
