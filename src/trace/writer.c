@@ -45,7 +45,7 @@ int trace_writer__open(struct trace_writer **out, const char *path)
 		trace_writer__free(w);
 		return -ENOMEM;
 	}
-	w->file = fopen(path, "wb");
+	w->file = fopen(path, "wbe"); /* not inherited by the target */
 	if (!w->file) {
 		err = -errno;
 		trace_writer__free(w);

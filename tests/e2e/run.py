@@ -141,6 +141,8 @@ def exact_counts(binary_name, *args):
     trace, proc = record(binary, *args)
     check_eq(proc.returncode, untraced.returncode, "exit status traced vs untraced")
     check_eq(proc.stdout, untraced.stdout, "stdout traced vs untraced")
+    check_eq(proc.stdout, truth["stdout"], "stdout vs the ground truth")
+    check_eq(proc.returncode, truth["exit_status"], "exit status vs the ground truth")
     compare_with_truth(report_json(trace), truth)
     return trace
 
@@ -244,7 +246,7 @@ def chrome_export_has_one_event_per_poll():
         check_eq(again[name], names[name], f"color of {name} across runs")
 
 
-C_FUNCTIONS = ("--function", "^(multi_ret|tail_caller|tail_target|plain|recurse)$")
+C_FUNCTIONS = ("--function", "^(multi_ret|tail_caller|tail_target|plain|recurse|many_args)$")
 
 
 @test
@@ -266,12 +268,23 @@ def c_target_one_exit_per_entry():
 
 @test
 def output_and_exit_status_pass_through():
+    """The command's exit status, output, environment and open files are its own."""
     binary = os.path.join(C_TARGETS, "probe_mech")
-    untraced = run([binary, "--exit", "3"])
-    trace, proc = record(binary, "--exit", "3", extra=C_FUNCTIONS)
+    args = ("--exit", "3", "--env", "LD_PRELOAD", "--fds")
+    untraced = run([binary, *args])
+    trace, proc = record(binary, *args, extra=C_FUNCTIONS)
     check_eq(untraced.returncode, 3, "untraced exit status")
     check_eq(proc.returncode, 3, "traced exit status")
     check_eq(proc.stdout, untraced.stdout, "stdout")
+    # A user's own LD_PRELOAD comes back intact, and nothing of ours leaks.
+    preload = "/lib/x86_64-linux-gnu/libz.so.1"
+    env = dict(os.environ, LD_PRELOAD=preload)
+    untraced = run([binary, "--env", "LD_PRELOAD", "--fds"], env=env)
+    traced = run([TRACER, "record", "-q", "-o", tmpfile(f"env-{BACKEND}.trace"), *backend_args(), *C_FUNCTIONS,
+                  "--", binary, "--env", "LD_PRELOAD", "--fds"], env=env)
+    check_eq(traced.returncode, 0, f"record with LD_PRELOAD set ({traced.stderr.strip()})")
+    check(f"LD_PRELOAD={preload}\n" in untraced.stdout, f"untraced sees its LD_PRELOAD: {untraced.stdout!r}")
+    check_eq(traced.stdout, untraced.stdout, "stdout with the user's LD_PRELOAD")
 
 
 @test_once
@@ -586,6 +599,106 @@ def address_reuse_counts_distinct_tasks():
     trace, proc = record(binary, "--tasks", "300")
     check_eq(proc.returncode, 0, "exit status")
     check_tasks(report_json(trace), truth)
+
+
+# --- what the in-process agent must survive ------------------------------
+
+@test
+def fork_child_is_not_traced():
+    """A fork's child and a spawned process run the same functions; only
+    the recorded process's polls are in the trace."""
+    exact_counts("fork_tokio")
+
+
+@test
+def dlopen_after_patching():
+    exact_counts("dlopen_tokio")
+
+
+@test
+def signal_handler_polls_inside_a_poll():
+    """A signal handler that polls futures in the middle of a poll on the
+    same thread: every record kept, nesting intact."""
+    trace = exact_counts("signal_poll", "--raises", "7")
+    report = report_json(trace)
+    check_eq(report["unwound"], 0, "no poll closed as unwound")
+    check_eq(report["orphan_exits"], 0, "no exit without its entry")
+
+
+@test
+def many_short_lived_threads():
+    binary = os.path.join(RUST, "threads_churn")
+    args = ("--threads", "1000", "--parallel", "8")
+    trace = exact_counts("threads_churn", *args)
+    report = report_json(trace)
+    named = [t for t in report["threads"] if t["name"].startswith("churn-")]
+    check_eq(len(named), 1000, "threads named churn-N in the report")
+    check(os.path.exists(binary), binary)
+
+
+@test
+def http_server_under_load():
+    binary = os.path.join(BUILD, "targets", "http", "release", "http_load")
+    args = ("--requests", "2000", "--connections", "4")
+    truth = ground_truth(binary, *args)
+    trace, proc = record(binary, *args)
+    check_eq(proc.returncode, 0, f"exit status ({proc.stderr.strip()})")
+    check_eq(proc.stdout, truth["stdout"], "stdout")
+    # A release build (debug = 1) has no DWARF types: Ready/Pending unknown.
+    compare_with_truth(report_json(trace), truth, keys=("polls", "unwound"))
+
+
+@test_once
+def stack_arguments_go_to_uprobes():
+    """A function that reads arguments from the stack cannot be called
+    through: the in-process backend leaves it to uprobes in the same
+    session, and every count stays exact."""
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    truth = ground_truth(binary)
+    trace = tmpfile("mixed.trace")
+    proc = tracer("record", "-v", "-o", trace, "--backend", "inproc", *C_FUNCTIONS, "--", binary)
+    check_eq(proc.returncode, 0, f"record ({proc.stderr.strip()})")
+    refused = [l for l in proc.stderr.splitlines() if l.startswith("asynctrace: not patched: many_args ")]
+    check_eq(len(refused), 1, f"-v lists many_args as not patched: {proc.stderr!r}")
+    report = report_json(trace)
+    check_eq(report["capture"], "inproc+ebpf-uprobe", "capture")
+    rows = functions_by_name(report)
+    for name, want in truth["functions"].items():
+        check(name in rows, f"{name} missing")
+        check_eq(rows[name]["polls"], want["entries"], f"{name} entries")
+        check_eq(rows[name]["unwound"], 0, f"{name} unwound")
+
+
+@test_once
+def killed_tracer_leaves_the_target_running():
+    """SIGKILL to the tracer: the command runs on (dropping its records)
+    and ends as it would have."""
+    need_root()
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    proc = subprocess.Popen([TRACER, "record", "-q", "-o", tmpfile("killed.trace"), "--backend", "inproc",
+                             *C_FUNCTIONS, "--", binary, "--seconds", "2", "--exit", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.7)
+    proc.kill()
+    out, _ = proc.communicate(timeout=30)  # the pipe stays open while the target lives
+    check_eq(out, "probe_mech: 1000 calls done\n", "the command's output, after the tracer died")
+
+
+# The ground truths themselves, checked by tests/targets/oracle.py with
+# kernel uprobe events, independently of asynctrace.
+ORACLE_TARGETS = [("tokio_mt",), ("async_std_tasks",), ("futures_exec",), ("panic_task",),
+                  ("fork_tokio",), ("signal_poll",), ("threads_churn", "--threads", "40")] + \
+                 [(f"{s}_{rt}",) for s in ("join", "select") for rt in ("tokio", "async_std", "futures")] + \
+                 [("spawn_tokio",), ("wake_async_std",), ("reuse_futures",)]
+
+
+@test_once
+def oracle_confirms_the_ground_truths():
+    need_root()
+    oracle = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets", "oracle.py")
+    for name, *args in ORACLE_TARGETS:
+        proc = run([sys.executable, oracle, os.path.join(RUST, name), *args], timeout=300)
+        check_eq(proc.returncode, 0, f"oracle.py {name} {' '.join(args)}: {(proc.stdout + proc.stderr)[-600:]}")
 
 
 # --- errors: one clear line on stderr, non-zero exit ---------------------

@@ -1,22 +1,28 @@
 /* probe_mech: tiny C target for uprobe mechanics, with exact call counts.
  *
- *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash] [--ground-truth]
+ *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash]
+ *              [--env NAME] [--fds] [--ground-truth]
  *
  * Per iteration i of N, main calls each of:
  *   multi_ret(i)   several `ret` instructions (early returns on different branches)
  *   tail_caller(i) ends in a tail call: `jmp tail_target`, no `ret` of its own
  *   plain(i)       a plain leaf function
  *   recurse(D)     recursion D levels deep: D + 1 entries per call
+ *   many_args(...) eight arguments: the last two are passed on the stack
+ *                  (a tracer must not shift this function's stack frame)
  * so tail_target is entered N times, only through the jump. Every entry has
  * exactly one exit (tail_caller's exit is tail_target's `ret`).
  * --seconds S repeats the N iterations until S seconds have passed (a
  * long-running process to attach to or interrupt); --exit STATUS ends with
  * that exit status (the tracer must pass it through); --crash dies of
- * SIGSEGV after the calls (the trace must still be complete).
+ * SIGSEGV after the calls (the trace must still be complete). --env NAME
+ * prints NAME's value and --fds the process's open file descriptors: what
+ * a tracer must leave as it found them.
  * Built with -O2 -fno-inline; see the Makefile for the flags that keep this
  * shape (checked there with objdump).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -72,6 +78,12 @@ NOIPA long recurse(long depth)
 	return r + 1;
 }
 
+NOIPA long many_args(long a, long b, long c, long d, long e, long f, long g, long h)
+{
+	sink = a + b + c + d + e + f;
+	return g * 2 + h; /* g and h come from the caller's stack */
+}
+
 static long arg_value(int argc, char **argv, int *i)
 {
 	char *end;
@@ -104,14 +116,30 @@ static long run_calls(long calls, long depth)
 		total += tail_caller(i);
 		total += plain(i);
 		total += recurse(depth);
+		total += many_args(i, 1, 2, 3, 4, 5, i, 7) - i * 2 - 7;
 	}
 	return total;
+}
+
+static void print_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *d;
+
+	printf("fds:");
+	while (dir && (d = readdir(dir)))
+		if (d->d_name[0] != '.' && atoi(d->d_name) != dirfd(dir))
+			printf(" %s", d->d_name);
+	printf("\n");
+	if (dir)
+		closedir(dir);
 }
 
 int main(int argc, char **argv)
 {
 	long calls = 1000, depth = 3, seconds = 0, exit_status = 0, total = 0;
-	int ground_truth = 0, crash = 0;
+	int ground_truth = 0, crash = 0, fds = 0;
+	const char *env_name = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--calls"))
@@ -124,10 +152,15 @@ int main(int argc, char **argv)
 			exit_status = arg_value(argc, argv, &i);
 		else if (!strcmp(argv[i], "--crash"))
 			crash = 1;
+		else if (!strcmp(argv[i], "--env") && i + 1 < argc)
+			env_name = argv[++i];
+		else if (!strcmp(argv[i], "--fds"))
+			fds = 1;
 		else if (!strcmp(argv[i], "--ground-truth"))
 			ground_truth = 1;
 		else {
-			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash] [--ground-truth]\n");
+			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash]\n"
+					"                  [--env NAME] [--fds] [--ground-truth]\n");
 			return 2;
 		}
 	}
@@ -138,9 +171,10 @@ int main(int argc, char **argv)
 		       "\"tail_caller\":{\"entries\":%ld,\"exits\":%ld},"
 		       "\"tail_target\":{\"entries\":%ld,\"exits\":%ld},"
 		       "\"plain\":{\"entries\":%ld,\"exits\":%ld},"
-		       "\"recurse\":{\"entries\":%ld,\"exits\":%ld,\"max_depth\":%ld}},"
+		       "\"recurse\":{\"entries\":%ld,\"exits\":%ld,\"max_depth\":%ld},"
+		       "\"many_args\":{\"entries\":%ld,\"exits\":%ld}},"
 		       "\"exit_status\":0,\"stdout\":\"probe_mech: %ld calls done\\n\"}\n",
-		       calls, depth, n, n, n, n, n, n, n, n, r, r, depth + 1, calls);
+		       calls, depth, n, n, n, n, n, n, n, n, r, r, depth + 1, n, n, calls);
 		return 0;
 	}
 	if (seconds) {
@@ -152,6 +186,10 @@ int main(int argc, char **argv)
 		total = run_calls(calls, depth);
 	}
 	sink = total;
+	if (env_name)
+		printf("%s%s%s\n", env_name, getenv(env_name) ? "=" : " unset", getenv(env_name) ? getenv(env_name) : "");
+	if (fds)
+		print_fds();
 	printf("probe_mech: %ld calls done\n", calls);
 	if (crash) {
 		fflush(stdout);
