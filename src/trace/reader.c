@@ -172,8 +172,9 @@ static int parse_functions(struct trace_file *t, struct cursor *c)
 {
 	uint32_t count = cursor_u32(c);
 
-	/* Each entry takes at least 80 bytes: bound the allocation by the chunk. */
-	if (c->err || count > TRACE_MAX_FUNCTIONS || count > c->left / 80)
+	/* Each entry takes at least 68 bytes (fixed fields, empty strings): bound
+	 * the allocation by the chunk. */
+	if (c->err || count > TRACE_MAX_FUNCTIONS || count > c->left / 68)
 		return -EINVAL;
 	t->functions = calloc(count ? count : 1, sizeof(*t->functions));
 	if (!t->functions)

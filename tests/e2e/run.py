@@ -611,6 +611,22 @@ def fork_child_is_not_traced():
 
 
 @test
+def exec_keeps_what_came_before():
+    """The traced process replaces itself with another program (same pid):
+    its calls before exec are all there; the new program is not traced."""
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    truth = ground_truth(binary)
+    trace, proc = record(binary, "--exec", "/bin/true", extra=C_FUNCTIONS)
+    check_eq(proc.returncode, 0, f"exit status of /bin/true ({proc.stderr.strip()})")
+    check_eq(proc.stdout, truth["stdout"], "stdout")
+    report = report_json(trace)
+    rows = functions_by_name(report)
+    for name, want in truth["functions"].items():
+        check_eq(rows.get(name, {}).get("polls"), want["entries"], f"{name} entries before exec")
+    check_eq(report["unfinished"], 0, "frames open at the end")
+
+
+@test
 def dlopen_after_patching():
     exact_counts("dlopen_tokio")
 

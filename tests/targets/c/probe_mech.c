@@ -1,7 +1,7 @@
 /* probe_mech: tiny C target for uprobe mechanics, with exact call counts.
  *
  *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash]
- *              [--env NAME] [--fds] [--ground-truth]
+ *              [--env NAME] [--fds] [--exec PROGRAM] [--ground-truth]
  *
  * Per iteration i of N, main calls each of:
  *   multi_ret(i)   several `ret` instructions (early returns on different branches)
@@ -17,7 +17,9 @@
  * that exit status (the tracer must pass it through); --crash dies of
  * SIGSEGV after the calls (the trace must still be complete). --env NAME
  * prints NAME's value and --fds the process's open file descriptors: what
- * a tracer must leave as it found them.
+ * a tracer must leave as it found them. --exec PROGRAM replaces the process
+ * with PROGRAM after the calls (same pid: the tracer must keep what was
+ * recorded before and stop there).
  * Built with -O2 -fno-inline; see the Makefile for the flags that keep this
  * shape (checked there with objdump).
  */
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NOIPA __attribute__((noipa)) /* no inlining, cloning or IPA-driven rewrites */
 
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
 {
 	long calls = 1000, depth = 3, seconds = 0, exit_status = 0, total = 0;
 	int ground_truth = 0, crash = 0, fds = 0;
-	const char *env_name = NULL;
+	const char *env_name = NULL, *exec_path = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--calls"))
@@ -156,11 +159,13 @@ int main(int argc, char **argv)
 			env_name = argv[++i];
 		else if (!strcmp(argv[i], "--fds"))
 			fds = 1;
+		else if (!strcmp(argv[i], "--exec") && i + 1 < argc)
+			exec_path = argv[++i];
 		else if (!strcmp(argv[i], "--ground-truth"))
 			ground_truth = 1;
 		else {
 			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash]\n"
-					"                  [--env NAME] [--fds] [--ground-truth]\n");
+					"                  [--env NAME] [--fds] [--exec PROGRAM] [--ground-truth]\n");
 			return 2;
 		}
 	}
@@ -191,6 +196,12 @@ int main(int argc, char **argv)
 	if (fds)
 		print_fds();
 	printf("probe_mech: %ld calls done\n", calls);
+	if (exec_path) {
+		fflush(stdout);
+		execl(exec_path, exec_path, (char *)NULL);
+		perror("probe_mech: exec");
+		return 127;
+	}
 	if (crash) {
 		fflush(stdout);
 		raise(SIGSEGV);
