@@ -84,6 +84,8 @@ pub struct Args {
     pub raises: u64,
     /// `--seconds S`: how long rate runs.
     pub seconds: u64,
+    /// `--polls-per-second N`: rate's pace per thread (0: as fast as it can).
+    pub polls_per_second: u64,
     /// `--timings FILE`: where fidelity writes its own poll timings.
     pub timings: Option<String>,
     /// `--counts FILE`: where rate writes the polls it made.
@@ -108,6 +110,7 @@ impl Default for Args {
             child_yields: 5,
             raises: 5,
             seconds: 10,
+            polls_per_second: 0,
             timings: None,
             counts: None,
             child: false,
@@ -159,6 +162,7 @@ impl Args {
                 "--child-yields" => &mut args.child_yields,
                 "--raises" => &mut args.raises,
                 "--seconds" => &mut args.seconds,
+                "--polls-per-second" => &mut args.polls_per_second,
                 _ => usage(&format!("unknown argument '{flag}'")),
             };
             *slot = match it.next().map(|v| v.parse::<u64>()) {
@@ -179,7 +183,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("{prog}: {msg}");
     eprintln!(
         "usage: {prog} [--tasks N] [--yields K] [--spin-ms MS] [--spin-us US] [--healthy M] [--wakes M] \
-         [--threads N] [--parallel P] [--child-yields C] [--raises R] [--seconds S] \
+         [--threads N] [--parallel P] [--child-yields C] [--raises R] [--seconds S] [--polls-per-second N] \
          [--timings FILE] [--counts FILE] [--child] [--ground-truth]"
     );
     std::process::exit(2)

@@ -5,7 +5,9 @@
 //! the polls. At the end the program prints the counts to stderr and, with
 //! `--counts FILE`, writes them there, as a ground-truth object whose
 //! `functions` has `Tick::poll` (the total over all threads) and `run`.
-//! A traced run makes 2 events (entry, exit) per poll.
+//! A traced run makes 2 events (entry, exit) per poll. `--polls-per-second N`
+//! paces each thread to N polls a second (busy-waiting between batches of
+//! 1024), for measuring a tracer at a known event rate; 0 (default): no pace.
 //!
 //! Why the counts are exact: every `Tick` is polled exactly once (it is Ready
 //! at once), and `run` counts each one; `run` itself never parks, so it is
@@ -36,15 +38,29 @@ impl Future for Tick {
 }
 
 #[inline(never)]
-async fn run(limit: Duration) -> u64 {
+async fn run(limit: Duration, per_second: u64) -> u64 {
     let start = Instant::now();
     let mut polls = 0u64;
     loop {
         Tick.await;
         polls += 1;
-        if polls & 1023 == 0 && start.elapsed() >= limit {
-            return polls;
+        if polls & 1023 == 0 {
+            if start.elapsed() >= limit {
+                return polls;
+            }
+            pace(start, polls, per_second);
         }
+    }
+}
+
+/// Waits until `polls` are due at `per_second` polls a second since `start`.
+fn pace(start: Instant, polls: u64, per_second: u64) {
+    if per_second == 0 {
+        return;
+    }
+    let due = Duration::from_nanos(polls.saturating_mul(1_000_000_000) / per_second);
+    while start.elapsed() < due {
+        std::hint::spin_loop();
     }
 }
 
@@ -75,11 +91,12 @@ fn main() {
         return;
     }
     let limit = Duration::from_secs(args.seconds);
+    let per_second = args.polls_per_second;
     let threads: Vec<_> = (0..args.threads)
         .map(|i| {
             std::thread::Builder::new()
                 .name(format!("rate-{i}"))
-                .spawn(move || futures::executor::block_on(run(limit)))
+                .spawn(move || futures::executor::block_on(run(limit, per_second)))
                 .expect("spawn thread")
         })
         .collect();
