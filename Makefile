@@ -40,9 +40,10 @@ AGENT_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP 
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(BUILD)/unit-tests
+CODEC_BENCH := $(BUILD)/codec-bench
 
 .SECONDARY:
-.PHONY: all deps demo test unit e2e targets bench clean
+.PHONY: all deps demo test unit e2e targets bench bench-codec clean
 all: $(BUILD)/asynctrace $(AGENT_LIB)
 
 deps:
@@ -101,6 +102,9 @@ $(BUILD)/asynctrace: $(MAIN_OBJ) $(BUILD)/libasynctrace.a
 $(UNIT_BIN): $(UNIT_SRCS) $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $(UNIT_SRCS) $(BUILD)/libasynctrace.a $(LDLIBS)
 
+$(CODEC_BENCH): bench/codec_bench.c $(BUILD)/libasynctrace.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)
+
 # Test targets (Rust crates built offline against Debian's crate registry, C programs).
 targets:
 	@$(MAKE) --no-print-directory -C tests/targets BUILD=$(abspath $(BUILD))/targets
@@ -119,6 +123,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all targets
 	@./bench/run.sh $(BUILD)
+
+# The trace format's encoding on freshly recorded traces (root).
+bench-codec: deps
+	@$(MAKE) --no-print-directory all targets $(CODEC_BENCH)
+	@./bench/codec.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

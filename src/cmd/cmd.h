@@ -13,6 +13,10 @@ struct trace_file;
 /* Opens a trace, or reports why not as "<command>: <reason>". */
 int open_trace_for(const char *command, const char *path, struct trace_file **trace);
 
+/* Reports why reading an open trace's events failed (a negative errno
+ * from the model builders) as "<command>: <path>: <reason>". */
+void report_trace_error(const char *command, const char *path, int err);
+
 /* Repeated --match-style options: appends "(pattern)" to the alternation
  * in *patterns (malloc'ed, NULL at first). Returns 0 or -ENOMEM. */
 int pattern_append(char **patterns, const char *pattern);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "trace/reader.h"
 #include "util/error.h"
@@ -16,6 +17,16 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 	if (err)
 		report_error("%s: %s", command, why);
 	return err;
+}
+
+void report_trace_error(const char *command, const char *path, int err)
+{
+	if (err == -EBADMSG)
+		report_error("%s: %s: corrupt trace file (events do not decode)", command, path);
+	else if (err == -ENOMEM)
+		report_error("%s: %s: out of memory", command, path);
+	else
+		report_error("%s: %s: %s", command, path, strerror(-err));
 }
 
 int pattern_append(char **patterns, const char *pattern)

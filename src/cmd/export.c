@@ -81,7 +81,11 @@ int cmd_export(int argc, char **argv)
 	rc = o.format->write(trace, out);
 	if (out != stdout && fclose(out) != 0 && !rc)
 		rc = -errno;
-	if (rc)
+	/* The formats read the events as they write: a trace that does not
+	 * decode, or memory running out, is not the output's fault. */
+	if (rc == -EBADMSG || rc == -ENOMEM)
+		report_trace_error("export", o.path, rc);
+	else if (rc)
 		report_error("export: cannot write %s: %s", o.output ? o.output : "standard output", strerror(-rc));
 	trace_file__close(trace);
 	return rc ? 1 : 0;

@@ -337,13 +337,13 @@ int cmd_report(int argc, char **argv)
 		return 1;
 	rc = trace_summary__build(&summary, trace, o.top ? (size_t)o.top : DEFAULT_LONGEST, o.long_poll_ns);
 	if (rc) {
-		report_error("report: %s: out of memory", o.path);
+		report_trace_error("report", o.path, rc);
 		trace_file__close(trace);
 		return 1;
 	}
 	rc = task_model__build(&model, trace);
 	if (rc)
-		report_error("report: %s: out of memory", o.path);
+		report_trace_error("report", o.path, rc);
 	else if ((rc = print_report(&o, trace, &summary, &model)))
 		report_error("report: cannot write the report: %s", rc == -EIO ? strerror(EIO) : "malformed JSON (a bug)");
 	task_model__free(&model);

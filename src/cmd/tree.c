@@ -309,7 +309,7 @@ int cmd_tree(int argc, char **argv)
 	if (!rc)
 		rc = build_forest(&forest, &model, o.task);
 	if (rc) {
-		report_error("tree: %s: %s", o.path, strerror(-rc));
+		report_trace_error("tree", o.path, rc);
 	} else if (o.task && !forest.root_count) {
 		report_error("tree: %s: no task %ld with polls (see `report --tasks`)", o.path, o.task);
 		rc = -ENOENT;

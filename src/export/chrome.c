@@ -183,18 +183,10 @@ static void write_metadata(const struct chrome_writer *cw)
 	}
 }
 
-static uint64_t first_event_ts(const struct trace_file *t)
-{
-	for (size_t i = 0; i < t->chunk_count; i++)
-		if (t->chunks[i].count)
-			return ((const struct trace_event *)(const void *)(t->map + t->chunks[i].offset))->ts;
-	return 0;
-}
-
 static int chrome_write(const struct trace_file *t, FILE *out)
 {
 	struct chrome_writer cw = { .trace = t, .out = out, .task_pid = t->meta.pid + TASK_PID_OFFSET };
-	uint64_t first = first_event_ts(t);
+	uint64_t first = t->first_ts;
 	struct task_model model;
 	int err;
 

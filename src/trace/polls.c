@@ -423,16 +423,17 @@ int trace_file__replay(const struct trace_file *trace, poll_callback callback, h
 		       void *ctx, struct poll_builder_stats *stats)
 {
 	struct replay r = { 0 };
+	int err;
 
 	r.builder = poll_builder__new(trace->functions, trace->function_count, callback, ctx);
 	if (!r.builder)
 		return -ENOMEM;
 	poll_builder__set_hook_callback(r.builder, on_hook, ctx);
-	trace_file__for_each_event(trace, replay_event, &r);
-	if (!r.err)
+	err = trace_file__for_each_event(trace, replay_event, &r);
+	if (!err)
 		poll_builder__finish(r.builder, r.last_ts);
 	if (stats)
 		*stats = *poll_builder__stats(r.builder);
 	poll_builder__free(r.builder);
-	return r.err;
+	return err;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,8 @@
 #include <unistd.h>
 
 #include "trace/format.h"
+#include "trace/streams.h"
 #include "util/buf.h"
-#include "util/array.h"
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
@@ -58,11 +59,14 @@ static int check_header(struct trace_file *t, const char *path, size_t *offset, 
 	memcpy(&h, t->map, sizeof(h));
 	if (memcmp(h.magic, TRACE_MAGIC, TRACE_MAGIC_LEN) != 0)
 		return fail(err, errlen, -EINVAL, "%s: not an asynctrace trace file", path);
-	if (h.version_major != TRACE_VERSION_MAJOR)
+	if (h.version_major < TRACE_VERSION_MAJOR_OLDEST || h.version_major > TRACE_VERSION_MAJOR)
 		return fail(err, errlen, -ENOTSUP,
-			    "%s: trace format version %u.%u is not supported (this build reads %u.x)",
-			    path, h.version_major, h.version_minor, TRACE_VERSION_MAJOR);
-	if (h.endian != TRACE_ENDIAN_LITTLE || h.event_size != sizeof(struct trace_event) ||
+			    "%s: trace format version %u.%u is not supported (this build reads %u.x to %u.x)",
+			    path, h.version_major, h.version_minor, TRACE_VERSION_MAJOR_OLDEST,
+			    TRACE_VERSION_MAJOR);
+	/* 2.x events have a fixed size; 3.x ones are encoded (size 0). */
+	if (h.endian != TRACE_ENDIAN_LITTLE ||
+	    h.event_size != (h.version_major == 2 ? TRACE_EVENT_SIZE_V2 : 0) ||
 	    h.header_size < sizeof(h) || h.header_size > t->map_len)
 		return fail(err, errlen, -EINVAL, "%s: corrupt trace header", path);
 	t->version_major = h.version_major;
@@ -232,22 +236,6 @@ static int parse_trailer(struct trace_file *t, struct cursor *c)
 	return c->err;
 }
 
-static int add_event_chunk(struct trace_file *t, size_t offset, struct cursor *c)
-{
-	uint32_t count = cursor_u32(c);
-
-	cursor_u32(c);
-	if (c->err || count > c->left / sizeof(struct trace_event))
-		return -EINVAL;
-	if (ARRAY_RESERVE(t->chunks, t->chunk_capacity, t->chunk_count + 1))
-		return -ENOMEM;
-	t->chunks[t->chunk_count].offset = offset + 8;
-	t->chunks[t->chunk_count].count = count;
-	t->chunk_count++;
-	t->event_count += count;
-	return 0;
-}
-
 static const char *chunk_name(uint32_t type)
 {
 	switch (type) {
@@ -257,6 +245,7 @@ static const char *chunk_name(uint32_t type)
 	case TRACE_CHUNK_THREADS: return "threads";
 	case TRACE_CHUNK_SITES: return "sites";
 	case TRACE_CHUNK_MAPPING: return "mapping";
+	case TRACE_CHUNK_STREAM: return "stream";
 	default: return "unknown";
 	}
 }
@@ -266,18 +255,20 @@ static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_
 		       unsigned *seen)
 {
 	struct cursor c = { .p = t->map + offset, .left = size };
+	bool events = type == TRACE_CHUNK_EVENTS || type == TRACE_CHUNK_STREAM;
 
-	if (type < 32 && type != TRACE_CHUNK_EVENTS && (*seen & (1u << type)))
+	if (type < 32 && !events && (*seen & (1u << type)))
 		return -EINVAL; /* duplicated singleton chunk */
+	if (events && (!(*seen & (1u << TRACE_CHUNK_FUNCTIONS)) ||
+		       (type == TRACE_CHUNK_EVENTS) != (t->version_major == 2)))
+		return -EINVAL; /* events need the table; each major has its kind */
 	if (type < 32)
 		*seen |= 1u << type;
 	switch (type) {
 	case TRACE_CHUNK_META: return parse_meta(t, &c);
 	case TRACE_CHUNK_FUNCTIONS: return parse_functions(t, &c);
-	case TRACE_CHUNK_EVENTS:
-		if (!(*seen & (1u << TRACE_CHUNK_FUNCTIONS)))
-			return -EINVAL;
-		return add_event_chunk(t, offset, &c);
+	case TRACE_CHUNK_EVENTS: return trace_streams__add_events_chunk(t->streams, c.p, size);
+	case TRACE_CHUNK_STREAM: return trace_streams__add_stream_chunk(t->streams, c.p, size);
 	case TRACE_CHUNK_THREADS: return parse_threads(t, &c);
 	case TRACE_CHUNK_TRAILER: return parse_trailer(t, &c);
 	case TRACE_CHUNK_SITES: return parse_sites(t, &c);
@@ -309,6 +300,13 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 		rc = parse_chunk(t, h.type, offset, h.size, &seen);
 		if (rc == -ENOMEM)
 			return fail(err, errlen, rc, "%s: out of memory", path);
+		if (rc == -EBADMSG)
+			return fail(err, errlen, rc, "%s: corrupt %s chunk at byte %zu (checksum mismatch)", path,
+				    chunk_name(h.type), offset - sizeof(h));
+		if (rc == -ENOTSUP)
+			return fail(err, errlen, rc,
+				    "%s: %s chunk at byte %zu uses flags this build does not read (a newer asynctrace wrote it)",
+				    path, chunk_name(h.type), offset - sizeof(h));
 		if (rc)
 			return fail(err, errlen, rc, "%s: corrupt %s chunk at byte %zu", path,
 				    chunk_name(h.type), offset - sizeof(h));
@@ -326,19 +324,33 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 	return 0;
 }
 
+static int index_streams(struct trace_file *t, const char *path, char *err, size_t errlen)
+{
+	if (trace_streams__finish(t->streams, t->functions, t->function_count))
+		return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+	t->event_count = trace_streams__event_count(t->streams);
+	t->stream_count = trace_streams__stream_count(t->streams);
+	t->first_ts = trace_streams__first_ts(t->streams);
+	return 0;
+}
+
 int trace_file__open(struct trace_file **out, const char *path, char *err, size_t errlen)
 {
 	struct trace_file *t = calloc(1, sizeof(*t));
 	size_t offset = 0;
 	int rc;
 
-	if (!t)
+	if (!t || !(t->streams = trace_streams__new())) {
+		free(t);
 		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
 	rc = map_file(t, path, err, errlen);
 	if (!rc)
 		rc = check_header(t, path, &offset, err, errlen);
 	if (!rc)
 		rc = walk_chunks(t, path, offset, err, errlen);
+	if (!rc)
+		rc = index_streams(t, path, err, errlen);
 	if (rc) {
 		trace_file__close(t);
 		return rc;
@@ -349,17 +361,7 @@ int trace_file__open(struct trace_file **out, const char *path, char *err, size_
 
 int trace_file__for_each_event(const struct trace_file *t, trace_event_fn fn, void *ctx)
 {
-	for (size_t i = 0; i < t->chunk_count; i++) {
-		const struct trace_event *events = (const void *)(t->map + t->chunks[i].offset);
-
-		for (uint32_t j = 0; j < t->chunks[i].count; j++) {
-			int rc = fn(&events[j], ctx);
-
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	return trace_streams__for_each_event(t->streams, fn, ctx);
 }
 
 const struct trace_site *trace_file__site(const struct trace_file *t, uint64_t addr)
@@ -390,7 +392,7 @@ void trace_file__close(struct trace_file *t)
 	for (size_t i = 0; i < t->site_count; i++)
 		trace_site__free(&t->sites[i]);
 	free(t->sites);
-	free(t->chunks);
+	trace_streams__free(t->streams);
 	if (t->map)
 		munmap((void *)t->map, t->map_len);
 	free(t);

@@ -9,10 +9,7 @@
 
 #include "trace/trace.h"
 
-struct trace_event_chunk {
-	size_t offset;  /* of the first event in the mapping */
-	uint32_t count;
-};
+struct trace_streams;
 
 struct trace_file {
 	struct trace_meta meta;
@@ -25,14 +22,14 @@ struct trace_file {
 	size_t site_count;
 	uint64_t load_bias;       /* address in the process - address in the file */
 	uint64_t event_count;     /* events present in the file */
-	uint16_t version_major;
+	size_t stream_count;      /* thread instances with events (a 2.x file: 1, or 0) */
+	uint64_t first_ts;        /* the first event's, in for_each_event order; 0: none */
+	uint16_t version_major;   /* 2 or 3 */
 	uint16_t version_minor;
 	/* private */
 	const uint8_t *map;
 	size_t map_len;
-	struct trace_event_chunk *chunks;
-	size_t chunk_count;
-	size_t chunk_capacity;
+	struct trace_streams *streams;
 };
 
 /* Returns 0, or a negative errno with a one-line reason in err[]. */
@@ -40,8 +37,12 @@ int trace_file__open(struct trace_file **out, const char *path, char *err, size_
 void trace_file__close(struct trace_file *trace);
 
 typedef int (*trace_event_fn)(const struct trace_event *event, void *ctx);
-/* Calls fn for every event in file order; stops early and returns fn's
- * value when it is non-zero. */
+/* Calls fn for every event in timestamp order: the per-stream (per-thread)
+ * sequences merged, each kept in its own order; equal timestamps go to
+ * the lower stream id. A 2.x file's events are one stream, in file order.
+ * Stops early and returns fn's value when it is non-zero. Returns 0, or a
+ * negative errno: -EBADMSG when events do not decode (open checked their
+ * checksums, so only a forged file gets there), -ENOMEM. */
 int trace_file__for_each_event(const struct trace_file *trace, trace_event_fn fn, void *ctx);
 
 /* The resolved site of a code address, or NULL. */

@@ -19,9 +19,11 @@ enum trace_event_kind {
 #define TRACE_EVENT_STATE 0x4            /* exit: aux = the future's state discriminant */
 #define TRACE_EVENT_RETURN_ADDRESS 0x8   /* entry: aux = the return address */
 
-/* One event: 56 bytes on disk, little-endian (the header says so). What an
- * event means depends on its function's role (enum function_role): a poll's
- * entry and exit, a wake, a spawn, a task's allocation or release, a drop. */
+/* One event, as readers hand it out: the on-disk record of 2.x files (56
+ * bytes, little-endian); 3.x files encode it (trace/codec.h), keeping what
+ * the analyses read. What an event means depends on its function's role
+ * (enum function_role): a poll's entry and exit, a wake, a spawn, a task's
+ * allocation or release, a drop. */
 struct trace_event {
 	uint64_t ts;      /* ns, clock given in trace_meta.clock */
 	uint64_t sp;      /* stack pointer at the probed instruction */

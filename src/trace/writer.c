@@ -5,23 +5,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include "trace/codec.h"
 #include "trace/format.h"
 #include "util/buf.h"
+#include "util/u64map.h"
 
-/* 64 Ki events (3 MiB) per chunk: large writes, and a crash of the tracer
- * loses at most one chunk. */
-#define EVENTS_PER_CHUNK 65536
+/* A stream's chunk is written when it holds this much: large writes, a
+ * bounded buffer per open stream, and a crash of the tracer loses at
+ * most one chunk per stream. */
+#define CHUNK_BYTES 32768
+#define CHUNK_EVENTS 8192
+#define FIRST_BUFFER_BYTES 1024
+/* Ring-buffer order interleaves threads: a few recent streams by id
+ * spare most lookups in the map. */
+#define RECENT_STREAMS 64
 #define FILE_BUFFER_SIZE (1 << 20)
 
-_Static_assert(sizeof(struct trace_event) == 56, "trace_event is 56 bytes on disk");
+/* One stream's pending chunk. */
+struct stream_buffer {
+	uint64_t id;
+	uint32_t tid;
+	uint32_t pid;
+	uint32_t count;
+	uint64_t first_ts;
+	uint64_t last_ts;
+	uint8_t *bytes;
+	size_t len;
+	size_t capacity;
+	struct codec_state state;
+};
 
 struct trace_writer {
 	FILE *file;
 	char *io_buffer;
-	struct trace_event *events;
-	size_t pending;
+	struct event_codec codec;
+	int have_functions;
+	struct u64map streams;       /* id + 1 -> struct stream_buffer */
+	struct stream_buffer *recent[RECENT_STREAMS]; /* by id % RECENT_STREAMS */
 	uint64_t total;
+	uint64_t bytes;
 	int err; /* sticky first write error */
 };
 
@@ -33,15 +57,14 @@ int trace_writer__open(struct trace_writer **out, const char *path)
 		.version_minor = TRACE_VERSION_MINOR,
 		.header_size = sizeof(header),
 		.endian = TRACE_ENDIAN_LITTLE,
-		.event_size = sizeof(struct trace_event),
+		.event_size = 0,
 	};
 	int err;
 
 	if (!w)
 		return -ENOMEM;
-	w->events = malloc(EVENTS_PER_CHUNK * sizeof(*w->events));
 	w->io_buffer = malloc(FILE_BUFFER_SIZE);
-	if (!w->events || !w->io_buffer) {
+	if (!w->io_buffer) {
 		trace_writer__free(w);
 		return -ENOMEM;
 	}
@@ -58,6 +81,7 @@ int trace_writer__open(struct trace_writer **out, const char *path)
 		trace_writer__free(w);
 		return err ? err : -EIO;
 	}
+	w->bytes = sizeof(header);
 	*out = w;
 	return 0;
 }
@@ -77,6 +101,8 @@ static int write_chunk(struct trace_writer *w, uint32_t type, const void *head, 
 	    (body_len && fwrite(body, body_len, 1, w->file) != 1) ||
 	    (pad && fwrite(zeros, pad, 1, w->file) != 1))
 		w->err = errno ? -errno : -EIO;
+	else
+		w->bytes += sizeof(chunk) + chunk.size;
 	return w->err;
 }
 
@@ -148,6 +174,14 @@ int trace_writer__write_functions(struct trace_writer *w, const struct trace_fun
 				  size_t count)
 {
 	struct buf b = { 0 };
+	int err;
+
+	if (w->have_functions)
+		return -EINVAL; /* one table: event func_ids index it */
+	err = event_codec__init(&w->codec, fns, count);
+	if (err)
+		return err;
+	w->have_functions = 1;
 
 	buf_put_u32(&b, (uint32_t)count);
 	for (size_t i = 0; i < count; i++)
@@ -155,26 +189,201 @@ int trace_writer__write_functions(struct trace_writer *w, const struct trace_fun
 	return write_buf_chunk(w, TRACE_CHUNK_FUNCTIONS, &b);
 }
 
-static int flush_events(struct trace_writer *w)
+static int write_stream_chunk(struct trace_writer *w, struct stream_buffer *sb)
 {
-	uint32_t head[2] = { (uint32_t)w->pending, 0 };
+	struct trace_stream_header head = {
+		.stream = sb->id,
+		.tid = sb->tid,
+		.pid = sb->pid,
+		.count = sb->count,
+		.encoded_bytes = (uint32_t)sb->len,
+		.first_ts = sb->first_ts,
+		.last_ts = sb->last_ts,
+		.crc32 = (uint32_t)crc32(0L, sb->bytes, (uInt)sb->len),
+	};
 	int err;
 
-	if (!w->pending)
+	if (!sb->count)
 		return w->err;
-	err = write_chunk(w, TRACE_CHUNK_EVENTS, head, sizeof(head), w->events,
-			  w->pending * sizeof(*w->events));
-	w->pending = 0;
+	err = write_chunk(w, TRACE_CHUNK_STREAM, &head, sizeof(head), sb->bytes, sb->len);
+	sb->count = 0;
+	sb->len = 0;
 	return err;
+}
+
+static void free_stream(struct stream_buffer *sb)
+{
+	if (sb)
+		free(sb->bytes);
+	free(sb);
+}
+
+static struct stream_buffer *stream_of(struct trace_writer *w, uint64_t id)
+{
+	struct stream_buffer *sb = w->recent[id % RECENT_STREAMS];
+
+	if (sb && sb->id == id)
+		return sb;
+	if (id == UINT64_MAX)
+		return NULL; /* not a stream id (the map's keys are id + 1) */
+	sb = u64map_get(&w->streams, id + 1);
+	if (!sb) {
+		sb = calloc(1, sizeof(*sb));
+		if (!sb || u64map_put(&w->streams, id + 1, sb)) {
+			free(sb);
+			return NULL;
+		}
+		sb->id = id;
+	}
+	return w->recent[id % RECENT_STREAMS] = sb;
+}
+
+/* Room for one more event; the buffer grows to one chunk at most (a
+ * chunk is written once it holds CHUNK_BYTES). */
+static int reserve_event(struct stream_buffer *sb)
+{
+	size_t capacity = sb->capacity ? sb->capacity : FIRST_BUFFER_BYTES;
+	uint8_t *bytes;
+
+	if (sb->capacity - sb->len >= CODEC_MAX_EVENT_BYTES)
+		return 0;
+	while (capacity - sb->len < CODEC_MAX_EVENT_BYTES)
+		capacity *= 2;
+	if (capacity > CHUNK_BYTES + CODEC_MAX_EVENT_BYTES)
+		capacity = CHUNK_BYTES + CODEC_MAX_EVENT_BYTES;
+	bytes = realloc(sb->bytes, capacity);
+	if (!bytes)
+		return -ENOMEM;
+	sb->bytes = bytes;
+	sb->capacity = capacity;
+	return 0;
+}
+
+/* A chunk has one tid and pid: a change (a reused tid) starts a new one. */
+static int begin_event(struct trace_writer *w, struct stream_buffer *sb, uint32_t tid, uint32_t pid,
+		       uint64_t ts)
+{
+	int err;
+
+	if (sb->count && (sb->tid != tid || sb->pid != pid)) {
+		err = write_stream_chunk(w, sb);
+		if (err)
+			return err;
+	}
+	if (!sb->count) {
+		sb->tid = tid;
+		sb->pid = pid;
+		sb->first_ts = ts;
+		codec_state__reset(&sb->state, ts);
+	}
+	return reserve_event(sb);
+}
+
+static int append_event(struct trace_writer *w, struct stream_buffer *sb, uint32_t tid, uint32_t pid,
+			const struct trace_event *e)
+{
+	/* The usual case, a chunk under way with room, checks only that. */
+	if (!sb->count || sb->tid != tid || sb->pid != pid || sb->capacity - sb->len < CODEC_MAX_EVENT_BYTES) {
+		int err = begin_event(w, sb, tid, pid, e->ts);
+
+		if (err)
+			return err;
+	}
+	sb->len += event_codec__encode(&w->codec, &sb->state, e, sb->bytes + sb->len);
+	sb->last_ts = e->ts;
+	sb->count++;
+	w->total++;
+	if (sb->len >= CHUNK_BYTES || sb->count >= CHUNK_EVENTS)
+		return write_stream_chunk(w, sb);
+	return 0;
 }
 
 int trace_writer__add_event(struct trace_writer *w, const struct trace_event *event)
 {
-	w->events[w->pending++] = *event;
-	w->total++;
-	if (w->pending == EVENTS_PER_CHUNK)
-		return flush_events(w);
+	struct stream_buffer *sb;
+
+	if (w->err)
+		return w->err;
+	if (!w->have_functions)
+		return -EINVAL;
+	sb = stream_of(w, event->tid);
+	return sb ? append_event(w, sb, event->tid, event->pid, event) : -ENOMEM;
+}
+
+int trace_writer__add_stream_events(struct trace_writer *w, uint64_t stream, uint32_t tid,
+				    uint32_t pid, const struct trace_event *events, size_t count)
+{
+	struct stream_buffer *sb;
+	int err = 0;
+
+	if (w->err)
+		return w->err;
+	if (!w->have_functions || stream == UINT64_MAX)
+		return -EINVAL;
+	sb = stream_of(w, stream);
+	if (!sb)
+		return -ENOMEM;
+	for (size_t i = 0; i < count && !err; i++)
+		err = append_event(w, sb, tid, pid, &events[i]);
+	return err;
+}
+
+int trace_writer__flush_stream(struct trace_writer *w, uint64_t stream)
+{
+	struct stream_buffer *sb = stream == UINT64_MAX ? NULL : u64map_get(&w->streams, stream + 1);
+	int err;
+
+	if (!sb)
+		return w->err;
+	err = write_stream_chunk(w, sb);
+	u64map_remove(&w->streams, stream + 1);
+	if (w->recent[stream % RECENT_STREAMS] == sb)
+		w->recent[stream % RECENT_STREAMS] = NULL;
+	free_stream(sb);
+	return err;
+}
+
+static int compare_streams(const void *a, const void *b)
+{
+	uint64_t x = (*(struct stream_buffer *const *)a)->id, y = (*(struct stream_buffer *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static void drop_streams(struct trace_writer *w)
+{
+	for (size_t i = 0; w->streams.slots && i <= w->streams.mask; i++)
+		if (w->streams.slots[i].key)
+			free_stream(w->streams.slots[i].value);
+	u64map_free(&w->streams);
+	memset(w->recent, 0, sizeof(w->recent));
+}
+
+/* Writes every pending chunk, in stream order (a file does not depend on
+ * how the map hashes), and forgets the streams. */
+static int flush_streams(struct trace_writer *w)
+{
+	struct stream_buffer **order = malloc((w->streams.count + 1) * sizeof(*order));
+	size_t n = 0;
+
+	if (!order) {
+		drop_streams(w);
+		return w->err = w->err ? w->err : -ENOMEM;
+	}
+	for (size_t i = 0; w->streams.slots && i <= w->streams.mask; i++)
+		if (w->streams.slots[i].key)
+			order[n++] = w->streams.slots[i].value;
+	qsort(order, n, sizeof(*order), compare_streams);
+	for (size_t i = 0; i < n; i++)
+		write_stream_chunk(w, order[i]);
+	free(order);
+	drop_streams(w);
 	return w->err;
+}
+
+uint64_t trace_writer__bytes_written(const struct trace_writer *w)
+{
+	return w->bytes;
 }
 
 int trace_writer__write_threads(struct trace_writer *w, const struct trace_thread *threads,
@@ -217,7 +426,7 @@ int trace_writer__finish(struct trace_writer *w, struct trace_trailer *trailer)
 	struct buf b = { 0 };
 	int err;
 
-	flush_events(w);
+	flush_streams(w);
 	trailer->events = w->total;
 	buf_put_u64(&b, trailer->events);
 	buf_put_u64(&b, trailer->lost);
@@ -246,27 +455,11 @@ void trace_writer__free(struct trace_writer *w)
 	if (!w)
 		return;
 	if (w->file) {
-		flush_events(w);
+		flush_streams(w);
 		fclose(w->file);
 	}
-	free(w->events);
+	drop_streams(w);
+	event_codec__free(&w->codec);
 	free(w->io_buffer);
 	free(w);
-}
-
-/* Interim: format 2 has no streams; events are written as they come. */
-int trace_writer__add_stream_events(struct trace_writer *w, uint64_t stream, uint32_t tid,
-				    uint32_t pid, const struct trace_event *events, size_t count)
-{
-	int err = 0;
-
-	(void)stream;
-	for (size_t i = 0; i < count && !err; i++) {
-		struct trace_event e = events[i];
-
-		e.tid = tid;
-		e.pid = pid;
-		err = trace_writer__add_event(w, &e);
-	}
-	return err;
 }

@@ -68,6 +68,31 @@ int u64map_put(struct u64map *map, uint64_t key, void *value)
 	return 0;
 }
 
+/* Linear probing without tombstones: the entries after the hole that
+ * would no longer be found are moved back into it. */
+void u64map_remove(struct u64map *map, uint64_t key)
+{
+	size_t hole, i;
+
+	if (!map->slots || !key)
+		return;
+	for (hole = hash_u64(key) & map->mask; map->slots[hole].key != key; hole = (hole + 1) & map->mask)
+		if (!map->slots[hole].key)
+			return;
+	for (i = (hole + 1) & map->mask; map->slots[i].key; i = (i + 1) & map->mask) {
+		size_t home = hash_u64(map->slots[i].key) & map->mask;
+
+		/* Stays unless its home lies cyclically outside (hole, i]. */
+		if (((i - home) & map->mask) >= ((i - hole) & map->mask)) {
+			map->slots[hole] = map->slots[i];
+			hole = i;
+		}
+	}
+	map->slots[hole].key = 0;
+	map->slots[hole].value = NULL;
+	map->count--;
+}
+
 void u64map_free(struct u64map *map)
 {
 	free(map->slots);

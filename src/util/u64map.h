@@ -22,6 +22,8 @@ void *u64map_get(const struct u64map *map, uint64_t key);
 /* Stores value (non-NULL) under key, replacing. Returns 0, -ENOMEM, or
  * -EINVAL for key 0. */
 int u64map_put(struct u64map *map, uint64_t key, void *value);
+/* Removes key, if present. */
+void u64map_remove(struct u64map *map, uint64_t key);
 /* Iteration: for (size_t i = 0; i <= map->mask && map->slots; i++) if (map->slots[i].key) ... */
 void u64map_free(struct u64map *map);
 

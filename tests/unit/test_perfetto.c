@@ -8,6 +8,7 @@
 #include "export/export.h"
 #include "export/perfetto_trace.pb-c.h"
 #include "trace/reader.h"
+#include "trace_fixture.h"
 #include "unit.h"
 
 enum { RAW_POLL, OUTER, INNER, WAKE_BY_REF, FUNCTION_COUNT };
@@ -48,25 +49,20 @@ static void task_poll(struct events *ev, uint64_t ts, uint64_t inner_ts, uint64_
 
 static Perfetto__Protos__Trace *export_and_decode(struct events *ev)
 {
-	static struct trace_event_chunk chunk;
-	struct trace_file t;
+	struct trace_file *t = trace_fixture__open(functions, FUNCTION_COUNT, ev->e, ev->n);
 	Perfetto__Protos__Trace *decoded = NULL;
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *out = open_memstream(&buf, &len);
+	FILE *out = t ? open_memstream(&buf, &len) : NULL;
 	int err;
 
-	memset(&t, 0, sizeof(t));
-	t.functions = functions;
-	t.function_count = FUNCTION_COUNT;
-	chunk.count = (uint32_t)ev->n;
-	t.map = (const uint8_t *)ev->e;
-	t.chunks = &chunk;
-	t.chunk_count = 1;
-	if (!out)
+	if (!out) {
+		trace_file__close(t);
 		return NULL;
-	err = export_format__find("perfetto")->write(&t, out);
+	}
+	err = export_format__find("perfetto")->write(t, out);
 	fclose(out);
+	trace_file__close(t);
 	if (!err)
 		decoded = perfetto__protos__trace__unpack(NULL, len, (const uint8_t *)buf);
 	free(buf);

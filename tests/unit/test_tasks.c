@@ -1,10 +1,12 @@
 /* The task model on synthetic traces: spawn, polls, wakes, completion,
  * cancellation by drop, address reuse, await points. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "trace/reader.h"
 #include "trace/tasks.h"
+#include "trace_fixture.h"
 #include "unit.h"
 
 enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, CHILD, DROP_CHILD,
@@ -53,26 +55,19 @@ static void task_poll(struct events *ev, uint64_t ts, uint64_t task, int pending
 	add(ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 4, 0x9000, 0, 0, 0);
 }
 
-/* A trace_file around the synthetic events, as the reader would give it. */
-static int build(struct task_model *m, struct trace_file *t, struct events *ev)
+/* The synthetic events as a trace file; the model built from it. */
+static int build(struct task_model *m, struct trace_file **t, struct events *ev)
 {
-	static struct trace_event_chunk chunk;
-
-	memset(t, 0, sizeof(*t));
-	t->functions = functions;
-	t->function_count = FUNCTION_COUNT;
-	chunk.offset = 0;
-	chunk.count = (uint32_t)ev->n;
-	t->map = (const uint8_t *)ev->e;
-	t->chunks = &chunk;
-	t->chunk_count = 1;
-	return task_model__build(m, t);
+	*t = trace_fixture__open(functions, FUNCTION_COUNT, ev->e, ev->n);
+	if (!*t)
+		return -EIO;
+	return task_model__build(m, *t);
 }
 
 UNIT_TEST(tasks_spawn_poll_wake_complete)
 {
 	struct events ev = { .n = 0 };
-	struct trace_file trace;
+	struct trace_file *trace = NULL;
 	struct task_model m;
 
 	add(&ev, TRACE_EVENT_ENTRY, SPAWN, 10, 0x9500, 0, 0x5555, TRACE_EVENT_RETURN_ADDRESS);
@@ -101,12 +96,13 @@ UNIT_TEST(tasks_spawn_poll_wake_complete)
 	}
 	CHECK(m.wake_count == 1 && m.wakes[0].poll_ts == 200 && m.wakes[0].self);
 	task_model__free(&m);
+	trace_file__close(trace);
 }
 
 UNIT_TEST(tasks_drop_before_ready_cancels)
 {
 	struct events ev = { .n = 0 };
-	struct trace_file trace;
+	struct trace_file *trace = NULL;
 	struct task_model m;
 
 	task_poll(&ev, 100, 0x7a5c, 1, 0);
@@ -117,12 +113,13 @@ UNIT_TEST(tasks_drop_before_ready_cancels)
 	CHECK(m.node_count == 1 && m.nodes[0].cancelled == 1);
 	CHECK(m.cancellation_count == 1 && m.cancellations[0].func_id == OUTER);
 	task_model__free(&m);
+	trace_file__close(trace);
 }
 
 UNIT_TEST(tasks_address_reuse_makes_new_instances)
 {
 	struct events ev = { .n = 0 };
-	struct trace_file trace;
+	struct trace_file *trace = NULL;
 	struct task_model m;
 
 	for (int i = 0; i < 3; i++) {
@@ -139,12 +136,13 @@ UNIT_TEST(tasks_address_reuse_makes_new_instances)
 	CHECK(task_model__find(&m, 0x7a5c, 1, 2015) == &m.tasks[1]);
 	CHECK(m.node_count == 3 && m.nodes[2].instances == 1);
 	task_model__free(&m);
+	trace_file__close(trace);
 }
 
 UNIT_TEST(tasks_woken_from_another_thread_and_parked)
 {
 	struct events ev = { .n = 0 };
-	struct trace_file trace;
+	struct trace_file *trace = NULL;
 	struct task_model m;
 
 	task_poll(&ev, 100, 0x7a5c, 1, 0);
@@ -157,12 +155,13 @@ UNIT_TEST(tasks_woken_from_another_thread_and_parked)
 	CHECK(m.tasks[0].park_func == OUTER && m.tasks[0].park_line == 42);
 	CHECK(m.wake_latency[4] == 1); /* 20 ns: [16, 32) */
 	task_model__free(&m);
+	trace_file__close(trace);
 }
 
 UNIT_TEST(tasks_future_replacing_itself_is_not_cancelled)
 {
 	struct events ev = { .n = 0 };
-	struct trace_file trace;
+	struct trace_file *trace = NULL;
 	struct task_model m;
 
 	task_poll(&ev, 100, 0x7a5c, 1, 0);
@@ -176,6 +175,7 @@ UNIT_TEST(tasks_future_replacing_itself_is_not_cancelled)
 	CHECK(m.node_count == 1 && m.nodes[0].cancelled == 0 && m.nodes[0].instances == 1);
 	CHECK(m.task_count == 1 && m.tasks[0].state == TASK_COMPLETED);
 	task_model__free(&m);
+	trace_file__close(trace);
 }
 
 /* One task poll: outer (Pending unless last) polls a child at 0xc1 that
@@ -193,7 +193,7 @@ static void poll_with_child(struct events *ev, uint64_t ts, int last)
 static uint64_t child_instances(int drop_between)
 {
 	struct events ev = { .n = 0 };
-	struct trace_file trace;
+	struct trace_file *trace = NULL;
 	struct task_model m;
 	uint64_t instances = 0;
 
@@ -207,6 +207,7 @@ static uint64_t child_instances(int drop_between)
 				instances += m.nodes[i].instances;
 		task_model__free(&m);
 	}
+	trace_file__close(trace);
 	return instances;
 }
 

@@ -1,0 +1,375 @@
+#include "trace/streams.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "trace/codec.h"
+#include "trace/format.h"
+#include "util/array.h"
+#include "util/u64map.h"
+
+#define NO_CHUNK UINT32_MAX
+#define STREAM_HEADER_SIZE sizeof(struct trace_stream_header)
+/* The smallest encoded event: a tag and a one-byte ts delta. */
+#define MIN_EVENT_BYTES 2
+
+_Static_assert(sizeof(struct trace_event) == TRACE_EVENT_SIZE_V2, "2.x events are struct trace_event");
+_Static_assert(sizeof(struct trace_stream_header) == 48, "the stream header is 48 bytes on disk");
+
+struct stream_chunk {
+	const uint8_t *bytes;  /* in the mapping: encoded events, or 2.x 56-byte ones */
+	uint64_t first_ts;
+	uint64_t last_ts;
+	uint32_t count;
+	uint32_t size;
+	uint32_t tid;
+	uint32_t pid;
+	uint32_t next;         /* the stream's next chunk, or NO_CHUNK */
+};
+
+struct stream {
+	uint64_t id;
+	uint32_t first_chunk;
+	uint32_t last_chunk;
+};
+
+struct trace_streams {
+	struct stream_chunk *chunks;
+	size_t chunk_count;
+	size_t chunk_capacity;
+	struct stream *streams;
+	size_t stream_count;
+	size_t stream_capacity;
+	struct u64map by_id;   /* while indexing: id + 1 -> index + 1 */
+	struct event_codec codec;
+	uint64_t event_count;
+	uint64_t first_ts;
+	bool legacy;           /* 2.x: one stream of 56-byte events */
+	bool encoded;          /* 3.x STREAM chunks */
+};
+
+struct trace_streams *trace_streams__new(void)
+{
+	return calloc(1, sizeof(struct trace_streams));
+}
+
+void trace_streams__free(struct trace_streams *s)
+{
+	if (!s)
+		return;
+	free(s->chunks);
+	free(s->streams);
+	u64map_free(&s->by_id);
+	event_codec__free(&s->codec);
+	free(s);
+}
+
+/* The stream's index, created at its first chunk. */
+static int stream_index(struct trace_streams *s, uint64_t id, size_t *index)
+{
+	uintptr_t found = (uintptr_t)u64map_get(&s->by_id, id + 1);
+
+	if (found) {
+		*index = found - 1;
+		return 0;
+	}
+	if (ARRAY_RESERVE(s->streams, s->stream_capacity, s->stream_count + 1) ||
+	    u64map_put(&s->by_id, id + 1, (void *)(uintptr_t)(s->stream_count + 1)))
+		return -ENOMEM;
+	s->streams[s->stream_count] = (struct stream){ .id = id, .first_chunk = NO_CHUNK,
+						       .last_chunk = NO_CHUNK };
+	*index = s->stream_count++;
+	return 0;
+}
+
+static int append_chunk(struct trace_streams *s, uint64_t id, const struct stream_chunk *chunk)
+{
+	struct stream *st;
+	size_t index;
+	int err;
+
+	if (s->chunk_count >= NO_CHUNK)
+		return -EINVAL;
+	err = stream_index(s, id, &index);
+	if (!err && ARRAY_RESERVE(s->chunks, s->chunk_capacity, s->chunk_count + 1))
+		err = -ENOMEM;
+	if (err)
+		return err;
+	st = &s->streams[index];
+	s->chunks[s->chunk_count] = *chunk;
+	s->chunks[s->chunk_count].next = NO_CHUNK;
+	if (st->last_chunk == NO_CHUNK)
+		st->first_chunk = (uint32_t)s->chunk_count;
+	else
+		s->chunks[st->last_chunk].next = (uint32_t)s->chunk_count;
+	st->last_chunk = (uint32_t)s->chunk_count++;
+	s->event_count += chunk->count;
+	return 0;
+}
+
+int trace_streams__add_events_chunk(struct trace_streams *s, const uint8_t *payload, size_t size)
+{
+	struct stream_chunk chunk = { 0 };
+	struct trace_event first, last;
+
+	if (s->encoded || size < 8)
+		return -EINVAL;
+	memcpy(&chunk.count, payload, sizeof(chunk.count));
+	if (chunk.count > (size - 8) / TRACE_EVENT_SIZE_V2)
+		return -EINVAL;
+	s->legacy = true;
+	if (!chunk.count)
+		return 0;
+	chunk.bytes = payload + 8;
+	chunk.size = chunk.count * TRACE_EVENT_SIZE_V2;
+	memcpy(&first, chunk.bytes, sizeof(first));
+	memcpy(&last, chunk.bytes + chunk.size - TRACE_EVENT_SIZE_V2, sizeof(last));
+	chunk.first_ts = first.ts;
+	chunk.last_ts = last.ts;
+	return append_chunk(s, 0, &chunk);
+}
+
+/* What the header promises must fit the payload: encoded bytes inside it
+ * (then at most 7 bytes of padding), and events that take room. */
+static int check_stream_header(const struct trace_stream_header *h, size_t size)
+{
+	size_t room = size - STREAM_HEADER_SIZE;
+
+	if (h->flags)
+		return -ENOTSUP; /* compressed (reserved) or a later minor's */
+	if (h->stream == UINT64_MAX || h->encoded_bytes > room || room - h->encoded_bytes >= 8 ||
+	    h->count == 0 || h->count > TRACE_MAX_STREAM_EVENTS ||
+	    h->encoded_bytes / MIN_EVENT_BYTES < h->count)
+		return -EINVAL;
+	return 0;
+}
+
+int trace_streams__add_stream_chunk(struct trace_streams *s, const uint8_t *payload, size_t size)
+{
+	struct trace_stream_header h;
+	struct stream_chunk chunk;
+	int err;
+
+	if (s->legacy || size < STREAM_HEADER_SIZE)
+		return -EINVAL;
+	memcpy(&h, payload, sizeof(h));
+	err = check_stream_header(&h, size);
+	if (err)
+		return err;
+	if ((uint32_t)crc32(0L, payload + STREAM_HEADER_SIZE, h.encoded_bytes) != h.crc32)
+		return -EBADMSG;
+	s->encoded = true;
+	chunk = (struct stream_chunk){
+		.bytes = payload + STREAM_HEADER_SIZE, .first_ts = h.first_ts, .last_ts = h.last_ts,
+		.count = h.count, .size = h.encoded_bytes, .tid = h.tid, .pid = h.pid,
+	};
+	return append_chunk(s, h.stream, &chunk);
+}
+
+static int compare_streams(const void *a, const void *b)
+{
+	uint64_t x = ((const struct stream *)a)->id, y = ((const struct stream *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+int trace_streams__finish(struct trace_streams *s, const struct trace_function *fns, size_t count)
+{
+	u64map_free(&s->by_id);
+	/* Ties in time go to the lower stream id: an order that does not
+	 * depend on how a writer happened to interleave chunks. */
+	if (s->stream_count)
+		qsort(s->streams, s->stream_count, sizeof(*s->streams), compare_streams);
+	for (size_t i = 0; i < s->stream_count; i++) {
+		uint64_t ts = s->chunks[s->streams[i].first_chunk].first_ts;
+
+		if (i == 0 || ts < s->first_ts)
+			s->first_ts = ts;
+	}
+	return event_codec__init(&s->codec, fns, count);
+}
+
+uint64_t trace_streams__event_count(const struct trace_streams *s)
+{
+	return s->event_count;
+}
+
+size_t trace_streams__stream_count(const struct trace_streams *s)
+{
+	return s->stream_count;
+}
+
+uint64_t trace_streams__first_ts(const struct trace_streams *s)
+{
+	return s->first_ts;
+}
+
+/* 2.x: the events as they are in the file (copied: a corrupt chunk size
+ * may leave them unaligned). */
+static int for_each_legacy_event(const struct trace_streams *s, trace_event_fn fn, void *ctx)
+{
+	for (uint32_t i = s->stream_count ? s->streams[0].first_chunk : NO_CHUNK; i != NO_CHUNK;
+	     i = s->chunks[i].next) {
+		for (uint32_t j = 0; j < s->chunks[i].count; j++) {
+			struct trace_event e;
+			int rc;
+
+			memcpy(&e, s->chunks[i].bytes + (size_t)j * TRACE_EVENT_SIZE_V2, sizeof(e));
+			rc = fn(&e, ctx);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* One stream's place in the merge. Its next event is decoded only when
+ * the stream reaches the top: until then a chunk's first_ts stands for
+ * it, so streams that have not started hold no decoder state. */
+struct cursor {
+	uint64_t key;           /* ts of the stream's next event */
+	uint32_t order;         /* its index in stream order: breaks ties */
+	uint32_t chunk;
+	const uint8_t *p;
+	const uint8_t *end;
+	uint32_t left;          /* events of the chunk not yet decoded */
+	bool has_event;
+	struct trace_event event;
+	struct codec_state *state;
+};
+
+static void load_chunk(const struct trace_streams *s, struct cursor *c, uint32_t chunk)
+{
+	const struct stream_chunk *k = &s->chunks[chunk];
+
+	c->chunk = chunk;
+	c->p = k->bytes;
+	c->end = k->bytes + k->size;
+	c->left = k->count;
+	c->key = k->first_ts;
+	c->has_event = false;
+}
+
+/* Decodes the cursor's next event, checking it against what the chunk
+ * header promised (its crc32 matched, so a mismatch is a writer's bug or
+ * a forged file). */
+static int decode_next(const struct trace_streams *s, struct cursor *c)
+{
+	const struct stream_chunk *k = &s->chunks[c->chunk];
+	bool first = c->left == k->count;
+
+	if (first) {
+		if (!c->state && !(c->state = malloc(sizeof(*c->state))))
+			return -ENOMEM;
+		codec_state__reset(c->state, k->first_ts);
+	}
+	c->event.tid = k->tid;
+	c->event.pid = k->pid;
+	if (event_codec__decode(&s->codec, c->state, &c->p, c->end, &c->event))
+		return -EBADMSG;
+	c->left--;
+	if ((first && c->event.ts != k->first_ts) ||
+	    (!c->left && (c->p != c->end || c->event.ts != k->last_ts)))
+		return -EBADMSG;
+	c->key = c->event.ts;
+	c->has_event = true;
+	return 0;
+}
+
+/* Past the event just handed out. Returns 1 when the stream has no more. */
+static int advance(const struct trace_streams *s, struct cursor *c)
+{
+	uint32_t next = s->chunks[c->chunk].next;
+
+	if (c->left)
+		return decode_next(s, c);
+	if (next == NO_CHUNK)
+		return 1;
+	load_chunk(s, c, next);
+	return 0;
+}
+
+static bool before(const struct cursor *a, const struct cursor *b)
+{
+	return a->key < b->key || (a->key == b->key && a->order < b->order);
+}
+
+static void sift_down(struct cursor **heap, size_t n, size_t i)
+{
+	struct cursor *c = heap[i];
+
+	for (;;) {
+		size_t child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && before(heap[child + 1], heap[child]))
+			child++;
+		if (!before(heap[child], c))
+			break;
+		heap[i] = heap[child];
+		i = child;
+	}
+	heap[i] = c;
+}
+
+/* The k-way merge: the heap's top is the stream whose next event is the
+ * earliest; each stream reads its chunks in file order. */
+static int merge(const struct trace_streams *s, struct cursor **heap, size_t n, trace_event_fn fn, void *ctx)
+{
+	while (n) {
+		struct cursor *c = heap[0];
+		int rc = c->has_event ? 0 : decode_next(s, c);
+
+		if (!rc)
+			rc = fn(&c->event, ctx);
+		if (rc)
+			return rc; /* a decoding error, or fn asked to stop */
+		rc = advance(s, c);
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			free(c->state);
+			c->state = NULL;
+			heap[0] = heap[--n];
+		}
+		if (n)
+			sift_down(heap, n, 0);
+	}
+	return 0;
+}
+
+int trace_streams__for_each_event(const struct trace_streams *s, trace_event_fn fn, void *ctx)
+{
+	struct cursor *cursors, **heap;
+	size_t n = s->stream_count;
+	int rc;
+
+	if (s->legacy)
+		return for_each_legacy_event(s, fn, ctx);
+	if (!n)
+		return 0;
+	cursors = calloc(n, sizeof(*cursors));
+	heap = calloc(n, sizeof(*heap));
+	if (!cursors || !heap) {
+		free(cursors);
+		free(heap);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cursors[i].order = (uint32_t)i;
+		load_chunk(s, &cursors[i], s->streams[i].first_chunk);
+		heap[i] = &cursors[i];
+	}
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(heap, n, i);
+	rc = merge(s, heap, n, fn, ctx);
+	for (size_t i = 0; i < n; i++)
+		free(cursors[i].state);
+	free(cursors);
+	free(heap);
+	return rc;
+}

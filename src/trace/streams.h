@@ -1,0 +1,39 @@
+/* The events of a trace file, per stream (one thread instance), and their
+ * merge into one time-ordered sequence. Private to the reader: it hands
+ * this the event chunks it meets, then asks for events. Memory grows with
+ * chunks and streams, never with events. */
+#ifndef ASYNCTRACE_TRACE_STREAMS_H
+#define ASYNCTRACE_TRACE_STREAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/reader.h"
+#include "trace/trace.h"
+
+struct trace_streams;
+
+/* Returns NULL when out of memory. */
+struct trace_streams *trace_streams__new(void);
+void trace_streams__free(struct trace_streams *s);
+
+/* A 2.x EVENTS chunk's payload. Returns 0 or a negative errno (-EINVAL:
+ * malformed). */
+int trace_streams__add_events_chunk(struct trace_streams *s, const uint8_t *payload, size_t size);
+/* A 3.x STREAM chunk's payload: its header is checked, and the crc32 of
+ * its encoded bytes. Returns 0, -EINVAL (malformed), -EBADMSG (bad crc)
+ * or -ENOMEM. */
+int trace_streams__add_stream_chunk(struct trace_streams *s, const uint8_t *payload, size_t size);
+/* After the last chunk: orders the streams, and builds the decoding
+ * table from the function table. Returns 0 or -ENOMEM. */
+int trace_streams__finish(struct trace_streams *s, const struct trace_function *fns, size_t count);
+
+uint64_t trace_streams__event_count(const struct trace_streams *s);
+size_t trace_streams__stream_count(const struct trace_streams *s);
+/* The timestamp of the first event in merged order, 0 without events. */
+uint64_t trace_streams__first_ts(const struct trace_streams *s);
+
+/* Every event in timestamp order (see trace_file__for_each_event). */
+int trace_streams__for_each_event(const struct trace_streams *s, trace_event_fn fn, void *ctx);
+
+#endif
