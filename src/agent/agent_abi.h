@@ -153,7 +153,8 @@ struct agent_buffer {
 	uint64_t sequence;          /* this buffer's place in its stream */
 	char comm[16];              /* the thread's name when it took the buffer */
 	uint32_t mapped;            /* the agent prefaulted its pages (they stay mapped in the target) */
-	uint8_t pad[128 - 68];
+	uint32_t thread_exited;     /* handed over by the thread's exit: its stream ends here */
+	uint8_t pad[128 - 72];
 };
 
 /* A record: 32 bytes, header word last, so a record whose header is 0 was

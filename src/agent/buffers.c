@@ -123,6 +123,7 @@ static struct agent_buffer *take_free_buffer(struct agent *a, struct agent_threa
 		b->tid = t->tid;
 		b->stream = t->stream;
 		b->sequence = t->next_sequence++;
+		b->thread_exited = 0;
 		name_buffer(b);
 		prefault(a, b);
 		return b;
@@ -197,8 +198,10 @@ static void on_thread_exit(void *arg)
 
 	block_signals(&old_mask);
 	b = asynctrace_tls_buffer;
-	if (b && is_pool_buffer(a, b))
+	if (b && is_pool_buffer(a, b)) {
+		b->thread_exited = 1;
 		hand_over(b);
+	}
 	asynctrace_tls_buffer = NULL;
 	t->exit_hook_set = 0; /* traced code in later destructors takes a buffer again */
 	restore_signals(&old_mask);

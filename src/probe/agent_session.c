@@ -464,7 +464,7 @@ static void recycle(struct agent_buffer *b)
 	__atomic_store_n(&b->state, AGENT_BUFFER_FREE, __ATOMIC_RELEASE);
 }
 
-static int write_buffer(struct agent_session *s, struct agent_buffer *b, ssize_t n)
+static int write_buffer(struct agent_session *s, struct agent_buffer *b, ssize_t n, bool thread_gone)
 {
 	int err = 0;
 
@@ -477,6 +477,8 @@ static int write_buffer(struct agent_session *s, struct agent_buffer *b, ssize_t
 	}
 	if (n > 0)
 		err = s->cb.on_events(b->stream, b->tid, s->events, (size_t)n, s->cb.ctx);
+	if (!err && thread_gone && s->cb.on_stream_end)
+		err = s->cb.on_stream_end(b->stream, s->cb.ctx);
 	s->records += (uint64_t)n;
 	return err;
 }
@@ -494,7 +496,7 @@ static int drain_buffer(struct agent_session *s, struct agent_buffer *b, bool fi
 	n = convert_buffer(s, b, final);
 	if (n == -EAGAIN)
 		return 0;
-	err = write_buffer(s, b, n);
+	err = write_buffer(s, b, n, b->thread_exited || __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == AGENT_BUFFER_OWNED);
 	if (b->stream && u64map_put(&s->next_sequence, b->stream, (void *)(uintptr_t)(b->sequence + 2)))
 		err = err ? err : -ENOMEM;
 	recycle(b);

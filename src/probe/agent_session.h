@@ -21,10 +21,13 @@ typedef int (*agent_events_fn)(uint64_t stream, uint32_t tid, const struct trace
 			       size_t count, void *ctx);
 /* The name a thread had when it took a buffer (the latest wins). */
 typedef void (*agent_thread_fn)(uint32_t tid, const char *comm, void *ctx);
+/* The stream's thread is gone: nothing more will come of it. */
+typedef int (*agent_stream_end_fn)(uint64_t stream, void *ctx);
 
 struct agent_session_callbacks {
 	agent_events_fn on_events;
 	agent_thread_fn on_thread;
+	agent_stream_end_fn on_stream_end;
 	void *ctx;
 };
 

@@ -224,9 +224,19 @@ static void on_agent_thread(uint32_t tid, const char *comm, void *ctx)
 	name_thread(ctx, tid, comm, strlen(comm), true);
 }
 
+/* A thread's last buffer: its encoder state goes (ten thousand short-lived
+ * threads must not keep ten thousand pending chunks). */
+static int on_agent_stream_end(uint64_t stream, void *ctx)
+{
+	struct recorder *rec = ctx;
+	int err = trace_writer__flush_stream(rec->writer, stream);
+
+	return err ? write_failed(rec, err) : 0;
+}
+
 struct agent_session_callbacks recorder__agent_callbacks(struct recorder *rec)
 {
-	return (struct agent_session_callbacks){ on_agent_events, on_agent_thread, rec };
+	return (struct agent_session_callbacks){ on_agent_events, on_agent_thread, on_agent_stream_end, rec };
 }
 
 static int write_addresses(struct recorder *rec)
@@ -353,6 +363,7 @@ int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
 		err = trace_writer__write_threads(rec->writer, rec->threads, rec->thread_count);
 	if (!err)
 		err = trace_writer__finish(rec->writer, &trailer);
+	rec->file_bytes = trace_writer__bytes_written(rec->writer);
 	if (err && !rec->write_error)
 		report_error("record: cannot write %s: %s", rec->output, strerror(-err));
 	return err ? err : rec->write_error;
@@ -360,9 +371,12 @@ int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
 
 void recorder__print_summary(const struct recorder *rec, const char *output, double seconds)
 {
-	report_info("record: %llu events from %zu thread%s in %.2f s written to %s; %llu lost",
+	uint64_t bytes = rec->file_bytes;
+
+	report_info("record: %llu events from %zu thread%s in %.2f s written to %s (%.1f MB, %.1f bytes/event); %llu lost",
 		    (unsigned long long)rec->events, rec->thread_count, rec->thread_count == 1 ? "" : "s",
-		    seconds, output, (unsigned long long)rec->lost);
+		    seconds, output, bytes / 1e6, rec->events ? (double)bytes / rec->events : 0.0,
+		    (unsigned long long)rec->lost);
 	if (rec->lost)
 		report_warning("record: %llu events were lost (%s full): the report counts them; try a larger --buffer-size",
 			       (unsigned long long)rec->lost, rec->agent ? "buffers" : "ring buffer");

@@ -35,6 +35,7 @@ struct recorder {
 	int write_error;             /* negative errno of the first failed write */
 	uint64_t lost;
 	uint64_t events;
+	uint64_t file_bytes;         /* the trace's size once finished */
 	const char *command_name;
 	const char *output;
 	const struct poll_fn_list *fns; /* what the func_ids of events index */
