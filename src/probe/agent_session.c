@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,6 +105,10 @@ static int is_dynamically_linked(const char *path)
 
 const char *agent_session__unsupported(const char *path, uint16_t machine)
 {
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+		return "the program is set-user-ID or set-group-ID (the loader ignores LD_PRELOAD)";
 	if (machine != EM_X86_64)
 		return "the in-process agent is x86_64-only";
 	if (!is_dynamically_linked(path))
