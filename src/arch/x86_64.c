@@ -1,5 +1,7 @@
-/* x86_64: exits found by decoding the function with capstone. */
+/* x86_64: exits found by decoding the function with capstone; the patch
+ * planner is in x86_64_patch.c. */
 #include "arch/arch.h"
+#include "arch/x86_64_patch.h"
 
 #include <capstone/capstone.h>
 #include <elf.h>
@@ -120,4 +122,5 @@ const struct arch_ops x86_64_arch_ops = {
 	.name = "x86_64",
 	.machine = EM_X86_64,
 	.find_exits = x86_64_find_exits,
+	.plan_patch = x86_64_plan_patch,
 };
