@@ -73,7 +73,8 @@ static int gpr64(unsigned reg)
  * the upper end matters, since what must not be reached is at and above
  * the entry %rsp. %rsp is always in `frame`. A register in `opaque` may
  * point into the caller's frame in a way not followed: %rbp until set
- * from %rsp (the brief's rule: the caller's frame pointer), and anything
+ * from %rsp (it may be the caller's frame pointer: strict, since rustc
+ * and C compilers never address through it before), and anything
  * computed from a stack address or loaded from the stack. */
 struct stack_model {
 	int64_t bound[GPR_COUNT];
@@ -320,13 +321,14 @@ static int frame_copy_source(const cs_insn *insn, const struct stack_model *m, i
  * it opaque; else it holds data. */
 static void note_write(struct stack_model *m, const struct insn_regs *regs, unsigned reg)
 {
-	int width, i = gpr_of(reg, &width), input;
+	int width, input_width, i = gpr_of(reg, &width), input;
 	bool tracked = false;
 
 	if (i < 0)
 		return;
 	for (uint8_t r = 0; r < regs->nread; r++)
-		if ((input = gpr_of(regs->read[r], &width)) >= 0 && ((m->frame | m->opaque) & BIT(input)))
+		if ((input = gpr_of(regs->read[r], &input_width)) >= 0 &&
+		    ((m->frame | m->opaque) & BIT(input)))
 			tracked = true;
 	if (width > 1 && ((m->frame | m->opaque) & BIT(i)))
 		tracked = true;
@@ -337,25 +339,20 @@ static void note_write(struct stack_model *m, const struct insn_regs *regs, unsi
 		m->opaque &= (uint16_t)~BIT(i);
 }
 
-/* An instruction not modelled must leave %rsp alone: no register
- * operand, no implicit use beyond addressing memory (enter and leave
- * included, which capstone 4 does not all report). */
+/* An instruction not modelled must leave %rsp alone: no register operand
+ * (its value) and no implicit write (push/pop-like, enter, leave: capstone
+ * 4 reports none for enter). x86-64 has no instruction reading %rsp
+ * implicitly without writing it, so the reads left are memory addressing,
+ * which memory_operands_ok has checked. */
 static int other_insn(const cs_insn *insn, const struct insn_regs *regs, struct stack_model *m)
 {
 	const cs_x86 *x86 = &insn->detail->x86;
-	bool sp_address = false;
 
-	for (uint8_t i = 0; i < x86->op_count; i++) {
-		const cs_x86_op *op = &x86->operands[i];
-
-		if (op->type == X86_OP_REG && is_sp(op->reg))
+	for (uint8_t i = 0; i < x86->op_count; i++)
+		if (x86->operands[i].type == X86_OP_REG && is_sp(x86->operands[i].reg))
 			return PATCH_CALLER_FRAME;
-		if (op->type == X86_OP_MEM && is_sp(op->mem.base))
-			sp_address = true;
-	}
 	if (insn->id == X86_INS_ENTER || insn->id == X86_INS_LEAVE ||
-	    regs_have(regs->write, regs->nwrite, is_sp) ||
-	    (!sp_address && regs_have(regs->read, regs->nread, is_sp)))
+	    regs_have(regs->write, regs->nwrite, is_sp))
 		return PATCH_CALLER_FRAME;
 	for (uint8_t i = 0; i < regs->nwrite; i++)
 		note_write(m, regs, regs->write[i]);

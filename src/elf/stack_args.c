@@ -5,12 +5,13 @@
  * takes no register (rustc ignores it); up to 8 bytes one; 9..16 bytes
  * two (a scalar pair or u128; other aggregates of that size go by
  * reference, so two is an upper bound); larger ones go by reference: one.
- * A hidden return pointer takes one more. DWARF leaves out two arguments
- * rustc passes: the `&Location` of a #[track_caller] function (last), and
- * the resume argument of a coroutine body (`_task_context`, which DWARF
- * describes as a variable): one register is kept for the first in every
- * Rust function, one more for the second in rustc's `{...}` bodies
- * (closures, async fns and blocks).
+ * A hidden return pointer takes one more. DWARF leaves out arguments
+ * rustc passes: the `&Location` of a #[track_caller] function (last); the
+ * resume argument of a coroutine body (`_task_context`, which DWARF
+ * describes as a variable); the environment of a closure body (its
+ * captures are variables): one register is kept for the first in every
+ * Rust function, one more for the others in rustc's `{...}` bodies
+ * (closures, async fns and blocks: one or the other).
  *
  * C and C++ CUs (and any other language), SysV: a value larger than 16
  * bytes, or holding an x87 long double or a misaligned (packed) member,
@@ -42,8 +43,9 @@
  * - in the targets, tokio's #[track_caller] task::spawn(future) reads its
  *   Location in %rsi with one DWARF parameter, core::panicking::
  *   assert_failed (#[track_caller]) uses all six registers for 4 DWARF
- *   parameters counted 5, and an async fn body its Context in %rsi (%rdx
- *   after the hidden pointer of a Poll<Big>);
+ *   parameters counted 5, an async fn body its Context in %rsi (%rdx
+ *   after the hidden pointer of a Poll<Big>), and a closure body its
+ *   environment in %rdi (with six arguments, the sixth is on the stack);
  * - at opt-level 2, LLVM drops and rewrites arguments of internal
  *   functions and marks them DW_CC_nocall: those are left unknown. */
 #include "elf/stack_args.h"
@@ -102,7 +104,7 @@ static bool value_size(Dwarf_Die *type, unsigned reg_size, uint64_t *size)
 static bool sysv_memory_class(Dwarf_Die *type, uint64_t offset, unsigned reg_size, int depth)
 {
 	Dwarf_Die peeled, child, member_type;
-	Dwarf_Word enc = 0, location = 0;
+	Dwarf_Word enc = 0, location;
 	uint64_t size;
 	int tag;
 
@@ -257,7 +259,8 @@ static bool count_parameters(Dwarf_Die *fn, bool rust, unsigned reg_size, struct
 	return any;
 }
 
-/* rustc names closures and coroutine bodies `{closure#0}`, `{async_fn#0}`. */
+/* rustc names closure and coroutine bodies `{closure#0}`, `{async_fn#0}`:
+ * their environment or resume argument is not among DWARF's parameters. */
 static bool is_rustc_body(Dwarf_Die *fn)
 {
 	Dwarf_Attribute attr;

@@ -228,6 +228,15 @@ UNIT_TEST(patch_branches_into_the_moved_bytes)
 	CHECK(MOVES(endbr_to_4, 4, 5));
 	CHECK(REFUSAL(endbr_to_5) == PATCH_BRANCH_INTO_PATCH);
 	CHECK(REFUSAL(call_to_1) == PATCH_BRANCH_INTO_PATCH);
+	{
+		/* jmp *%rax: no target, whatever capstone's operand union holds
+		 * (X86_REG_RAX, 35, is inside the moved bytes at address 32) */
+		static const uint8_t indirect[] = { 0x41, 0x57, 0x41, 0x56, 0x53, 0xff, 0xe0 };
+		const struct arch_ops *arch = arch_for_machine(EM_X86_64);
+		struct patch_plan p;
+
+		CHECK(arch && arch->plan_patch(indirect, sizeof(indirect), 32, &p) == PATCH_OK);
+	}
 #undef PUSHES_THEN_JMP
 }
 
@@ -252,6 +261,20 @@ UNIT_TEST(patch_caller_frame_through_rsp)
 	/* add $8,%rsp: above the entry %rsp, so a push writes over the return address */
 	static const uint8_t above_then_push[] = { 0x48, 0x83, 0xc4, 0x08, 0x50, 0xc3 };
 	static const uint8_t lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0xf0, 0xc3 };
+	/* push and pop one byte across the entry %rsp */
+	static const uint8_t push_across[] = { 0x48, 0x83, 0xc4, 0x01, 0x50, 0xc3 };
+	static const uint8_t pop_across[] = { 0x48, 0x83, 0xec, 0x07, 0x58, 0xc3 };
+	/* a byte just below the entry %rsp */
+	static const uint8_t byte_below[] = { 0x48, 0x83, 0xec, 0x08, 0xc6, 0x44, 0x24, 0x07, 0x00, 0xc3 };
+	/* an unknown index: the displacement says nothing */
+	static const uint8_t indexed_low[] = { 0x48, 0x83, 0xec, 0x20, 0x48, 0x8b, 0x0c, 0xc4, 0xc3 };
+	/* an index that is data is fine; %rbp as index is still the caller's */
+	static const uint8_t data_index[] = { 0x48, 0x8b, 0x04, 0xf7, 0x53, 0x5b, 0xc3 };
+	static const uint8_t rbp_index[] = { 0x48, 0x8b, 0x04, 0x2f, 0x53, 0x5b, 0xc3 };
+	/* and $0,%rsp: not an alignment */
+	static const uint8_t and_zero[] = { 0x48, 0x83, 0xe4, 0x00, 0x90, 0xc3 };
+	/* cmp %rsp,%rax: its value */
+	static const uint8_t compare_rsp[] = { 0x48, 0x39, 0xe0, 0x90, 0x90, 0xc3 };
 
 	CHECK(REFUSAL(read_return_address) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(push_then_read) == PATCH_CALLER_FRAME);
@@ -268,6 +291,14 @@ UNIT_TEST(patch_caller_frame_through_rsp)
 	CHECK(REFUSAL(indexed) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(above_then_push) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(lea_down, 0, 5));
+	CHECK(REFUSAL(push_across) == PATCH_CALLER_FRAME);
+	CHECK(REFUSAL(pop_across) == PATCH_CALLER_FRAME);
+	CHECK(MOVES(byte_below, 0, 9));
+	CHECK(REFUSAL(indexed_low) == PATCH_CALLER_FRAME);
+	CHECK(MOVES(data_index, 0, 5));
+	CHECK(REFUSAL(rbp_index) == PATCH_CALLER_FRAME);
+	CHECK(REFUSAL(and_zero) == PATCH_CALLER_FRAME);
+	CHECK(REFUSAL(compare_rsp) == PATCH_CALLER_FRAME);
 }
 
 UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
@@ -279,6 +310,10 @@ UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
 	static const uint8_t rbp_unset[] = { 0x48, 0x89, 0x7d, 0xf8, 0x90, 0xc3 };
 	/* ...but once loaded with an argument it is data */
 	static const uint8_t rbp_data[] = { 0x48, 0x89, 0xfd, 0x48, 0x8b, 0x45, 0x10, 0xc3 };
+	/* a partial write leaves the caller's upper bits; a 32-bit one clears them */
+	static const uint8_t rbp_partial[] = { 0x40, 0x8a, 0x2f, 0x48, 0x8b, 0x45, 0x10, 0xc3 };
+	static const uint8_t rbp_16_bits[] = { 0x66, 0x89, 0xfd, 0x48, 0x8b, 0x45, 0x10, 0xc3 };
+	static const uint8_t rbp_whole[] = { 0x89, 0xfd, 0x48, 0x8b, 0x45, 0x10, 0xc3 };
 	/* a copy in another register is followed too */
 	static const uint8_t rbx_argument[] = { 0x53, 0x48, 0x89, 0xe3, 0x48, 0x8b, 0x43, 0x10, 0x5b, 0xc3 };
 	static const uint8_t rbx_local[] = { 0x53, 0x48, 0x89, 0xe3, 0x48, 0x89, 0x7b, 0xf8, 0x5b, 0xc3 };
@@ -286,6 +321,16 @@ UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
 	static const uint8_t copy_at_entry[] = { 0x48, 0x89, 0xe0, 0x90, 0x90, 0xc3 };
 	static const uint8_t lea_above[] = { 0x4c, 0x8d, 0x54, 0x24, 0x08, 0xc3 };
 	static const uint8_t lea_below[] = { 0x53, 0x48, 0x8d, 0x7c, 0x24, 0xf8, 0x5b, 0xc3 };
+	/* lea of the entry %rsp itself: the return address */
+	static const uint8_t lea_at_entry[] = { 0x53, 0x48, 0x8d, 0x44, 0x24, 0x08, 0x5b, 0xc3 };
+	/* a copy of a copy (out of %rax, register 0) is followed as well */
+	static const uint8_t copy_of_copy[] = {
+		0x53,                   /* push %rbx */
+		0x48, 0x89, 0xe0,       /* mov %rsp,%rax */
+		0x48, 0x89, 0xc1,       /* mov %rax,%rcx */
+		0x48, 0x89, 0x79, 0xf8, /* mov %rdi,-0x8(%rcx) */
+		0x5b, 0xc3,
+	};
 	/* arithmetic on a copy: no longer followed, so refused when used */
 	static const uint8_t changed_copy[] = {
 		0x48, 0x83, 0xec, 0x08,       /* sub $8,%rsp */
@@ -299,17 +344,23 @@ UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
 	CHECK(REFUSAL(rbp_argument) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(rbp_unset) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(rbp_data, 0, 7));
+	CHECK(REFUSAL(rbp_partial) == PATCH_CALLER_FRAME);
+	CHECK(REFUSAL(rbp_16_bits) == PATCH_CALLER_FRAME);
+	CHECK(MOVES(rbp_whole, 0, 6));
 	CHECK(REFUSAL(rbx_argument) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(rbx_local, 0, 8));
 	CHECK(REFUSAL(copy_at_entry) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(lea_above) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(lea_below, 0, 6));
+	CHECK(REFUSAL(lea_at_entry) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(changed_copy, 0, 7));
 	{
 		struct patch_plan p;
 
 		CHECK(x86_64_plan_patch_covering(changed_copy, sizeof(changed_copy), BASE, 12, &p) ==
 		      PATCH_CALLER_FRAME);
+		CHECK(x86_64_plan_patch_covering(copy_of_copy, sizeof(copy_of_copy), BASE, 11, &p) ==
+		      PATCH_OK && p.length == 11);
 	}
 }
 
