@@ -1,4 +1,5 @@
 #include "arch/arch.h"
+#include "agent/agent_abi.h"
 #include "util/array.h"
 
 #include <elf.h>
@@ -6,6 +7,10 @@
 #include <stdlib.h>
 
 extern const struct arch_ops x86_64_arch_ops;
+
+/* A plan is copied into the agent's fixed-size arrays as is. */
+_Static_assert(PATCH_MAX_MOVED == AGENT_MAX_MOVED, "moved bytes: plan and agent ABI differ");
+_Static_assert(PATCH_MAX_RELOCS == AGENT_MAX_RELOCS, "relocations: plan and agent ABI differ");
 
 const struct arch_ops *arch_for_machine(uint16_t machine)
 {
@@ -48,4 +53,23 @@ void exit_site_list__free(struct exit_site_list *list)
 	free(list->sites);
 	list->sites = NULL;
 	list->count = list->capacity = list->unsupported = 0;
+}
+
+const char *patch_refusal__name(int refusal)
+{
+	static const char *const names[PATCH_REFUSAL_COUNT] = {
+		[PATCH_OK] = "patchable",
+		[PATCH_TOO_SHORT] = "function too short for the jump",
+		[PATCH_UNDECODABLE] = "undecodable instruction",
+		[PATCH_CONTROL_FLOW] = "control flow in the patched bytes",
+		[PATCH_BRANCH_INTO_PATCH] = "branch into the patched bytes",
+		[PATCH_RIP_RELATIVE] = "rip-relative operand that cannot be relocated",
+		[PATCH_CALLER_FRAME] = "reads the caller's frame",
+		[PATCH_TOO_MANY_RELOCS] = "too many rip-relative operands",
+		[PATCH_TOO_LONG] = "patched instructions too long",
+	};
+
+	if (refusal < 0 || refusal >= PATCH_REFUSAL_COUNT)
+		return "unknown";
+	return names[refusal];
 }

@@ -1,6 +1,7 @@
 /* What differs between instruction sets, behind one small interface:
  * finding the instructions where a function hands control back (returns or
- * tail calls). x86_64 now; RISC-V kernels fit beside it. */
+ * tail calls), and planning the in-process agent's patch of a function's
+ * first instructions. x86_64 now; RISC-V kernels fit beside it. */
 #ifndef ASYNCTRACE_ARCH_ARCH_H
 #define ASYNCTRACE_ARCH_ARCH_H
 
@@ -27,38 +28,47 @@ struct exit_site_list {
 	size_t unsupported;
 };
 
-/* In-process patching (the agent's call-through): which leading
- * instructions of a function can move out to make room for a jump. */
+/* The in-process agent (src/agent/) replaces the first bytes of a function
+ * with a `jmp rel32` to a stub and runs a relocated copy of the
+ * instructions it overwrote. The plan is made here, in `record`, from the
+ * file; the agent only applies it. */
 #define PATCH_JUMP_SIZE 5
-#define PATCH_MAX_MOVED 32
-#define PATCH_MAX_RELOCS 4
+#define PATCH_MAX_MOVED 32  /* must equal AGENT_MAX_MOVED in src/agent/agent_abi.h */
+#define PATCH_MAX_RELOCS 4  /* must equal AGENT_MAX_RELOCS */
 
+/* A rip-relative disp32 among the moved bytes, which the agent rewrites
+ * for the copy's address (the copy lives within +-2 GiB of the target). */
 struct patch_reloc {
-	uint16_t disp_offset;
-	uint16_t insn_end;
-	uint64_t target;
+	uint16_t disp_offset; /* offset of the rel32 displacement inside the moved bytes */
+	uint16_t insn_end;    /* offset of the end of the instruction holding it (its rip) */
+	uint64_t target;      /* absolute address the operand refers to */
 };
 
 struct patch_plan {
-	uint8_t skip;
-	uint8_t length;
+	uint8_t skip;         /* bytes left in place before the patch (an endbr64: 4) */
+	uint8_t length;       /* bytes moved: whole instructions, >= PATCH_JUMP_SIZE */
 	uint8_t reloc_count;
 	struct patch_reloc relocs[PATCH_MAX_RELOCS];
 };
 
+/* Why a function cannot be patched (plan_patch's positive results). */
 enum patch_refusal {
 	PATCH_OK = 0,
-	PATCH_TOO_SHORT,
-	PATCH_UNDECODABLE,
-	PATCH_CONTROL_FLOW,
-	PATCH_BRANCH_INTO_PATCH,
-	PATCH_RIP_RELATIVE,
-	PATCH_CALLER_FRAME,
+	PATCH_TOO_SHORT,         /* the function is smaller than skip + the jump */
+	PATCH_UNDECODABLE,       /* an instruction of the prologue does not decode */
+	PATCH_CONTROL_FLOW,      /* a branch, call, return, loop, syscall or trap among the moved
+				  * instructions (privileged ones included: they fault) */
+	PATCH_BRANCH_INTO_PATCH, /* a direct branch in the function targets a moved byte other than the first */
+	PATCH_RIP_RELATIVE,      /* a rip-relative operand that cannot be relocated */
+	PATCH_CALLER_FRAME,      /* a moved instruction accesses memory at or above the entry stack pointer
+				  * (the return address or stack arguments), or reads %rsp's value in a way
+				  * that would expose the shifted stack before the frame is set up */
 	PATCH_TOO_MANY_RELOCS,
-	PATCH_TOO_LONG,
+	PATCH_TOO_LONG,          /* the instructions covering the jump exceed PATCH_MAX_MOVED */
 	PATCH_REFUSAL_COUNT
 };
 
+/* Short, human: "branch into the patched bytes"; "unknown" out of range. */
 const char *patch_refusal__name(int refusal);
 
 struct arch_ops {
@@ -68,6 +78,10 @@ struct arch_ops {
 	 * virtual address addr. Returns 0 or a negative errno. */
 	int (*find_exits)(const uint8_t *code, size_t size, uint64_t addr,
 			  struct exit_site_list *out);
+	/* Plans moving the first instructions of the function code[0..size) at
+	 * address addr. Returns PATCH_OK with *out filled, a refusal (> 0,
+	 * *out zeroed), or a negative errno. NULL when the architecture has no
+	 * in-process patching: callers check before calling. */
 	int (*plan_patch)(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
 };
 

@@ -1,12 +1,12 @@
-/* x86_64: exits found by decoding the function with capstone. */
+/* x86_64: exits found by decoding the function with capstone; the patch
+ * planner is in x86_64_patch.c. */
 #include "arch/arch.h"
+#include "arch/x86_64_patch.h"
 
 #include <capstone/capstone.h>
 #include <elf.h>
 #include <errno.h>
 #include <stdbool.h>
-
-int x86_64_plan_patch(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
 
 /* How many preceding instructions to search for the table arithmetic that
  * feeds an indirect `jmp *%reg`. */

@@ -252,6 +252,8 @@ static void json_function(struct json_writer *w, const struct poll_fn_list *list
 	json_role(w, list, fn);
 	json_writer__key(w, "self_arg");
 	json_writer__uint(w, fn->self_arg);
+	json_writer__key(w, "stack_args");
+	json_writer__string(w, stack_args__name(fn->stack_args));
 	json_writer__key(w, "result");
 	json_writer__object_begin(w);
 	json_writer__key(w, "mode");

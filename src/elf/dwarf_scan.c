@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "elf/poll_layout.h"
+#include "elf/stack_args.h"
 #include "elf/state_layout.h"
 
 /* Indexes over the queries, sorted by name and by address. */
@@ -19,6 +20,7 @@ struct scan {
 	size_t count;
 	size_t *by_name, *by_addr;
 	bool match_addresses;
+	bool x86_64;         /* stack_args has rules for it only */
 	unsigned reg_size;
 	bool oom;
 };
@@ -157,6 +159,9 @@ static void fill(struct scan *s, struct dwarf_query *q, Dwarf_Die *die)
 		q->line = (unsigned)line;
 	if (dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, &type))
 		q->returns_poll = poll_layout_from_type(&type, s->reg_size, &q->result);
+	if (s->x86_64)
+		q->stack_args = stack_args_of_subprogram(die, q->returns_poll ? &q->result : NULL,
+							 s->reg_size);
 	if (future_from_subprogram(die, &q->future_type, &q->state) < 0)
 		s->oom = true;
 }
@@ -284,7 +289,7 @@ int dwarf_scan(struct elf_image *img, struct dwarf_query *queries, size_t count,
 	       bool *has_dwarf)
 {
 	struct scan s = { .q = queries, .count = count, .match_addresses = img->type != ET_REL,
-			  .reg_size = elf_image__addr_size(img) };
+			  .x86_64 = img->machine == EM_X86_64, .reg_size = elf_image__addr_size(img) };
 	Dwfl *dwfl = NULL;
 	Dwarf *dw;
 	Dwarf_CU *cu = NULL;

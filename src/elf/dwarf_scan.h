@@ -21,6 +21,7 @@ struct dwarf_query {
 	char *file;          /* DW_AT_decl_file, malloc'd (may be NULL) */
 	unsigned line;       /* DW_AT_decl_line, or 0 */
 	struct poll_result_layout result;
+	uint8_t stack_args;  /* enum stack_args (x86-64; else unknown) */
 	/* self: Pin<&mut T>: T's name (malloc'd, or NULL) and, when T is a
 	 * coroutine, its state layout (see state_layout.h) */
 	char *future_type;

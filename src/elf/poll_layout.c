@@ -22,6 +22,7 @@ struct flat {
 	struct leaf leaf[2];
 	int count;
 	bool aggregate; /* more than two scalars, arrays, overlapping fields */
+	bool variants;  /* an enum's variant part was seen */
 };
 
 static bool die_type(Dwarf_Die *die, Dwarf_Die *type)
@@ -86,6 +87,7 @@ static void flatten_members(Dwarf_Die *parent, uint64_t base, struct flat *f, in
 		int tag = dwarf_tag(&child);
 
 		if (tag == DW_TAG_variant_part || tag == DW_TAG_variant) {
+			f->variants = true;
 			flatten_members(&child, base, f, depth + 1);
 			continue;
 		}
@@ -279,4 +281,17 @@ bool poll_layout_from_type(Dwarf_Die *type, unsigned reg_size, struct poll_resul
 		out->pending_value = 0;
 	}
 	return true;
+}
+
+int rust_return_in_memory(Dwarf_Die *type, unsigned reg_size)
+{
+	struct flat f = { .count = 0 };
+	uint64_t size;
+
+	if (!die_size(type, &size))
+		return -1;
+	if (size <= reg_size || size > 2ull * reg_size)
+		return size > reg_size;
+	flatten(type, 0, &f, 0);
+	return f.aggregate || f.variants || f.count == 0;
 }

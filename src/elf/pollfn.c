@@ -171,6 +171,7 @@ static int finish_candidate(struct loader *ld, struct candidate *c, struct dwarf
 		fn->source_file = q->file;
 		q->file = NULL;
 		fn->source_line = q->line;
+		fn->stack_args = q->stack_args;
 		if (q->returns_poll)
 			fn->result = q->result;
 		fn->future_type = q->future_type;

@@ -91,6 +91,17 @@ struct state_layout {
 	size_t await_count;
 };
 
+/* Whether the function may take arguments on the stack (x86-64 only;
+ * src/elf/stack_args.c has the rules and how they were checked). The
+ * in-process agent's call-through trampoline shifts the stack by its own
+ * frame, so only STACK_ARGS_NONE functions may be called through. */
+enum stack_args {
+	STACK_ARGS_UNKNOWN = 0, /* no DWARF types (release builds), another machine, or a
+				 * signature the optimiser changed */
+	STACK_ARGS_NONE = 1,    /* every argument in registers */
+	STACK_ARGS_SOME = 2,    /* some argument may be on the stack, or variadic */
+};
+
 struct poll_fn {
 	uint64_t addr;        /* st_value */
 	uint64_t size;        /* st_size */
@@ -111,18 +122,14 @@ struct poll_fn {
 	 * glue drops (all poll functions of one state-machine type share it: the
 	 * glue is listed once per type, with the first). */
 	uint32_t target;
+	/* enum stack_args, from DWARF for poll functions and hooks; UNKNOWN
+	 * for --function ones (poll_fn_list__add_functions reads no DWARF) */
+	uint8_t stack_args;
 	struct state_layout state; /* async bodies (BODY_ASYNC_FN/BLOCK) */
 	/* The polled future's type as DWARF names it (`crate::f::{async_fn_env#0}`,
 	 * `targets::YieldNow`): T of the `self: Pin<&mut T>` parameter; for drop
 	 * glue, T of drop_in_place<T>. NULL without DWARF types. */
 	char *future_type;
-	uint8_t stack_args;   /* enum stack_args (INTERIM field, see the patch branch) */
-};
-
-enum stack_args {
-	STACK_ARGS_UNKNOWN = 0,
-	STACK_ARGS_NONE = 1,
-	STACK_ARGS_SOME = 2,
 };
 
 enum runtime_kind {
@@ -174,5 +181,6 @@ const char *context_class__name(enum context_class context); /* "task", "compile
 const char *body_kind__name(enum body_kind body);
 const char *function_role__name(enum function_role role);  /* "poll", "wake", ... */
 const char *runtime_kind__name(enum runtime_kind runtime); /* "tokio", ...; NULL for none */
+const char *stack_args__name(enum stack_args stack_args);   /* "none", "some", "unknown" */
 
 #endif

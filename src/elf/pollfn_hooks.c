@@ -32,6 +32,7 @@ struct found {
 	char *future_type;            /* glue: T of drop_in_place<T>, from DWARF */
 	char *source_file;
 	unsigned source_line;
+	uint8_t stack_args;           /* enum stack_args, from DWARF */
 	bool drop;                    /* rejected after all */
 };
 
@@ -201,6 +202,7 @@ static void take_dwarf(struct hooks *h, struct found *f, struct dwarf_query *q, 
 		f->source_file = q->file;
 		q->file = NULL;
 		f->source_line = q->line;
+		f->stack_args = q->stack_args;
 		if (!f->spec)
 			f->future_type = drop_glue_type(q->dw_name, oom);
 	}
@@ -279,6 +281,7 @@ static int make_fn(struct hooks *h, struct found *f, struct poll_fn *fn)
 	fn->demangled = f->demangled;
 	fn->source_file = f->source_file;
 	fn->source_line = f->source_line;
+	fn->stack_args = f->stack_args;
 	fn->future_type = f->future_type;
 	f->demangled = f->source_file = f->future_type = NULL;
 	if (f->spec) {

@@ -117,6 +117,8 @@ UNIT_TEST(symbols_formats)
 		CHECK(strstr(r.out, "\"name\": \"demo::main::{{closure}}\""));
 		CHECK(strstr(r.out, "\"context\": \"anonymous\"") && strstr(r.out, "\"body\": \"async-block\""));
 		CHECK(strstr(r.out, "\"mode\": \"memory\""));
+		/* riscv64: no rules for its calling convention */
+		CHECK(strstr(r.out, "\"stack_args\": \"unknown\"") && !strstr(r.out, "\"stack_args\": \"none\""));
 		CHECK(strstr(r.out, "\"file\": \"/fixture/demo/src/main.rs\""));
 		CHECK(strstr(r.out, "\"line\": null"));
 		run_free(&r);
@@ -156,6 +158,40 @@ UNIT_TEST(symbols_warning_without_dwarf)
 		CHECK_STR(r.err, want);
 		run_free(&r);
 	}
+	elf_fixture__cleanup(&fx);
+}
+
+/* The value of the first "stack_args" key after the function named `name`. */
+static bool json_stack_args_is(const char *out, const char *name, const char *want)
+{
+	char key[256], value[64];
+	const char *at;
+
+	snprintf(key, sizeof(key), "\"name\": \"%s\"", name);
+	snprintf(value, sizeof(value), "\"stack_args\": \"%s\"", want);
+	at = out ? strstr(out, key) : NULL;
+	at = at ? strstr(at, "\"stack_args\": ") : NULL;
+	return at && strncmp(at, value, strlen(value)) == 0;
+}
+
+UNIT_TEST(symbols_json_stack_args)
+{
+	static const char tokio_mt[] = "build/targets/rust/debug/tokio_mt";
+	struct elf_fixture fx;
+	struct run r;
+
+	if (access(tokio_mt, R_OK) != 0) {
+		unit_skip("%s not built (make targets): symbols --json stack_args check skipped\n", tokio_mt);
+		return;
+	}
+	if (elf_fixture__init(&fx) < 0)
+		return;
+	r = run_symbols(&fx, (char *[]){ "symbols", "--all", "--match", "^tokio_mt::leaf", "--format", "json",
+					 (char *)tokio_mt, NULL });
+	CHECK(r.status == 0);
+	CHECK(json_stack_args_is(r.out, "tokio_mt::leaf::{{closure}}", "none"));
+	CHECK(json_stack_args_is(r.out, "core::ptr::drop_in_place<tokio_mt::leaf::{{closure}}>", "unknown"));
+	run_free(&r);
 	elf_fixture__cleanup(&fx);
 }
 

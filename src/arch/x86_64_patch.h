@@ -1,0 +1,20 @@
+/* x86_64's planner for the in-process agent's patch (x86_64_patch.c):
+ * x86_64.c puts it in the arch_ops; the tests call the general form. */
+#ifndef ASYNCTRACE_ARCH_X86_64_PATCH_H
+#define ASYNCTRACE_ARCH_X86_64_PATCH_H
+
+#include "arch/arch.h"
+
+/* arch_ops.plan_patch: the instructions covering a PATCH_JUMP_SIZE jump. */
+int x86_64_plan_patch(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
+
+/* The same for a jump of `cover` bytes (1..PATCH_MAX_MOVED, else -EINVAL).
+ * With the 5-byte jump, PATCH_TOO_LONG and PATCH_TOO_MANY_RELOCS cannot
+ * happen: an instruction has at most 15 bytes (4 + 15 <= 32 moved), and a
+ * rip-relative one at least 6, so it is the last moved. They guard the
+ * agent's fixed arrays all the same; a wider cover lets the tests reach
+ * them. */
+int x86_64_plan_patch_covering(const uint8_t *code, size_t size, uint64_t addr, unsigned cover,
+			       struct patch_plan *out);
+
+#endif
