@@ -375,6 +375,39 @@ static int append_function(struct poll_fn_list *list, size_t *capacity, const st
 	return 0;
 }
 
+/* What DWARF says of functions added on request: where they are declared,
+ * and whether they may take arguments on the stack (the in-process
+ * backend calls them through only when they do not). */
+static int describe_functions(struct elf_image *img, struct poll_fn *fns, size_t count)
+{
+	struct dwarf_query *queries = calloc(count ? count : 1, sizeof(*queries));
+	char **copies = calloc(count ? count : 1, sizeof(*copies));
+	bool has_dwarf;
+	int err = queries && copies ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < count; i++) {
+		queries[i].addr = fns[i].addr;
+		err = dwarf_linkage_name(fns[i].mangled, &copies[i], &queries[i].linkage);
+	}
+	if (!err)
+		err = dwarf_scan(img, queries, count, &has_dwarf);
+	for (size_t i = 0; !err && i < count; i++) {
+		if (!queries[i].found)
+			continue;
+		fns[i].stack_args = queries[i].stack_args;
+		fns[i].source_line = queries[i].line;
+		fns[i].source_file = queries[i].file;
+		queries[i].file = NULL;
+	}
+	for (size_t i = 0; queries && i < count; i++)
+		dwarf_query__release(&queries[i]);
+	for (size_t i = 0; copies && i < count; i++)
+		free(copies[i]);
+	free(queries);
+	free(copies);
+	return err;
+}
+
 int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, const regex_t *names)
 {
 	struct elf_image img = { .fd = -1 };
@@ -398,6 +431,8 @@ int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, con
 			free(demangled);
 	}
 	free(syms);
+	if (!err && list->count > original)
+		err = describe_functions(&img, list->fns + original, list->count - original);
 	elf_image__close(&img);
 	if (!err && list->count > original)
 		sort_unique_by_address(list);

@@ -122,8 +122,8 @@ struct poll_fn {
 	 * glue drops (all poll functions of one state-machine type share it: the
 	 * glue is listed once per type, with the first). */
 	uint32_t target;
-	/* enum stack_args, from DWARF for poll functions and hooks; UNKNOWN
-	 * for --function ones (poll_fn_list__add_functions reads no DWARF) */
+	/* enum stack_args, from DWARF (poll functions, hooks, and functions
+	 * added with poll_fn_list__add_functions) */
 	uint8_t stack_args;
 	struct state_layout state; /* async bodies (BODY_ASYNC_FN/BLOCK) */
 	/* The polled future's type as DWARF names it (`crate::f::{async_fn_env#0}`,
