@@ -12,6 +12,7 @@
 
 #include "cmd/cmd.h"
 #include "elf/pollfn.h"
+#include "probe/agent_plan.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -231,8 +232,23 @@ static void json_role(struct json_writer *w, const struct poll_fn_list *list,
 	}
 }
 
+/* Whether the in-process backend patches it, or why not (record then
+ * traces it with uprobes). */
+static void json_inproc(struct json_writer *w, const struct agent_plan_set *plan, size_t index)
+{
+	json_writer__key(w, "inproc");
+	json_writer__object_begin(w);
+	json_writer__key(w, "patchable");
+	json_writer__bool(w, plan->refusal[index] == INPROC_PATCHABLE);
+	if (plan->refusal[index] != INPROC_PATCHABLE) {
+		json_writer__key(w, "reason");
+		json_writer__string(w, inproc_refusal__name(plan->refusal[index]));
+	}
+	json_writer__object_end(w);
+}
+
 static void json_function(struct json_writer *w, const struct poll_fn_list *list,
-			  const struct poll_fn *fn)
+			  const struct poll_fn *fn, const struct agent_plan_set *plan)
 {
 	json_writer__object_begin(w);
 	json_writer__key(w, "address");
@@ -254,6 +270,8 @@ static void json_function(struct json_writer *w, const struct poll_fn_list *list
 	json_writer__uint(w, fn->self_arg);
 	json_writer__key(w, "stack_args");
 	json_writer__string(w, stack_args__name(fn->stack_args));
+	if (plan->refusal)
+		json_inproc(w, plan, (size_t)(fn - list->fns));
 	json_writer__key(w, "result");
 	json_writer__object_begin(w);
 	json_writer__key(w, "mode");
@@ -277,8 +295,14 @@ static void json_function(struct json_writer *w, const struct poll_fn_list *list
 
 static int print_json(const struct poll_fn_list *list, const char *binary)
 {
+	struct agent_plan_set plan = { 0 };
 	struct json_writer w;
 	char build_id[2 * sizeof(list->build_id) + 1], machine[24];
+	int err;
+
+	/* A file whose code cannot be read gets no "inproc" entries. */
+	if (agent_plan__build(&plan, binary, list) == -ENOMEM)
+		return -ENOMEM;
 
 	for (size_t i = 0; i < list->build_id_len; i++)
 		sprintf(build_id + 2 * i, "%02x", list->build_id[i]);
@@ -296,10 +320,12 @@ static int print_json(const struct poll_fn_list *list, const char *binary)
 	json_writer__key(&w, "functions");
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < list->count; i++)
-		json_function(&w, list, &list->fns[i]);
+		json_function(&w, list, &list->fns[i], &plan);
 	json_writer__array_end(&w);
 	json_writer__object_end(&w);
-	return json_writer__finish(&w);
+	err = json_writer__finish(&w);
+	agent_plan__free(&plan);
+	return err;
 }
 
 static int report_load_error(const char *binary, int err)

@@ -8,6 +8,7 @@ Tests that need BPF fail (never skip) when not run as root: CI runs as root.
 import json
 import os
 import pwd
+import re
 import signal
 import subprocess
 import sys
@@ -688,6 +689,33 @@ def stack_arguments_go_to_uprobes():
         check(name in rows, f"{name} missing")
         check_eq(rows[name]["polls"], want["entries"], f"{name} entries")
         check_eq(rows[name]["unwound"], 0, f"{name} unwound")
+
+
+@test_once
+def refusals_are_listed_with_reasons():
+    """symbols --json says which functions the agent cannot patch and why;
+    record -v names the same ones, and uprobes count them exactly."""
+    binary = os.path.join(RUST_RELEASE, "tokio_mt")
+    args = ("--tasks", "5", "--yields", "4")
+    listed = tracer("symbols", "--all", "--format", "json", binary)
+    check_eq(listed.returncode, 0, f"symbols --json ({listed.stderr.strip()})")
+    fns = json.loads(listed.stdout)["functions"]
+    check(all("inproc" in f for f in fns), "every function says whether it is patchable")
+    refused = sorted(f["name"] for f in fns if not f["inproc"]["patchable"])
+    check(all(f["inproc"].get("reason") for f in fns if not f["inproc"]["patchable"]), "a reason for each refusal")
+    trace = tmpfile("refusals.trace")
+    proc = tracer("record", "-v", "-o", trace, "--backend", "inproc", "--", binary, *args)
+    check_eq(proc.returncode, 0, f"record ({proc.stderr.strip()})")
+    named = sorted(re.match(r"asynctrace: not patched: (.*) \(\w+\): ", l).group(1)
+                   for l in proc.stderr.splitlines() if l.startswith("asynctrace: not patched: "))
+    check_eq(named, refused, "functions record -v says it did not patch")
+    report = report_json(trace)
+    check_eq(report["capture"], "inproc+ebpf-uprobe" if refused else "inproc", "capture")
+    truth = ground_truth(binary, *args)
+    rows = functions_by_name(report)
+    for name, want in truth["functions"].items():
+        if name in rows or any(f["name"] == name for f in fns):
+            check_eq(rows.get(name, {}).get("polls"), want["polls"], f"{name} polls")
 
 
 @test_once
