@@ -16,7 +16,7 @@
  * C and C++ CUs (and any other language), SysV: a value larger than 16
  * bytes, or holding an x87 long double or a misaligned (packed) member,
  * is MEMORY class, passed on the stack (returned through a hidden
- * pointer).
+ * pointer, whatever its size: gcc returns a packed 5-byte struct so).
  *
  * Float arguments go to xmm registers but are counted as integer ones:
  * an upper bound, as are the reserved registers. An `extern "C"` function
@@ -194,11 +194,12 @@ static int hidden_result_pointer(Dwarf_Die *fn, const struct poll_result_layout 
 		return poll->mode == RESULT_IN_MEMORY; /* poll_layout.c's measured rule */
 	if (!value_size(&type, reg_size, &size))
 		return -1;
+	/* SysV: MEMORY class at any size, a packed 5-byte struct too */
+	if (!rust)
+		return size > 2ull * reg_size || (size > 0 && sysv_memory_class(&type, 0, reg_size, 0));
 	if (size <= reg_size || size > 2ull * reg_size)
 		return size > reg_size;
-	if (rust)
-		return rust_return_in_memory(&type, reg_size);
-	return sysv_memory_class(&type, 0, reg_size, 0);
+	return rust_return_in_memory(&type, reg_size);
 }
 
 static bool has_parameters(Dwarf_Die *die)

@@ -181,6 +181,8 @@ static const char rust_source[] =
 	"#[inline(never)] pub fn poll_five(a: u64, b: u64, c: u64, d: u64, e: u64) -> Poll<u64> {\n"
 	"    if a == 0 { Poll::Pending } else { Poll::Ready(a ^ b ^ c ^ d ^ e) } }\n"
 	"#[inline(never)] pub fn pairs(x: (u64, u64), y: (u64, u64), a: u64) -> u64 { x.0 ^ x.1 ^ y.0 ^ y.1 ^ a }\n"
+	"#[inline(never)] pub fn zsts(a: u64, b: u64, c: u64, d: u64, e: u64, _z: (), _p: std::marker::PhantomData<u8>) -> u64 {\n"
+	"    a ^ b ^ c ^ d ^ e }\n"
 	"pub fn closure4(n: u64) -> u64 { let k = bb(7u64); bb(|a: u64, b: u64, c: u64, d: u64| a ^ b ^ c ^ d ^ k)(n, n, n, n) }\n"
 	"pub fn closure5(n: u64) -> u64 {\n"
 	"    let k = bb(7u64); bb(|a: u64, b: u64, c: u64, d: u64, e: u64| a ^ b ^ c ^ d ^ e ^ k)(n, n, n, n, n) }\n"
@@ -190,7 +192,7 @@ static const char rust_source[] =
 	"    acc ^= c_big(bb(Big32([n; 4])), n) ^ big_four(bb(Big32([n; 4])), n, n, n, n);\n"
 	"    acc ^= agg12_four(n, n, n, n).0[2] as u64 ^ agg12_five(n, n, n, n, n).0[2] as u64;\n"
 	"    if let Poll::Ready(v) = poll_five(n, n, n, n, n) { acc ^= v; }\n"
-	"    acc ^= pairs((n, n), (n, n), n) ^ closure4(n) ^ closure5(n);\n"
+	"    acc ^= pairs((n, n), (n, n), n) ^ closure4(n) ^ closure5(n) ^ zsts(n, n, n, n, n, (), std::marker::PhantomData);\n"
 	"    println!(\"{}\", acc);\n"
 	"}\n";
 
@@ -233,6 +235,7 @@ UNIT_TEST(stack_args_rust_functions)
 		/* Poll<u64> comes back in rax:rdx */
 		{ "_ZN9stackargs9poll_five17h", STACK_ARGS_NONE },
 		{ "_ZN9stackargs5pairs17h", STACK_ARGS_NONE },     /* 2 + 2 + 1 + 1 */
+		{ "_ZN9stackargs4zsts17h", STACK_ARGS_NONE },      /* zero-sized ones take none */
 		/* closure bodies: DWARF lists the arguments, not the environment */
 		{ "_ZN9stackargs8closure428_$u7b$$u7b$closure$u7d$$u7d$17h", STACK_ARGS_NONE },
 		{ "_ZN9stackargs8closure528_$u7b$$u7b$closure$u7d$$u7d$17h", STACK_ARGS_SOME },
@@ -276,6 +279,8 @@ static const char c_source[] =
 	"long variadic(int n, ...) { va_list ap; va_start(ap, n); long v = va_arg(ap, long); va_end(ap); return v; }\n"
 	"struct three ret_five(long a, long b, long c, long d, long e) { struct three t = { a + b, c + d, e }; return t; }\n"
 	"struct three ret_six(long a, long b, long c, long d, long e, long f) { struct three t = { a + b, c + d, e + f }; return t; }\n"
+	"struct packed ret_packed5(long a, long b, long c, long d, long e) { struct packed p = { (char)a, (int)(b + c + d + e) }; return p; }\n"
+	"struct packed ret_packed6(long a, long b, long c, long d, long e, long f) { struct packed p = { (char)a, (int)(b + c + d + e + f) }; return p; }\n"
 	"struct pair ret_pair(long a, long b, long c, long d, long e, long f) { struct pair p = { a + b + c, d + e + f }; return p; }\n"
 	"double doubles(double a, double b, double c, double d, double e, double f, double g) { return a + b + c + d + e + f + g; }\n"
 	"int no_args(void) { return 1; }\n"
@@ -299,6 +304,9 @@ UNIT_TEST(stack_args_c_functions)
 		{ "ret_five", STACK_ARGS_NONE },   /* hidden pointer + 5 */
 		{ "ret_six", STACK_ARGS_SOME },
 		{ "ret_pair", STACK_ARGS_NONE },   /* 16 bytes: rax:rdx */
+		/* 5 bytes, but MEMORY class: a hidden pointer as well */
+		{ "ret_packed5", STACK_ARGS_NONE },
+		{ "ret_packed6", STACK_ARGS_SOME },
 		/* in xmm registers, counted as integer ones: an upper bound */
 		{ "doubles", STACK_ARGS_SOME },
 		{ "no_args", STACK_ARGS_NONE },
