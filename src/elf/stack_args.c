@@ -16,7 +16,7 @@
  * C and C++ CUs (and any other language), SysV: a value larger than 16
  * bytes, or holding an x87 long double or a misaligned (packed) member,
  * is MEMORY class, passed on the stack (returned through a hidden
- * pointer).
+ * pointer, whatever its size: gcc returns a packed 5-byte struct so).
  *
  * Float arguments go to xmm registers but are counted as integer ones:
  * an upper bound, as are the reserved registers. An `extern "C"` function
@@ -77,31 +77,22 @@ static bool die_udata(Dwarf_Die *die, unsigned name, Dwarf_Word *value)
 	return dwarf_attr_integrate(die, name, &attr) && dwarf_formudata(&attr, value) == 0;
 }
 
-/* Bytes of a value of `type`: rustc gives its pointers no DW_AT_byte_size. */
-static bool value_size(Dwarf_Die *type, unsigned reg_size, uint64_t *size)
+/* Bytes of a value of `type`. rustc gives its pointer types no
+ * DW_AT_byte_size: libdw (0.188) sizes them from the unit's address size. */
+static bool value_size(Dwarf_Die *type, uint64_t *size)
 {
 	Dwarf_Word w;
-	Dwarf_Die peeled;
-	int tag;
 
-	if (dwarf_aggregate_size(type, &w) == 0) {
-		*size = w;
-		return true;
-	}
-	if (dwarf_peel_type(type, &peeled) != 0)
+	if (dwarf_aggregate_size(type, &w) != 0)
 		return false;
-	tag = dwarf_tag(&peeled);
-	if (tag != DW_TAG_pointer_type && tag != DW_TAG_reference_type &&
-	    tag != DW_TAG_rvalue_reference_type)
-		return false;
-	*size = reg_size;
+	*size = w;
 	return true;
 }
 
 /* SysV's MEMORY class below 17 bytes: an x87 long double among the
  * scalars of `type` at `offset`, or a scalar not at a multiple of its size
  * (packed). Bit-fields are left out; anything unreadable counts. */
-static bool sysv_memory_class(Dwarf_Die *type, uint64_t offset, unsigned reg_size, int depth)
+static bool sysv_memory_class(Dwarf_Die *type, uint64_t offset, int depth)
 {
 	Dwarf_Die peeled, child, member_type;
 	Dwarf_Word enc = 0, location;
@@ -113,9 +104,9 @@ static bool sysv_memory_class(Dwarf_Die *type, uint64_t offset, unsigned reg_siz
 	tag = dwarf_tag(&peeled);
 	if (tag == DW_TAG_array_type)
 		return !die_type(&peeled, &member_type) ||
-		       sysv_memory_class(&member_type, offset, reg_size, depth + 1);
+		       sysv_memory_class(&member_type, offset, depth + 1);
 	if (tag != DW_TAG_structure_type && tag != DW_TAG_class_type && tag != DW_TAG_union_type) {
-		if (!value_size(&peeled, reg_size, &size))
+		if (!value_size(&peeled, &size))
 			return true;
 		die_udata(&peeled, DW_AT_encoding, &enc);
 		return (enc == DW_ATE_float && size > 8) || (size && offset % size != 0);
@@ -130,7 +121,7 @@ static bool sysv_memory_class(Dwarf_Die *type, uint64_t offset, unsigned reg_siz
 		if ((dwarf_hasattr(&child, DW_AT_data_member_location) &&
 		     !die_udata(&child, DW_AT_data_member_location, &location)) ||
 		    !die_type(&child, &member_type) ||
-		    sysv_memory_class(&member_type, offset + location, reg_size, depth + 1))
+		    sysv_memory_class(&member_type, offset + location, depth + 1))
 			return true;
 	} while (dwarf_siblingof(&child, &child) == 0);
 	return false;
@@ -163,7 +154,7 @@ static void count_argument(Dwarf_Die *param, Dwarf_Die *type, bool rust, unsigne
 {
 	uint64_t size;
 
-	if (!value_size(type, reg_size, &size)) {
+	if (!value_size(type, &size)) {
 		c->unknown = true;
 		return;
 	}
@@ -173,7 +164,7 @@ static void count_argument(Dwarf_Die *param, Dwarf_Die *type, bool rust, unsigne
 		c->stack = true;
 		return;
 	}
-	if (!rust && sysv_memory_class(type, 0, reg_size, 0)) {
+	if (!rust && sysv_memory_class(type, 0, 0)) {
 		c->stack = true;
 		return;
 	}
@@ -192,13 +183,12 @@ static int hidden_result_pointer(Dwarf_Die *fn, const struct poll_result_layout 
 		return 0; /* returns nothing: () */
 	if (poll && poll->mode != RESULT_UNKNOWN)
 		return poll->mode == RESULT_IN_MEMORY; /* poll_layout.c's measured rule */
-	if (!value_size(&type, reg_size, &size))
-		return -1;
-	if (size <= reg_size || size > 2ull * reg_size)
-		return size > reg_size;
 	if (rust)
 		return rust_return_in_memory(&type, reg_size);
-	return sysv_memory_class(&type, 0, reg_size, 0);
+	if (!value_size(&type, &size))
+		return -1;
+	/* SysV: MEMORY class at any size, a packed 5-byte struct too */
+	return size > 2ull * reg_size || (size > 0 && sysv_memory_class(&type, 0, 0));
 }
 
 static bool has_parameters(Dwarf_Die *die)

@@ -273,6 +273,11 @@ UNIT_TEST(patch_caller_frame_through_rsp)
 	static const uint8_t rbp_index[] = { 0x48, 0x8b, 0x04, 0x2f, 0x53, 0x5b, 0xc3 };
 	/* and $0,%rsp: not an alignment */
 	static const uint8_t and_zero[] = { 0x48, 0x83, 0xe4, 0x00, 0x90, 0xc3 };
+	/* after push and pop, %rsp is the entry one again */
+	static const uint8_t pop_then_top[] = { 0x50, 0x58, 0x48, 0x8b, 0x04, 0x24, 0xc3 };
+	static const uint8_t pop_then_red_zone[] = { 0x50, 0x58, 0x48, 0x89, 0x7c, 0x24, 0xf8, 0xc3 };
+	/* pushfw: a 2-byte push capstone names apart */
+	static const uint8_t pushfw[] = { 0x66, 0x9c, 0x90, 0x90, 0x90, 0xc3 };
 	/* cmp %rsp,%rax: its value */
 	static const uint8_t compare_rsp[] = { 0x48, 0x39, 0xe0, 0x90, 0x90, 0xc3 };
 
@@ -299,6 +304,9 @@ UNIT_TEST(patch_caller_frame_through_rsp)
 	CHECK(REFUSAL(rbp_index) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(and_zero) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(compare_rsp) == PATCH_CALLER_FRAME);
+	CHECK(REFUSAL(pop_then_top) == PATCH_CALLER_FRAME);
+	CHECK(MOVES(pop_then_red_zone, 0, 7));
+	CHECK(REFUSAL(pushfw) == PATCH_CALLER_FRAME);
 }
 
 UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
@@ -317,6 +325,11 @@ UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
 	/* a copy in another register is followed too */
 	static const uint8_t rbx_argument[] = { 0x53, 0x48, 0x89, 0xe3, 0x48, 0x8b, 0x43, 0x10, 0x5b, 0xc3 };
 	static const uint8_t rbx_local[] = { 0x53, 0x48, 0x89, 0xe3, 0x48, 0x89, 0x7b, 0xf8, 0x5b, 0xc3 };
+	/* %rbp set by lea is followed like mov's (only its uses are judged) */
+	static const uint8_t lea_rbp_at_entry[] = { 0x48, 0x8d, 0x6c, 0x24, 0x08, 0xc3 };
+	/* a copy in %rax (register 0) is followed too */
+	static const uint8_t rax_local[] = { 0x53, 0x48, 0x89, 0xe0, 0x48, 0x89, 0x78, 0xf8, 0x5b, 0xc3 };
+	static const uint8_t rax_argument[] = { 0x53, 0x48, 0x89, 0xe0, 0x48, 0x8b, 0x48, 0x10, 0x5b, 0xc3 };
 	/* copying the entry %rsp itself elsewhere than %rbp exposes the return address */
 	static const uint8_t copy_at_entry[] = { 0x48, 0x89, 0xe0, 0x90, 0x90, 0xc3 };
 	static const uint8_t lea_above[] = { 0x4c, 0x8d, 0x54, 0x24, 0x08, 0xc3 };
@@ -349,6 +362,9 @@ UNIT_TEST(patch_caller_frame_through_copies_of_rsp)
 	CHECK(MOVES(rbp_whole, 0, 6));
 	CHECK(REFUSAL(rbx_argument) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(rbx_local, 0, 8));
+	CHECK(MOVES(lea_rbp_at_entry, 0, 5));
+	CHECK(MOVES(rax_local, 0, 8));
+	CHECK(REFUSAL(rax_argument) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(copy_at_entry) == PATCH_CALLER_FRAME);
 	CHECK(REFUSAL(lea_above) == PATCH_CALLER_FRAME);
 	CHECK(MOVES(lea_below, 0, 6));

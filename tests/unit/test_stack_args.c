@@ -181,6 +181,11 @@ static const char rust_source[] =
 	"#[inline(never)] pub fn poll_five(a: u64, b: u64, c: u64, d: u64, e: u64) -> Poll<u64> {\n"
 	"    if a == 0 { Poll::Pending } else { Poll::Ready(a ^ b ^ c ^ d ^ e) } }\n"
 	"#[inline(never)] pub fn pairs(x: (u64, u64), y: (u64, u64), a: u64) -> u64 { x.0 ^ x.1 ^ y.0 ^ y.1 ^ a }\n"
+	"#[inline(never)] pub fn pair_five(a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64) { (a ^ b, c ^ d ^ e) }\n"
+	"#[inline(never)] pub fn ref_five<'a>(a: &'a u64, b: u64, c: u64, d: u64, e: u64) -> &'a u64 {\n"
+	"    if b ^ c ^ d ^ e == 0 { &0 } else { a } }\n"
+	"#[inline(never)] pub fn zsts(a: u64, b: u64, c: u64, d: u64, e: u64, _z: (), _p: std::marker::PhantomData<u8>) -> u64 {\n"
+	"    a ^ b ^ c ^ d ^ e }\n"
 	"pub fn closure4(n: u64) -> u64 { let k = bb(7u64); bb(|a: u64, b: u64, c: u64, d: u64| a ^ b ^ c ^ d ^ k)(n, n, n, n) }\n"
 	"pub fn closure5(n: u64) -> u64 {\n"
 	"    let k = bb(7u64); bb(|a: u64, b: u64, c: u64, d: u64, e: u64| a ^ b ^ c ^ d ^ e ^ k)(n, n, n, n, n) }\n"
@@ -190,7 +195,8 @@ static const char rust_source[] =
 	"    acc ^= c_big(bb(Big32([n; 4])), n) ^ big_four(bb(Big32([n; 4])), n, n, n, n);\n"
 	"    acc ^= agg12_four(n, n, n, n).0[2] as u64 ^ agg12_five(n, n, n, n, n).0[2] as u64;\n"
 	"    if let Poll::Ready(v) = poll_five(n, n, n, n, n) { acc ^= v; }\n"
-	"    acc ^= pairs((n, n), (n, n), n) ^ closure4(n) ^ closure5(n);\n"
+	"    acc ^= pairs((n, n), (n, n), n) ^ closure4(n) ^ closure5(n) ^ zsts(n, n, n, n, n, (), std::marker::PhantomData);\n"
+	"    acc ^= pair_five(n, n, n, n, n).1 ^ *ref_five(&n, n, n, n, n);\n"
 	"    println!(\"{}\", acc);\n"
 	"}\n";
 
@@ -233,6 +239,10 @@ UNIT_TEST(stack_args_rust_functions)
 		/* Poll<u64> comes back in rax:rdx */
 		{ "_ZN9stackargs9poll_five17h", STACK_ARGS_NONE },
 		{ "_ZN9stackargs5pairs17h", STACK_ARGS_NONE },     /* 2 + 2 + 1 + 1 */
+		/* 16 bytes, a scalar pair, and a pointer come back in registers */
+		{ "_ZN9stackargs9pair_five17h", STACK_ARGS_NONE },
+		{ "_ZN9stackargs8ref_five17h", STACK_ARGS_NONE },
+		{ "_ZN9stackargs4zsts17h", STACK_ARGS_NONE },      /* zero-sized ones take none */
 		/* closure bodies: DWARF lists the arguments, not the environment */
 		{ "_ZN9stackargs8closure428_$u7b$$u7b$closure$u7d$$u7d$17h", STACK_ARGS_NONE },
 		{ "_ZN9stackargs8closure528_$u7b$$u7b$closure$u7d$$u7d$17h", STACK_ARGS_SOME },
@@ -276,6 +286,8 @@ static const char c_source[] =
 	"long variadic(int n, ...) { va_list ap; va_start(ap, n); long v = va_arg(ap, long); va_end(ap); return v; }\n"
 	"struct three ret_five(long a, long b, long c, long d, long e) { struct three t = { a + b, c + d, e }; return t; }\n"
 	"struct three ret_six(long a, long b, long c, long d, long e, long f) { struct three t = { a + b, c + d, e + f }; return t; }\n"
+	"struct packed ret_packed5(long a, long b, long c, long d, long e) { struct packed p = { (char)a, (int)(b + c + d + e) }; return p; }\n"
+	"struct packed ret_packed6(long a, long b, long c, long d, long e, long f) { struct packed p = { (char)a, (int)(b + c + d + e + f) }; return p; }\n"
 	"struct pair ret_pair(long a, long b, long c, long d, long e, long f) { struct pair p = { a + b + c, d + e + f }; return p; }\n"
 	"double doubles(double a, double b, double c, double d, double e, double f, double g) { return a + b + c + d + e + f + g; }\n"
 	"int no_args(void) { return 1; }\n"
@@ -299,6 +311,9 @@ UNIT_TEST(stack_args_c_functions)
 		{ "ret_five", STACK_ARGS_NONE },   /* hidden pointer + 5 */
 		{ "ret_six", STACK_ARGS_SOME },
 		{ "ret_pair", STACK_ARGS_NONE },   /* 16 bytes: rax:rdx */
+		/* 5 bytes, but MEMORY class: a hidden pointer as well */
+		{ "ret_packed5", STACK_ARGS_NONE },
+		{ "ret_packed6", STACK_ARGS_SOME },
 		/* in xmm registers, counted as integer ones: an upper bound */
 		{ "doubles", STACK_ARGS_SOME },
 		{ "no_args", STACK_ARGS_NONE },
@@ -346,11 +361,12 @@ UNIT_TEST(stack_args_cxx_functions)
 	elf_fixture__cleanup(&fx);
 }
 
-/* An out-of-line copy of a function inlined elsewhere whose DIE leaves
- * every parameter to the abstract instance, keeping only a local variable
- * (hand-written: LLVM emits that when only the inlined copy describes
- * them; no rustc, gcc or clang output looked at had one, but counting
- * none would say NONE). */
+/* Hand-written DWARF (no rustc, gcc or clang output looked at had it):
+ * `f`, an out-of-line copy of a function inlined elsewhere, whose DIE
+ * leaves every parameter to the abstract instance and keeps only a local
+ * variable (LLVM emits that when only the inlined copy describes them;
+ * counting none would say NONE), and `opaque`, whose parameter's type is
+ * a declaration without a size. */
 static const char origin_ir[] =
 	"target triple = \"x86_64-unknown-linux-gnu\"\n"
 	"\n"
@@ -368,6 +384,11 @@ static const char origin_ir[] =
 	"  call void @llvm.dbg.value(metadata i64 %x, metadata !16, metadata !DIExpression()), !dbg !21\n"
 	"  call void @llvm.dbg.value(metadata i64 %x, metadata !17, metadata !DIExpression()), !dbg !21\n"
 	"  ret i64 %x, !dbg !21\n"
+	"}\n"
+	"\n"
+	"define i64 @opaque(i64 %o) !dbg !50 {\n"
+	"  call void @llvm.dbg.value(metadata i64 %o, metadata !51, metadata !DIExpression()), !dbg !52\n"
+	"  ret i64 %o, !dbg !52\n"
 	"}\n"
 	"\n"
 	"declare void @llvm.dbg.value(metadata, metadata, metadata)\n"
@@ -393,9 +414,13 @@ static const char origin_ir[] =
 	"!21 = !DILocation(line: 1, scope: !10, inlinedAt: !22)\n"
 	"!22 = distinct !DILocation(line: 5, scope: !30)\n"
 	"!30 = distinct !DISubprogram(name: \"caller\", scope: !1, file: !1, line: 4, type: !5, scopeLine: 4, spFlags: DISPFlagDefinition | DISPFlagOptimized, unit: !0, retainedNodes: !{})\n"
+	"!50 = distinct !DISubprogram(name: \"opaque\", scope: !1, file: !1, line: 11, type: !5, scopeLine: 11, spFlags: DISPFlagDefinition, unit: !0, retainedNodes: !{!51})\n"
+	"!51 = !DILocalVariable(name: \"o\", arg: 1, scope: !50, file: !1, line: 11, type: !53)\n"
+	"!52 = !DILocation(line: 11, scope: !50)\n"
+	"!53 = !DICompositeType(tag: DW_TAG_structure_type, name: \"opaque\", file: !1, line: 11, flags: DIFlagFwdDecl)\n"
 ;
 
-UNIT_TEST(stack_args_parameters_of_abstract_origin)
+UNIT_TEST(stack_args_hand_written_dwarf)
 {
 	char *clang[] = { "clang", "-shared", "-fPIC", "-Wno-override-module", "-o", NULL, NULL, NULL };
 	struct elf_fixture fx;
@@ -403,8 +428,10 @@ UNIT_TEST(stack_args_parameters_of_abstract_origin)
 
 	if (elf_fixture__init(&fx) < 0)
 		return;
-	if (build(&fx, "origin.ll", origin_ir, clang, 5, binary, sizeof(binary)) == 0)
+	if (build(&fx, "origin.ll", origin_ir, clang, 5, binary, sizeof(binary)) == 0) {
 		CHECK(stack_args_of_symbol(binary, "f", false) == STACK_ARGS_SOME); /* 7 on the origin */
+		CHECK(stack_args_of_symbol(binary, "opaque", false) == STACK_ARGS_UNKNOWN);
+	}
 	elf_fixture__cleanup(&fx);
 }
 
