@@ -394,17 +394,57 @@ static int track_stack(const cs_insn *insn, const struct insn_regs *regs, struct
 	return other_insn(insn, regs, m);
 }
 
-/* One instruction to move, at `offset` in the moved bytes. */
-static int check_moved(csh handle, const cs_insn *insn, unsigned offset, struct stack_model *m,
+/* A tail call may end the moved bytes (`jmp other_fn`, `jmp *(%rax)`): the
+ * copy jumps where the function would have, and nothing comes back to the
+ * copy, so a call-through's `call` returns from the function jumped to, as
+ * the original's caller would have. A direct jump is relocated (rel32 only:
+ * a rel8 could not reach from the copy); an indirect one moves as it is.
+ * The stack must be as at entry (a tail call leaves no frame behind). */
+static int check_tail_jump(const cs_insn *insn, const struct insn_regs *regs, unsigned offset,
+			   const struct stack_model *m, struct patch_plan *plan)
+{
+	const cs_x86 *x86 = &insn->detail->x86;
+	const cs_x86_op *op = &x86->operands[0];
+
+	if (insn->id != X86_INS_JMP || x86->op_count != 1 || m->bound[GPR_SP] != 0)
+		return PATCH_CONTROL_FLOW;
+	if (op->type == X86_OP_IMM) {
+		if (insn->size != 5 || insn->bytes[0] != 0xe9)
+			return PATCH_CONTROL_FLOW;
+		if (plan->reloc_count == PATCH_MAX_RELOCS)
+			return PATCH_TOO_MANY_RELOCS;
+		plan->relocs[plan->reloc_count++] = (struct patch_reloc){
+			.disp_offset = (uint16_t)(offset + 1),
+			.insn_end = (uint16_t)(offset + insn->size),
+			.target = (uint64_t)op->imm,
+		};
+		return PATCH_OK;
+	}
+	if (op->type == X86_OP_REG) {
+		int reg = gpr64(op->reg);
+
+		/* a stack address differs in the copy's shifted frame */
+		return reg < 0 || ((m->frame | m->opaque) & BIT(reg)) ? PATCH_CALLER_FRAME : PATCH_OK;
+	}
+	if (!memory_operands_ok(insn, m))
+		return PATCH_CALLER_FRAME;
+	return relocate_rip(insn, regs, offset, plan);
+}
+
+/* One instruction to move, at `offset` in the moved bytes; `last`: it
+ * completes the bytes to cover. */
+static int check_moved(csh handle, const cs_insn *insn, unsigned offset, bool last, struct stack_model *m,
 		       struct patch_plan *plan)
 {
 	struct insn_regs regs;
 	int refusal;
 
-	if (is_control_flow(insn))
+	if (is_control_flow(insn) && !last)
 		return PATCH_CONTROL_FLOW;
 	if (cs_regs_access(handle, insn, regs.read, &regs.nread, regs.write, &regs.nwrite) != CS_ERR_OK)
 		return PATCH_UNDECODABLE;
+	if (is_control_flow(insn))
+		return check_tail_jump(insn, &regs, offset, m, plan);
 	if ((refusal = relocate_rip(insn, &regs, offset, plan)) != PATCH_OK)
 		return refusal;
 	return track_stack(insn, &regs, m);
@@ -427,7 +467,7 @@ static int plan_moved(csh handle, cs_insn *insn, const uint8_t *code, size_t siz
 			return PATCH_UNDECODABLE;
 		if (offset + insn->size > PATCH_MAX_MOVED)
 			return PATCH_TOO_LONG;
-		if ((refusal = check_moved(handle, insn, offset, &m, plan)) != PATCH_OK)
+		if ((refusal = check_moved(handle, insn, offset, offset + insn->size >= cover, &m, plan)) != PATCH_OK)
 			return refusal;
 		offset += insn->size;
 	}

@@ -144,10 +144,11 @@ UNIT_TEST(patch_other_rip_uses_are_refused)
 {
 	/* eip-relative (address-size prefix): the target is truncated to 32 bits */
 	static const uint8_t eip[] = { 0x67, 0x48, 0x8b, 0x05, 0x10, 0x00, 0x00, 0x00, 0xc3 };
-	static const uint8_t jmp_rip[] = { 0xff, 0x25, 0x00, 0x00, 0x00, 0x00, 0xc3 };
+	/* a call through memory: control flow, whatever its addressing */
+	static const uint8_t call_rip[] = { 0xff, 0x15, 0x00, 0x00, 0x00, 0x00, 0xc3 };
 
 	CHECK(REFUSAL(eip) == PATCH_RIP_RELATIVE);
-	CHECK(REFUSAL(jmp_rip) == PATCH_CONTROL_FLOW);
+	CHECK(REFUSAL(call_rip) == PATCH_CONTROL_FLOW);
 }
 
 UNIT_TEST(patch_too_short)
@@ -165,7 +166,6 @@ UNIT_TEST(patch_too_short)
 UNIT_TEST(patch_control_flow_in_the_first_bytes)
 {
 	static const uint8_t call[] = { 0xe8, 0x00, 0x10, 0x00, 0x00, 0xc3 };
-	static const uint8_t jmp[] = { 0xe9, 0x00, 0x10, 0x00, 0x00, 0xc3 };
 	static const uint8_t jmp_short[] = { 0xeb, 0x03, 0x90, 0x90, 0x90, 0xc3 };
 	static const uint8_t ret[] = { 0x53, 0x5b, 0xc3, 0xcc, 0xcc, 0xcc };
 	static const uint8_t jne[] = { 0x48, 0x85, 0xff, 0x75, 0x01, 0xc3, 0xc3 };
@@ -181,7 +181,6 @@ UNIT_TEST(patch_control_flow_in_the_first_bytes)
 	static const uint8_t later_call[] = { 0x41, 0x57, 0x41, 0x56, 0x53, 0xe8, 0x00, 0x10, 0x00, 0x00, 0xc3 };
 
 	CHECK(REFUSAL(call) == PATCH_CONTROL_FLOW);
-	CHECK(REFUSAL(jmp) == PATCH_CONTROL_FLOW);
 	CHECK(REFUSAL(jmp_short) == PATCH_CONTROL_FLOW);
 	CHECK(REFUSAL(ret) == PATCH_CONTROL_FLOW);
 	CHECK(REFUSAL(jne) == PATCH_CONTROL_FLOW);
@@ -194,6 +193,38 @@ UNIT_TEST(patch_control_flow_in_the_first_bytes)
 	CHECK(REFUSAL(hlt) == PATCH_CONTROL_FLOW);
 	CHECK(REFUSAL(xbegin) == PATCH_CONTROL_FLOW);
 	CHECK(MOVES(later_call, 0, 5));
+}
+
+/* A tail call that ends the moved bytes moves with them (release Rust:
+ * tokio's raw::poll is one `jmp`, RawTask::poll a load and `jmp *(%rax)`). */
+UNIT_TEST(patch_tail_jump_ends_the_moved_bytes)
+{
+	struct patch_plan p;
+	static const uint8_t jmp[] = { 0xe9, 0x00, 0x10, 0x00, 0x00, 0xcc };          /* jmp BASE+0x1005 */
+	static const uint8_t load_jmp[] = { 0x48, 0x8b, 0x36, 0xe9, 0xf8, 0xff, 0xff, 0xff }; /* mov (%rsi),%rsi; jmp BASE */
+	static const uint8_t indirect[] = { 0x48, 0x8b, 0x47, 0x10, 0xff, 0x20, 0xcc }; /* mov 0x10(%rdi),%rax; jmp *(%rax) */
+	static const uint8_t via_reg[] = { 0x48, 0x89, 0xf8, 0x90, 0xff, 0xe0 };       /* mov %rdi,%rax; nop; jmp *%rax */
+	static const uint8_t rip_jmp[] = { 0xff, 0x25, 0x10, 0x00, 0x00, 0x00, 0xcc }; /* jmp *0x10(%rip) */
+	/* not allowed: with more to move after it, a short jump, after a push, to a stack address */
+	static const uint8_t jmp_then_more[] = { 0x53, 0xff, 0xe0, 0x90, 0x90, 0x90, 0xc3 }; /* push; jmp *%rax; ... */
+	static const uint8_t short_tail[] = { 0x48, 0x8b, 0x36, 0x90, 0xeb, 0xf0 };   /* mov; nop; jmp rel8 */
+	static const uint8_t pushed[] = { 0x53, 0x5b, 0x53, 0xe9, 0x00, 0x10, 0x00, 0x00 }; /* push; pop; push; jmp */
+	static const uint8_t stack_target[] = { 0x48, 0x8d, 0x04, 0x24, 0x90, 0xff, 0xe0 }; /* lea (%rsp),%rax; nop; jmp *%rax */
+	static const uint8_t jmp_rsp_slot[] = { 0x90, 0x90, 0x90, 0xff, 0x24, 0x24 };   /* jmp *(%rsp): the return address */
+
+	CHECK(plan(jmp, sizeof(jmp), &p) == PATCH_OK && p.length == 5 && p.reloc_count == 1);
+	CHECK(p.relocs[0].disp_offset == 1 && p.relocs[0].insn_end == 5 && p.relocs[0].target == BASE + 0x1005);
+	CHECK(plan(load_jmp, sizeof(load_jmp), &p) == PATCH_OK && p.length == 8 && p.reloc_count == 1);
+	CHECK(p.relocs[0].disp_offset == 4 && p.relocs[0].insn_end == 8 && p.relocs[0].target == BASE);
+	CHECK(MOVES(indirect, 0, 6));
+	CHECK(MOVES(via_reg, 0, 6));
+	CHECK(plan(rip_jmp, sizeof(rip_jmp), &p) == PATCH_OK && p.length == 6 && p.reloc_count == 1);
+	CHECK(p.relocs[0].disp_offset == 2 && p.relocs[0].target == BASE + 6 + 0x10);
+	CHECK(REFUSAL(jmp_then_more) == PATCH_CONTROL_FLOW);
+	CHECK(REFUSAL(short_tail) == PATCH_CONTROL_FLOW);
+	CHECK(REFUSAL(pushed) == PATCH_CONTROL_FLOW);
+	CHECK(REFUSAL(stack_target) == PATCH_CALLER_FRAME);
+	CHECK(REFUSAL(jmp_rsp_slot) == PATCH_CALLER_FRAME);
 }
 
 UNIT_TEST(patch_branches_into_the_moved_bytes)
