@@ -48,8 +48,15 @@ all: $(BUILD)/asynctrace $(AGENT_LIB)
 
 deps:
 	@./scripts/install-deps.sh
+	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
 
-$(BUILD)/vmlinux.h:
+# A plain `make` on a machine without the packages says what to do.
+DEPS_STAMP := $(BUILD)/.deps-checked
+$(DEPS_STAMP): scripts/install-deps.sh
+	@./scripts/install-deps.sh --check || { echo "asynctrace: run 'make deps' (as root) to install them" >&2; exit 1; }
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/vmlinux.h: | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
@@ -62,12 +69,12 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
 # Every C object may include a skeleton: generate them first.
-$(BUILD)/obj/%.o: src/%.c | $(SKELS)
+$(BUILD)/obj/%.o: src/%.c | $(SKELS) $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # Both outputs come from one protoc-c run (a grouped pattern rule).
-$(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: src/%.proto
+$(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: src/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(PROTOC_C) --proto_path=src --c_out=$(BUILD) $<
 
@@ -82,11 +89,11 @@ $(BUILD)/obj/export/perfetto.o: | $(PROTO_HDRS)
 
 $(BUILD)/agent/buffers.c.o: AGENT_CFLAGS += -mgeneral-regs-only
 
-$(BUILD)/agent/%.c.o: src/agent/%.c
+$(BUILD)/agent/%.c.o: src/agent/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(AGENT_CFLAGS) -c $< -o $@
 
-$(BUILD)/agent/%.S.o: src/agent/%.S
+$(BUILD)/agent/%.S.o: src/agent/%.S | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(AGENT_CFLAGS) -c $< -o $@
 

@@ -2,10 +2,13 @@
 # Install every Debian package the build, the tests and the demo need.
 # Idempotent: does nothing when all are present; runs `apt-get update` only
 # when something is missing, so a warm machine never touches the network.
+# --check: only say what is missing (exit 1), install nothing.
 set -eu
+check_only=0
+[ "${1:-}" = "--check" ] && check_only=1
 
 PACKAGES="
-make gcc clang llvm lld pkg-config
+make gcc g++ clang llvm lld pkg-config
 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev
 libcapstone-dev libiberty-dev
 protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
@@ -27,6 +30,10 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ] && [ 
 	missing="$missing cargo rustc"
 fi
 
+if [ -n "$missing" ] && [ "$check_only" -eq 1 ]; then
+	echo "install-deps: missing packages:$missing" >&2
+	exit 1
+fi
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: missing packages:$missing (run as root to install them)" >&2
