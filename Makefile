@@ -31,11 +31,13 @@ LIB_OBJS   += $(PROTO_OBJS)
 
 # The in-process agent: a shared object loaded into the target, libc only.
 # Its slow path runs in the middle of arbitrary code: no vector registers
-# (-mgeneral-regs-only), no calls the compiler invents (memset loops).
+# (-mgeneral-regs-only), no calls the compiler invents (memset loops). The
+# user's CFLAGS/LDFLAGS are not used: a sanitizer runtime must not be
+# preloaded into the programs we trace.
 AGENT_SRCS := $(wildcard src/agent/*.c) $(wildcard src/agent/*_$(shell uname -m).S)
 AGENT_OBJS := $(patsubst src/agent/%,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 AGENT_LIB  := $(BUILD)/libasynctrace-agent.so
-AGENT_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc \
+AGENT_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc \
 		-fPIC -fvisibility=hidden -fno-tree-loop-distribute-patterns
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -98,7 +100,7 @@ $(BUILD)/agent/%.S.o: src/agent/%.S | $(DEPS_STAMP)
 	$(CC) $(AGENT_CFLAGS) -c $< -o $@
 
 $(AGENT_LIB): $(AGENT_OBJS)
-	$(CC) $(LDFLAGS) -shared -Wl,-z,now -Wl,-z,noexecstack -Wl,--no-undefined -o $@ $^
+	$(CC) -shared -Wl,-z,now -Wl,-z,noexecstack -Wl,--no-undefined -o $@ $^
 
 $(BUILD)/libasynctrace.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
