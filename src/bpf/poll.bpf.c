@@ -147,12 +147,10 @@ static __always_inline void name_thread(__u64 pid_tgid)
 
 	if (bpf_map_lookup_elem(&named_threads, &tid))
 		return;
-	bpf_map_update_elem(&named_threads, &tid, &one, BPF_ANY);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
-		return;
-	}
+	if (!e)
+		return; /* not an event (nothing to count as lost): named at a later hit */
+	bpf_map_update_elem(&named_threads, &tid, &one, BPF_ANY);
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts = bpf_ktime_get_ns();
 	e->pid = pid_tgid >> 32;
