@@ -54,11 +54,12 @@ char *spawn_resolve_command(const char *name)
 }
 
 static void run_child(int release_read, int error_write, const char *path, char *const argv[],
-		      char *const env[])
+		      char *const env[], const struct sigaction *sigchld)
 {
 	char go;
 	int err;
 
+	sigaction(SIGCHLD, sigchld, NULL);
 	/* EOF instead of the release byte: the tracer gave up, exit unexecuted. */
 	if (read(release_read, &go, 1) != 1)
 		_exit(127);
@@ -85,6 +86,11 @@ int held_child__spawn(struct held_child *child, const char *path, char *const ar
 		close(release_pipe[1]);
 		return err;
 	}
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	/* Ignored SIGCHLD would reap the child behind our back (its status lost). */
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGCHLD, &dfl, &child->inherited_sigchld);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -97,7 +103,7 @@ int held_child__spawn(struct held_child *child, const char *path, char *const ar
 	if (pid == 0) {
 		close(release_pipe[1]);
 		close(error_pipe[0]);
-		run_child(release_pipe[0], error_pipe[1], path, argv, env);
+		run_child(release_pipe[0], error_pipe[1], path, argv, env, &child->inherited_sigchld);
 	}
 	close(release_pipe[0]);
 	close(error_pipe[1]);

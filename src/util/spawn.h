@@ -7,8 +7,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <signal.h>
+
 struct held_child {
 	pid_t pid;
+	struct sigaction inherited_sigchld; /* the child gets it back before exec */
 	int release_fd; /* write end: one byte releases the child, closing aborts it */
 	int error_fd;   /* read end: the child's exec errno, or EOF on success */
 };
@@ -17,7 +20,9 @@ struct held_child {
  * NULL with errno set (ENOENT, EACCES). */
 char *spawn_resolve_command(const char *name);
 /* Forks a child that will execve(path, argv, env) once released (env NULL:
- * ours). Returns 0 or a negative errno. */
+ * ours). SIGCHLD goes back to its default in the caller, so the child can
+ * be waited for even when we were started with it ignored; the child gets
+ * the disposition we inherited. Returns 0 or a negative errno. */
 int held_child__spawn(struct held_child *child, const char *path, char *const argv[],
 		      char *const env[]);
 /* Lets the child exec. Returns 0, or the negative errno of a failed exec

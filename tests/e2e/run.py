@@ -286,6 +286,11 @@ def output_and_exit_status_pass_through():
     check_eq(traced.returncode, 0, f"record with LD_PRELOAD set ({traced.stderr.strip()})")
     check(f"LD_PRELOAD={preload}\n" in untraced.stdout, f"untraced sees its LD_PRELOAD: {untraced.stdout!r}")
     check_eq(traced.stdout, untraced.stdout, "stdout with the user's LD_PRELOAD")
+    # Started with SIGCHLD ignored (children reaped by the kernel): the status still comes back.
+    ignoring = run([TRACER, "record", "-q", "-o", tmpfile(f"sigchld-{BACKEND}.trace"), *backend_args(), *C_FUNCTIONS,
+                    "--", binary, "--exit", "3"],
+                   preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+    check_eq(ignoring.returncode, 3, f"exit status when started with SIGCHLD ignored ({ignoring.stderr.strip()})")
 
 
 @test_once
