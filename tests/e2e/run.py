@@ -9,6 +9,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -853,14 +854,17 @@ def as_nobody(*cmd):
 def inproc_needs_no_privileges():
     """The in-process backend as an ordinary user: exact counts, the
     command's output and exit status its own."""
-    binary = os.path.join(RUST, "tokio_mt")
     args = ("--tasks", "5", "--yields", "4")
-    truth = ground_truth(binary, *args)
+    truth = ground_truth(os.path.join(RUST, "tokio_mt"), *args)
+    # Copies where nobody may read them, wherever the build directory is.
     outdir = tmpfile("nobody")
     os.makedirs(outdir, exist_ok=True)
+    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), os.path.join(RUST, "tokio_mt")):
+        shutil.copy2(path, outdir)
     os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    binary = os.path.join(outdir, "tokio_mt")
     trace = os.path.join(outdir, "t.trace")
-    proc = as_nobody(TRACER, "record", "-o", trace, "--", binary, *args)
+    proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "-o", trace, "--", binary, *args)
     check_eq(proc.returncode, 0, f"record as nobody ({proc.stderr.strip()})")
     check_eq(proc.stdout, truth["stdout"], "stdout")
     check("warning" not in proc.stderr, f"no warnings expected: {proc.stderr!r}")
