@@ -30,6 +30,8 @@ C_UNIT = 9                         # probe_mech: traced calls per --calls
 C_MAX_CALLS = 200000               # 1,800,000 calls of 6 functions
 C_SMALL = ["--calls", "1"]
 C_FUNCTIONS = ["multi_ret", "tail_caller", "tail_target", "plain", "recurse", "many_args"]
+FAST_RUN_S = 1.0                   # a big run shorter than this is repeated FAST_REPS times as often
+FAST_REPS = 5
 CALIBRATION_SIGNAL_S = 0.3         # a calibration run must add this much over the small run to be believed
 ATTACH_BIN = "demo"                # the debug target with the most poll functions
 ATTACH_ARGS = ["--ground-truth"]   # prints one line and exits
@@ -50,12 +52,14 @@ class Config:
         self.key, self.tracer = key, tracer
         self.big = None
         self.runs = {"big": [], "small": []}
+        self.spans = {"big": [], "small": []}
         self.calls = {}
         self.good = True
         self.lost = 0
         self.events = 0
         self.capture = None
         self.patched = None
+        self.reps = 0
 
 
 def run_once(bench, group, cfg, binary, args, gt, size):
@@ -81,17 +85,18 @@ def run_once(bench, group, cfg, binary, args, gt, size):
 
 
 def calibrate(bench, group, cfg, binary, shape, unit, max_units, small_args, gts, unit_calls):
-    """Wall seconds per traced call: runs of 1, 10, 100... units against a
-    small run until the difference stands out of the start-up noise; None
-    when even the largest shape does not (a fast tracer)."""
+    """(wall seconds per traced call, wall of the small run): runs of 1, 10,
+    100... units against a small run until the difference stands out of the
+    start-up noise; (None, wall of the largest shape) when even that does
+    not (a fast tracer)."""
     b, _ = run_once(bench, group, cfg, binary, small_args, gts(small_args), "cal")
     n = unit
     while True:
         a, _ = run_once(bench, group, cfg, binary, shape(n), gts(shape(n)), "cal")
         if a.wall - b.wall > CALIBRATION_SIGNAL_S:
-            return (a.wall - b.wall) / (unit_calls * n / unit)
+            return (a.wall - b.wall) / (unit_calls * n / unit), b.wall
         if n >= max_units:
-            return None
+            return None, a.wall
         n = min(max_units, n * 10)
 
 
@@ -115,21 +120,30 @@ def differential(bench, group, binary, configs, small, unit, max_units, shape, u
 
     budget = bench.target_seconds
     for cfg in configs:
-        per_call = calibrate(bench, group, cfg, binary, shape, unit, max_units, small, gts, unit_calls)
+        per_call, wall = calibrate(bench, group, cfg, binary, shape, unit, max_units, small, gts, unit_calls)
         n = max_units
         if per_call is not None:
             n = max(unit, min(max_units, two_digits(budget / (per_call * unit_calls) * unit)))
+            wall += per_call * unit_calls * n / unit
         cfg.big = shape(n)
-        say("  %-34s ~%s ns/call: big run %s" % (cfg.tracer.name, fmt(per_call and per_call * 1e9), " ".join(cfg.big)))
+        # A fast tracer's added time is a tenth of a second, of the order of
+        # the VM's noise: more runs of it, as cheap as one run of the others.
+        cfg.reps = bench.reps * (FAST_REPS if wall < FAST_RUN_S else 1)
+        say("  %-34s ~%s ns/call: big run %s, %d runs" % (cfg.tracer.name, fmt(per_call and per_call * 1e9),
+                                                          " ".join(cfg.big), cfg.reps))
     plain = {}
     for b in {tuple(c.big) for c in configs}:
         plain[b] = Config("untraced", Untraced())
         plain[b].big = list(b)
-    for _ in range(bench.reps):
+        plain[b].reps = max(c.reps for c in configs if tuple(c.big) == b)
+    for i in range(max(c.reps for c in configs)):
         for cfg in list(plain.values()) + configs:
+            if i >= cfg.reps:
+                continue
             for size, args in (("big", cfg.big), ("small", small)):
                 r, res = run_once(bench, group, cfg, binary, args, gts(args), size)
                 cfg.runs[size].append(r)
+                cfg.spans[size].append(res.span)
                 cfg.calls[size] = res.calls
                 cfg.good = cfg.good and res.good
                 cfg.lost = max(cfg.lost, res.lost)
@@ -145,11 +159,17 @@ def differential(bench, group, binary, configs, small, unit, max_units, shape, u
             setattr(cfg, "ns_" + what, added / d * 1e9 if d > 0 else None)
             # the same estimate from each repetition alone: how much it moves
             per_rep = []
-            for i in range(len(cfg.runs["big"])) if d > 0 else ():
+            for i in range(min(len(cfg.runs["big"]), len(base.runs["big"]))) if d > 0 else ():
                 g = lambda c, size: getattr(c.runs[size][i], what)
                 per_rep.append(((g(cfg, "big") - g(cfg, "small")) - (g(base, "big") - g(base, "small"))) / d * 1e9)
             setattr(cfg, "spread_" + what, spread(per_rep))
         cfg.wall = median([r.wall for r in cfg.runs["big"]])
+        cfg.ns_span = None
+        if d > 0 and None not in cfg.spans["big"] + cfg.spans["small"]:
+            # the program's own run under the tracer, against its untraced wall time
+            added = ((median(cfg.spans["big"]) - median(cfg.spans["small"]))
+                     - (median([r.wall for r in base.runs["big"]]) - median([r.wall for r in base.runs["small"]])))
+            cfg.ns_span = added / d * 1e9
     return plain
 
 
@@ -181,8 +201,13 @@ def uftrace_coverage(configs, argv):
 
 def untraced_rows(s, plain, ncols):
     for shape, c in sorted(plain.items(), key=lambda kv: -median([r.wall for r in kv[1].runs["big"]])):
-        s.row(*(["untraced", " ".join(shape), "", "", "", "", "%.3f s" % median([r.wall for r in c.runs["big"]])]
-                + [""] * (ncols - 7)))
+        cells = ["untraced", " ".join(shape), c.reps] + [""] * (ncols - 3)
+        cells[head_index(s, "whole big run")] = "%.3f s" % median([r.wall for r in c.runs["big"]])
+        s.row(*cells)
+
+
+def head_index(s, name):
+    return s.head.index(name)
 
 
 def coverage_notes(s, cf):
@@ -192,18 +217,21 @@ def coverage_notes(s, cf):
 
 
 def polls_section(bench, cf, plain):
-    head = ("tracer", "big run", "polls traced", "added wall ns/poll (±half range)", "added CPU ns/poll",
-            "wall ratio to uftrace", "whole big run", "checks")
+    head = ("tracer", "big run", "runs", "polls traced", "added wall ns/poll (±half range)", "added CPU ns/poll",
+            "of which while the program runs", "wall ratio to uftrace", "whole big run", "checks")
     s = Section("1. Added cost per poll: tokio_ct (debug), 4 poll functions", head,
                 "Differential: (big − small) − (the same untraced), over the traced polls; small run "
                 "`--tasks 1 --yields 1`. Every tracer probes the same 4 functions (asynctrace: `-m` + "
                 "`--polls-only`) except the default-probes row (every poll function + runtime hooks).")
     uf = cf.get("uftrace")
     for c in cf.values():
-        s.row(c.tracer.name, " ".join(c.big), "{:,}".format(c.calls["big"]),
-              "%s (%s)" % (fmt(c.ns_wall), pct_spread(c.spread_wall)), fmt(c.ns_cpu),
+        s.row(c.tracer.name, " ".join(c.big), c.reps, "{:,}".format(c.calls["big"]),
+              "%s (%s)" % (fmt(c.ns_wall), pct_spread(c.spread_wall)), fmt(c.ns_cpu), fmt(c.ns_span),
               ratio(c.ns_wall, uf.ns_wall if uf else None), "%.2f s" % c.wall, checks(c))
     untraced_rows(s, plain, len(head))
+    s.note("'while the program runs': the same differential over the program's run as the tracer saw it "
+           "(asynctrace: first to last event; uftrace: its elapsed_time, exec to exit), so the tracer's own "
+           "work after the program exits (draining, writing, fsync) is left out")
     coverage_notes(s, cf)
     return s
 
@@ -234,13 +262,13 @@ def c_calls(bench, have_uftrace, have_bpftrace):
 
 
 def c_section(bench, cf, plain):
-    head = ("tracer", "big run", "calls traced", "added wall ns/call (±half range)", "added CPU ns/call",
-            "wall ratio to bpftrace", "whole big run", "checks")
+    head = ("tracer", "big run", "runs", "calls traced", "added wall ns/call (±half range)", "added CPU ns/call",
+            "of which while the program runs", "wall ratio to bpftrace", "whole big run", "checks")
     s = Section("1b. Added cost per call: probe_mech (C, gcc -O2), 6 functions", head)
     bt = cf.get("bpftrace")
     for c in cf.values():
-        s.row(c.tracer.name, " ".join(c.big), "{:,}".format(c.calls["big"]),
-              "%s (%s)" % (fmt(c.ns_wall), pct_spread(c.spread_wall)), fmt(c.ns_cpu),
+        s.row(c.tracer.name, " ".join(c.big), c.reps, "{:,}".format(c.calls["big"]),
+              "%s (%s)" % (fmt(c.ns_wall), pct_spread(c.spread_wall)), fmt(c.ns_cpu), fmt(c.ns_span),
               ratio(c.ns_wall, bt.ns_wall if bt else None), "%.2f s" % c.wall, checks(c))
     untraced_rows(s, plain, len(head))
     coverage_notes(s, cf)

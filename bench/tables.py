@@ -94,14 +94,15 @@ def render_markdown(header, sections, bars, notes):
 
 
 def update_doc(path, block):
-    """Replace the generated block of path (or put it after the first
-    top-level heading's introduction, before the first `## ` section)."""
+    """Replace the generated block of path: from a line that begins with the
+    begin marker to the next line that is the end marker (mentions of the
+    markers inside text are left alone). Without one, put the block before
+    the first `## ` section."""
     with open(path) as f:
         doc = f.read()
-    if BEGIN.split(" (")[0] in doc and END in doc:
-        start = doc.index(BEGIN.split(" (")[0])
-        end = doc.index(END) + len(END)
-        doc = doc[:start] + block + doc[end:]
+    m = re.search(r"^<!-- bench:begin.*?-->$.*?^<!-- bench:end -->$", doc, re.M | re.S)
+    if m:
+        doc = doc[:m.start()] + block + doc[m.end():]
     else:
         m = re.search(r"^## ", doc, re.M)
         at = m.start() if m else len(doc)

@@ -19,6 +19,7 @@ class Result:
     def __init__(self, calls=0, events=0, lost=0, trace_bytes=0, good=True):
         self.calls, self.events, self.lost, self.trace_bytes, self.good = calls, events, lost, trace_bytes, good
         self.report = None
+        self.span = None   # seconds the program ran as the tracer saw it (its own start-up and wrap-up left out)
 
 
 def symbols(bench, binary, regex=None, every_role=False):
@@ -80,6 +81,7 @@ class AsyncTrace:
         rep = self.report(out)
         res = Result(rep["polls"], rep["events"], rep["lost"], os.path.getsize(out))
         res.report, res.capture = rep, rep.get("capture")
+        res.span = rep["duration_ns"] / 1e9   # first to last event
         res.patched = patch_summary(run.err)
         if rep["lost"] and not lost_ok:
             res.good = False
@@ -236,6 +238,9 @@ class Uftrace:
         calls = sum(e for e, _ in counts.values())
         size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out) if f.endswith(".dat"))
         res = Result(calls, sum(e + x for e, x in counts.values()), lost, size)
+        with open(os.path.join(out, "info"), "rb") as f:   # the target's run, from exec to exit
+            m = re.search(rb"^elapsed_time:([\d.]+) sec$", f.read(), re.M)
+            res.span = float(m.group(1)) if m else None
         if lost or "LOST" in run.err:
             res.good = False
             bench.warn("%s: uftrace lost records (%d markers in its dump)" % (label, lost))
