@@ -134,7 +134,7 @@ def parse_args():
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "3")),
                     help="runs of each measurement, median reported (default 3, or $BENCH_REPS)")
     ap.add_argument("--quick", action="store_true",
-                    help="about 1-2 minutes: 2 runs each, a shorter rate run, no C or bpftrace-printf rows")
+                    help="about 2 minutes: 2 runs each, a shorter rate run, no C or bpftrace-printf rows")
     ap.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
     ap.add_argument("--doc", default=os.environ.get("BENCH_DOC"),
                     help="rewrite the generated block of this markdown file, e.g. docs/performance.md "
