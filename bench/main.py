@@ -128,6 +128,27 @@ def bars(bench, res):
     return b
 
 
+def sections_of(bench, res):
+    """The tables, in the order of the issue's list."""
+    sections = []
+    if res.get("polls"):
+        sections.append(overhead.polls_section(bench, *res["polls"]))
+    if res.get("c"):
+        sections.append(overhead.c_section(bench, *res["c"]))
+    if res.get("fidelity"):
+        sections.append(fidelity.fidelity_section(res["fidelity"]))
+    if res.get("http"):
+        sections.append(http_server.http_section(*res["http"]))
+    if res.get("rate"):
+        sections.append(rate.rate_section(res["rate"]))
+    if bench.sizes:
+        sections.append(size_section(bench))
+    for key in ("attach", "analysis", "coverage"):
+        if res.get(key):
+            sections.append(res[key])
+    return sections
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description="asynctrace benchmarks (see docs/performance.md)")
     ap.add_argument("--build", default="build", help="build directory (default: build)")
@@ -155,6 +176,16 @@ def main():
     if os.geteuid() != 0:
         die("must run as root (BPF uprobes)")
     tmp = tempfile.mkdtemp(prefix="asynctrace-bench.")
+    try:
+        run(args, tmp)
+    finally:
+        if args.keep:
+            say("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp):
     bench = Bench(args, tmp)
     bench.target_seconds = 0.5 if args.quick else 2.0
     if not os.access(bench.at, os.X_OK):
@@ -164,7 +195,7 @@ def main():
         if not v:
             bench.warn("%s NOT FOUND: its rows are missing (scripts/install-deps.sh installs it)" % name)
     t0 = time.monotonic()
-    res, sections = {}, []
+    res = {}
 
     def step(key, what, fn):
         if key in args.only:
@@ -182,21 +213,7 @@ def main():
     step("analysis", "analysis speed", lambda: overhead.analysis(bench))
     step("coverage", "coverage", lambda: coverage(bench))
 
-    if res.get("polls"):
-        sections.append(overhead.polls_section(bench, *res["polls"]))
-    if res.get("c"):
-        sections.append(overhead.c_section(bench, *res["c"]))
-    if res.get("fidelity"):
-        sections.append(fidelity.fidelity_section(res["fidelity"]))
-    if res.get("http"):
-        sections.append(http_server.http_section(*res["http"]))
-    if res.get("rate"):
-        sections.append(rate.rate_section(res["rate"]))
-    if bench.sizes:
-        sections.append(size_section(bench))
-    for key in ("attach", "analysis", "coverage"):
-        if res.get(key):
-            sections.append(res[key])
+    sections = sections_of(bench, res)
     took = time.monotonic() - t0
     cmd = "make bench" if not sys.argv[1:] or sys.argv[1:] == ["--build", "build"] else \
         "bench/run.sh " + " ".join(sys.argv[1:])
@@ -220,10 +237,6 @@ def main():
             json.dump({"sections": [{"title": s.title, "head": s.head, "rows": s.rows, "notes": s.notes}
                                     for s in sections], "bars": b.rows, "notes": bench.all_notes(),
                        "header": header}, f, indent=1)
-    if args.keep:
-        say("kept " + tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
