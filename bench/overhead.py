@@ -1,473 +1,341 @@
-#!/usr/bin/env python3
-"""asynctrace benchmarks: tracing overhead, attach cost, trace size, analysis speed.
+"""Added cost per traced call, differential so that fixed costs (tracer
+start-up, symbol analysis, bpftrace's compile, probe detach) cancel out:
 
-Every figure is the median of --reps runs and is set against a peer measured in
-the same run: the uninstrumented program, and bpftrace probing the same
-functions (entry uprobe + uretprobe; a timestamp and a count per hit into maps,
-or, as a second variant, one printf per hit streamed to user space). Both
-tracers' counts are checked against the targets' --ground-truth before their
-timings are used. Python standard library only; run as root.
-
-Per-poll cost is differential, so that fixed costs (tracer start-up, symbol
-analysis, bpftrace's compile, probe detach) cancel out:
-
-    us/poll = ((T_traced(big) - T_traced(small)) - (T_plain(big) - T_plain(small)))
+    ns/call = ((T_traced(big) - T_traced(small)) - (T_plain(big) - T_plain(small)))
               / (traced calls(big) - traced calls(small))
 
 T is wall time, or CPU time (user + system of the tracer, its target and
-everything they waited for). A traced call ("poll") is one entry and one exit
-probe hit.
-"""
+everything they waited for). A traced call ("poll") is one entry and one
+exit. Each tracer's big shape is measured, not assumed: a calibration run
+estimates its cost per call, and the big run is sized to add about 2 s
+(0.5 s with --quick), up to the largest shape (1 M polls for tokio_ct). So the
+fast tracers run the full 1 M-poll shape and the uprobe-based ones a
+smaller one, and the shapes follow the tracer when it gets faster.
 
-import argparse
-import datetime
-import json
+Also here: attach cost (time to the target's first output) and analysis
+speed (report and export of the largest trace recorded)."""
+
 import os
-import platform
-import re
-import resource
 import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
 
-RUST_BIN = "tokio_ct"                               # debug build: poll functions start with `sub $N,%rsp`
-RUST_BIG = ["--tasks", "10", "--yields", "2000"]     # 80,040 polls of each of 4 functions
-RUST_SMALL = ["--tasks", "1", "--yields", "1"]
-C_BIG = ["--calls", "20000"]                        # 160,000 calls of 5 functions
+from harness import exact_regex, ground_truth, median, must_succeed, say, spread, timed
+from tables import Section, fmt, ratio
+from tracers import AsyncTrace, Bpftrace, Untraced, Uftrace, describe, patch_summary, symbols
+
+TOKIO = "tokio_ct"                 # debug build: poll functions start with `sub $N,%rsp`
+TOKIO_UNIT = 10000                 # polls per task of the shapes below (4 functions x 2500)
+TOKIO_MAX_TASKS = 100              # --tasks 100 --yields 2499: exactly 1,000,000 polls
+TOKIO_SMALL = ["--tasks", "1", "--yields", "1"]
+C_UNIT = 9                         # probe_mech: traced calls per --calls
+C_MAX_CALLS = 100000               # 900,000 calls of 6 functions
 C_SMALL = ["--calls", "1"]
-ATTACH_BIN = "demo"                                 # the debug target with the most poll functions
-ATTACH_ARGS = ["--ground-truth"]                    # prints one line and exits
+C_FUNCTIONS = ["multi_ret", "tail_caller", "tail_target", "plain", "recurse", "many_args"]
+FAST_RUN_S = 1.0                   # a big run shorter than this is repeated FAST_REPS times as often
+FAST_REPS = 5
+CALIBRATION_SIGNAL_S = 0.3         # a calibration run must add this much over the small run to be believed
+ATTACH_BIN = "demo"                # the debug target with the most poll functions
+ATTACH_ARGS = ["--ground-truth"]   # prints one line and exits
 
 
-def die(msg):
-    print("bench: " + msg, file=sys.stderr)
-    sys.exit(1)
+def tokio_shape(tasks):
+    return ["--tasks", str(tasks), "--yields", "2499"]
 
 
-class Run:
-    pass
+def c_shape(calls):
+    return ["--calls", str(calls)]
 
 
-def timed(cmd, first_line=False):
-    """Run cmd with its output captured. Returns a Run: wall and cpu seconds,
-    first (seconds to its first stdout line, with first_line), rc, out, err."""
-    r = Run()
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    head, r.first = "", None
-    if first_line:
-        head = p.stdout.readline()
-        r.first = time.monotonic() - t0
-    out, r.err = p.communicate()
-    r.wall = time.monotonic() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    r.cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-    r.rc, r.out = p.returncode, head + out
-    return r
+class Config:
+    """One tracer in a differential measurement, with its runs."""
+
+    def __init__(self, key, tracer):
+        self.key, self.tracer = key, tracer
+        self.big = None
+        self.runs = {"big": [], "small": []}
+        self.spans = {"big": [], "small": []}
+        self.calls = {}
+        self.good = True
+        self.lost = 0
+        self.events = 0
+        self.capture = None
+        self.patched = None
+        self.reps = 0
 
 
-def median(xs):
-    return statistics.median(xs) if xs else None
+def run_once(bench, group, cfg, binary, args, gt, size):
+    """One run of cfg's tracer on args, checked; returns (Run, Result)."""
+    out = bench.path("%s-%s-%s.out" % (group, cfg.key, size))
+    cmd = cfg.tracer.command([binary] + args, out)
+    r = timed(cmd)
+    must_succeed(cmd, r)
+    label = "%s %s %s" % (cfg.tracer.name, os.path.basename(binary), " ".join(args))
+    res = cfg.tracer.result(bench, label, r, out, gt)
+    if isinstance(cfg.tracer, AsyncTrace):
+        if size == "big":
+            bench.add_size(group, res.trace_bytes, res.events)
+            if res.events > bench.largest[0]:
+                keep = bench.path("largest.trace")
+                shutil.copyfile(out, keep)
+                bench.largest = (res.events, keep)
+        cfg.capture, cfg.patched = res.capture, res.patched or cfg.patched
+        os.unlink(out)
+    elif isinstance(cfg.tracer, Uftrace) and size == "big":
+        bench.add_size("peer: uftrace", res.trace_bytes, res.events)
+    return r, res
 
 
-def ere_escape(s):
-    """A POSIX ERE matching s literally (for asynctrace --match/--function)."""
-    out = []
-    for c in s:
-        if c in ".{}()*+?|$":
-            out.append("[" + c + "]")
-        elif c in "[]\\^":
-            out.append("\\" + c)
-        else:
-            out.append(c)
-    return "".join(out)
+def calibrate(bench, group, cfg, binary, shape, unit, max_units, small_args, gts, unit_calls):
+    """(wall seconds per traced call, wall of the small run): runs of 1, 10,
+    100... units against a small run until the difference stands out of the
+    start-up noise; (None, wall of the largest shape) when even that does
+    not (a fast tracer)."""
+    b, _ = run_once(bench, group, cfg, binary, small_args, gts(small_args), "cal")
+    n = unit
+    while True:
+        a, _ = run_once(bench, group, cfg, binary, shape(n), gts(shape(n)), "cal")
+        if a.wall - b.wall > CALIBRATION_SIGNAL_S:
+            return (a.wall - b.wall) / (unit_calls * n / unit), b.wall
+        if n >= max_units:
+            return None, a.wall
+        n = min(max_units, n * 10)
 
 
-def ground_truth(binary, args):
-    r = subprocess.run([binary] + args + ["--ground-truth"], capture_output=True, text=True)
-    if r.returncode != 0:
-        die("%s --ground-truth failed: %s" % (binary, r.stderr.strip()))
-    gt = json.loads(r.stdout)
-    # expected traced calls per function: Rust polls, C entries
-    gt["expect"] = {n: f.get("polls", f.get("entries")) for n, f in gt["functions"].items()}
-    return gt
+def two_digits(x):
+    """x rounded down to 2 significant digits (a shape that reads well)."""
+    x = int(x)
+    scale = 10 ** max(0, len(str(x)) - 2)
+    return x // scale * scale
 
 
-def hexaddr(a):
-    return a if isinstance(a, str) else hex(a)
+def differential(bench, group, binary, configs, small, unit, max_units, shape, unit_calls):
+    """Measure every config's added ns per call on binary. shape(n) gives the
+    arguments of n units (unit_calls traced calls each)."""
+    cache = {}
+
+    def gts(args):
+        k = tuple(args)
+        if k not in cache:
+            cache[k] = ground_truth(binary, list(args))
+        return cache[k]
+
+    budget = bench.target_seconds
+    for cfg in configs:
+        per_call, wall = calibrate(bench, group, cfg, binary, shape, unit, max_units, small, gts, unit_calls)
+        n = max_units
+        if per_call is not None:
+            n = max(unit, min(max_units, two_digits(budget / (per_call * unit_calls) * unit)))
+            wall += per_call * unit_calls * n / unit
+        cfg.big = shape(n)
+        # A fast tracer's added time is a tenth of a second, of the order of
+        # the VM's noise: more runs of it, as cheap as one run of the others.
+        cfg.reps = bench.reps * (FAST_REPS if wall < FAST_RUN_S else 1)
+        say("  %-34s ~%s ns/call: big run %s, %d runs" % (cfg.tracer.name, fmt(per_call and per_call * 1e9),
+                                                          " ".join(cfg.big), cfg.reps))
+    plain = {}
+    for b in {tuple(c.big) for c in configs}:
+        plain[b] = Config("untraced", Untraced())
+        plain[b].big = list(b)
+        plain[b].reps = max(c.reps for c in configs if tuple(c.big) == b)
+    for i in range(max(c.reps for c in configs)):
+        for cfg in list(plain.values()) + configs:
+            if i >= cfg.reps:
+                continue
+            for size, args in (("big", cfg.big), ("small", small)):
+                r, res = run_once(bench, group, cfg, binary, args, gts(args), size)
+                cfg.runs[size].append(r)
+                cfg.spans[size].append(res.span)
+                cfg.calls[size] = res.calls
+                cfg.good = cfg.good and res.good
+                cfg.lost = max(cfg.lost, res.lost)
+                if size == "big":
+                    cfg.events = res.events
+    for cfg in configs:
+        base = plain[tuple(cfg.big)]
+        d = cfg.calls["big"] - cfg.calls["small"]
+        cfg.untraced_wall = median([r.wall for r in base.runs["big"]])
+        for what in ("wall", "cpu"):
+            m = lambda c, s: median([getattr(r, what) for r in c.runs[s]])
+            added = (m(cfg, "big") - m(cfg, "small")) - (m(base, "big") - m(base, "small"))
+            setattr(cfg, "ns_" + what, added / d * 1e9 if d > 0 else None)
+            # the same estimate from each repetition alone: how much it moves
+            per_rep = []
+            for i in range(min(len(cfg.runs["big"]), len(base.runs["big"]))) if d > 0 else ():
+                g = lambda c, size: getattr(c.runs[size][i], what)
+                per_rep.append(((g(cfg, "big") - g(cfg, "small")) - (g(base, "big") - g(base, "small"))) / d * 1e9)
+            setattr(cfg, "spread_" + what, spread(per_rep))
+        cfg.wall = median([r.wall for r in cfg.runs["big"]])
+        cfg.ns_span = None
+        if d > 0 and None not in cfg.spans["big"] + cfg.spans["small"]:
+            # the program's own run under the tracer, against its untraced wall time
+            added = ((median(cfg.spans["big"]) - median(cfg.spans["small"]))
+                     - (median([r.wall for r in base.runs["big"]]) - median([r.wall for r in base.runs["small"]])))
+            cfg.ns_span = added / d * 1e9
+    return plain
 
 
-class Bench:
-    def __init__(self, args):
-        self.build = os.path.abspath(args.build)
-        self.reps = args.reps
-        self.at = os.path.join(self.build, "asynctrace")
-        if not os.access(self.at, os.X_OK):
-            die("%s not found: run `make all targets` first" % self.at)
-        self.bpftrace = shutil.which("bpftrace")
-        self.tmp = tempfile.mkdtemp(prefix="asynctrace-bench.")
-        self.nscripts = 0
-        self.notes = []
-        self.results = {}
-        self.sizes = []            # (trace bytes, events) of every big recording
-        self.largest = (0, None)   # (events, path): input of the analysis benchmark
+# ---- 1: tokio_ct, 1 M polls ----------------------------------------------------
+def tokio_polls(bench, have_uftrace, have_bpftrace):
+    binary = bench.target("rust/debug", TOKIO)
+    names = list(ground_truth(binary, TOKIO_SMALL)["expect"])
+    syms = symbols(bench, binary, exact_regex(names))
+    configs = [Config("inproc", AsyncTrace(bench, "inproc", names, label="asynctrace inproc -m 4 fns")),
+               Config("inproc-all", AsyncTrace(bench, "inproc", label="asynctrace inproc, default probes")),
+               Config("bpf", AsyncTrace(bench, "bpf", names, label="asynctrace bpf -m 4 fns"))]
+    if have_uftrace:
+        configs.append(Config("uftrace", Uftrace(bench, binary, syms)))
+    if have_bpftrace:
+        configs.append(Config("bpftrace", Bpftrace.for_rust(bench, binary, names)))
+        if not bench.quick:
+            configs.append(Config("bpftrace-printf", Bpftrace.for_rust(bench, binary, names, printf=True)))
+    plain = differential(bench, "tokio_ct", binary, configs, TOKIO_SMALL, 1, TOKIO_MAX_TASKS, tokio_shape, TOKIO_UNIT)
+    uftrace_coverage(configs, [binary] + TOKIO_SMALL)
+    return {c.key: c for c in configs}, plain
 
-    def warn(self, msg):
-        print("bench: WARNING: " + msg, file=sys.stderr)
-        self.notes.append("WARNING: " + msg)
 
-    def symbols(self, binary, regex=None):
-        cmd = [self.at, "symbols", "--format", "json", binary]
-        if regex:
-            cmd[4:4] = ["--match", regex]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            die("asynctrace symbols failed: " + r.stderr.strip())
-        return json.loads(r.stdout)["functions"]
+def uftrace_coverage(configs, argv):
+    for c in configs:
+        if isinstance(c.tracer, Uftrace):
+            done, asked, missing = c.tracer.coverage(argv)
+            c.patched = {"patched": done, "functions": asked, "missing": missing}
 
-    # ---- bpftrace -------------------------------------------------------------
-    def bt_script(self, binary, groups, printf=False):
-        """One uprobe + uretprobe block per group (a function: its symbol name,
-        or the virtual addresses of its copies); counts keyed by group index."""
-        lines = []
-        for i, targets in enumerate(groups):
-            ent = ", ".join("uprobe:%s:%s" % (binary, t) for t in targets)
-            ret = ", ".join("uretprobe:%s:%s" % (binary, t) for t in targets)
-            pe = ' printf("e %%d %%d %%llu\\n", tid, %d, nsecs);' % i if printf else ""
-            px = ' printf("x %%d %%d %%llu\\n", tid, %d, nsecs);' % i if printf else ""
-            # uprobe:BIN:... fires in every process running BIN (tests may run
-            # the same targets concurrently): keep to the child, as asynctrace does.
-            lines.append("%s /pid == cpid/ { @entry[%d] = count(); @ts[tid, %d] = nsecs;%s }"
-                         % (ent, i, i, pe))
-            lines.append("%s /pid == cpid/ { @exit[%d] = count(); @ns[%d] = sum(nsecs - @ts[tid, %d]);%s }"
-                         % (ret, i, i, i, px))
-        lines.append("END { clear(@ts); }")
-        self.nscripts += 1
-        path = os.path.join(self.tmp, "probes%d.bt" % self.nscripts)
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        return path
 
-    def bt_check(self, label, out, names, gt, printf):
-        counts = {"entry": {}, "exit": {}}
-        for m in re.finditer(r"^@(entry|exit)\[(\d+)\]: (\d+)$", out, re.M):
-            counts[m.group(1)][int(m.group(2))] = int(m.group(3))
-        good, calls = True, 0
-        for i, n in enumerate(names):
-            e, x = counts["entry"].get(i, 0), counts["exit"].get(i, 0)
-            if e != gt["expect"][n] or x != gt["expect"][n]:
-                good = False
-                self.warn("%s: bpftrace counted %s entries=%d exits=%d, ground truth %d"
-                          % (label, n, e, x, gt["expect"][n]))
-            calls += e
-        if printf:
-            lines = len(re.findall(r"^[ex] \d+ \d+ \d+$", out, re.M))
-            if lines != 2 * calls:
-                good = False
-                self.warn("%s: bpftrace printed %d of %d events (lost)" % (label, lines, 2 * calls))
-        return calls, good
+def untraced_rows(s, plain, ncols):
+    for shape, c in sorted(plain.items(), key=lambda kv: -median([r.wall for r in kv[1].runs["big"]])):
+        cells = ["untraced", " ".join(shape), c.reps] + [""] * (ncols - 3)
+        cells[head_index(s, "whole big run")] = "%.3f s" % median([r.wall for r in c.runs["big"]])
+        s.row(*cells)
 
-    # ---- asynctrace -------------------------------------------------------------
-    def at_check(self, label, trace, gt, must_match):
-        r = subprocess.run([self.at, "report", "--json", trace], capture_output=True, text=True)
-        if r.returncode != 0:
-            die("asynctrace report failed: " + r.stderr.strip())
-        rep = json.loads(r.stdout)
-        good = True
-        if rep["lost"] != 0:
-            good = False
-            self.warn("%s: %d events lost" % (label, rep["lost"]))
-        got = {}
-        for f in rep["functions"]:
-            got[f["name"]] = got.get(f["name"], 0) + f["polls"]
-        bad = {n: (got.get(n, 0), c) for n, c in gt["expect"].items() if got.get(n, 0) != c}
-        if bad:
-            good = False
-            self.warn("%s: counts (got, ground truth) differ: %s" % (label, bad))
-        if must_match and sorted(got) != sorted(gt["expect"]):
-            self.warn("%s: traced functions %s, expected %s" % (label, sorted(got), sorted(gt["expect"])))
-        return rep["polls"], rep["events"], good
 
-    # ---- 1, 2: overhead per traced call ----------------------------------------
-    def overhead(self, key, binary, big, small, rust):
-        gts = {"big": ground_truth(binary, big), "small": ground_truth(binary, small)}
-        names = list(gts["big"]["expect"])
-        regex = "^(" + "|".join(ere_escape(n) for n in names) + ")$"
-        sel = "--match" if rust else "--function"
+def head_index(s, name):
+    return s.head.index(name)
 
-        configs = [("untraced", None), ("asynctrace", ["record", "-q", sel, regex])]
-        if rust:
-            configs.append(("asynctrace-all", ["record", "-q"]))
-        if self.bpftrace:
-            if rust:
-                # bpftrace 0.17 cannot parse the '$' of legacy Rust names in a
-                # probe spec, so it gets addresses. uprobe:BIN:0xADDR takes a
-                # virtual address (as nm prints it, not a file offset): bpftrace
-                # finds the symbol containing it and converts it itself. The
-                # counts checked below prove it lands on the right instruction.
-                addrs = {n: [] for n in names}
-                for f in self.symbols(binary, regex):
-                    addrs[f["name"]].append(hexaddr(f["address"]))
-                groups = [addrs[n] for n in names]
-            else:
-                groups = [[n] for n in names]
-            configs.append(("bpftrace", self.bt_script(binary, groups)))
-            if rust:
-                configs.append(("bpftrace-printf", self.bt_script(binary, groups, printf=True)))
 
-        runs = {c: {"big": [], "small": []} for c, _ in configs}
-        calls = {c: {} for c, _ in configs}
-        ok = {c: True for c, _ in configs}
-        for _ in range(self.reps):
-            for cname, extra in configs:
-                for size, args in (("big", big), ("small", small)):
-                    gt = gts[size]
-                    trace = os.path.join(self.tmp, "%s-%s-%s.trace" % (key, cname, size))
-                    if cname == "untraced":
-                        cmd = [binary] + args
-                    elif cname.startswith("bpftrace"):
-                        cmd = ["bpftrace", "-q", extra, "-c", " ".join([binary] + args)]
-                    else:
-                        cmd = [self.at] + extra[:2] + ["-o", trace] + extra[2:] + ["--", binary] + args
-                    r = timed(cmd)
-                    if r.rc != 0:
-                        die("`%s` exited %d:\n%s" % (" ".join(cmd), r.rc, r.err.strip()[-2000:]))
-                    runs[cname][size].append(r)
-                    label = "%s %s %s" % (cname, os.path.basename(binary), " ".join(args))
-                    if cname == "untraced":
-                        n, good = 0, True
-                    elif cname.startswith("bpftrace"):
-                        n, good = self.bt_check(label, r.out, names, gt, cname.endswith("printf"))
-                    else:
-                        n, events, good = self.at_check(label, trace, gt, cname == "asynctrace")
-                        if size == "big":
-                            self.sizes.append((os.path.getsize(trace), events))
-                            if events > self.largest[0]:
-                                keep = os.path.join(self.tmp, "largest.trace")
-                                shutil.copyfile(trace, keep)
-                                self.largest = (events, keep)
-                        os.unlink(trace)
-                    if not cname.startswith("bpftrace") and r.out != gt["stdout"]:
-                        good = False
-                        self.warn("%s: target printed %r, ground truth %r" % (label, r.out[:200], gt["stdout"]))
-                    calls[cname][size] = n
-                    ok[cname] = ok[cname] and good
+def coverage_notes(s, cf):
+    for c in cf.values():
+        if c.patched:
+            s.note("%s: %s" % (c.tracer.name, describe(c.patched, c.capture)))
 
-        def med(c, size, what):
-            return median([getattr(r, what) for r in runs[c][size]])
 
-        res = {"untraced_wall_s": med("untraced", "big", "wall"),
-               "polls_per_function": gts["big"]["expect"], "configs": {}}
-        for cname, _ in configs[1:]:
-            d = calls[cname]["big"] - calls[cname]["small"]
-            c = {"wall_s": med(cname, "big", "wall"), "small_wall_s": med(cname, "small", "wall"),
-                 "calls": calls[cname]["big"], "counts_ok": ok[cname],
-                 "slowdown": med(cname, "big", "wall") / med("untraced", "big", "wall")}
-            for what in ("wall", "cpu"):
-                added = ((med(cname, "big", what) - med(cname, "small", what))
-                         - (med("untraced", "big", what) - med("untraced", "small", what)))
-                c["us_per_call_" + what] = added / d * 1e6 if d > 0 else None
-            res["configs"][cname] = c
-        self.results[key] = res
-        return res
+def polls_section(bench, cf, plain):
+    head = ("tracer", "big run", "runs", "polls traced", "added wall ns/poll (±half range)", "added CPU ns/poll",
+            "of which while the program runs", "wall ratio to uftrace", "whole big run", "checks")
+    s = Section("1. Added cost per poll: tokio_ct (debug), 4 poll functions", head,
+                "Differential: (big − small) − (the same untraced), over the traced polls; small run "
+                "`--tasks 1 --yields 1`. Every tracer probes the same 4 functions (asynctrace: `-m` + "
+                "`--polls-only`) except the default-probes row (every poll function + runtime hooks).")
+    uf = cf.get("uftrace")
+    for c in cf.values():
+        s.row(c.tracer.name, " ".join(c.big), c.reps, "{:,}".format(c.calls["big"]),
+              "%s (%s)" % (fmt(c.ns_wall), pct_spread(c.spread_wall)), fmt(c.ns_cpu), fmt(c.ns_span),
+              ratio(c.ns_wall, uf.ns_wall if uf else None), "%.2f s" % c.wall, checks(c))
+    untraced_rows(s, plain, len(head))
+    s.note("'while the program runs': the same differential over the program's run as the tracer saw it "
+           "(asynctrace: first to last event; uftrace: its elapsed_time, exec to exit), so the tracer's own "
+           "work after the program exits (draining, writing, fsync) is left out")
+    coverage_notes(s, cf)
+    return s
 
-    # ---- 3: attach cost --------------------------------------------------------
-    def attach(self):
-        binary = os.path.join(self.build, "targets/rust/debug", ATTACH_BIN)
-        addrs = sorted({hexaddr(f["address"]) for f in self.symbols(binary)}, key=lambda a: int(a, 16))
-        res = {"binary": ATTACH_BIN, "functions": len(addrs)}
-        trace = os.path.join(self.tmp, "attach.trace")
-        plain, first, wall, own = [], [], [], []
-        for _ in range(self.reps):
-            plain.append(timed([binary] + ATTACH_ARGS, first_line=True).first)
-            r = timed([self.at, "record", "-o", trace, "--", binary] + ATTACH_ARGS, first_line=True)
-            if r.rc != 0:
-                die("asynctrace record -- %s failed: %s" % (ATTACH_BIN, r.err.strip()))
+
+def pct_spread(x):
+    return "n/a" if x is None else "±%.0f%%" % (50 * x)
+
+
+def checks(c):
+    state = "counts = ground truth" if c.good else "COUNTS WRONG (see notes)"
+    if isinstance(c.tracer, AsyncTrace):
+        state += "; %s events, %d lost" % ("{:,}".format(c.events), c.lost)
+    return state
+
+
+# ---- probe_mech: C functions -----------------------------------------------------
+def c_calls(bench, have_uftrace, have_bpftrace):
+    binary = bench.target("c/probe_mech")
+    configs = [Config("inproc", AsyncTrace(bench, "inproc", C_FUNCTIONS, c=True, label="asynctrace inproc -f 6 fns")),
+               Config("bpf", AsyncTrace(bench, "bpf", C_FUNCTIONS, c=True, label="asynctrace bpf -f 6 fns"))]
+    if have_uftrace:
+        configs.append(Config("uftrace", Uftrace(bench, binary, C_FUNCTIONS)))
+    if have_bpftrace:
+        configs.append(Config("bpftrace", Bpftrace(bench, binary, C_FUNCTIONS, [[n] for n in C_FUNCTIONS])))
+    plain = differential(bench, "probe_mech", binary, configs, C_SMALL, 1000, C_MAX_CALLS, c_shape, C_UNIT * 1000)
+    uftrace_coverage(configs, [binary] + C_SMALL)
+    return {c.key: c for c in configs}, plain
+
+
+def c_section(bench, cf, plain):
+    head = ("tracer", "big run", "runs", "calls traced", "added wall ns/call (±half range)", "added CPU ns/call",
+            "of which while the program runs", "wall ratio to bpftrace", "whole big run", "checks")
+    s = Section("1b. Added cost per call: probe_mech (C, gcc -O2), 6 functions", head)
+    bt = cf.get("bpftrace")
+    for c in cf.values():
+        s.row(c.tracer.name, " ".join(c.big), c.reps, "{:,}".format(c.calls["big"]),
+              "%s (%s)" % (fmt(c.ns_wall), pct_spread(c.spread_wall)), fmt(c.ns_cpu), fmt(c.ns_span),
+              ratio(c.ns_wall, bt.ns_wall if bt else None), "%.2f s" % c.wall, checks(c))
+    untraced_rows(s, plain, len(head))
+    coverage_notes(s, cf)
+    return s
+
+
+# ---- attach cost -----------------------------------------------------------------
+def attach(bench, have_bpftrace):
+    binary = bench.target("rust/debug", ATTACH_BIN)
+    syms = symbols(bench, binary)
+    addrs = sorted({f["address"] for f in syms}, key=lambda a: int(a, 16) if isinstance(a, str) else a)
+    s = Section("Attach: %s (debug), %d poll functions; time until the target's first output" % (ATTACH_BIN, len(addrs)),
+                ("tracer", "probes", "first output", "tracer's own figure", "whole run incl. detach"))
+    plain = [timed([binary] + ATTACH_ARGS, first_line=True).first for _ in range(bench.reps)]
+    s.row("untraced", "", "%.0f ms" % (median(plain) * 1e3), "", "")
+    for backend in ("inproc", "bpf"):
+        first, wall, own, probes = [], [], [], ""
+        trace = bench.path("attach.trace")
+        for _ in range(bench.reps):
+            cmd = [bench.at, "record", "--backend", backend, "-o", trace, "--", binary] + ATTACH_ARGS
+            r = timed(cmd, first_line=True)
+            must_succeed(cmd, r)
             first.append(r.first)
             wall.append(r.wall)
-            m = re.search(r"(\d+) probes on (\d+) (?:poll )?functions attached in ([\d.]+) ms", r.err)
-            if m:
-                res["at_probes"] = int(m.group(1))
-                own.append(float(m.group(3)))
-        res.update(plain_first_s=median(plain), at_first_s=median(first), at_wall_s=median(wall),
-                   at_attach_ms=median(own))
-        if self.bpftrace:
-            # bpftrace 0.17 refuses probes inside a function ("compiled without
-            # (k|u)probe offset support", --unsafe does not help), so it gets an
-            # entry uprobe + uretprobe per poll function: about as many probes
-            # as asynctrace's entry + every exit site. One run: detaching its
-            # probes takes ~0.1 s each.
-            script = self.bt_script(binary, [[a] for a in addrs])
-            r = timed(["bpftrace", "-q", script, "-c", " ".join([binary] + ATTACH_ARGS)], first_line=True)
-            if r.rc != 0 or not r.out.startswith("{"):
-                self.warn("bpftrace attach run failed: %s" % r.err.strip()[-500:])
-            else:
-                res.update(bt_probes=2 * len(addrs), bt_first_s=r.first, bt_wall_s=r.wall)
-        self.results["attach"] = res
-        return res
-
-    # ---- 5: analysis speed -----------------------------------------------------
-    def analysis(self):
-        events, trace = self.largest
-        if not trace:
-            return None
-        out = os.path.join(self.tmp, "largest.json")
-        rt, et = [], []
-        for _ in range(self.reps):
-            for cmd, acc in (([self.at, "report", trace], rt),
-                             ([self.at, "export", "--format", "chrome", "-o", out, trace], et)):
-                r = timed(cmd)
-                if r.rc != 0:
-                    die("`%s` failed: %s" % (" ".join(cmd), r.err.strip()))
-                acc.append(r.wall)
-        res = {"events": events, "trace_bytes": os.path.getsize(trace), "json_bytes": os.path.getsize(out),
-               "report_s": median(rt), "export_s": median(et)}
-        self.results["analysis"] = res
-        return res
+            p = patch_summary(r.err)
+            if p:
+                own.append(p["ms"])
+                probes = describe(p)
+        os.unlink(trace)
+        s.row("asynctrace " + backend + " (default probes)", probes, "%.0f ms" % (median(first) * 1e3),
+              fmt(median(own), 3, " ms"), "%.0f ms" % (median(wall) * 1e3))
+    if have_bpftrace and not bench.quick:
+        # bpftrace 0.17 refuses probes inside a function, so it gets an entry
+        # uprobe + uretprobe per poll function. One run: it detaches its
+        # probes one by one, ~0.1 s each.
+        hexes = [a if isinstance(a, str) else hex(a) for a in addrs]
+        bt = Bpftrace(bench, binary, [str(i) for i in range(len(hexes))], [[a] for a in hexes])
+        r = timed(bt.command([binary] + ATTACH_ARGS, None), first_line=True)
+        if r.rc != 0 or not r.out.startswith("{"):
+            bench.warn("bpftrace attach run failed: %s" % r.err.strip()[-500:])
+        else:
+            s.row("bpftrace (1 run)", "%d (entry + uretprobe)" % (2 * len(hexes)), "%.0f ms" % (r.first * 1e3),
+                  "", "%.0f ms" % (r.wall * 1e3))
+    s.note("the tracer's own figure: record's 'patched in process ... in N ms' (inproc, done by the agent "
+           "in the target's constructor) or 'attached in N ms' (the uprobe_multi link); the rest of the time to "
+           "first output is symbol, DWARF and disassembly work")
+    return s
 
 
-def fmt(v, digits=3, unit=""):
-    return "n/a" if v is None else ("%%.%dg" % digits) % v + unit
-
-
-def ratio(a, b):
-    return "n/a" if a is None or b is None or b == 0 else "%.2fx" % (a / b)
-
-
-def bpf_record_size():
-    """The size of one ring-buffer record, as src/bpf/poll.h states it."""
-    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "bpf", "poll.h")
-    with open(header) as f:
-        match = re.search(r"One ring-buffer record: (\d+) bytes", f.read())
-    return int(match.group(1)) if match else 0
-
-
-def main():
-    ap = argparse.ArgumentParser(description="asynctrace benchmarks (see docs/performance.md)")
-    ap.add_argument("--build", default="build", help="build directory (default: build)")
-    ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "5")),
-                    help="runs of each measurement, median reported (default 5, or $BENCH_REPS)")
-    ap.add_argument("--json", help="also write the raw results as JSON to this file")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        die("must run as root (BPF uprobes)")
-    b = Bench(args)
-    t0 = time.monotonic()
-    rust = os.path.join(b.build, "targets/rust/debug", RUST_BIN)
-    cbin = os.path.join(b.build, "targets/c/probe_mech")
-    for f in (rust, cbin):
-        if not os.access(f, os.X_OK):
-            die("%s not found: run `make targets` first" % f)
-    if b.bpftrace:
-        bt_version = subprocess.run(["bpftrace", "--version"], capture_output=True, text=True).stdout.strip()
-    else:
-        bt_version = "bpftrace NOT INSTALLED"
-        msg = ("bpftrace NOT FOUND: no tracer peer in this run; only asynctrace vs untraced "
-               "numbers follow (apt-get install bpftrace for the comparison)")
-        print("bench: " + msg, file=sys.stderr)
-        b.notes.append(msg)
-
-    say = lambda s: print("bench: " + s, file=sys.stderr, flush=True)
-    say("median of %d runs each; about 2-3 minutes" % b.reps)
-    say("1/4 overhead: %s (debug) %s" % (RUST_BIN, " ".join(RUST_BIG)))
-    r = b.overhead("rust", rust, RUST_BIG, RUST_SMALL, rust=True)
-    say("2/4 overhead: probe_mech %s" % " ".join(C_BIG))
-    c = b.overhead("c", cbin, C_BIG, C_SMALL, rust=False)
-    say("3/4 attach cost: %s (debug)" % ATTACH_BIN)
-    a = b.attach()
-    say("4/4 trace size, analysis speed")
-    an = b.analysis()
-
-    rows = []
-    bt = "bpftrace" if b.bpftrace else "bpftrace (missing)"
-    add = lambda *row: rows.append(tuple(str(x) for x in row))
-
-    def flag(cfg):
-        return "" if cfg is None or cfg["counts_ok"] else " COUNTS WRONG"
-
-    for res, title, fns, is_rust in ((r, "%s debug %s" % (RUST_BIN, " ".join(RUST_BIG)), "4 poll fns", True),
-                                     (c, "probe_mech %s" % " ".join(C_BIG), "5 C functions", False)):
-        cf = res["configs"]
-        at, btm, btp, al = cf["asynctrace"], cf.get("bpftrace"), cf.get("bpftrace-printf"), cf.get("asynctrace-all")
-        g = lambda cfg, k: cfg[k] if cfg else None
-        add("%s: %s calls of %s, untraced %.3f s" % (title, at["calls"], fns, res["untraced_wall_s"]),
-            "", "", "", "")
-        add("  added wall us/call", fmt(at["us_per_call_wall"]) + flag(at), bt + " maps",
-            fmt(g(btm, "us_per_call_wall")) + flag(btm), ratio(at["us_per_call_wall"], g(btm, "us_per_call_wall")))
-        add("  added CPU us/call (tracer + target)", fmt(at["us_per_call_cpu"]), bt + " maps",
-            fmt(g(btm, "us_per_call_cpu")), ratio(at["us_per_call_cpu"], g(btm, "us_per_call_cpu")))
-        if btp or (is_rust and not b.bpftrace):
-            add("  same, peer streaming every event (printf)", fmt(at["us_per_call_wall"]),
-                bt + " printf per hit", fmt(g(btp, "us_per_call_wall")) + flag(btp),
-                ratio(at["us_per_call_wall"], g(btp, "us_per_call_wall")))
-        if al:
-            add("  added wall us/call, default probes (%d polls)" % al["calls"],
-                fmt(al["us_per_call_wall"]) + flag(al), bt + " maps, 4 fns",
-                fmt(g(btm, "us_per_call_wall")), ratio(al["us_per_call_wall"], g(btm, "us_per_call_wall")))
-        add("  whole traced run, wall (incl. start-up)", "%.2f s" % at["wall_s"], bt + " maps",
-            fmt(g(btm, "wall_s"), 3, " s"), ratio(at["wall_s"], g(btm, "wall_s")))
-        add("  slowdown vs untraced" + (" (default probes)" if al else ""),
-            "%.0fx" % at["slowdown"] + (" (%.0fx)" % al["slowdown"] if al else ""), "untraced", "1x", "")
-
-    add("attach: %s debug, %d poll fns, time to target's first output" % (ATTACH_BIN, a["functions"]),
-        "%.0f ms" % (a["at_first_s"] * 1e3), "%s (%s probes)" % (bt, a.get("bt_probes", "-")),
-        "%.0f ms" % (a["bt_first_s"] * 1e3) if "bt_first_s" in a else "n/a",
-        ratio(a["at_first_s"], a.get("bt_first_s")))
-    add("  probes; attach alone (asynctrace's figure)", "%s; %s" % (a.get("at_probes", "?"), fmt(a["at_attach_ms"], 3, " ms")),
-        "untraced first output", "%.0f ms" % (a["plain_first_s"] * 1e3), "")
-    add("  whole run incl. detach", "%.0f ms" % (a["at_wall_s"] * 1e3), bt + " (1 run)",
-        "%.0f ms" % (a["bt_wall_s"] * 1e3) if "bt_wall_s" in a else "n/a", ratio(a["at_wall_s"], a.get("bt_wall_s")))
-    if b.sizes:
-        tb, te = sum(s for s, _ in b.sizes), sum(e for _, e in b.sizes)
-        record = bpf_record_size()
-        add("trace size: bytes per event (%d traces)" % len(b.sizes), "%.1f" % (tb / te),
-            "BPF record (src/bpf/poll.h)", str(record), ratio(tb / te, record))
-    if an:
-        add("analysis of %d events (%.1f MB): report" % (an["events"], an["trace_bytes"] / 1e6),
-            "%.0f ms, %.2g ev/s" % (an["report_s"] * 1e3, an["events"] / an["report_s"]), "", "", "")
-        add("  export --format chrome", "%.0f ms, %.2g ev/s" % (an["export_s"] * 1e3, an["events"] / an["export_s"]),
-            "", "", "")
-        add("  chrome JSON bytes per event", "%.0f" % (an["json_bytes"] / an["events"]),
-            "trace file", "%.0f" % (an["trace_bytes"] / an["events"]), ratio(an["json_bytes"], an["trace_bytes"]))
-
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
-            cpu = m.group(1).strip() if m else cpu
-    except OSError:
-        pass
-    u = platform.uname()
-    print()
-    print("asynctrace benchmarks, %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-    print("machine: %s, nproc %d, Linux %s %s" % (cpu, os.cpu_count(), u.release, u.machine))
-    print("peer:    %s; median of %d runs; took %.0f s" % (bt_version, b.reps, time.monotonic() - t0))
-    print()
-    head = ("MEASUREMENT", "ASYNCTRACE", "PEER", "PEER VALUE", "RATIO")
-    w = [max(len(row[i]) for row in rows + [head]) for i in range(5)]
-    for row in [head] + rows:
-        print("%-*s  %*s  %-*s  %*s  %*s" % (w[0], row[0], w[1], row[1], w[2], row[2], w[3], row[3], w[4], row[4]))
-    print()
-    print("us/call: added time per traced call (one entry + one exit probe hit), big run minus small run,")
-    print("minus the same difference untraced. ratio = asynctrace / peer: below 1 asynctrace is cheaper.")
-    for n in b.notes:
-        print(n)
-    b.results.update(date=datetime.datetime.now().astimezone().isoformat(), cpu=cpu, nproc=os.cpu_count(),
-                     kernel=u.release, bpftrace=bt_version, reps=b.reps, notes=b.notes)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(b.results, f, indent=1)
-    if args.keep:
-        print("bench: kept " + b.tmp, file=sys.stderr)
-    else:
-        shutil.rmtree(b.tmp, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
+# ---- analysis speed ----------------------------------------------------------------
+def analysis(bench):
+    events, trace = bench.largest
+    if not trace:
+        return None
+    out = bench.path("largest.json")
+    rt, et = [], []
+    for _ in range(bench.reps):
+        for cmd, acc in (([bench.at, "report", trace], rt),
+                         ([bench.at, "export", "--format", "chrome", "-o", out, trace], et)):
+            r = timed(cmd)
+            must_succeed(cmd, r)
+            acc.append(r.wall)
+    size, jsize = os.path.getsize(trace), os.path.getsize(out)
+    os.unlink(out)
+    s = Section("Analysis of the largest trace recorded above: %s events, %.1f MB" % ("{:,}".format(events), size / 1e6),
+                ("command", "time", "events/s", "output bytes/event"))
+    s.row("report (task model included)", "%.0f ms" % (median(rt) * 1e3), fmt(events / median(rt)), "")
+    s.row("export --format chrome", "%.0f ms" % (median(et) * 1e3), fmt(events / median(et)),
+          "%.0f (trace file: %.0f)" % (jsize / events, size / events))
+    return s

@@ -1,8 +1,8 @@
 #!/bin/sh
-# bench/run.sh [BUILD] [overhead.py options] — asynctrace benchmarks.
+# bench/run.sh [BUILD] [main.py options] — asynctrace benchmarks.
 # `make bench` runs this after building the tracer and the test targets.
-# Needs root (BPF). bpftrace is the peer; without it only the
-# asynctrace-vs-untraced numbers are printed. See docs/performance.md.
+# Needs root (BPF). uftrace and bpftrace are the peers; without one, its rows
+# are missing and the run says so. See docs/performance.md.
 set -eu
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
@@ -15,4 +15,4 @@ if ! command -v python3 >/dev/null 2>&1; then
 	echo "bench: python3 not found" >&2
 	exit 1
 fi
-exec python3 "$here/overhead.py" --build "$BUILD" "$@"
+exec python3 "$here/main.py" --build "$BUILD" "$@"
