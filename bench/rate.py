@@ -8,10 +8,11 @@ program's polls. The recorder's
 own CPU time (its process, not the target's) is sampled from /proc.
 
 A clean "N events/s for S seconds with 0 lost" needs a target held to a
-given rate. If rate accepts `--polls-per-sec N` (total over its threads;
-asked for, not there yet: see docs/performance.md), the rates in STEPS are
-run too, up to the first that loses events or that the target cannot reach,
-and the highest lossless one is reported."""
+given rate: rate's `--polls-per-second N` paces each thread to N polls a
+second (busy-waiting, so the target keeps both cores as busy as a real
+service would at that rate). The rates in STEPS are run up to the first that
+loses events or that the target cannot reach, and the highest lossless one
+is reported."""
 
 import json
 import os
@@ -23,12 +24,13 @@ from tracers import AsyncTrace, Untraced
 
 TICK = "<rate::Tick as core::future::future::Future>::poll"
 STEPS = (5e6, 10e6, 20e6, 40e6, 80e6)   # events/s asked of a throttled target (2 per poll)
-THROTTLE = "--polls-per-sec"
+THROTTLE = "--polls-per-second"   # per thread
 
 
 def args(threads, seconds, counts, polls_per_sec=0):
+    """polls_per_sec: the total over the threads (0: as fast as they can)."""
     a = ["--threads", str(threads), "--seconds", str(seconds), "--counts", counts]
-    return a + [THROTTLE, str(int(polls_per_sec))] if polls_per_sec else a
+    return a + [THROTTLE, str(int(polls_per_sec / threads))] if polls_per_sec else a
 
 
 class Series:
