@@ -40,6 +40,11 @@ _Static_assert(offsetof(struct agent_descriptor, memory_offset) == AGENT_DESC_ME
 /* How long the agent waits for record's go before running the program
  * anyway (record died): the program must never hang on us. */
 #define GO_TIMEOUT_SECONDS 10
+/* The pool's first buffers get their pages mapped before main: threads take
+ * the lowest free buffers, and record frees them as soon as they are handed
+ * over, so these are the ones in use; mapping them later would stall a
+ * traced poll for tens of microseconds. */
+#define PREMAPPED_BYTES (4u << 20)
 
 struct agent asynctrace_agent;
 
@@ -158,6 +163,21 @@ static void wait_for_go(struct agent *a)
 	}
 }
 
+static void premap_buffers(struct agent *a)
+{
+	size_t bytes = (size_t)a->buffer_count * a->buffer_size;
+	uint32_t count = a->buffer_count;
+
+	if (bytes > PREMAPPED_BYTES) {
+		count = PREMAPPED_BYTES / a->buffer_size;
+		bytes = (size_t)count * a->buffer_size;
+	}
+	if (madvise(a->pool, bytes, MADV_POPULATE_WRITE) != 0)
+		return;
+	for (uint32_t i = 0; i < count; i++)
+		((struct agent_buffer *)(a->pool + (size_t)i * a->buffer_size))->mapped = 1;
+}
+
 static void apply_plan(struct agent *a)
 {
 	struct agent_region *r = a->region;
@@ -180,6 +200,7 @@ static void apply_plan(struct agent *a)
 		refuse(a, why);
 		return;
 	}
+	premap_buffers(a);
 	r->patched = (uint32_t)patched;
 	r->refused = a->plan->function_count - (uint32_t)patched;
 	pthread_atfork(NULL, NULL, on_fork_child);

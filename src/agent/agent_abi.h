@@ -95,8 +95,10 @@ struct agent_region {
 	uint64_t next_stream;       /* stream ids handed to threads */
 	uint64_t load_bias;         /* address in the process - address in the file */
 	uint64_t agent_tsc;         /* rdtsc when the agent started */
+	uint32_t handovers;         /* buffers handed over (futex word record sleeps on) */
+	uint32_t recorder_waiting;  /* record sleeps on handovers: wake it */
 	char message[256];          /* why the agent refused, for record to print */
-	uint8_t pad[4096 - 104 - 256];
+	uint8_t pad[4096 - 112 - 256];
 };
 
 /* One function to patch. addr is the first patched byte, after any

@@ -5,6 +5,7 @@
  * compiled with -mgeneral-regs-only and calls no libc function that could
  * use them), and blocks signals while it changes the thread's buffer. */
 #include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -73,12 +74,18 @@ static int is_pool_buffer(const struct agent *a, const struct agent_buffer *b)
 	       offset % a->buffer_size == 0;
 }
 
-static void hand_over(struct agent_buffer *b)
+/* The buffer goes to record, which is woken when it sleeps: prompt drains
+ * keep the pool's working set small and its pages mapped. */
+static void hand_over(struct agent *a, struct agent_buffer *b)
 {
 	uint32_t owned = AGENT_BUFFER_OWNED;
 
-	__atomic_compare_exchange_n(&b->state, &owned, AGENT_BUFFER_FULL, 0, __ATOMIC_RELEASE,
-				    __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&b->state, &owned, AGENT_BUFFER_FULL, 0, __ATOMIC_RELEASE,
+					 __ATOMIC_RELAXED))
+		return;
+	__atomic_add_fetch(&a->region->handovers, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&a->region->recorder_waiting, __ATOMIC_SEQ_CST))
+		agent_syscall6(SYS_futex, (long)&a->region->handovers, FUTEX_WAKE, 1, 0, 0, 0);
 }
 
 static void name_buffer(struct agent_buffer *b)
@@ -158,7 +165,7 @@ static struct agent_buffer *switch_buffer(struct agent *a, struct agent_thread *
 	if (next != current && next && is_pool_buffer(a, next) && next->used < next->capacity)
 		return next;
 	if (current && is_pool_buffer(a, current))
-		hand_over(current);
+		hand_over(a, current);
 	start_thread(a, t);
 	next = take_free_buffer(a, t);
 	if (!next)
@@ -200,7 +207,7 @@ static void on_thread_exit(void *arg)
 	b = asynctrace_tls_buffer;
 	if (b && is_pool_buffer(a, b)) {
 		b->thread_exited = 1;
-		hand_over(b);
+		hand_over(a, b);
 	}
 	asynctrace_tls_buffer = NULL;
 	t->exit_hook_set = 0; /* traced code in later destructors takes a buffer again */

@@ -53,6 +53,7 @@ struct agent_session {
 	uint64_t incomplete;         /* reserved, never written: the thread died mid-record */
 	uint64_t invalid;            /* not a record of ours (cannot happen; counted, not trusted) */
 	uint64_t last_dead_check_ns;
+	uint32_t seen_handovers;     /* the agent's count when the last drain began */
 };
 
 char *agent_session__find_library(void)
@@ -508,11 +509,27 @@ static int drain_buffer(struct agent_session *s, struct agent_buffer *b, bool fi
 	return err < 0 ? err : 1;
 }
 
+void agent_session__wait(struct agent_session *s, int timeout_ms)
+{
+	struct timespec timeout = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000 };
+	uint32_t seen = s->seen_handovers;
+
+	/* The agent adds to handovers, then looks at recorder_waiting; we set
+	 * it, then look at handovers: one of us sees the other. */
+	__atomic_store_n(&s->region->recorder_waiting, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->region->handovers, __ATOMIC_SEQ_CST) == seen)
+		syscall(SYS_futex, &s->region->handovers, FUTEX_WAIT, seen, &timeout, NULL, 0);
+	__atomic_store_n(&s->region->recorder_waiting, 0, __ATOMIC_SEQ_CST);
+}
+
 int agent_session__drain(struct agent_session *s, bool final)
 {
 	size_t count;
 	uint64_t blocked_stream = 0;
-	int err = collect_ready(s, final, &count);
+	int err;
+
+	s->seen_handovers = __atomic_load_n(&s->region->handovers, __ATOMIC_SEQ_CST);
+	err = collect_ready(s, final, &count);
 
 	if (err || !count)
 		return err;

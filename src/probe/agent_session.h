@@ -64,6 +64,8 @@ void agent_session__go(struct agent_session *s);
 /* Writes out every buffer the agent handed over (final: every buffer,
  * the target being gone). Returns 0 or the callback's error. */
 int agent_session__drain(struct agent_session *s, bool final);
+/* Sleeps until the agent hands a buffer over, or timeout_ms. */
+void agent_session__wait(struct agent_session *s, int timeout_ms);
 /* Records the agent dropped (no free buffer) or never completed. */
 uint64_t agent_session__lost(const struct agent_session *s);
 uint64_t agent_session__records(const struct agent_session *s);

@@ -255,6 +255,11 @@ static int write_addresses(struct recorder *rec)
 	return err;
 }
 
+/* Uprobe events arrive in the ring buffer, the agent's in its buffers:
+ * with both, the ring buffer is polled briefly so the agent's handovers
+ * are not left waiting. */
+#define MIXED_POLL_MS 2
+
 int recorder__poll(struct recorder *rec, int timeout_ms)
 {
 	int rc = 0;
@@ -268,16 +273,14 @@ int recorder__poll(struct recorder *rec, int timeout_ms)
 		}
 	}
 	if (rec->uprobes) {
-		rc = uprobe_session__poll(rec->uprobes, timeout_ms);
+		rc = uprobe_session__poll(rec->uprobes, rec->agent ? MIXED_POLL_MS : timeout_ms);
 		if (rc < 0 && rc != -EINTR && !rec->write_error) {
 			report_error("record: reading the ring buffer failed: %s", strerror(-rc));
 			rec->failed = 1;
 			return rc;
 		}
-	} else {
-		struct timespec pause = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000 };
-
-		nanosleep(&pause, NULL);
+	} else if (rec->agent) {
+		agent_session__wait(rec->agent, timeout_ms);
 	}
 	return rec->write_error;
 }
