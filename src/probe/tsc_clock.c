@@ -10,8 +10,6 @@
 
 /* Pairs closer than this are merged: the last one moves forward instead. */
 #define MIN_SPACING_NS 20000000ull
-/* Extrapolating needs a rate measured over at least this long. */
-#define MIN_RATE_SPAN_NS 5000000ull
 
 uint64_t tsc_clock__read(void)
 {
@@ -56,8 +54,7 @@ static double rate_between(const struct tsc_point *a, const struct tsc_point *b)
 	return b->tsc > a->tsc ? (double)(b->ns - a->ns) / (double)(b->tsc - a->tsc) : 0;
 }
 
-/* The last point extrapolates with the rate over the whole run, measured
- * over at least MIN_RATE_SPAN_NS (a short run waits that long once). */
+/* The last point extrapolates with the rate over the whole run. */
 static void set_rates(struct tsc_clock *c)
 {
 	struct tsc_point *first = &c->points[0], *last = &c->points[c->count - 1];
@@ -80,17 +77,13 @@ static int append(struct tsc_clock *c, struct tsc_point p)
 	return 0;
 }
 
+/* Records are converted only after a pair later than all of them was
+ * taken (record samples after collecting buffers, and once before the
+ * target starts), so conversion interpolates; the overall rate extrapolates
+ * only in a case that does not arise, and a short run needs no wait. */
 int tsc_clock__sample(struct tsc_clock *c)
 {
-	int err = append(c, measure());
-
-	if (!err && c->points[c->count - 1].ns - c->points[0].ns < MIN_RATE_SPAN_NS) {
-		struct timespec pause = { 0, (long)MIN_RATE_SPAN_NS };
-
-		nanosleep(&pause, NULL);
-		err = append(c, measure());
-	}
-	return err;
+	return append(c, measure());
 }
 
 uint64_t tsc_clock__ns(struct tsc_clock *c, uint64_t tsc, size_t *hint)
