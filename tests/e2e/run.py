@@ -322,10 +322,13 @@ def ctrl_c_leaves_a_complete_trace():
     need_root()
     binary = os.path.join(C_TARGETS, "probe_mech")
     trace = tmpfile(f"sigint-{BACKEND}.trace")
+    # As from an interactive shell: a job run in the background (CI, a
+    # mutation run) inherits SIGINT ignored, and so would the command.
     proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, *backend_args(), *C_FUNCTIONS, "--", binary,
                              "--seconds", "30"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.5)
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=30)
