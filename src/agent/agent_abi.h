@@ -113,6 +113,12 @@ struct agent_plan_reloc {
 
 #define AGENT_MAX_MOVED 32
 #define AGENT_MAX_RELOCS 4
+/* The padded layout: the AGENT_PAD_SIZE bytes before the function (before
+ * any endbr64: at addr - pad) are padding, all AGENT_PAD_BYTE and in no
+ * function. The full jump goes there, and a 2-byte `jmp rel8` at addr
+ * reaches it; at least 2 bytes move. */
+#define AGENT_PAD_SIZE 5
+#define AGENT_PAD_BYTE 0xcc
 
 /* Per-function flags. */
 #define AGENT_FN_ENTRY 0x1          /* write an entry record */
@@ -131,6 +137,8 @@ struct agent_plan_function {
 	uint8_t result;             /* agent: enum agent_patch_result */
 	uint16_t state_offset;
 	uint16_t memory_offset;
+	uint8_t pad;                /* padded layout: the full jump is at addr - pad (0: at addr) */
+	uint8_t reserved[7];
 	uint8_t original[AGENT_MAX_MOVED]; /* the moved instructions, as in the file */
 	struct agent_plan_reloc relocs[AGENT_MAX_RELOCS];
 };

@@ -134,20 +134,35 @@ static int build_stub(uint8_t *stub, const struct agent_descriptor *desc,
 		put_u32(moved + r->disp_offset, (uint32_t)(int32_t)(target - ((uintptr_t)moved + r->insn_end)));
 	}
 	if (!fits_rel32((uintptr_t)back + JUMP_SIZE, site + f->length) ||
-	    !fits_rel32(site + JUMP_SIZE, (uintptr_t)stub))
+	    !fits_rel32(site - f->pad + JUMP_SIZE, (uintptr_t)stub))
 		return AGENT_PATCH_OUT_OF_REACH;
 	back[0] = 0xe9;
 	put_u32(back + 1, (uint32_t)(int32_t)(site + f->length - ((uintptr_t)back + JUMP_SIZE)));
 	return AGENT_PATCH_APPLIED;
 }
 
+#define SHORT_JUMP_SIZE 2
+
 static int plan_entry_is_sane(const struct agent *a, const struct agent_plan_function *f)
 {
 	uintptr_t site = (uintptr_t)f->addr + a->image.bias;
+	unsigned least = f->pad ? SHORT_JUMP_SIZE : JUMP_SIZE;
 
-	return f->length >= JUMP_SIZE && f->length <= AGENT_MAX_MOVED && f->reloc_count <= AGENT_MAX_RELOCS &&
-	       (f->flags & (AGENT_FN_ENTRY | AGENT_FN_EXIT)) && site >= a->image.start &&
-	       site + f->length <= a->image.end;
+	return f->length >= least && f->length <= AGENT_MAX_MOVED && f->reloc_count <= AGENT_MAX_RELOCS &&
+	       (f->flags & (AGENT_FN_ENTRY | AGENT_FN_EXIT)) && site - f->pad >= a->image.start &&
+	       site + f->length <= a->image.end && (!f->pad || (f->pad >= AGENT_PAD_SIZE && f->pad <= 127 - 2));
+}
+
+/* The bytes to rewrite are the ones planned: the moved instructions, and
+ * for the padded layout the padding before the function. */
+static int code_is_as_planned(uintptr_t site, const struct agent_plan_function *f)
+{
+	const uint8_t *pad = (const uint8_t *)(site - f->pad);
+
+	for (unsigned i = 0; f->pad && i < AGENT_PAD_SIZE; i++)
+		if (pad[i] != AGENT_PAD_BYTE)
+			return 0;
+	return memcmp((void *)site, f->original, f->length) == 0;
 }
 
 /* Pages [start, end) writable for patching, or back to read+execute. */
@@ -161,20 +176,29 @@ static int set_code_writable(uintptr_t start, uintptr_t end, int writable)
 
 static void write_jump(uintptr_t site, const uint8_t *stub, const struct agent_plan_function *f)
 {
-	uint8_t *p = (uint8_t *)site;
-	uint8_t length = f->length;
+	uintptr_t jump = site - f->pad;
+	uint8_t *p = (uint8_t *)jump;
+	unsigned written = JUMP_SIZE;
 
 	p[0] = 0xe9;
-	put_u32(p + 1, (uint32_t)(int32_t)((uintptr_t)stub - (site + JUMP_SIZE)));
+	put_u32(p + 1, (uint32_t)(int32_t)((uintptr_t)stub - (jump + JUMP_SIZE)));
+	if (f->pad) { /* jmp rel8 back to the jump in the padding */
+		p = (uint8_t *)site;
+		p[0] = 0xeb;
+		p[1] = (uint8_t)(int8_t)-(int)(f->pad + SHORT_JUMP_SIZE);
+		written = SHORT_JUMP_SIZE;
+	}
 	/* Nothing jumps into the moved bytes (the plan checked): a trap there
 	 * is loud, where nops would silently skip the moved instructions. */
-	memset(p + JUMP_SIZE, 0xcc, length - JUMP_SIZE);
+	memset(p + written, 0xcc, f->length - written);
 }
 
 static void restore_bytes(uintptr_t site, const uint8_t *stub, const struct agent_plan_function *f)
 {
 	(void)stub;
 	memcpy((void *)site, f->original, f->length);
+	if (f->pad)
+		memset((void *)(site - f->pad), AGENT_PAD_BYTE, AGENT_PAD_SIZE);
 }
 
 /* Rewrites every applied function with `write` (its jump, or its original
@@ -191,15 +215,15 @@ static int rewrite_functions(struct agent *a,
 
 	for (uint32_t i = 0; i < a->plan->function_count && !err; i++) {
 		struct agent_plan_function *f = &a->plan->functions[i];
-		uintptr_t site = (uintptr_t)f->addr + a->image.bias;
+		uintptr_t site = (uintptr_t)f->addr + a->image.bias, first = site - f->pad;
 		uintptr_t end = (site + f->length + page - 1) & ~(uintptr_t)(page - 1);
 
 		if (f->result != AGENT_PATCH_APPLIED)
 			continue;
-		if (site < open_start || end > open_end) {
+		if (first < open_start || end > open_end) {
 			if (open_end && set_code_writable(open_start, open_end, 0))
 				err = -errno;
-			open_start = site & ~(uintptr_t)(page - 1);
+			open_start = first & ~(uintptr_t)(page - 1);
 			open_end = end;
 			if (!err && set_code_writable(open_start, open_end, 1))
 				err = -errno;
@@ -243,7 +267,7 @@ int agent_patch_apply(struct agent *a, char *why, size_t why_len)
 		struct agent_plan_function *f = &a->plan->functions[i];
 		uintptr_t site = (uintptr_t)f->addr + a->image.bias;
 
-		if (!plan_entry_is_sane(a, f) || memcmp((void *)site, f->original, f->length) != 0) {
+		if (!plan_entry_is_sane(a, f) || !code_is_as_planned(site, f)) {
 			f->result = AGENT_PATCH_BYTES_DIFFER;
 			continue;
 		}

@@ -33,6 +33,7 @@ struct exit_site_list {
  * instructions it overwrote. The plan is made here, in `record`, from the
  * file; the agent only applies it. */
 #define PATCH_JUMP_SIZE 5
+#define PATCH_SHORT_JUMP_SIZE 2 /* jmp rel8, back into the padding before the function */
 #define PATCH_MAX_MOVED 32  /* must equal AGENT_MAX_MOVED in src/agent/agent_abi.h */
 #define PATCH_MAX_RELOCS 4  /* must equal AGENT_MAX_RELOCS */
 
@@ -83,6 +84,12 @@ struct arch_ops {
 	 * *out zeroed), or a negative errno. NULL when the architecture has no
 	 * in-process patching: callers check before calling. */
 	int (*plan_patch)(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
+	/* The same for the padded layout: a short jump (PATCH_SHORT_JUMP_SIZE
+	 * bytes) at the entry reaches a full jump written into the padding
+	 * before the function, so fewer instructions move (those before a call
+	 * near the entry, or all of a tiny function). NULL when unsupported. */
+	int (*plan_short_patch)(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
+	uint8_t padding_byte;   /* what compilers put between functions (x86: int3) */
 };
 
 /* NULL when the machine has no probe support (its symbols still load). */

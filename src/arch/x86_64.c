@@ -123,4 +123,6 @@ const struct arch_ops x86_64_arch_ops = {
 	.machine = EM_X86_64,
 	.find_exits = x86_64_find_exits,
 	.plan_patch = x86_64_plan_patch,
+	.plan_short_patch = x86_64_plan_short_patch,
+	.padding_byte = 0xcc,
 };

@@ -555,3 +555,8 @@ int x86_64_plan_patch(const uint8_t *code, size_t size, uint64_t addr, struct pa
 {
 	return x86_64_plan_patch_covering(code, size, addr, PATCH_JUMP_SIZE, out);
 }
+
+int x86_64_plan_short_patch(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out)
+{
+	return x86_64_plan_patch_covering(code, size, addr, PATCH_SHORT_JUMP_SIZE, out);
+}

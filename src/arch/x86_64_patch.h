@@ -7,6 +7,8 @@
 
 /* arch_ops.plan_patch: the instructions covering a PATCH_JUMP_SIZE jump. */
 int x86_64_plan_patch(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
+/* arch_ops.plan_short_patch: the instructions covering a 2-byte jmp rel8. */
+int x86_64_plan_short_patch(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
 
 /* The same for a jump of `cover` bytes (1..PATCH_MAX_MOVED, else -EINVAL).
  * With the 5-byte jump, PATCH_TOO_LONG and PATCH_TOO_MANY_RELOCS cannot

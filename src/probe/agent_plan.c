@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "elf/elf_image.h"
 #include "probe/plan.h"
 #include "util/array.h"
 
@@ -96,12 +97,101 @@ static int plan_role(struct agent_plan_function *f, const struct poll_fn *fn)
 	}
 }
 
+/* Function symbols' ranges, sorted by start, with the running maximum of
+ * their ends: padding must lie outside all of them. */
+struct code_map {
+	struct range { uint64_t start, end, max_end; } *ranges;
+	size_t count;
+	struct elf_image img;
+};
+
+static int by_start(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int code_map__load(struct code_map *map, const char *path)
+{
+	struct elf_sym *syms = NULL;
+	size_t count = 0;
+	int err = elf_image__open(&map->img, path);
+
+	if (!err)
+		err = elf_image__functions(&map->img, &syms, &count);
+	if (!err && !(map->ranges = calloc(count ? count : 1, sizeof(*map->ranges))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < count; i++)
+		map->ranges[map->count++] = (struct range){ syms[i].addr, syms[i].addr + syms[i].size, 0 };
+	free(syms);
+	if (err)
+		return err;
+	qsort(map->ranges, map->count, sizeof(*map->ranges), by_start);
+	for (size_t i = 0; i < map->count; i++)
+		map->ranges[i].max_end = i && map->ranges[i - 1].max_end > map->ranges[i].end ?
+						 map->ranges[i - 1].max_end : map->ranges[i].end;
+	return 0;
+}
+
+/* Does any function overlap [lo, hi)? */
+static bool code_map__covers(const struct code_map *map, uint64_t lo, uint64_t hi)
+{
+	size_t a = 0, b = map->count;
+
+	while (a < b) { /* the ranges before a start below hi */
+		size_t mid = a + (b - a) / 2;
+
+		if (map->ranges[mid].start < hi)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a > 0 && map->ranges[a - 1].max_end > lo;
+}
+
+static void code_map__free(struct code_map *map)
+{
+	free(map->ranges);
+	if (map->img.elf || map->img.fd >= 0)
+		elf_image__close(&map->img);
+}
+
+/* The AGENT_PAD_SIZE bytes before the function: padding, in no function,
+ * in the same segment? */
+static bool has_padding(const struct code_map *map, int fd, const struct arch_ops *arch, const struct poll_fn *fn)
+{
+	uint8_t pad[AGENT_PAD_SIZE];
+	uint64_t start = fn->addr - AGENT_PAD_SIZE;
+
+	if (!map || fn->addr < AGENT_PAD_SIZE || fn->file_offset < AGENT_PAD_SIZE ||
+	    elf_image__file_offset(&map->img, start) != fn->file_offset - AGENT_PAD_SIZE ||
+	    pread(fd, pad, sizeof(pad), (off_t)(fn->file_offset - AGENT_PAD_SIZE)) != sizeof(pad))
+		return false;
+	for (size_t i = 0; i < sizeof(pad); i++)
+		if (pad[i] != arch->padding_byte)
+			return false;
+	return !code_map__covers(map, start, fn->addr);
+}
+
 static int plan_code(struct agent_plan_function *f, const struct arch_ops *arch, const uint8_t *code,
-		     const struct poll_fn *fn)
+		     const struct poll_fn *fn, const struct code_map *map, int fd)
 {
 	struct patch_plan patch;
 	int rc = arch->plan_patch(code, fn->size, fn->addr, &patch);
 
+	/* A call near the entry, or a tiny function: the padded layout moves less. */
+	if ((rc == PATCH_CONTROL_FLOW || rc == PATCH_TOO_SHORT) && arch->plan_short_patch &&
+	    has_padding(map, fd, arch, fn)) {
+		int short_rc = arch->plan_short_patch(code, fn->size, fn->addr, &patch);
+
+		if (short_rc < 0)
+			return short_rc;
+		if (short_rc == PATCH_OK) {
+			rc = PATCH_OK;
+			f->pad = (uint8_t)(patch.skip + AGENT_PAD_SIZE);
+		}
+	}
 	if (rc != PATCH_OK)
 		return rc;
 	f->addr = fn->addr + patch.skip;
@@ -117,7 +207,8 @@ static int plan_code(struct agent_plan_function *f, const struct arch_ops *arch,
 }
 
 static int plan_function(struct agent_plan_set *set, size_t *capacity, const struct arch_ops *arch,
-			 int fd, off_t file_size, uint32_t func_id, const struct poll_fn *fn)
+			 int fd, off_t file_size, uint32_t func_id, const struct poll_fn *fn,
+			 const struct code_map *map)
 {
 	struct agent_plan_function f = { .func_id = func_id };
 	uint8_t *code = NULL;
@@ -133,7 +224,7 @@ static int plan_function(struct agent_plan_set *set, size_t *capacity, const str
 
 		if (err == -ENOMEM)
 			return err;
-		rc = err ? INPROC_NOT_IN_FILE : plan_code(&f, arch, code, fn);
+		rc = err ? INPROC_NOT_IN_FILE : plan_code(&f, arch, code, fn, map, fd);
 		free(code);
 		if (rc < 0)
 			return rc;
@@ -157,6 +248,7 @@ static int by_address(const void *a, const void *b)
 int agent_plan__build(struct agent_plan_set *set, const char *path, const struct poll_fn_list *fns)
 {
 	const struct arch_ops *arch = arch_for_machine(fns->machine);
+	struct code_map map = { .img = { .fd = -1 } };
 	size_t capacity = 0;
 	struct stat st;
 	int fd, err = 0;
@@ -178,8 +270,13 @@ int agent_plan__build(struct agent_plan_set *set, const char *path, const struct
 		agent_plan__free(set);
 		return err;
 	}
+	/* Without the symbol table, no padded layout (nothing else changes). */
+	bool have_map = code_map__load(&map, path) == 0;
+
 	for (size_t i = 0; i < fns->count && !err; i++)
-		err = plan_function(set, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i]);
+		err = plan_function(set, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i],
+				    have_map ? &map : NULL);
+	code_map__free(&map);
 	close(fd);
 	if (err) {
 		agent_plan__free(set);

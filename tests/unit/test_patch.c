@@ -227,6 +227,29 @@ UNIT_TEST(patch_tail_jump_ends_the_moved_bytes)
 	CHECK(REFUSAL(jmp_rsp_slot) == PATCH_CALLER_FRAME);
 }
 
+/* The padded layout moves only what covers a 2-byte jump: tokio's
+ * wake_by_val (push; mov; call) and tiny functions. */
+UNIT_TEST(patch_short_covers_two_bytes)
+{
+	const struct arch_ops *arch = arch_for_machine(EM_X86_64);
+	static const uint8_t call_at_4[] = { 0x53, 0x48, 0x89, 0xfb, 0xe8, 0x00, 0x10, 0x00, 0x00, 0x5b, 0xc3 };
+	static const uint8_t tiny[] = { 0x31, 0xc0, 0xc3 };                 /* xor %eax,%eax; ret */
+	static const uint8_t call_first[] = { 0xe8, 0x00, 0x10, 0x00, 0x00, 0xc3 };
+	static const uint8_t endbr_push[] = { 0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x53, 0xe8, 0, 0, 0, 0, 0xc3 };
+	static const uint8_t one[] = { 0xc3 };
+	struct patch_plan p;
+
+	CHECK(arch->plan_short_patch == x86_64_plan_short_patch && arch->padding_byte == 0xcc);
+	CHECK(x86_64_plan_patch(call_at_4, sizeof(call_at_4), BASE, &p) == PATCH_CONTROL_FLOW);
+	CHECK(x86_64_plan_short_patch(call_at_4, sizeof(call_at_4), BASE, &p) == PATCH_OK && p.length == 4);
+	CHECK(x86_64_plan_patch(tiny, sizeof(tiny), BASE, &p) == PATCH_TOO_SHORT);
+	CHECK(x86_64_plan_short_patch(tiny, sizeof(tiny), BASE, &p) == PATCH_OK && p.length == 2);
+	CHECK(x86_64_plan_short_patch(call_first, sizeof(call_first), BASE, &p) == PATCH_CONTROL_FLOW);
+	CHECK(x86_64_plan_short_patch(endbr_push, sizeof(endbr_push), BASE, &p) == PATCH_OK && p.skip == 4 &&
+	      p.length == 2);
+	CHECK(x86_64_plan_short_patch(one, sizeof(one), BASE, &p) == PATCH_TOO_SHORT);
+}
+
 UNIT_TEST(patch_branches_into_the_moved_bytes)
 {
 	/* push %r15; push %r14; push %rbx (moved: 0..4); xor %eax,%eax; jmp back */
