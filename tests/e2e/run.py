@@ -24,7 +24,10 @@ RUST = os.path.join(BUILD, "targets", "rust", "debug")
 RUST_RELEASE = os.path.join(BUILD, "targets", "rust", "release")
 C_TARGETS = os.path.join(BUILD, "targets", "c")
 
-REGISTRY = "/usr/share/cargo/registry/"  # where Debian's crates (and their macros) live
+REGISTRY = "/usr/share/cargo/registry/"
+# The Rust targets' sources, as their DWARF names them (the build's absolute path).
+SOURCES = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets", "rust",
+                                        "src", "bin"))  # where Debian's crates (and their macros) live
 
 TESTS = []
 BACKENDS = ("inproc", "bpf")
@@ -431,7 +434,7 @@ def check_tasks(report, truth):
     tasks = report["tasks"]
     by_id = {t["id"]: t for t in tasks}
     for want in truth.get("tasks", []):
-        missing = [k for k in ("root", "count", "polls_each", "state", "spawned_by") if k not in want]
+        missing = [k for k in ("root", "count", "polls_each", "state", "spawned_by", "spawn_line") if k not in want]
         check(not missing, f"ground truth of tasks {want.get('root')} lacks {missing}")
         mine = [t for t in tasks if t["root"] == want["root"] and t["kind"] == "task"]
         check_eq(len(mine), want["count"], f"tasks running {want['root']}")
@@ -441,6 +444,8 @@ def check_tasks(report, truth):
             parent = by_id.get(t["parent"])
             got = parent["root"] if parent and parent["kind"] == "task" else None
             check_eq(got, want["spawned_by"], f"parent of task {t['id']} ({want['root']})")
+            check_eq(t["spawn_site"], f"{SOURCES}/{truth['program']}.rs:{want['spawn_line']}",
+                     f"spawn site of task {t['id']} ({want['root']})")
 
 
 def check_wakes(report, truth):

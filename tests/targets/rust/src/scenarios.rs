@@ -39,7 +39,7 @@ pub fn join(program: &str, runtime: &str, src: &str, join_macro: &str) -> Truth 
         .future(&a, Counts::yielding(1, 2), 1, 0)
         .future(&b, Counts::yielding(1, B_YIELDS), 1, 0)
         .function(YIELD_NOW_POLL, Counts::yielding(2 + B_YIELDS, 1))
-        .task(&pair, 1, parent.polls, None)
+        .task(&pair, 1, parent.polls, None, marked_line(src, "spawn-pair"))
         .wake(&pair, 2 + B_YIELDS, WakeKind::ByRef, WakeFrom::SelfTask)
         .macro_await(&pair, join_macro, marked_line(src, "join"), B_YIELDS)
         .await_lines(&a, vec![marked_line(src, "a1"), marked_line(src, "a2")])
@@ -84,7 +84,7 @@ pub fn select(program: &str, runtime: &str, src: &str, select_macro: &str) -> Tr
         .future(&loser, parked_twice, 1, 1)
         .future(&winner, Counts::yielding(1, 1), 1, 0)
         .function(YIELD_NOW_POLL, yields)
-        .task(&race, 1, 2, None)
+        .task(&race, 1, 2, None, marked_line(src, "spawn-race"))
         .wake(&race, 3, WakeKind::ByRef, WakeFrom::SelfTask)
         .macro_await(&race, select_macro, marked_line(src, "select"), 1)
         .await_lines(&loser, repeat(marked_line(src, "loser"), 2))
@@ -116,8 +116,8 @@ pub fn spawn(program: &str, runtime: &str, src: &str, join_wake: WakeKind) -> Tr
     t.future(&parent, Counts::yielding(1, 1), 1, 0)
         .future(&child, Counts::yielding(CHILDREN, CHILD_YIELDS), CHILDREN, 0)
         .function(YIELD_NOW_POLL, Counts::yielding(CHILDREN * CHILD_YIELDS, 1))
-        .task(&parent, 1, 2, None)
-        .task(&child, CHILDREN, each.polls, Some(&parent))
+        .task(&parent, 1, 2, None, marked_line(src, "spawn-parent"))
+        .task(&child, CHILDREN, each.polls, Some(&parent), marked_line(src, "spawn-child"))
         .wake(
             &child,
             CHILDREN * CHILD_YIELDS,
@@ -142,7 +142,7 @@ pub fn wake(program: &str, runtime: &str, src: &str, wakes: u64) -> Truth {
     t.param("thread_wakes", wakes)
         .future(&waiter, c, 1, 0)
         .function(REMOTE_WAKE_POLL, c)
-        .task(&waiter, 1, wakes + 1, None)
+        .task(&waiter, 1, wakes + 1, None, marked_line(src, "spawn-waiter"))
         .wake(
             &waiter,
             wakes,
@@ -171,8 +171,8 @@ pub fn reuse(program: &str, runtime: &str, src: &str, tasks: u64, join_wake: Wak
         .future(&driver, Counts::yielding(1, tasks), 1, 0)
         .future(&tiny, Counts::yielding(tasks, 1), tasks, 0)
         .function(YIELD_NOW_POLL, Counts::yielding(tasks, 1))
-        .task(&driver, 1, tasks + 1, None)
-        .task(&tiny, tasks, 2, Some(&driver))
+        .task(&driver, 1, tasks + 1, None, marked_line(src, "spawn-driver"))
+        .task(&tiny, tasks, 2, Some(&driver), marked_line(src, "spawn-tiny"))
         .wake(&tiny, tasks, WakeKind::ByRef, WakeFrom::SelfTask)
         .wake(&driver, tasks, join_wake, WakeFrom::Task(tiny.clone()))
         .await_lines(&driver, repeat(marked_line(src, "handle"), tasks))
@@ -195,7 +195,7 @@ pub fn sleep(program: &str, src: &str) -> Truth {
     t.param("sleeps", SLEEPS)
         .future(&sleeper, Counts::yielding(1, SLEEPS), 1, 0)
         .function(sleep_poll, Counts::yielding(SLEEPS, 1))
-        .task(&sleeper, 1, SLEEPS + 1, None)
+        .task(&sleeper, 1, SLEEPS + 1, None, marked_line(src, "spawn-sleeper"))
         .wake(
             &sleeper,
             SLEEPS,

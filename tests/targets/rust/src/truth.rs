@@ -19,11 +19,16 @@ pub fn async_fn(program: &str, f: &str) -> String {
 /// ground truth follows the code when lines move. Panics unless exactly one
 /// line carries the marker (a typo must not yield a silently wrong line).
 pub fn marked_line(src: &str, tag: &str) -> u32 {
-    let marker = format!("// @{tag}");
+    let marker = format!("@{tag}");
+    // A line's `// ` comment may carry several markers: `// @handle @spawn-tiny`.
+    let carries = |l: &str| {
+        l.split_once("// ")
+            .map_or(false, |(_, c)| c.split_whitespace().any(|w| w == marker))
+    };
     let hits: Vec<u32> = src
         .lines()
         .zip(1..)
-        .filter(|(l, _)| l.trim_end().ends_with(&marker))
+        .filter(|(l, _)| carries(l))
         .map(|(_, n)| n)
         .collect();
     match hits[..] {
@@ -51,6 +56,8 @@ pub struct TaskTruth {
     pub count: u64,
     pub polls_each: u64,
     pub spawned_by: Option<String>,
+    /// The line of the spawn call (`// @spawn-<fn>` in the binary's source).
+    pub spawn_line: u32,
 }
 
 /// Which waker vtable entry a wake goes through.
@@ -184,12 +191,20 @@ impl Truth {
         self
     }
 
-    pub fn task(&mut self, root: &str, count: u64, polls_each: u64, spawned_by: Option<&str>) -> &mut Self {
+    pub fn task(
+        &mut self,
+        root: &str,
+        count: u64,
+        polls_each: u64,
+        spawned_by: Option<&str>,
+        spawn_line: u32,
+    ) -> &mut Self {
         self.tasks.push(TaskTruth {
             root: root.into(),
             count,
             polls_each,
             spawned_by: spawned_by.map(String::from),
+            spawn_line,
         });
         self
     }
@@ -247,7 +262,8 @@ impl Truth {
         let tasks = self.tasks.iter().map(|t| {
             let by = t.spawned_by.as_deref().map_or("null".into(), json_str);
             let (root, n, each) = (json_str(&t.root), t.count, t.polls_each);
-            format!("{{\"root\":{root},\"count\":{n},\"polls_each\":{each},\"state\":\"completed\",\"spawned_by\":{by}}}")
+            let line = t.spawn_line;
+            format!("{{\"root\":{root},\"count\":{n},\"polls_each\":{each},\"state\":\"completed\",\"spawned_by\":{by},\"spawn_line\":{line}}}")
         });
         let wakes = self.wakes.iter().map(|w| {
             let kind = match w.kind {

@@ -47,6 +47,6 @@ fn main() {
     targets::async_std_one_thread();
     // block_on's own future is not in the ground truth: whether the task is
     // done before it first polls the handle is a race (1 or 2 polls).
-    async_std::task::block_on(async_std::task::spawn(pair()));
+    async_std::task::block_on(async_std::task::spawn(pair())); // @spawn-pair
     print!("{}", gt.stdout());
 }

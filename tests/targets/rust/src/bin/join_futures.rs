@@ -47,7 +47,7 @@ fn main() {
         return;
     }
     let mut pool = LocalPool::new();
-    pool.spawner().spawn_local(pair()).expect("spawn_local");
+    pool.spawner().spawn_local(pair()).expect("spawn_local"); // @spawn-pair
     pool.run();
     print!("{}", gt.stdout());
 }

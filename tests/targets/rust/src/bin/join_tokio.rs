@@ -42,6 +42,6 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async { tokio::spawn(pair()).await.expect("pair failed") });
+    rt.block_on(async { tokio::spawn(pair()).await.expect("pair failed") }); // @spawn-pair
     print!("{}", gt.stdout());
 }

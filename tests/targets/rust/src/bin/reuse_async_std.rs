@@ -15,7 +15,7 @@ const PROGRAM: &str = "reuse_async_std";
 #[inline(never)]
 async fn driver(tasks: u64) {
     for _ in 0..tasks {
-        async_std::task::spawn(tiny()).await; // @handle
+        async_std::task::spawn(tiny()).await; // @handle @spawn-tiny
     }
 }
 
@@ -34,6 +34,6 @@ fn main() {
     }
     targets::async_std_one_thread();
     // block_on's own future is not in the ground truth (racy, see join_async_std).
-    async_std::task::block_on(async_std::task::spawn(driver(args.tasks)));
+    async_std::task::block_on(async_std::task::spawn(driver(args.tasks))); // @spawn-driver
     print!("{}", gt.stdout());
 }

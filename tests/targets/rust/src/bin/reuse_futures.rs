@@ -18,7 +18,7 @@ const PROGRAM: &str = "reuse_futures";
 #[inline(never)]
 async fn driver(spawner: LocalSpawner, tasks: u64) {
     for _ in 0..tasks {
-        let handle = spawner.spawn_local_with_handle(tiny()).expect("spawn_local");
+        let handle = spawner.spawn_local_with_handle(tiny()).expect("spawn_local"); // @spawn-tiny
         handle.await; // @handle
     }
 }
@@ -39,7 +39,7 @@ fn main() {
     let mut pool = LocalPool::new();
     let spawner = pool.spawner();
     spawner
-        .spawn_local(driver(spawner.clone(), args.tasks))
+        .spawn_local(driver(spawner.clone(), args.tasks)) // @spawn-driver
         .expect("spawn_local");
     pool.run();
     print!("{}", gt.stdout());

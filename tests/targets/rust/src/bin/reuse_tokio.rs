@@ -15,7 +15,7 @@ const PROGRAM: &str = "reuse_tokio";
 #[inline(never)]
 async fn driver(tasks: u64) {
     for _ in 0..tasks {
-        tokio::spawn(tiny()).await.expect("tiny failed"); // @handle
+        tokio::spawn(tiny()).await.expect("tiny failed"); // @handle @spawn-tiny
     }
 }
 
@@ -35,6 +35,6 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async { tokio::spawn(driver(args.tasks)).await.expect("driver failed") });
+    rt.block_on(async { tokio::spawn(driver(args.tasks)).await.expect("driver failed") }); // @spawn-driver
     print!("{}", gt.stdout());
 }

@@ -48,6 +48,6 @@ fn main() {
     }
     targets::async_std_one_thread();
     // block_on's own future is not in the ground truth (racy, see join_async_std).
-    async_std::task::block_on(async_std::task::spawn(race()));
+    async_std::task::block_on(async_std::task::spawn(race())); // @spawn-race
     print!("{}", gt.stdout());
 }

@@ -49,7 +49,7 @@ fn main() {
         return;
     }
     let mut pool = LocalPool::new();
-    pool.spawner().spawn_local(race()).expect("spawn_local");
+    pool.spawner().spawn_local(race()).expect("spawn_local"); // @spawn-race
     pool.run();
     print!("{}", gt.stdout());
 }

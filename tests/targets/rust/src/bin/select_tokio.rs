@@ -44,6 +44,6 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async { tokio::spawn(race()).await.expect("race failed") });
+    rt.block_on(async { tokio::spawn(race()).await.expect("race failed") }); // @spawn-race
     print!("{}", gt.stdout());
 }

@@ -28,6 +28,6 @@ fn main() {
         .enable_time()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async { tokio::spawn(sleeper()).await.expect("sleeper failed") });
+    rt.block_on(async { tokio::spawn(sleeper()).await.expect("sleeper failed") }); // @spawn-sleeper
     print!("{}", gt.stdout());
 }

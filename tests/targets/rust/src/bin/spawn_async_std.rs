@@ -15,7 +15,7 @@ const PROGRAM: &str = "spawn_async_std";
 /// Spawned from block_on (outside any task); spawns the children.
 #[inline(never)]
 async fn parent() {
-    let handles: Vec<_> = (0..CHILDREN).map(|_| async_std::task::spawn(child())).collect();
+    let handles: Vec<_> = (0..CHILDREN).map(|_| async_std::task::spawn(child())).collect(); // @spawn-child
     let mut sum = 0;
     for h in handles {
         sum += h.await; // @handle
@@ -41,6 +41,6 @@ fn main() {
     }
     targets::async_std_one_thread();
     // block_on's own future is not in the ground truth (racy, see join_async_std).
-    async_std::task::block_on(async_std::task::spawn(parent()));
+    async_std::task::block_on(async_std::task::spawn(parent())); // @spawn-parent
     print!("{}", gt.stdout());
 }

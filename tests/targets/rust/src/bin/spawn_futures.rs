@@ -17,7 +17,7 @@ const PROGRAM: &str = "spawn_futures";
 /// Spawned from main (outside any task); spawns the children.
 #[inline(never)]
 async fn parent(spawner: LocalSpawner) {
-    let spawn = |_| spawner.spawn_local_with_handle(child()).expect("spawn_local");
+    let spawn = |_| spawner.spawn_local_with_handle(child()).expect("spawn_local"); // @spawn-child
     let handles: Vec<_> = (0..CHILDREN).map(spawn).collect();
     let mut sum = 0;
     for h in handles {
@@ -44,7 +44,7 @@ fn main() {
     }
     let mut pool = LocalPool::new();
     let spawner = pool.spawner();
-    spawner.spawn_local(parent(spawner.clone())).expect("spawn_local");
+    spawner.spawn_local(parent(spawner.clone())).expect("spawn_local"); // @spawn-parent
     pool.run();
     print!("{}", gt.stdout());
 }

@@ -14,7 +14,7 @@ const PROGRAM: &str = "spawn_tokio";
 /// Spawned from block_on (outside any task); spawns the children.
 #[inline(never)]
 async fn parent() {
-    let handles: Vec<_> = (0..CHILDREN).map(|_| tokio::spawn(child())).collect();
+    let handles: Vec<_> = (0..CHILDREN).map(|_| tokio::spawn(child())).collect(); // @spawn-child
     let mut sum = 0;
     for h in handles {
         sum += h.await.expect("child failed"); // @handle
@@ -41,6 +41,6 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async { tokio::spawn(parent()).await.expect("parent failed") });
+    rt.block_on(async { tokio::spawn(parent()).await.expect("parent failed") }); // @spawn-parent
     print!("{}", gt.stdout());
 }

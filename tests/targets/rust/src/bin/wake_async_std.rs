@@ -31,7 +31,7 @@ fn main() {
     targets::async_std_one_thread();
     let (remote, thread) = remote_wakes(args.wakes);
     // block_on's own future is not in the ground truth (racy, see join_async_std).
-    async_std::task::block_on(async_std::task::spawn(waiter(remote, args.wakes)));
+    async_std::task::block_on(async_std::task::spawn(waiter(remote, args.wakes))); // @spawn-waiter
     thread.join().expect("waker thread panicked");
     print!("{}", gt.stdout());
 }

@@ -28,7 +28,7 @@ fn main() {
     let (remote, thread) = remote_wakes(args.wakes);
     let mut pool = LocalPool::new();
     pool.spawner()
-        .spawn_local(waiter(remote, args.wakes))
+        .spawn_local(waiter(remote, args.wakes)) // @spawn-waiter
         .expect("spawn_local");
     pool.run();
     thread.join().expect("waker thread panicked");

@@ -28,7 +28,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        tokio::spawn(waiter(remote, args.wakes))
+        tokio::spawn(waiter(remote, args.wakes)) // @spawn-waiter
             .await
             .expect("waiter failed")
     });
