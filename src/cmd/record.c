@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "elf/pollfn_cache.h"
 #include "util/error.h"
 
 #define DEFAULT_OUTPUT "asynctrace.trace"
@@ -45,6 +46,7 @@ static void usage(FILE *out)
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -p, --pid PID          trace a running process\n"
 		"  -b, --buffer-size MB   bpf: ring buffer size (default 16); inproc: buffer pool (default 64)\n"
+		"      --no-cache         analyse the binary again (its analysis is kept in ~/.cache/asynctrace)\n"
 		"  -v, --verbose          list every probe, every function not patched and why, and libbpf's\n"
 		"                         diagnostics\n"
 		"  -q, --quiet            no summary on stderr\n");
@@ -108,6 +110,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "no-cache", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -138,6 +141,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 				return err;
 			break;
 		case 'P': o->no_tasks = 1; break;
+		case 'C': o->no_cache = 1; break;
 		case 'v': o->verbose = 1; break;
 		case 'q': report_set_quiet(1); break;
 		case 'h': usage(stdout); return 1;
@@ -209,7 +213,7 @@ static int compile_pattern(const char *option, const char *pattern, regex_t *re)
 	return -EINVAL;
 }
 
-static int load_functions(struct record_run *run)
+static int analyse_functions(struct record_run *run)
 {
 	const struct record_options *o = run->o;
 	struct poll_fn_list *fns = &run->fns;
@@ -232,6 +236,25 @@ static int load_functions(struct record_run *run)
 		regfree(&match);
 	if (o->functions)
 		regfree(&functions);
+	return err;
+}
+
+/* The binary's analysis, from the cache when this binary was recorded with
+ * the same options before. */
+static int load_functions(struct record_run *run)
+{
+	const struct record_options *o = run->o;
+	struct pollfn_cache_key key = { run->path, o->match, o->functions, !o->no_tasks };
+	struct poll_fn_list *fns = &run->fns;
+	int err = o->no_cache ? -ENOENT : pollfn_cache__load(fns, &key);
+
+	if (err == -ENOENT) {
+		err = analyse_functions(run);
+		if (!err && fns->count && !o->no_cache)
+			pollfn_cache__store(fns, &key); /* best effort */
+	}
+	if (err == -EINVAL)
+		return err; /* a bad pattern, already reported */
 	if (err == -ENOEXEC)
 		report_error("record: %s: not an ELF file", run->path);
 	else if (err)
@@ -244,14 +267,24 @@ static int load_functions(struct record_run *run)
 	return err ? err : -ENOENT;
 }
 
+/* Its only job is to interrupt the loop's wait (no SA_RESTART): the
+ * command's exit is noticed at once, not at the next tick. */
+static void on_child_signal(int sig)
+{
+	(void)sig;
+}
+
 static void install_signal_handlers(void)
 {
 	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct sigaction child = { .sa_handler = on_child_signal };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&child.sa_mask);
+	sigaction(SIGCHLD, &child, NULL);
 }
 
 static double now_seconds(void)

@@ -733,6 +733,38 @@ def refusals_are_listed_with_reasons():
 
 
 @test_once
+def analysis_cache_changes_nothing():
+    """A second recording reuses the binary's analysis (~/.cache/asynctrace):
+    the trace says the same as with a fresh analysis, and a changed binary
+    is analysed again."""
+    binary = os.path.join(RUST, "spawn_tokio")
+
+    def summary(extra=()):
+        trace, proc = record(binary, out=tmpfile("cache.trace"), extra=extra)
+        check_eq(proc.returncode, 0, f"record {extra} ({proc.stderr.strip()})")
+        report = report_json(trace)
+        fns = sorted((f["name"], f["polls"], f["ready"], f["pending"], f["instances"], f["cancelled"],
+                      json.dumps(f["parked_at"])) for f in report["functions"])
+        tasks = sorted((t["root"], t["polls"], t["spawn_site"]) for t in report["tasks"])
+        return fns, tasks
+
+    fresh = summary(("--no-cache",))
+    entries = lambda: sorted(os.listdir(os.environ["XDG_CACHE_HOME"] + "/asynctrace"))
+    summary()  # analyses and stores
+    stored = entries()
+    check(stored, "an analysis was stored")
+    check_eq(summary(), fresh, "a recording from the cached analysis vs a fresh one")
+    check_eq(entries(), stored, "the second recording reused the entry")
+    copy = tmpfile("spawn_tokio")
+    shutil.copy2(binary, copy)
+    with open(copy, "ab") as f:
+        f.write(b"\0")  # another file (size, times): another entry
+    proc = tracer("record", "-q", "-o", tmpfile("copy.trace"), "--", copy)
+    check_eq(proc.returncode, 0, f"record of the copy ({proc.stderr.strip()})")
+    check_eq(len(entries()), len(stored) + 1, "a new entry for a different binary")
+
+
+@test_once
 def killed_tracer_leaves_the_target_running():
     """SIGKILL to the tracer: the command runs on (dropping its records)
     and ends as it would have."""
@@ -894,6 +926,7 @@ def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="asynctrace-e2e-") as WORKDIR:
         os.chmod(WORKDIR, 0o755)  # unprivileged runs read targets' traces here
+        os.environ["XDG_CACHE_HOME"] = os.path.join(WORKDIR, "cache")  # record's analysis cache, ours alone
         for name, fn, backend in TESTS:
             if selected and not any(s in name for s in selected):
                 continue
