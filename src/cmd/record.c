@@ -21,7 +21,9 @@
 
 #define DEFAULT_OUTPUT "asynctrace.trace"
 #define POLL_INTERVAL_MS 100
-#define AGENT_POLL_INTERVAL_MS 10
+/* Short: a SIGCHLD that lands while the loop drains is only seen at the
+ * next wake-up. */
+#define AGENT_POLL_INTERVAL_MS 2
 
 /* Set from the signal handler; the loop polls it. */
 static volatile sig_atomic_t stop_signal;
