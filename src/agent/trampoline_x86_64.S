@@ -63,6 +63,21 @@
 	orq %rdx, %rax
 .endm
 
+/* An entry record: the entry's stack pointer is %rsp + frame, the value is
+ * in the frame's slot `value`; the header word goes last. In: %r11 = the
+ * descriptor. Clobbers %rax, %rdx, %r10. */
+.macro ENTRY_RECORD frame, value, slow
+	RESERVE \slow
+	TIMESTAMP
+	movq %rax, 0(%r10)
+	leaq \frame(%rsp), %rax
+	movq %rax, 8(%r10)
+	movq \value(%rsp), %rax
+	movq %rax, 16(%r10)
+	movq AGENT_DESC_ENTRY_HEADER(%r11), %rax
+	movq %rax, 24(%r10)
+.endm
+
 	.text
 
 	.globl asynctrace_call_through
@@ -84,15 +99,7 @@ asynctrace_call_through:
 	cmpq $0, AGENT_DESC_ENTRY_HEADER(%r11)
 	je .Lcall
 .Lentry_reserve:
-	RESERVE .Lentry_slow
-	TIMESTAMP
-	movq %rax, 0(%r10)
-	leaq CALL_FRAME(%rsp), %rax
-	movq %rax, 8(%r10)
-	movq SLOT_SELF(%rsp), %rax
-	movq %rax, 16(%r10)
-	movq AGENT_DESC_ENTRY_HEADER(%r11), %rax
-	movq %rax, 24(%r10)
+	ENTRY_RECORD CALL_FRAME, SLOT_SELF, .Lentry_slow
 .Lcall:
 	movq SLOT_RAX(%rsp), %rax
 	movq SLOT_RDX(%rsp), %rdx
@@ -198,15 +205,7 @@ asynctrace_record_entry:
 	cmoveq ENTRY_FRAME(%rsp), %r10
 	movq %r10, ENTRY_VALUE(%rsp)
 .Lhook_reserve:
-	RESERVE .Lhook_slow
-	TIMESTAMP
-	movq %rax, 0(%r10)
-	leaq ENTRY_FRAME(%rsp), %rax
-	movq %rax, 8(%r10)
-	movq ENTRY_VALUE(%rsp), %rax
-	movq %rax, 16(%r10)
-	movq AGENT_DESC_ENTRY_HEADER(%r11), %rax
-	movq %rax, 24(%r10)
+	ENTRY_RECORD ENTRY_FRAME, ENTRY_VALUE, .Lhook_slow
 .Lhook_done:
 	movq ENTRY_RAX(%rsp), %rax
 	movq ENTRY_RDX(%rsp), %rdx
