@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bpf/poll.h"
+#include "elf/pollfn_cache.h"
 #include "probe/agent_session.h"
 #include "probe/uprobe.h"
 #include "util/error.h"
@@ -100,7 +101,9 @@ static int prepare_inproc(struct record_run *run)
 	struct recorder *rec = &run->rec;
 	double mb = run->o->buffer_mb ? run->o->buffer_mb : DEFAULT_POOL_MB;
 	struct agent_session_callbacks callbacks = recorder__agent_callbacks(rec);
-	int err = agent_plan__build(&run->agent_plan, run->path, &run->fns);
+	struct pollfn_cache_key key = { run->path, run->o->match, run->o->functions, !run->o->no_tasks };
+	int err = run->o->no_cache ? agent_plan__build(&run->agent_plan, run->path, &run->fns)
+				   : agent_plan__build_cached(&run->agent_plan, &run->fns, &key);
 
 	if (err) {
 		report_error("record: cannot decode the functions of %s: %s", run->path, strerror(-err));

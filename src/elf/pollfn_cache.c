@@ -162,19 +162,24 @@ int poll_fn_list__deserialize(struct poll_fn_list *list, const uint8_t *data, si
 	return c.err;
 }
 
-/* $XDG_CACHE_HOME/asynctrace/<hash of the key>, created as needed. */
-static int entry_path(const struct pollfn_cache_key *key, const struct stat *st, char *out, size_t out_len)
+/* $XDG_CACHE_HOME/asynctrace/<hash of the key><suffix>, created as needed. */
+static int entry_path(const struct pollfn_cache_key *key, const struct stat *st, const char *suffix, char *out,
+		      size_t out_len)
 {
 	const char *base = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char dir[PATH_MAX], identity[PATH_MAX + 256], *real = realpath(key->path, NULL);
+	struct stat self = { 0 };
 	uint64_t hash;
 
 	if (!real)
 		return -errno;
-	snprintf(identity, sizeof(identity), "%s|%llu|%llu|%lld|%lld.%09ld|%lld.%09ld|%d", real,
+	/* Another build of asynctrace analyses and plans afresh. */
+	stat("/proc/self/exe", &self);
+	snprintf(identity, sizeof(identity), "%s|%llu|%llu|%lld|%lld.%09ld|%lld.%09ld|%d|%lld.%09ld|%lld", real,
 		 (unsigned long long)st->st_dev, (unsigned long long)st->st_ino, (long long)st->st_size,
 		 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
-		 st->st_ctim.tv_nsec, key->hooks);
+		 st->st_ctim.tv_nsec, key->hooks, (long long)self.st_mtim.tv_sec, self.st_mtim.tv_nsec,
+		 (long long)self.st_size);
 	free(real);
 	/* The options hash apart, so that no separator inside them collides. */
 	hash = hash_string(identity) ^ (hash_string(key->match) * 31) ^ (hash_string(key->functions) * 131) ^
@@ -193,21 +198,16 @@ static int entry_path(const struct pollfn_cache_key *key, const struct stat *st,
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	if ((size_t)snprintf(out, out_len, "%s/%016llx.fns", dir, (unsigned long long)hash) >= out_len)
+	if ((size_t)snprintf(out, out_len, "%s/%016llx%s", dir, (unsigned long long)hash, suffix) >= out_len)
 		return -ENAMETOOLONG;
 	return 0;
 }
 
-int pollfn_cache__load(struct poll_fn_list *list, const struct pollfn_cache_key *key)
+int pollfn_cache__read(const char *path, void **map, size_t *len)
 {
-	char path[PATH_MAX];
-	struct stat st, entry;
-	void *map;
-	int fd, err;
+	struct stat entry;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-	if (stat(key->path, &st) < 0 || entry_path(key, &st, path, sizeof(path)) < 0)
-		return -ENOENT;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -ENOENT;
 	/* Someone else's file is not ours to trust. */
@@ -215,38 +215,40 @@ int pollfn_cache__load(struct poll_fn_list *list, const struct pollfn_cache_key 
 		close(fd);
 		return -ENOENT;
 	}
-	map = mmap(NULL, (size_t)entry.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	*map = mmap(NULL, (size_t)entry.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
-	if (map == MAP_FAILED)
+	if (*map == MAP_FAILED)
 		return -ENOENT;
-	err = poll_fn_list__deserialize(list, map, (size_t)entry.st_size);
-	munmap(map, (size_t)entry.st_size);
+	*len = (size_t)entry.st_size;
+	return 0;
+}
+
+int pollfn_cache__load(struct poll_fn_list *list, const struct pollfn_cache_key *key)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	void *map;
+	size_t len;
+	int err;
+
+	if (stat(key->path, &st) < 0 || entry_path(key, &st, ".fns", path, sizeof(path)) < 0 ||
+	    pollfn_cache__read(path, &map, &len) < 0)
+		return -ENOENT;
+	err = poll_fn_list__deserialize(list, map, len);
+	munmap(map, len);
 	return err == -ENOMEM ? err : err ? -ENOENT : 0;
 }
 
-int pollfn_cache__store(const struct poll_fn_list *list, const struct pollfn_cache_key *key)
+int pollfn_cache__write(const char *path, const void *data, size_t len)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16];
-	struct stat st;
-	uint8_t *data;
-	size_t len;
+	char tmp[PATH_MAX + 16];
 	int fd, err;
 
-	if (stat(key->path, &st) < 0)
-		return -errno;
-	err = entry_path(key, &st, path, sizeof(path));
-	if (!err)
-		err = poll_fn_list__serialize(list, &data, &len);
-	if (err)
-		return err;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		free(data);
+	if (fd < 0)
 		return -errno;
-	}
 	err = write(fd, data, len) == (ssize_t)len ? 0 : -EIO;
-	free(data);
 	if (close(fd) < 0 && !err)
 		err = -errno;
 	if (!err && rename(tmp, path) < 0)
@@ -254,4 +256,33 @@ int pollfn_cache__store(const struct poll_fn_list *list, const struct pollfn_cac
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+int pollfn_cache__store(const struct poll_fn_list *list, const struct pollfn_cache_key *key)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint8_t *data;
+	size_t len;
+	int err;
+
+	if (stat(key->path, &st) < 0)
+		return -errno;
+	err = entry_path(key, &st, ".fns", path, sizeof(path));
+	if (!err)
+		err = poll_fn_list__serialize(list, &data, &len);
+	if (err)
+		return err;
+	err = pollfn_cache__write(path, data, len);
+	free(data);
+	return err;
+}
+
+int pollfn_cache__path(const struct pollfn_cache_key *key, const char *suffix, char *out, size_t out_len)
+{
+	struct stat st;
+
+	if (stat(key->path, &st) < 0)
+		return -errno;
+	return entry_path(key, &st, suffix, out, out_len);
 }

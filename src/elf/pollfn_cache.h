@@ -4,7 +4,8 @@
  * again reuses it. Entries live in $XDG_CACHE_HOME/asynctrace (or
  * ~/.cache/asynctrace), mode 0600, one file per binary and options, keyed
  * by the file's identity (device, inode, size, modification and change
- * times) and the options; a changed binary or option is a miss. A cache
+ * times), the options and the asynctrace build; a changed binary, option or
+ * asynctrace is a miss. A cache
  * that cannot be read or written is no error: the analysis runs again. */
 #ifndef ASYNCTRACE_ELF_POLLFN_CACHE_H
 #define ASYNCTRACE_ELF_POLLFN_CACHE_H
@@ -23,6 +24,16 @@ struct pollfn_cache_key {
 int pollfn_cache__load(struct poll_fn_list *list, const struct pollfn_cache_key *key);
 /* Best effort: 0 or a negative errno, which callers may ignore. */
 int pollfn_cache__store(const struct poll_fn_list *list, const struct pollfn_cache_key *key);
+
+/* The path of the key's entry with another suffix (".plan": what later
+ * stages derive from the same analysis), the cache directory created.
+ * Returns 0 or a negative errno. */
+int pollfn_cache__path(const struct pollfn_cache_key *key, const char *suffix, char *out, size_t out_len);
+
+/* A cache file: mapped read-only (munmap it) when it is ours and not a
+ * symlink; written whole, mode 0600, through a rename. 0 or -errno. */
+int pollfn_cache__read(const char *path, void **map, size_t *len);
+int pollfn_cache__write(const char *path, const void *data, size_t len);
 
 /* The serialized form, for the cache and its tests: malloc'd bytes. */
 int poll_fn_list__serialize(const struct poll_fn_list *list, uint8_t **data, size_t *len);

@@ -5,10 +5,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
+#include "elf/pollfn_cache.h"
 #include "elf/elf_image.h"
 #include "probe/plan.h"
 #include "util/array.h"
@@ -292,4 +294,75 @@ void agent_plan__free(struct agent_plan_set *set)
 	free(set->functions);
 	free(set->refusal);
 	*set = (struct agent_plan_set){ 0 };
+}
+
+#define PLAN_CACHE_MAGIC "ATPLAN01"
+
+/* On disk: magic, u64 function count, u64 planned count, a refusal byte
+ * per function, the planned functions (plain structs: the agent checks the
+ * bytes they name against memory before it patches). */
+static int plan_from_cache(struct agent_plan_set *set, const struct poll_fn_list *fns, const uint8_t *data,
+			   size_t len)
+{
+	uint64_t counts[2];
+	size_t head = 8 + sizeof(counts);
+
+	if (len < head || memcmp(data, PLAN_CACHE_MAGIC, 8))
+		return -EINVAL;
+	memcpy(counts, data + 8, sizeof(counts));
+	if (counts[0] != fns->count || counts[1] > counts[0] ||
+	    len != head + counts[0] + counts[1] * sizeof(struct agent_plan_function))
+		return -EINVAL;
+	*set = (struct agent_plan_set){ .function_count = fns->count, .count = counts[1],
+					.refused = fns->count - counts[1] };
+	set->refusal = malloc(fns->count ? fns->count : 1);
+	set->functions = malloc(counts[1] ? counts[1] * sizeof(*set->functions) : 1);
+	if (!set->refusal || !set->functions) {
+		agent_plan__free(set);
+		return -ENOMEM;
+	}
+	memcpy(set->refusal, data + head, fns->count);
+	memcpy(set->functions, data + head + fns->count, counts[1] * sizeof(*set->functions));
+	for (size_t i = 0; i < set->count; i++)
+		if (set->functions[i].func_id >= fns->count || set->refusal[set->functions[i].func_id]) {
+			agent_plan__free(set);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static void plan_to_cache(const struct agent_plan_set *set, const char *path)
+{
+	uint64_t counts[2] = { set->function_count, set->count };
+	size_t len = 8 + sizeof(counts) + set->function_count + set->count * sizeof(*set->functions);
+	uint8_t *data = malloc(len);
+
+	if (!data)
+		return;
+	memcpy(data, PLAN_CACHE_MAGIC, 8);
+	memcpy(data + 8, counts, sizeof(counts));
+	memcpy(data + 8 + sizeof(counts), set->refusal, set->function_count);
+	memcpy(data + 8 + sizeof(counts) + set->function_count, set->functions, set->count * sizeof(*set->functions));
+	pollfn_cache__write(path, data, len);
+	free(data);
+}
+
+int agent_plan__build_cached(struct agent_plan_set *set, const struct poll_fn_list *fns,
+			     const struct pollfn_cache_key *key)
+{
+	char path[4096];
+	void *map;
+	size_t len;
+	int err, cached = key && pollfn_cache__path(key, ".plan", path, sizeof(path)) == 0;
+
+	if (cached && pollfn_cache__read(path, &map, &len) == 0) {
+		err = plan_from_cache(set, fns, map, len);
+		munmap(map, len);
+		if (err != -EINVAL)
+			return err;
+	}
+	err = agent_plan__build(set, key ? key->path : NULL, fns);
+	if (!err && cached)
+		plan_to_cache(set, path);
+	return err;
 }

@@ -35,6 +35,12 @@ struct agent_plan_set {
 /* Plans every function of fns (ids = indexes) in the ELF at path.
  * Returns 0 or a negative errno. */
 int agent_plan__build(struct agent_plan_set *set, const char *path, const struct poll_fn_list *fns);
+/* The same, reusing the plan cached beside the analysis of `key` (see
+ * elf/pollfn_cache.h) when there is one for exactly these functions, and
+ * caching a new one (best effort). */
+struct pollfn_cache_key;
+int agent_plan__build_cached(struct agent_plan_set *set, const struct poll_fn_list *fns,
+			     const struct pollfn_cache_key *key);
 void agent_plan__free(struct agent_plan_set *set);
 const char *inproc_refusal__name(int refusal);
 /* What the agent reported for one planned function, as a refusal reason
