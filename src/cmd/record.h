@@ -42,7 +42,9 @@ struct record_run {
 	struct poll_fn_list fns;
 	struct agent_plan_set agent_plan;
 	bool *by_uprobe;              /* per func_id: traced through uprobes */
-	bool uprobes_unavailable;     /* inproc: BPF refused (no privileges) */
+	bool uprobes_unavailable;     /* inproc: BPF could not be loaded (no privileges) */
+	int uprobes_error;            /* ... and why */
+	bool warned_untraced;         /* said that what uprobes should trace is not traced */
 	uint32_t *exits;              /* per func_id, for the function table */
 	struct probe_plan probe_plan;
 	struct held_child child;

@@ -79,13 +79,14 @@ static int open_uprobes(struct record_run *run)
 	int err;
 
 	if (rec->uprobes || run->uprobes_unavailable)
-		return rec->uprobes ? 0 : -EPERM;
+		return rec->uprobes ? 0 : run->uprobes_error;
 	err = uprobe_session__open(&rec->uprobes, ring_bytes(mb), run->o->verbose, &run->fns, recorder__on_event,
 				   rec);
 	if (!err)
 		return 0;
-	if (run->backend == BACKEND_INPROC && (err == -EPERM || err == -EACCES)) {
+	if (run->backend == BACKEND_INPROC) { /* the caller says what goes untraced */
 		run->uprobes_unavailable = true;
+		run->uprobes_error = err;
 		return err;
 	}
 	if (err == -EPERM || err == -EACCES)
@@ -120,10 +121,13 @@ static int prepare_inproc(struct record_run *run)
 	}
 	/* Functions the agent cannot patch go to uprobes, which need privileges:
 	 * without them, say so now and trace the rest. */
-	if (run->agent_plan.refused && open_uprobes(run) == -EPERM)
-		report_warning("record: %zu function%s cannot be patched in process and uprobes need root or CAP_BPF+CAP_PERFMON: %s not traced (-v lists them)",
+	if (run->agent_plan.refused && (err = open_uprobes(run)) < 0) {
+		report_warning("record: %zu function%s cannot be patched in process and uprobes are not available (%s): %s not traced (-v lists them)",
 			       run->agent_plan.refused, run->agent_plan.refused == 1 ? "" : "s",
+			       err == -EPERM || err == -EACCES ? "they need root or CAP_BPF+CAP_PERFMON" : strerror(-err),
 			       run->agent_plan.refused == 1 ? "it is" : "they are");
+		run->warned_untraced = true;
+	}
 	err = agent_session__create(&rec->agent, &run->agent_plan, &run->fns, (size_t)(mb * 1024 * 1024),
 				    &callbacks);
 	if (err)
@@ -247,7 +251,8 @@ size_t record_count_by_uprobe(const struct record_run *run)
 static int assign_functions(struct record_run *run, bool agent_refused)
 {
 	struct agent_session *agent = run->rec.agent;
-	size_t failed_in_agent = 0;
+	size_t failed_in_agent = 0, untraced;
+	int rc;
 
 	for (size_t i = 0; i < run->fns.count; i++) {
 		int result = agent_refused ? AGENT_PATCH_PENDING : agent_session__result(agent, (uint32_t)i);
@@ -268,13 +273,18 @@ static int assign_functions(struct record_run *run, bool agent_refused)
 			    failed_in_agent == 1 ? "" : "s", failed_in_agent == 1 ? "it" : "them");
 	if (!record_count_by_uprobe(run))
 		return 0;
-	if (open_uprobes(run) == 0)
-		return 0;
+	rc = open_uprobes(run);
+	if (rc == 0 || agent_refused)
+		return rc; /* with the agent refused, nothing would trace */
+	untraced = record_count_by_uprobe(run);
 	for (size_t i = 0; i < run->fns.count; i++)
 		run->by_uprobe[i] = false;
-	if (agent_refused || !run->uprobes_unavailable)
-		return -EPERM;
-	return 0; /* warned at prepare time (or just below) */
+	if (!run->warned_untraced)
+		report_warning("record: %zu function%s cannot be patched in process and uprobes are not available (%s): %s not traced (-v lists them)",
+			       untraced, untraced == 1 ? "" : "s",
+			       rc == -EPERM || rc == -EACCES ? "they need root or CAP_BPF+CAP_PERFMON" : strerror(-rc),
+			       untraced == 1 ? "it is" : "they are");
+	return 0;
 }
 
 /* The agent holds the target in its constructor until go. Returns 1 when
@@ -297,8 +307,9 @@ static int complete_handshake(struct record_run *run)
 			       why ? why : "", state == AGENT_REFUSED ? "" : " (LD_PRELOAD ignored?)");
 	err = assign_functions(run, refused);
 	if (err) {
-		report_error("record: nothing can trace %s: the agent is not running and uprobes need root or CAP_BPF+CAP_PERFMON",
-			     rec->command_name);
+		report_error("record: nothing can trace %s: the agent is not running and uprobes are not available (%s)",
+			     rec->command_name,
+			     err == -EPERM || err == -EACCES ? "they need root or CAP_BPF+CAP_PERFMON" : strerror(-err));
 		return err;
 	}
 	return refused ? 1 : 0;

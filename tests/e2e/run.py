@@ -733,6 +733,32 @@ def refusals_are_listed_with_reasons():
 
 
 @test_once
+def unprivileged_refusals_are_said():
+    """Without privileges, what the agent cannot patch is not traced (no
+    uprobes): record says how many, in one warning, and the rest is exact."""
+    binary = os.path.join(C_TARGETS, "probe_mech")
+    truth = ground_truth(binary)
+    outdir = tmpfile("nobody-c")
+    os.makedirs(outdir, exist_ok=True)
+    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), binary):
+        shutil.copy2(path, outdir)
+    os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    trace = os.path.join(outdir, "c.trace")
+    proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "-o", trace, *C_FUNCTIONS, "--",
+                     os.path.join(outdir, "probe_mech"))
+    check_eq(proc.returncode, 0, f"record as nobody ({proc.stderr.strip()})")
+    check_eq(proc.stdout, truth["stdout"], "stdout")
+    warnings = [l for l in proc.stderr.splitlines() if "warning" in l]
+    check_eq(warnings, ["asynctrace: warning: record: 2 functions cannot be patched in process and uprobes are "
+                        "not available (they need root or CAP_BPF+CAP_PERFMON): they are not traced (-v lists them)"],
+             "the warning")
+    rows = functions_by_name(report_json(trace))
+    for name in ("multi_ret", "tail_caller", "tail_target", "plain"):
+        check_eq(rows.get(name, {}).get("polls"), truth["functions"][name]["entries"], f"{name} entries")
+    check(not ({"recurse", "many_args"} & set(rows)), f"untraced functions have no rows: {sorted(rows)}")
+
+
+@test_once
 def analysis_cache_changes_nothing():
     """A second recording reuses the binary's analysis (~/.cache/asynctrace):
     the trace says the same as with a fresh analysis, and a changed binary
