@@ -775,7 +775,8 @@ def analysis_cache_changes_nothing():
         return fns, tasks
 
     fresh = summary(("--no-cache",))
-    entries = lambda: sorted(os.listdir(os.environ["XDG_CACHE_HOME"] + "/asynctrace"))
+    entries = lambda: sorted(f for f in os.listdir(os.environ["XDG_CACHE_HOME"] + "/asynctrace")
+                             if f.endswith(".fns"))  # an analysis; its plan beside it
     summary()  # analyses and stores
     stored = entries()
     check(stored, "an analysis was stored")
