@@ -44,7 +44,7 @@ _Static_assert(offsetof(struct agent_descriptor, memory_offset) == AGENT_DESC_ME
  * the lowest free buffers, and record frees them as soon as they are handed
  * over, so these are the ones in use; mapping them later would stall a
  * traced poll for tens of microseconds. */
-#define PREMAPPED_BYTES (4u << 20)
+#define PREMAPPED_BYTES (2u << 20)
 
 struct agent asynctrace_agent;
 

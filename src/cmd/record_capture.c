@@ -135,10 +135,21 @@ static int prepare_inproc(struct record_run *run)
 	return err;
 }
 
+/* Spawn sites resolved before are kept beside the binary's analysis. */
+static void find_sites_cache(struct record_run *run)
+{
+	struct pollfn_cache_key key = { run->path, run->o->match, run->o->functions, !run->o->no_tasks };
+	char path[4096];
+
+	if (!run->o->no_cache && pollfn_cache__path(&key, ".sites", path, sizeof(path)) == 0)
+		run->rec.sites_cache = strdup(path);
+}
+
 int record_prepare_capture(struct record_run *run)
 {
 	size_t n = run->fns.count ? run->fns.count : 1;
 
+	find_sites_cache(run);
 	run->by_uprobe = calloc(n, sizeof(*run->by_uprobe));
 	run->exits = calloc(n, sizeof(*run->exits));
 	if (!run->by_uprobe || !run->exits)

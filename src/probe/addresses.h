@@ -29,9 +29,11 @@ int address_book__note(struct address_book *book, uint64_t addr);
  * the file). */
 int address_book__find_bias(struct address_book *book, pid_t pid, const char *path,
 			    uint64_t file_offset, uint64_t vaddr);
-/* Resolves every noted address with the file's DWARF line tables.
- * Returns 0 or a negative errno; *sites (malloc'd) may be empty. */
-int address_book__resolve(const struct address_book *book, const char *path,
+/* Resolves every noted address with the file's DWARF line tables, or from
+ * `cache` (a file of sites resolved before for this binary, NULL for none;
+ * new ones are added to it). Returns 0 or a negative errno; *sites
+ * (malloc'd) may be empty. */
+int address_book__resolve(const struct address_book *book, const char *path, const char *cache,
 			  struct trace_site **sites, size_t *count);
 void address_book__free(struct address_book *book);
 

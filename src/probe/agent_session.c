@@ -24,7 +24,7 @@
 /* 128 KiB buffers: 4092 records each; a thread holds one at a time, so a
  * 64 MiB pool serves ~500 live threads. */
 #define BUFFER_BYTES (128u << 10)
-#define PREALLOCATED_BYTES (4u << 20) /* what the agent maps before main */
+#define PREALLOCATED_BYTES (2u << 20) /* what the agent maps before main */
 /* How often owned buffers of threads that died without handing them over
  * (exec, a killed thread) are looked for. */
 #define DEAD_THREAD_CHECK_NS 250000000ull

@@ -243,7 +243,7 @@ static int write_addresses(struct recorder *rec)
 {
 	struct trace_site *sites = NULL;
 	size_t count = 0;
-	int err = address_book__resolve(&rec->addresses, rec->binary, &sites, &count);
+	int err = address_book__resolve(&rec->addresses, rec->binary, rec->sites_cache, &sites, &count);
 
 	if (!err && rec->addresses.have_bias)
 		err = trace_writer__write_mapping(rec->writer, rec->addresses.load_bias);
@@ -400,4 +400,6 @@ void recorder__close(struct recorder *rec)
 	address_book__free(&rec->addresses);
 	free(rec->threads);
 	rec->threads = NULL;
+	free(rec->sites_cache);
+	rec->sites_cache = NULL;
 }

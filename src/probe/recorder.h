@@ -41,6 +41,7 @@ struct recorder {
 	const struct poll_fn_list *fns; /* what the func_ids of events index */
 	const char *binary;          /* the probed file (for addresses and lines) */
 	struct address_book addresses; /* spawn sites */
+	char *sites_cache;           /* sites resolved by earlier recordings of this binary, or NULL */
 };
 
 int recorder__open_output(struct recorder *rec, const char *path);
