@@ -2,154 +2,16 @@
 """End-to-end tests: record real targets as root and compare with the ground
 truth each target prints about itself. Run by tests/run.sh; closing line
 "N passed, N failed". `run.py NAME...` runs only tests whose name contains NAME.
+Tests live here and in tests/e2e/t_*.py; the harness is harness.py.
 
 Tests that need BPF fail (never skip) when not run as root: CI runs as root.
 """
-import json
-import os
-import pwd
-import re
-import shutil
-import signal
-import subprocess
+import glob
+import importlib
 import sys
-import tempfile
-import time
-import traceback
 
-BUILD = os.environ.get("ASYNCTRACE_BUILD") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
-TRACER = os.path.join(BUILD, "asynctrace")
-RUST = os.path.join(BUILD, "targets", "rust", "debug")
-RUST_RELEASE = os.path.join(BUILD, "targets", "rust", "release")
-C_TARGETS = os.path.join(BUILD, "targets", "c")
-
-REGISTRY = "/usr/share/cargo/registry/"
-# The Rust targets' sources, as their DWARF names them (the build's absolute path).
-SOURCES = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets", "rust",
-                                        "src", "bin"))  # where Debian's crates (and their macros) live
-
-TESTS = []
-BACKENDS = ("inproc", "bpf")
-BACKEND = None  # the capture backend of the test running now; None: backend-independent
-
-
-def test(fn):
-    """A recording test: runs once per capture backend, with the same truth."""
-    for backend in BACKENDS:
-        TESTS.append((f"{fn.__name__}[{backend}]", fn, backend))
-    return fn
-
-
-def test_once(fn):
-    """A test of one backend (it passes --backend itself) or of no recording."""
-    TESTS.append((fn.__name__, fn, None))
-    return fn
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise Failure(message)
-
-
-def check_eq(got, want, what):
-    if got != want:
-        raise Failure(f"{what}: got {got!r}, want {want!r}")
-
-
-def need_root():
-    check(os.geteuid() == 0, "needs root for BPF (CI runs as root): run `sudo make test`")
-
-
-def run(cmd, timeout=120, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-
-
-def tracer(*args, timeout=120):
-    return run([TRACER, *args], timeout=timeout)
-
-
-def tmpfile(name):
-    return os.path.join(WORKDIR, name)
-
-
-def one_error_line(proc, what):
-    """A failure: non-zero exit and exactly one line on stderr, ours."""
-    check(proc.returncode != 0, f"{what}: exit status 0, want non-zero")
-    lines = proc.stderr.strip().splitlines()
-    check(len(lines) == 1, f"{what}: want one stderr line, got {len(lines)}: {proc.stderr!r}")
-    check(lines[0].startswith("asynctrace: "), f"{what}: stderr line is not ours: {lines[0]!r}")
-    return lines[0]
-
-
-def ground_truth(binary, *args):
-    proc = run([binary, *args, "--ground-truth"])
-    check(proc.returncode == 0, f"{binary} --ground-truth failed: {proc.stderr}")
-    return json.loads(proc.stdout)
-
-
-def backend_args():
-    return ("--backend", BACKEND) if BACKEND else ()
-
-
-def record(binary, *args, out=None, extra=()):
-    """Records `binary args` with the test's backend; returns (trace path, completed process)."""
-    need_root()
-    trace = out or tmpfile(f"{os.path.basename(binary)}-{BACKEND}.trace")
-    proc = tracer("record", "-q", "-o", trace, *backend_args(), *extra, "--", binary, *args)
-    return trace, proc
-
-
-def report_json(trace):
-    proc = tracer("report", "--json", trace)
-    check(proc.returncode == 0, f"report failed: {proc.stderr}")
-    return json.loads(proc.stdout)
-
-
-def functions_by_name(report):
-    rows = {}
-    for f in report["functions"]:
-        row = rows.setdefault(f["name"], {"polls": 0, "ready": 0, "pending": 0, "unwound": 0, "max_ns": 0})
-        for key in ("polls", "ready", "pending", "unwound"):
-            row[key] += f[key]
-        row["max_ns"] = max(row["max_ns"], f["max_ns"])
-    return rows
-
-
-COUNT_KEYS = ("polls", "ready", "pending", "unwound")
-
-
-def compare_with_truth(report, truth, keys=COUNT_KEYS):
-    """Every truth function must state every key compared: a missing
-    expectation is a failure, not a pass."""
-    rows = functions_by_name(report)
-    check_eq(report["lost"], 0, "lost events")
-    check(truth["functions"], "the ground truth lists no functions")
-    for name, want in truth["functions"].items():
-        missing = [k for k in keys if k not in want]
-        check(not missing, f"ground truth of {name} lacks {missing}")
-        if want["polls"] == 0 and name not in rows:
-            continue  # never polled: the report lists only polled functions
-        check(name in rows, f"{name} not in the report (functions: {sorted(rows)[:8]}...)")
-        for key in keys:
-            check_eq(rows[name][key], want[key], f"{name} {key}")
-
-
-def exact_counts(binary_name, *args):
-    binary = os.path.join(RUST, binary_name)
-    truth = ground_truth(binary, *args)
-    untraced = run([binary, *args])
-    trace, proc = record(binary, *args)
-    check_eq(proc.returncode, untraced.returncode, "exit status traced vs untraced")
-    check_eq(proc.stdout, untraced.stdout, "stdout traced vs untraced")
-    check_eq(proc.stdout, truth["stdout"], "stdout vs the ground truth")
-    check_eq(proc.returncode, truth["exit_status"], "exit status vs the ground truth")
-    compare_with_truth(report_json(trace), truth)
-    return trace
+import harness
+from harness import *  # noqa: F401,F403 (the tests below use the harness's helpers)
 
 
 @test
@@ -285,13 +147,13 @@ def output_and_exit_status_pass_through():
     preload = "/lib/x86_64-linux-gnu/libz.so.1"
     env = dict(os.environ, LD_PRELOAD=preload)
     untraced = run([binary, "--env", "LD_PRELOAD", "--fds"], env=env)
-    traced = run([TRACER, "record", "-q", "-o", tmpfile(f"env-{BACKEND}.trace"), *backend_args(), *C_FUNCTIONS,
+    traced = run([TRACER, "record", "-q", "-o", tmpfile(f"env-{backend()}.trace"), *backend_args(), *C_FUNCTIONS,
                   "--", binary, "--env", "LD_PRELOAD", "--fds"], env=env)
     check_eq(traced.returncode, 0, f"record with LD_PRELOAD set ({traced.stderr.strip()})")
     check(f"LD_PRELOAD={preload}\n" in untraced.stdout, f"untraced sees its LD_PRELOAD: {untraced.stdout!r}")
     check_eq(traced.stdout, untraced.stdout, "stdout with the user's LD_PRELOAD")
     # Started with SIGCHLD ignored (children reaped by the kernel): the status still comes back.
-    ignoring = run([TRACER, "record", "-q", "-o", tmpfile(f"sigchld-{BACKEND}.trace"), *backend_args(), *C_FUNCTIONS,
+    ignoring = run([TRACER, "record", "-q", "-o", tmpfile(f"sigchld-{backend()}.trace"), *backend_args(), *C_FUNCTIONS,
                     "--", binary, "--exit", "3"],
                    preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
     check_eq(ignoring.returncode, 3, f"exit status when started with SIGCHLD ignored ({ignoring.stderr.strip()})")
@@ -324,7 +186,7 @@ def ctrl_c_leaves_a_complete_trace():
     """Ctrl-C in a terminal signals the whole foreground process group."""
     need_root()
     binary = os.path.join(C_TARGETS, "probe_mech")
-    trace = tmpfile(f"sigint-{BACKEND}.trace")
+    trace = tmpfile(f"sigint-{backend()}.trace")
     # As from an interactive shell: a job run in the background (CI, a
     # mutation run) inherits SIGINT ignored, and so would the command.
     proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, *backend_args(), *C_FUNCTIONS, "--", binary,
@@ -345,7 +207,7 @@ def ctrl_c_leaves_a_complete_trace():
 def sigterm_to_the_tracer_ends_the_command():
     need_root()
     binary = os.path.join(C_TARGETS, "probe_mech")
-    trace = tmpfile(f"sigterm-{BACKEND}.trace")
+    trace = tmpfile(f"sigterm-{backend()}.trace")
     proc = subprocess.Popen([TRACER, "record", "-q", "-o", trace, *backend_args(), *C_FUNCTIONS, "--", binary,
                              "--seconds", "30"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -375,8 +237,8 @@ def lost_events_are_counted_and_shown():
     """Buffers far too small for the event rate: some events are lost, and
     every event the target produced is either in the trace or counted as lost."""
     need_root()
-    trace = tmpfile(f"lossy-{BACKEND}.trace")
-    if BACKEND == "bpf":  # one page of ring buffer (85 records) against 360 k events
+    trace = tmpfile(f"lossy-{backend()}.trace")
+    if backend() == "bpf":  # one page of ring buffer (85 records) against 360 k events
         binary = os.path.join(C_TARGETS, "probe_mech")
         truth = ground_truth(binary, "--calls", "20000")
         produced = 2 * sum(f["entries"] for f in truth["functions"].values())  # an entry and an exit each
@@ -947,31 +809,7 @@ def error_usage():
     one_error_line(tracer("export", "--format", "nope", "x"), "unknown format")
 
 
-def main():
-    global WORKDIR, BACKEND
-    selected = sys.argv[1:]
-    passed = failed = 0
-    with tempfile.TemporaryDirectory(prefix="asynctrace-e2e-") as WORKDIR:
-        os.chmod(WORKDIR, 0o755)  # unprivileged runs read targets' traces here
-        os.environ["XDG_CACHE_HOME"] = os.path.join(WORKDIR, "cache")  # record's analysis cache, ours alone
-        for name, fn, backend in TESTS:
-            if selected and not any(s in name for s in selected):
-                continue
-            BACKEND = backend
-            start = time.time()
-            try:
-                fn()
-                passed += 1
-                print(f"ok   e2e: {name} ({time.time() - start:.1f}s)", flush=True)
-            except Failure as e:
-                failed += 1
-                print(f"FAIL e2e: {name}: {e}", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL e2e: {name}: crashed:\n{traceback.format_exc()}", flush=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "t_*.py"))):
+        importlib.import_module(os.path.basename(path)[:-3])
+    sys.exit(harness.main())
