@@ -218,3 +218,55 @@ UNIT_TEST(tasks_fused_future_polled_after_ready_is_one_instance)
 	/* ... unless it was dropped between: then a new one took its place. */
 	CHECK(child_instances(1) == 2);
 }
+
+/* Freed while its root future was last Pending, with no drop seen (drop glue
+ * not probed, or inlined): cancelled at the free, never completed; a task
+ * reallocated at the same address ends the same way. */
+UNIT_TEST(tasks_freed_or_reused_while_pending_are_cancelled)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 10, 0x9400, 0x7a5c, 0, 0);
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, 170, 0x9000, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 200, 0x9400, 0x8b00, 0, 0);
+	task_poll(&ev, 300, 0x8b00, 1, 0);
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 400, 0x9400, 0x8b00, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 3);
+	if (m.task_count == 3) {
+		CHECK(m.tasks[0].state == TASK_CANCELLED && m.tasks[0].ended == 170);
+		CHECK(m.tasks[1].state == TASK_CANCELLED && m.tasks[1].ended == 400);
+		CHECK(m.tasks[2].state == TASK_PENDING && m.tasks[2].polls == 0);
+		CHECK_STR(task_state__name(m.tasks[0].state), "cancelled");
+		CHECK_STR(task_state__name(m.tasks[2].state), "pending");
+	}
+	task_model__free(&m);
+	trace_file__close(trace);
+}
+
+/* Two wakes before one poll: the poll answers both, and the time the task
+ * waited to be scheduled runs from the first wake, counted once. */
+UNIT_TEST(tasks_two_wakes_before_a_poll_wait_from_the_first)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 10, 0x9400, 0x7a5c, 0, 0);
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, 150, 0x9000, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, 180, 0x9000, 0x7a5c, 0, 0);
+	task_poll(&ev, 250, 0x7a5c, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 1 && m.wake_count == 2);
+	if (m.task_count == 1 && m.wake_count == 2) {
+		CHECK(m.tasks[0].wakes == 2 && m.tasks[0].sched_wait_ns == 250 - 150);
+		CHECK(m.wakes[0].poll_ts == 250 && m.wakes[1].poll_ts == 250);
+		CHECK(m.tasks[0].state == TASK_COMPLETED && m.tasks[0].ended == 253);
+	}
+	task_model__free(&m);
+	trace_file__close(trace);
+}
