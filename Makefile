@@ -45,10 +45,12 @@ AGENT_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Is
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(BUILD)/unit-tests
 CODEC_BENCH := $(BUILD)/codec-bench
+# Synthetic traces for the golden tests (tests/golden/README.md).
+GOLDEN_FIXTURES := $(BUILD)/make-fixtures
 
 .SECONDARY:
 .PHONY: all deps demo test unit e2e targets bench bench-codec clean
-all: $(BUILD)/asynctrace $(AGENT_LIB)
+all: $(BUILD)/asynctrace $(AGENT_LIB) $(GOLDEN_FIXTURES)
 
 deps:
 	@./scripts/install-deps.sh
@@ -112,6 +114,9 @@ $(BUILD)/asynctrace: $(MAIN_OBJ) $(BUILD)/libasynctrace.a
 
 $(UNIT_BIN): $(UNIT_SRCS) $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $(UNIT_SRCS) $(BUILD)/libasynctrace.a $(LDLIBS)
+
+$(GOLDEN_FIXTURES): tests/golden/make_fixtures.c $(BUILD)/libasynctrace.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)
 
 $(CODEC_BENCH): bench/codec_bench.c $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)

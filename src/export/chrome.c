@@ -110,7 +110,10 @@ static void write_poll(const struct poll *p, void *ctx)
 }
 
 /* A flow arrow from each wake (on the waking thread) to the poll it led to
- * (on the woken task's track). */
+ * (on the woken task's track). Its end is at the start of the task poll,
+ * which is not drawn on task tracks: it binds to the next slice there (the
+ * default binding), the task's future polled by that poll; an "enclosing
+ * slice" binding ("bp":"e") would find none and viewers drop the arrow. */
 static void write_flows(const struct chrome_writer *cw)
 {
 	for (size_t i = 0; i < cw->model->wake_count; i++) {
@@ -121,7 +124,7 @@ static void write_flows(const struct chrome_writer *cw)
 		fprintf(cw->out, ",\n{\"ph\":\"s\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
 			w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake", i + 1, cw->trace->meta.pid, w->tid);
 		write_us(cw->out, since_origin(cw, w->ts));
-		fprintf(cw->out, "},\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
+		fprintf(cw->out, "},\n{\"ph\":\"f\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
 			w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake", i + 1, cw->task_pid, w->target);
 		write_us(cw->out, since_origin(cw, w->poll_ts));
 		fputs("}", cw->out);

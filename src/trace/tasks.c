@@ -305,7 +305,13 @@ static void on_future_poll(struct task_model *m, const struct poll *p)
 	}
 	if (p->parent_path)
 		return;
-	/* The task's root future: its result is the task's. */
+	/* The task's root future: its result is the task's. A block_on's
+	 * task is created by the first poll to end, an inner one: its root's
+	 * poll began earlier. */
+	if (p->start < t->created)
+		t->created = p->start;
+	if (p->start < t->first_poll)
+		t->first_poll = p->start;
 	slot->root_of = t->id;
 	t->root_func = p->func_id;
 	if (t->first_node == NO_FUNCTION)
