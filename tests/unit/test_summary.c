@@ -206,3 +206,31 @@ UNIT_TEST(summary_sorts_by_each_key)
 	trace_summary__free(&s);
 	trace_file__close(t);
 }
+
+/* The longest polls: longest first, equal durations in the order they
+ * ended, and only the `top` longest kept. */
+UNIT_TEST(summary_longest_polls_keep_order_of_ties)
+{
+	static struct events ev;
+	struct trace_file *t;
+	struct trace_summary s;
+	const uint64_t durations[] = { 50, 70, 50, 20, 50 };
+
+	ev.n = 0;
+	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
+		poll(&ev, SPREAD, 1, 1000 * (i + 1), 1000 * (i + 1) + durations[i], 0, 0x8000);
+	t = trace_fixture__open(functions, FUNCTION_COUNT, ev.e, ev.n);
+	if (!t || trace_summary__build(&s, t, 3, 0) != 0) {
+		CHECK(!"summary built");
+		trace_file__close(t);
+		return;
+	}
+	CHECK(s.longest_count == 3);
+	if (s.longest_count == 3) {
+		CHECK(s.longest[0].duration_ns == 70 && s.longest[0].poll.start == 2000);
+		CHECK(s.longest[1].duration_ns == 50 && s.longest[1].poll.start == 1000);
+		CHECK(s.longest[2].duration_ns == 50 && s.longest[2].poll.start == 3000);
+	}
+	trace_summary__free(&s);
+	trace_file__close(t);
+}
