@@ -9,7 +9,7 @@
 #include "trace_fixture.h"
 #include "unit.h"
 
-enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, CHILD, DROP_CHILD,
+enum { RAW_POLL, OUTER, WAKE_BY_REF, TASK_NEW, SPAWN, DROP_OUTER, TASK_FREE, CHILD, DROP_CHILD, WAKE,
        FUNCTION_COUNT };
 
 static struct await_point outer_awaits[] = { { 3, 42, NULL } };
@@ -29,6 +29,7 @@ static struct trace_function functions[FUNCTION_COUNT] = {
 		    .result = { RESULT_IN_REGS, 1, 0, 1 } },
 	[DROP_CHILD] = { .role = ROLE_DROP, .target = CHILD,
 			 .name = "core::ptr::drop_in_place<tokio::future::maybe_done::MaybeDone<Fut>>" },
+	[WAKE] = { .role = ROLE_WAKE, .name = "async_task::raw::RawTask::wake" },
 };
 
 struct events {
@@ -267,6 +268,32 @@ UNIT_TEST(tasks_two_wakes_before_a_poll_wait_from_the_first)
 		CHECK(m.wakes[0].poll_ts == 250 && m.wakes[1].poll_ts == 250);
 		CHECK(m.tasks[0].state == TASK_COMPLETED && m.tasks[0].ended == 253);
 	}
+	task_model__free(&m);
+	trace_file__close(trace);
+}
+
+/* A wake by value that calls wake_by_ref on the same task (async-task in
+ * debug builds) is one wake; any poll or other hook in between ends that
+ * nesting, so the wakes after it count. */
+UNIT_TEST(tasks_a_wake_calling_wake_by_ref_is_one_wake)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 10, 0x9400, 0x7a5c, 0, 0);
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE, 150, 0x9000, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, 151, 0x8f00, 0x7a5c, 0, 0);
+	task_poll(&ev, 200, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, 250, 0x8f00, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, 260, 0x9000, 0x1234, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, 270, 0x8e00, 0x7a5c, 0, 0);
+	task_poll(&ev, 300, 0x7a5c, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 1 && m.wake_count == 3);
+	if (m.task_count == 1)
+		CHECK(m.tasks[0].wakes == 3 && m.tasks[0].polls == 3 && m.tasks[0].state == TASK_COMPLETED);
 	task_model__free(&m);
 	trace_file__close(trace);
 }
