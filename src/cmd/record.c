@@ -24,6 +24,7 @@
 /* Short: a SIGCHLD that lands while the loop drains is only seen at the
  * next wake-up. */
 #define AGENT_POLL_INTERVAL_MS 2
+#define DRAIN_AT_END_ENV "ASYNCTRACE_DRAIN_AT_END"
 
 /* Set from the signal handler; the loop polls it. */
 static volatile sig_atomic_t stop_signal;
@@ -156,6 +157,8 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		o->command = &argv[optind];
+	/* Not an option: only tests of exact loss want it (docs/cli.md). */
+	o->drain_at_end = getenv(DRAIN_AT_END_ENV) && *getenv(DRAIN_AT_END_ENV);
 	if (!o->command == !o->pid) {
 		report_error("record: give either -p PID or a command to run (see --help)");
 		return -EINVAL;
@@ -384,6 +387,7 @@ static int run_record(struct record_run *run)
 	if (err)
 		return status;
 	rec->command_name = run->o->command ? run->o->command[0] : run->shown;
+	rec->drain_at_end = run->o->drain_at_end;
 	started = now_seconds();
 	err = record_arm_capture(run);
 	if (err)

@@ -31,6 +31,7 @@ struct record_options {
 	double buffer_mb;     /* 0: the backend's default */
 	enum record_backend backend;
 	int verbose;
+	int drain_at_end;     /* ASYNCTRACE_DRAIN_AT_END set: drain only when the recording ends (tests) */
 };
 
 /* One recording's state, shared by the two files. */

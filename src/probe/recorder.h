@@ -33,6 +33,7 @@ struct recorder {
 	int exec_failed;
 	int failed;
 	int write_error;             /* negative errno of the first failed write */
+	bool drain_at_end;           /* take no event before the recording ends (a test hook) */
 	uint64_t lost;
 	uint64_t events;
 	uint64_t file_bytes;         /* the trace's size once finished */
@@ -60,7 +61,8 @@ int recorder__on_event(const struct probe_event *event, void *ctx);
 /* The agent session's callbacks. */
 struct agent_session_callbacks recorder__agent_callbacks(struct recorder *rec);
 /* Hands over what the backends hold now (waiting up to timeout_ms for the
- * uprobe ring buffer). Returns 0 or a negative errno (already reported). */
+ * uprobe ring buffer; with drain_at_end, only waits). Returns 0 or a
+ * negative errno (already reported). */
 int recorder__poll(struct recorder *rec, int timeout_ms);
 /* Has the target exited? Our own child is reaped and its status kept. */
 bool recorder__target_exited(struct recorder *rec);
