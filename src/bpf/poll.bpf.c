@@ -138,8 +138,11 @@ static __always_inline void fill_entry(struct probe_event *e, struct pt_regs *ct
 }
 
 /* A thread's name, captured by the thread itself at its first probe hit:
- * read from /proc later, a short-lived thread would be gone. */
-static __always_inline void name_thread(__u64 pid_tgid)
+ * read from /proc later, a short-lived thread would be gone. At an entry
+ * probe it also says where the function is mapped (the handler sees the
+ * probed address): user space learns the load bias from it even when a
+ * short program is gone before its /proc/PID/maps could be read. */
+static __always_inline void name_thread(__u64 pid_tgid, struct pt_regs *ctx, __u64 cookie)
 {
 	__u32 tid = (__u32)pid_tgid;
 	struct probe_event *e;
@@ -157,6 +160,11 @@ static __always_inline void name_thread(__u64 pid_tgid)
 	e->tid = tid;
 	e->kind = PROBE_KIND_THREAD;
 	bpf_get_current_comm(&e->arg0, 16); /* arg0 and arg1: 16 bytes */
+	if (((cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_ENTRY) {
+		e->aux = PT_REGS_IP(ctx);
+		e->func_id = cookie & COOKIE_FUNC_MASK;
+		e->flags = PROBE_FLAG_ENTRY_IP;
+	}
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
@@ -169,7 +177,7 @@ int poll_probe(struct pt_regs *ctx)
 
 	if (targ_tgid && (pid_tgid >> 32) != targ_tgid)
 		return 0;
-	name_thread(pid_tgid);
+	name_thread(pid_tgid, ctx, cookie);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();

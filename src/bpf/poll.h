@@ -12,6 +12,7 @@
 #define PROBE_FLAG_READ_FAILED 0x2      /* that read failed; arg1 is 0 */
 #define PROBE_FLAG_STATE 0x4            /* exit: aux = the future's state discriminant */
 #define PROBE_FLAG_RETURN_ADDRESS 0x8   /* entry: aux = the return address */
+#define PROBE_FLAG_ENTRY_IP 0x10        /* thread: aux = where func_id's entry probe is mapped */
 
 /* The attach cookie of every probe site packs what the BPF side needs:
  *   bits  0..31  function id (index in the trace's function table)

@@ -167,6 +167,18 @@ void recorder__locate_target(struct recorder *rec)
 	}
 }
 
+/* A thread's first hit at an entry probe says where that function is
+ * mapped: the load bias, also for a program that exited before
+ * recorder__locate_target could read its mappings. */
+static void learn_bias(struct recorder *rec, const struct probe_event *pe)
+{
+	if (rec->addresses.have_bias || !(pe->flags & PROBE_FLAG_ENTRY_IP) || pe->func_id >= rec->fns->count ||
+	    (pid_t)pe->pid != rec->target_pid)
+		return;
+	rec->addresses.load_bias = pe->aux - rec->fns->fns[pe->func_id].addr;
+	rec->addresses.have_bias = true;
+}
+
 int recorder__on_event(const struct probe_event *pe, void *ctx)
 {
 	struct recorder *rec = ctx;
@@ -190,6 +202,7 @@ int recorder__on_event(const struct probe_event *pe, void *ctx)
 
 	if (pe->kind == PROBE_KIND_THREAD) {
 		name_thread(rec, pe->tid, (const char *)&pe->arg0, 16, false);
+		learn_bias(rec, pe);
 		return 0;
 	}
 	if (pe->func_id >= rec->fns->count)
