@@ -157,13 +157,15 @@ def exact_counts(binary_name, *args):
 
 def main():
     global WORKDIR, BACKEND
-    selected = sys.argv[1:]
+    # NAME runs the tests whose name contains NAME; -NAME leaves them out.
+    selected = [a for a in sys.argv[1:] if not a.startswith("-")]
+    excluded = [a[1:] for a in sys.argv[1:] if a.startswith("-")]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="asynctrace-e2e-") as WORKDIR:
         os.chmod(WORKDIR, 0o755)  # unprivileged runs read targets' traces here
         os.environ["XDG_CACHE_HOME"] = os.path.join(WORKDIR, "cache")  # record's analysis cache, ours alone
         for name, fn, backend in TESTS:
-            if selected and not any(s in name for s in selected):
+            if (selected and not any(s in name for s in selected)) or any(x in name for x in excluded):
                 continue
             BACKEND = backend
             start = time.time()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end tests: record real targets as root and compare with the ground
 truth each target prints about itself. Run by tests/run.sh; closing line
-"N passed, N failed". `run.py NAME...` runs only tests whose name contains NAME.
+"N passed, N failed". `run.py NAME...` runs only tests whose name contains NAME,
+`run.py -NAME` all but those.
 Tests live here and in tests/e2e/t_*.py; the harness is harness.py.
 
 Tests that need BPF fail (never skip) when not run as root: CI runs as root.

@@ -442,3 +442,63 @@ UNIT_TEST(streams_forged_chunks_fail_while_reading)
 	CHECK(failed > 0);
 	buf_free(&file);
 }
+
+/* A 2.x EVENTS chunk too short for its own count is refused when the file
+ * is opened, never read past its end. */
+UNIT_TEST(trace_v2_short_events_chunk_is_refused)
+{
+	struct buf file = { 0 }, chunk = { 0 };
+	struct trace_file_header h = { .magic = "ASYNCTRC", .version_major = 2, .header_size = 24,
+				       .endian = TRACE_ENDIAN_LITTLE, .event_size = 56 };
+	struct trace_file *t = NULL;
+	char err[256] = "";
+
+	buf_put_bytes(&file, &h, sizeof(h));
+	buf_put_bytes(&chunk, (uint8_t[26]){ 1, 0, 0, 0, 5 }, 26);
+	buf_put_bytes(&chunk, (uint8_t[21]){ 0 }, 21);
+	buf_put_str(&chunk, "/bin/old");
+	buf_put_str(&chunk, NULL);
+	buf_put_str(&chunk, "ebpf-uprobe");
+	put_chunk(&file, TRACE_CHUNK_META, &chunk);
+	buf_free(&chunk);
+	buf_put_u32(&chunk, 1);
+	put_v2_function(&chunk, "old::f::{{closure}}");
+	put_chunk(&file, TRACE_CHUNK_FUNCTIONS, &chunk);
+	buf_free(&chunk);
+	buf_put_u32(&chunk, 0x7fffffff); /* a count, and nothing else */
+	put_chunk(&file, TRACE_CHUNK_EVENTS, &chunk);
+	buf_free(&chunk);
+	CHECK(open_bytes(&file, &t, err, sizeof(err)) == -EINVAL);
+	CHECK(t == NULL && strstr(err, "corrupt events chunk") != NULL);
+	trace_file__close(t);
+	buf_free(&file);
+}
+
+/* A stream chunk whose header promises another last timestamp than its
+ * events end at (the checksum covers only the events): reading fails. */
+UNIT_TEST(streams_wrong_last_timestamp_fails_while_reading)
+{
+	struct buf file = { 0 };
+	struct trace_stream_header h;
+	struct trace_file *t = NULL;
+	struct collected c = { .n = 0 };
+	uint32_t payload_size = 0;
+	char err[256] = "";
+	size_t payload;
+
+	CHECK(small_trace(&file) == 0);
+	payload = first_stream_payload(&file, &payload_size);
+	CHECK(payload > 0);
+	if (!payload) {
+		buf_free(&file);
+		return;
+	}
+	memcpy(&h, file.data + payload, sizeof(h));
+	h.last_ts += 1;
+	memcpy(file.data + payload, &h, sizeof(h));
+	CHECK(open_bytes(&file, &t, err, sizeof(err)) == 0);
+	if (t)
+		CHECK(trace_file__for_each_event(t, collect, &c) == -EBADMSG);
+	trace_file__close(t);
+	buf_free(&file);
+}
