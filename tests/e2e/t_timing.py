@@ -1,0 +1,137 @@
+"""Timing truth: `report --json`'s durations (per function, per task, per
+thread, long polls) against what the `timing` target measured with its own
+clock (tests/targets/rust/src/bin/timing.rs says why each figure is known).
+
+Tolerance: ±15% of the program's figure + 0.3 ms (1 ms for lifetimes and
+idle times, which span timer sleeps). A traced poll is a little longer than
+the spin the program timed inside it (the probes, the YieldNow poll after
+the spin; ~0.1 ms per poll under uprobes), and a loaded 2-core machine
+stretches spins and sleeps, but both clocks see a stretch. The figures are
+chosen far enough apart that the likely bugs land outside: a mean of
+total/(n+1) (few: 4.5 vs 6 ms), p99 read as p50 or max (many: 2 or 20 vs
+10 ms), p50 read as the mean (2.82 vs 2 ms), unsorted ranks, nested polls
+counted twice in thread time, scheduled time counted as idle."""
+import json
+import math
+import os
+
+from harness import *  # noqa: F401,F403
+
+BINARY = os.path.join(RUST, "timing")
+REL = 0.15
+SLACK_NS = 300_000
+LONG_SLACK_NS = 1_000_000
+_recorded = {}  # backend -> (truth, timings, report, trace): one recording serves all three tests
+
+
+def recorded():
+    """Records timing once per backend; returns (truth, timings, report)."""
+    if backend() in _recorded:
+        return _recorded[backend()][:3]
+    truth = ground_truth(BINARY)
+    timings_path = tmpfile(f"timing-{backend()}.json")
+    trace, proc = record(BINARY, "--timings", timings_path)
+    check_eq(proc.returncode, truth["exit_status"], f"exit status ({proc.stderr.strip()})")
+    check_eq(proc.stdout, truth["stdout"], "stdout")
+    with open(timings_path) as f:
+        timings = json.load(f)
+    report = report_json(trace)
+    compare_with_truth(report, truth)
+    _recorded[backend()] = (truth, timings, report, trace)
+    return _recorded[backend()][:3]
+
+
+def near(got, want, what, slack=SLACK_NS):
+    bound = REL * want + slack
+    check(abs(got - want) <= bound, f"{what}: got {got / 1e6:.3f} ms, the program measured {want / 1e6:.3f} ms "
+                                    f"(±{bound / 1e6:.3f} ms)")
+
+
+def nearest_rank(ordered, pct):
+    """summary.c's percentile: the value at rank ceil(n * pct / 100), 1-based."""
+    return ordered[max(math.ceil(len(ordered) * pct / 100), 1) - 1]
+
+
+def stats(durations):
+    ordered = sorted(durations)
+    return {"total_ns": sum(ordered), "mean_ns": sum(ordered) // len(ordered), "p50_ns": nearest_rank(ordered, 50),
+            "p99_ns": nearest_rank(ordered, 99), "max_ns": ordered[-1]}
+
+
+def fn_name(f):
+    return f"timing::{f}::{{{{closure}}}}"
+
+
+def task_of(report, f):
+    mine = [t for t in report["tasks"] if t["root"] == fn_name(f) and t["kind"] == "task"]
+    check_eq(len(mine), 1, f"tasks running {fn_name(f)}")
+    return mine[0]
+
+
+@test
+def timing_poll_durations():
+    """Per function: total, mean, p50, p99 and max of few (3 polls) and many
+    (100 polls) against the same statistics of the program's own spins."""
+    truth, timings, report = recorded()
+    rows = {f["name"]: f for f in report["functions"]}
+    for f in ("few", "many"):
+        row, want = rows[fn_name(f)], stats(timings[f])
+        check_eq(row["polls"], len(timings[f]), f"{f}: polls vs spins measured")
+        check_eq(row["unfinished"], 0, f"{f}: unfinished polls")
+        check_eq(row["mean_ns"], row["total_ns"] // row["polls"], f"{f}: mean is total / polls")
+        for key in ("total_ns", "mean_ns", "p50_ns", "p99_ns", "max_ns"):
+            near(row[key], want[key], f"{f} {key}")
+    longest = report["longest"][0]
+    check_eq(longest["function"], fn_name("many"), "the longest poll's function")
+    near(longest["duration_ns"], max(timings["many"]), "the longest poll")
+
+
+@test
+def timing_task_times():
+    """Per task: busy (its polls), scheduled (wake -> poll), idle and
+    lifetime of napper (timer sleeps between its polls) and waiter (woken by
+    a task that then keeps the thread 8 ms)."""
+    truth, timings, report = recorded()
+    for f in ("few", "many", "napper", "waiter", "sender"):
+        near(task_of(report, f)["busy_ns"], sum(timings[f]), f"{f} task busy")
+    nap, life, spun = task_of(report, "napper"), timings["napper_lifetime_ns"], sum(timings["napper"])
+    near(nap["lifetime_ns"], life, "napper lifetime", LONG_SLACK_NS)
+    near(nap["idle_ns"], life - spun, "napper idle (its sleeps)", LONG_SLACK_NS)
+    check(nap["wait_ns"] <= LONG_SLACK_NS, f"napper scheduled {nap['wait_ns']} ns: the timer's wakes are "
+                                           "answered at once on an idle thread")
+    waiter = task_of(report, "waiter")
+    near(waiter["wait_ns"], timings["waiter_waited_ns"], "waiter scheduled (woken, then held off the thread)")
+    check(waiter["idle_ns"] <= LONG_SLACK_NS, f"waiter idle {waiter['idle_ns']} ns: it waited for the thread, "
+                                              "not for a wake")
+
+
+def clean_threshold(durations, low_ms, high_ms):
+    """A threshold between the short polls and the long ones as far from
+    every measured poll as possible: a loaded machine stretches some short
+    spins, and a poll within a probe's cost of the threshold could land on
+    either side of it in the trace."""
+    candidates = [low_ms * 1e6 + i * 50_000 for i in range(int((high_ms - low_ms) * 20) + 1)]
+    best = max(candidates, key=lambda t: min(abs(d - t) for d in durations))
+    margin = min(abs(d - best) for d in durations)
+    check(margin >= 200_000, f"no threshold in {low_ms}..{high_ms} ms is 0.2 ms away from every measured poll")
+    return int(best)
+
+
+@test
+def timing_thread_busy_and_long_polls():
+    """The main thread's busy time is the sum of its top-level polls (each
+    spin once, not once per nesting level); polls over the threshold are
+    counted exactly."""
+    truth, timings, report = recorded()
+    main = [t for t in report["threads"] if t["tid"] == report["pid"]]
+    check_eq(len(main), 1, "the main thread in the report")
+    polls = [d for f in ("few", "many", "napper", "waiter", "sender") for d in timings[f]]
+    near(main[0]["busy_ns"], sum(polls), "main thread busy vs all task polls", LONG_SLACK_NS)
+    # Nominally 4 ms and shorter vs 8 ms and longer: truth["long_polls"] (7) of them.
+    threshold = clean_threshold(polls, 4.5, 7.5)
+    want = sum(1 for d in polls if d > threshold)
+    check(want >= truth["long_polls"], f"{want} polls over {threshold} ns, fewer than the {truth['long_polls']} "
+                                       "made long")
+    proc = tracer("report", "--json", "--long-poll", str(threshold / 1e6), _recorded[backend()][3])
+    check_eq(proc.returncode, 0, f"report --long-poll ({proc.stderr.strip()})")
+    check_eq(json.loads(proc.stdout)["warnings"]["long_polls"], want, f"polls over {threshold / 1e6} ms")
