@@ -8,6 +8,9 @@
 //! * `orphan` parks the same way and is never woken or aborted: it is still
 //!   pending when `main` drops the runtime, whose shutdown drops its future
 //!   and frees the task. A task freed while Pending did not complete: cancelled.
+//! * `Parked` is the same as a hand-written future (Pending, never wakes):
+//!   a zero-sized type needs no drop glue, so a tracer sees no future
+//!   dropped, only the task freed at shutdown while its last poll was Pending.
 //! * `racer` awaits a biased `select!` of `slow` (polled first, parks forever)
 //!   and `fast` (parks once on `YieldNow(1)`): in the second poll `fast` is
 //!   Ready and select! drops `slow`, parked. The task completes; `slow` is a
@@ -18,16 +21,19 @@
 //!   it. The task completes; `never` is cancelled.
 //!
 //! Why exact: one thread, a FIFO run queue, and nothing wakes `aborted`,
-//! `orphan`, `slow` or `never` (`std::future::pending`). `main` yields once
-//! after spawning the first two, so each is polled exactly once (and parks)
-//! before the abort. Await points are marked `// @tag`.
+//! `orphan`, `Parked`, `slow` or `never` (`std::future::pending`). `main`
+//! yields once after spawning the first three, so each is polled exactly
+//! once (and parks) before the abort. Await points are marked `// @tag`.
 
-use std::future::pending;
+use std::future::{pending, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use targets::truth::{async_fn, marked_line, Truth, WakeFrom, WakeKind};
 use targets::{Args, Counts, YieldNow, YIELD_NOW_POLL};
 
 const PROGRAM: &str = "end_states";
+const PARKED_POLL: &str = "<end_states::Parked as core::future::future::Future>::poll";
 const TIMEOUT_MS: u64 = 5;
 
 #[inline(never)]
@@ -38,6 +44,18 @@ async fn aborted() {
 #[inline(never)]
 async fn orphan() {
     pending::<()>().await; // @orphan
+}
+
+/// Pending forever, without keeping the waker: nothing to drop.
+struct Parked;
+
+impl Future for Parked {
+    type Output = ();
+
+    #[inline(never)]
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
 }
 
 #[inline(never)]
@@ -86,11 +104,14 @@ fn ground_truth(src: &str) -> Truth {
         .future(&f("fast"), Counts::yielding(1, 1), 1, 0)
         .future(&f("timed_out"), Counts::yielding(1, 1), 1, 0)
         .future(&f("never"), dropped_parked(2), 1, 1)
+        .function(PARKED_POLL, dropped_parked(1))
         // fast's YieldNow(1) and main's.
         .function(YIELD_NOW_POLL, Counts::yielding(2, 1))
         .task(&f("aborted"), 1, 2, None, line("spawn-aborted"))
         .ending("cancelled")
         .task(&f("orphan"), 1, 1, None, line("spawn-orphan"))
+        .ending("cancelled")
+        .task(PARKED_POLL, 1, 1, None, line("spawn-parked"))
         .ending("cancelled")
         .task(&f("racer"), 1, 2, None, line("spawn-racer"))
         .task(&f("timed_out"), 1, 2, None, line("spawn-timed_out"))
@@ -103,7 +124,7 @@ fn ground_truth(src: &str) -> Truth {
         .await_lines(&f("timed_out"), vec![line("timeout")])
         .await_lines(&f("never"), vec![line("never"); 2])
         .macro_await(&f("racer"), "tokio::select!", line("select"), 1);
-    t.line(&format!("{PROGRAM}: aborted, loser dropped, timed out, orphan left"));
+    t.line(&format!("{PROGRAM}: aborted, loser dropped, timed out, orphans left"));
     t
 }
 
@@ -121,7 +142,8 @@ fn main() {
     rt.block_on(async {
         let a = tokio::spawn(aborted()); // @spawn-aborted
         let o = tokio::spawn(orphan()); // @spawn-orphan
-        YieldNow::new(1).await; // both run once and park
+        let p = tokio::spawn(Parked); // @spawn-parked
+        YieldNow::new(1).await; // all three run once and park
         a.abort();
         let err = a.await.expect_err("aborted task finished");
         assert!(err.is_cancelled());
@@ -129,8 +151,8 @@ fn main() {
         assert!(won, "the loser won");
         let late = tokio::spawn(timed_out()).await.expect("timed_out failed"); // @spawn-timed_out
         assert!(late, "never() finished");
-        drop(o); // detached: the orphan stays in the runtime, parked
+        drop((o, p)); // detached: both stay in the runtime, parked
     });
-    drop(rt); // shutdown drops the orphan's future
+    drop(rt); // shutdown drops the orphan's future and frees both tasks
     print!("{}", gt.stdout());
 }

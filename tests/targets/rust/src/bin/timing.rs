@@ -17,15 +17,19 @@
 //!   spins 8 ms in the same poll. On one thread the waiter cannot run until
 //!   that poll ends: its scheduled time (wake -> poll) is ≈ 8 ms.
 //!
-//! Polls above 6 ms (the `long_poll_ms` of the ground truth): few 1,
-//! many 2, napper 3, sender 1.
+//! Polls of 8 ms and more (the ground truth's `long_polls`, 7): few 1,
+//! many 2, napper 3, sender 1; the others take 4 ms or less.
 //!
 //! The nominal figures are what the code asks for; what a run really took is
-//! measured by the program's own clock (`Instant`, around each spin and
-//! sleep, from just before a spawn to the task's last statement), and
-//! `--timings FILE` writes those measurements as one JSON line, to compare a
-//! tracer's figures with. Spins are wall-clock, so a preempted spin ends on
-//! time (or late, and the measurement shows it). stdout stays fixed.
+//! measured by the program's own clock: `Timed` times each poll of each
+//! task's future from outside it (`Instant` before and after the call), and
+//! napper's lifetime runs from just before its spawn to its last statement.
+//! `--timings FILE` writes those measurements as one JSON line (ns):
+//! `{"few":[...],"many":[...],"napper":[...],"napper_lifetime_ns":N,
+//! "sender":[...],"waiter":[...],"waiter_waited_ns":N}`, each list a task's
+//! poll durations in order, to compare a tracer's figures with. Spins are
+//! wall-clock: a preempted spin ends on time or late, and the measurement
+//! shows it. stdout stays fixed.
 
 use std::future::Future;
 use std::pin::Pin;
