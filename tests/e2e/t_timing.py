@@ -58,6 +58,14 @@ def stats(durations):
             "p99_ns": nearest_rank(ordered, 99), "max_ns": ordered[-1]}
 
 
+TASKS = ("few", "many", "napper", "waiter", "sender")
+
+
+def all_polls(timings):
+    """Every poll of every task's future, as the program timed it."""
+    return [d for f in TASKS for d in timings[f]]
+
+
 def fn_name(f):
     return f"timing::{f}::{{{{closure}}}}"
 
@@ -81,9 +89,10 @@ def timing_poll_durations():
         check_eq(row["mean_ns"], row["total_ns"] // row["polls"], f"{f}: mean is total / polls")
         for key in ("total_ns", "mean_ns", "p50_ns", "p99_ns", "max_ns"):
             near(row[key], want[key], f"{f} {key}")
+    # Nominally many's 20 ms; on a loaded machine whichever poll was stretched most.
     longest = report["longest"][0]
-    check_eq(longest["function"], fn_name("many"), "the longest poll's function")
-    near(longest["duration_ns"], max(timings["many"]), "the longest poll")
+    near(longest["duration_ns"], max(all_polls(timings)), "the longest poll")
+    check_eq(longest["duration_ns"], rows[longest["function"]]["max_ns"], "the longest poll vs its function's max")
 
 
 @test
@@ -92,17 +101,23 @@ def timing_task_times():
     lifetime of napper (timer sleeps between its polls) and waiter (woken by
     a task that then keeps the thread 8 ms)."""
     truth, timings, report = recorded()
-    for f in ("few", "many", "napper", "waiter", "sender"):
-        near(task_of(report, f)["busy_ns"], sum(timings[f]), f"{f} task busy")
+    for f in ("few", "many", "napper", "sender"):  # the waiter's ~0.1 ms is noise, not a figure
+        near(task_of(report, f)["busy_ns"], sum(timings[f]), f"{f} task busy", LONG_SLACK_NS)
     nap, life, spun = task_of(report, "napper"), timings["napper_lifetime_ns"], sum(timings["napper"])
     near(nap["lifetime_ns"], life, "napper lifetime", LONG_SLACK_NS)
-    near(nap["idle_ns"], life - spun, "napper idle (its sleeps)", LONG_SLACK_NS)
-    check(nap["wait_ns"] <= LONG_SLACK_NS, f"napper scheduled {nap['wait_ns']} ns: the timer's wakes are "
-                                           "answered at once on an idle thread")
-    waiter = task_of(report, "waiter")
-    near(waiter["wait_ns"], timings["waiter_waited_ns"], "waiter scheduled (woken, then held off the thread)")
-    check(waiter["idle_ns"] <= LONG_SLACK_NS, f"waiter idle {waiter['idle_ns']} ns: it waited for the thread, "
-                                              "not for a wake")
+    # Outside its polls it waits for the timer (idle), then for the thread (scheduled, ~0 on an idle one).
+    near(nap["idle_ns"] + nap["wait_ns"], life - spun, "napper idle + scheduled (its sleeps)", LONG_SLACK_NS)
+    check(nap["wait_ns"] < nap["idle_ns"], f"napper scheduled {nap['wait_ns']} ns >= idle {nap['idle_ns']} ns: "
+                                           "its 20 ms sleeps are idle time")
+    # Woken in the send, polled once the sender's poll ends: between the two measurements.
+    waiter, held, waited = task_of(report, "waiter"), timings["sender_held_ns"], timings["waiter_waited_ns"]
+    low, high = (1 - REL) * held - SLACK_NS, (1 + REL) * waited + SLACK_NS
+    check(low <= waiter["wait_ns"] <= high, f"waiter scheduled {waiter['wait_ns'] / 1e6:.3f} ms, want "
+                                            f"{low / 1e6:.3f}..{high / 1e6:.3f} ms (the sender kept the thread "
+                                            f"{held / 1e6:.3f} ms after its send)")
+    # Its lifetime is busy + scheduled + idle: the 8 ms it was kept off the thread are not idle too.
+    check_eq(waiter["busy_ns"] + waiter["wait_ns"] + waiter["idle_ns"], waiter["lifetime_ns"],
+             "waiter busy + scheduled + idle vs lifetime")
 
 
 def clean_threshold(durations, low_ms, high_ms):
@@ -113,7 +128,7 @@ def clean_threshold(durations, low_ms, high_ms):
     candidates = [low_ms * 1e6 + i * 50_000 for i in range(int((high_ms - low_ms) * 20) + 1)]
     best = max(candidates, key=lambda t: min(abs(d - t) for d in durations))
     margin = min(abs(d - best) for d in durations)
-    check(margin >= 200_000, f"no threshold in {low_ms}..{high_ms} ms is 0.2 ms away from every measured poll")
+    check(margin >= 200_000, f"no threshold in {low_ms}..{high_ms} ms is 0.2 ms away from every poll")
     return int(best)
 
 
@@ -125,13 +140,25 @@ def timing_thread_busy_and_long_polls():
     truth, timings, report = recorded()
     main = [t for t in report["threads"] if t["tid"] == report["pid"]]
     check_eq(len(main), 1, "the main thread in the report")
-    polls = [d for f in ("few", "many", "napper", "waiter", "sender") for d in timings[f]]
+    polls = all_polls(timings)
     near(main[0]["busy_ns"], sum(polls), "main thread busy vs all task polls", LONG_SLACK_NS)
-    # Nominally 4 ms and shorter vs 8 ms and longer: truth["long_polls"] (7) of them.
-    threshold = clean_threshold(polls, 4.5, 7.5)
+    # --top: every poll (but task polls) in `longest`, with its function and duration.
+    trace = _recorded[backend()][3]
+    traced = [p for p in longest_polls(trace, 1.0)["longest"] if p["function"] in {fn_name(f) for f in TASKS}]
+    check_eq(len(traced), len(polls), "the tasks' polls in the longest-polls list")
+    # Nominally 4 ms and shorter vs 8 ms and longer; far from every poll by both clocks.
+    threshold = clean_threshold(polls + [p["duration_ns"] for p in traced], 4.5, 7.5)
     want = sum(1 for d in polls if d > threshold)
     check(want >= truth["long_polls"], f"{want} polls over {threshold} ns, fewer than the {truth['long_polls']} "
                                        "made long")
-    proc = tracer("report", "--json", "--long-poll", str(threshold / 1e6), _recorded[backend()][3])
-    check_eq(proc.returncode, 0, f"report --long-poll ({proc.stderr.strip()})")
-    check_eq(json.loads(proc.stdout)["warnings"]["long_polls"], want, f"polls over {threshold / 1e6} ms")
+    long_report = longest_polls(trace, threshold / 1e6)
+    over = [p for p in long_report["longest"] if p["duration_ns"] > threshold]
+    check_eq(sum(1 for p in over if p in traced), want, f"the tasks' polls over {threshold / 1e6} ms")
+    # A loaded machine can stretch any other poll (block_on's, a JoinHandle's) over it too.
+    check_eq(long_report["warnings"]["long_polls"], len(over), f"long polls counted over {threshold / 1e6} ms")
+
+
+def longest_polls(trace, long_poll_ms):
+    proc = tracer("report", "--json", "--top", "100000", "--long-poll", str(long_poll_ms), trace)
+    check_eq(proc.returncode, 0, f"report --top --long-poll ({proc.stderr.strip()})")
+    return json.loads(proc.stdout)

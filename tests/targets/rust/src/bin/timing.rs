@@ -24,11 +24,13 @@
 //! measured by the program's own clock: `Timed` times each poll of each
 //! task's future from outside it (`Instant` before and after the call), and
 //! napper's lifetime runs from just before its spawn to its last statement.
-//! `--timings FILE` writes those measurements as one JSON line (ns):
+//! `--timings FILE` writes those measurements as one JSON line (ns), each
+//! list a task's poll durations in order, to compare a tracer's figures with:
 //! `{"few":[...],"many":[...],"napper":[...],"napper_lifetime_ns":N,
-//! "sender":[...],"waiter":[...],"waiter_waited_ns":N}`, each list a task's
-//! poll durations in order, to compare a tracer's figures with. Spins are
-//! wall-clock: a preempted spin ends on time or late, and the measurement
+//! "sender":[...],"sender_held_ns":N,"waiter":[...],"waiter_waited_ns":N}`
+//! (the sender's time on the thread after its send, the waiter's send ->
+//! resume: its scheduled time lies between them). Spins are wall-clock: a
+//! preempted spin ends on time or late, and the measurement
 //! shows it. stdout stays fixed.
 
 use std::future::Future;
@@ -135,11 +137,14 @@ async fn waiter(rx: oneshot::Receiver<Instant>) -> u64 {
     sent.elapsed().as_nanos() as u64
 }
 
-/// Sends, then keeps the thread for HOLD_MS.
+/// Sends, then keeps the thread for HOLD_MS; returns how long it kept it
+/// after the send (ns), to the end of its spin.
 #[inline(never)]
-async fn sender(tx: oneshot::Sender<Instant>) {
+async fn sender(tx: oneshot::Sender<Instant>) -> u64 {
     tx.send(Instant::now()).expect("waiter gone");
+    let sent = Instant::now();
     spin(HOLD_MS);
+    sent.elapsed().as_nanos() as u64
 }
 
 fn ground_truth(src: &str) -> Truth {
@@ -172,7 +177,9 @@ fn list(v: &[u64]) -> String {
 
 /// Runs the tasks one after the other; returns the measurements as one
 /// JSON line: each task's poll durations, napper's lifetime (from just
-/// before its spawn to its last statement), the waiter's send -> resume.
+/// before its spawn to its last statement), the sender's time on the thread
+/// after its send and the waiter's send -> resume: the waiter's scheduled
+/// time lies between the two.
 async fn run_all() -> String {
     let (_, few) = tokio::spawn(timed(few())).await.expect("few failed"); // @spawn-few
     let (_, many) = tokio::spawn(timed(many())).await.expect("many failed"); // @spawn-many
@@ -181,11 +188,11 @@ async fn run_all() -> String {
     let life = ended.duration_since(born).as_nanos();
     let (tx, rx) = oneshot::channel();
     let waiting = tokio::spawn(timed(waiter(rx))); // @spawn-waiter
-    let (_, send) = tokio::spawn(timed(sender(tx))).await.expect("sender failed"); // @spawn-sender
+    let (held, send) = tokio::spawn(timed(sender(tx))).await.expect("sender failed"); // @spawn-sender
     let (waited, wait) = waiting.await.expect("waiter failed");
     format!(
         "{{\"few\":{},\"many\":{},\"napper\":{},\"napper_lifetime_ns\":{life},\"sender\":{},\
-         \"waiter\":{},\"waiter_waited_ns\":{waited}}}\n",
+         \"sender_held_ns\":{held},\"waiter\":{},\"waiter_waited_ns\":{waited}}}\n",
         list(&few),
         list(&many),
         list(&nap),
