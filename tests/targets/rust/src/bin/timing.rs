@@ -23,11 +23,12 @@
 //! The nominal figures are what the code asks for; what a run really took is
 //! measured by the program's own clock: `Timed` times each poll of each
 //! task's future from outside it (`Instant` before and after the call), and
-//! napper's lifetime runs from just before its spawn to its last statement.
+//! napper's lifetime runs from just before its spawn to its last statement,
+//! each of its sleeps from just before its `.await` to just after it.
 //! `--timings FILE` writes those measurements as one JSON line (ns), each
 //! list a task's poll durations in order, to compare a tracer's figures with:
 //! `{"few":[...],"many":[...],"napper":[...],"napper_lifetime_ns":N,
-//! "sender":[...],"sender_held_ns":N,"waiter":[...],"waiter_waited_ns":N}`
+//! "napper_slept_ns":N,"sender":[...],"sender_held_ns":N,"waiter":[...],"waiter_waited_ns":N}`
 //! (the sender's time on the thread after its send, the waiter's send ->
 //! resume: its scheduled time lies between them). Spins are wall-clock: a
 //! preempted spin ends on time or late, and the measurement
@@ -118,16 +119,20 @@ async fn many() {
     }
 }
 
-/// Returns when it ended.
+/// Returns when it ended and how long its sleeps took, each from just
+/// before its `.await` to just after it (ns).
 #[inline(never)]
-async fn napper() -> Instant {
+async fn napper() -> (Instant, u64) {
+    let mut slept = 0;
     for i in 0..NAP_POLLS {
         if i > 0 {
+            let start = Instant::now();
             tokio::time::sleep(Duration::from_millis(NAP_SLEEP_MS)).await; // @nap
+            slept += start.elapsed().as_nanos() as u64;
         }
         spin(NAP_SPIN_MS);
     }
-    Instant::now()
+    (Instant::now(), slept)
 }
 
 /// Returns the time from the send to its own resumption (ns).
@@ -184,14 +189,14 @@ async fn run_all() -> String {
     let (_, few) = tokio::spawn(timed(few())).await.expect("few failed"); // @spawn-few
     let (_, many) = tokio::spawn(timed(many())).await.expect("many failed"); // @spawn-many
     let born = Instant::now();
-    let (ended, nap) = tokio::spawn(timed(napper())).await.expect("napper failed"); // @spawn-napper
+    let ((ended, slept), nap) = tokio::spawn(timed(napper())).await.expect("napper failed"); // @spawn-napper
     let life = ended.duration_since(born).as_nanos();
     let (tx, rx) = oneshot::channel();
     let waiting = tokio::spawn(timed(waiter(rx))); // @spawn-waiter
     let (held, send) = tokio::spawn(timed(sender(tx))).await.expect("sender failed"); // @spawn-sender
     let (waited, wait) = waiting.await.expect("waiter failed");
     format!(
-        "{{\"few\":{},\"many\":{},\"napper\":{},\"napper_lifetime_ns\":{life},\"sender\":{},\
+        "{{\"few\":{},\"many\":{},\"napper\":{},\"napper_lifetime_ns\":{life},\"napper_slept_ns\":{slept},\"sender\":{},\
          \"sender_held_ns\":{held},\"waiter\":{},\"waiter_waited_ns\":{waited}}}\n",
         list(&few),
         list(&many),
