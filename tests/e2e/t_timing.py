@@ -2,15 +2,20 @@
 thread, long polls) against what the `timing` target measured with its own
 clock (tests/targets/rust/src/bin/timing.rs says why each figure is known).
 
-Tolerance: ±15% of the program's figure + 0.3 ms (1 ms for lifetimes and
-idle times, which span timer sleeps). A traced poll is a little longer than
-the spin the program timed inside it (the probes, the YieldNow poll after
-the spin; ~0.1 ms per poll under uprobes), and a loaded 2-core machine
-stretches spins and sleeps, but both clocks see a stretch. The figures are
-chosen far enough apart that the likely bugs land outside: a mean of
-total/(n+1) (few: 4.5 vs 6 ms), p99 read as p50 or max (many: 2 or 20 vs
-10 ms), p50 read as the mean (2.82 vs 2 ms), unsorted ranks, nested polls
-counted twice in thread time, scheduled time counted as idle."""
+Tolerance: ±15% of the program's figure + 0.3 ms (1 ms for task times,
+lifetimes and idle times, which span task polls and timer sleeps). The
+program times each poll of a task's future around the call, so a traced poll
+is a little shorter (the tracer's own work at entry and exit is partly
+outside it). A loaded 2-core machine stretches spins and sleeps; both clocks
+see a stretch, except a preemption at a uprobe's trap (the kernel's return to
+the program is where it reschedules): the trace's exit time is taken before
+it. Hence a task's busy time, which holds the runtime's work and 6 traps
+outside the timed call, may reach 1.75x its future's polls, and the long-poll
+threshold is chosen between each poll's two durations. The figures are far
+enough apart that the likely bugs land outside: a mean of total/(n+1) (few:
+4.5 vs 6 ms), p99 read as p50 or max (many: 2 or 20 vs 10 ms), p50 read as
+the mean (2.82 vs 2 ms), unsorted ranks, nested or task polls counted again
+in thread time or long polls, scheduled time counted as idle or lost."""
 import json
 import math
 import os
@@ -79,7 +84,8 @@ def task_of(report, f):
 @test
 def timing_poll_durations():
     """Per function: total, mean, p50, p99 and max of few (3 polls) and many
-    (100 polls) against the same statistics of the program's own spins."""
+    (100 polls) against the same statistics (nearest rank) of the program's
+    own timing of each poll."""
     truth, timings, report = recorded()
     rows = {f["name"]: f for f in report["functions"]}
     for f in ("few", "many"):
@@ -176,11 +182,15 @@ def timing_thread_busy_and_long_polls():
     # Nominally 4 ms and shorter vs 8 ms and longer.
     threshold = clean_threshold(paired_polls(timings, traced), 4.5, 7.5)
     want = sum(1 for d in polls if d > threshold)
-    check(want >= truth["long_polls"], f"{want} polls over {threshold} ns, fewer than the {truth['long_polls']} "
-                                       "made long")
+    check(want >= truth["long_polls"], f"{want} polls over {threshold} ns by the program's clock, fewer than the "
+                                       f"{truth['long_polls']} it made long")
     long_report = longest_polls(trace, threshold / 1e6)
     over = [p for p in long_report["longest"] if p["duration_ns"] > threshold]
     check_eq(sum(1 for p in over if p in traced), want, f"the tasks' polls over {threshold / 1e6} ms")
+    # Task polls (tokio's Harness::poll...) last as long as their futures' and are not counted again.
+    task_polls = {f["name"] for f in long_report["functions"] if f["context"] == "task"}
+    check(task_polls, "no task-poll functions in the report")
+    check_eq([p for p in over if p["function"] in task_polls], [], "task polls among the longest polls")
     # A loaded machine can stretch any other poll (block_on's, a JoinHandle's) over it too.
     check_eq(long_report["warnings"]["long_polls"], len(over), f"long polls counted over {threshold / 1e6} ms")
 
