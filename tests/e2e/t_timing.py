@@ -13,8 +13,9 @@ it. Hence each poll's two durations are paired and a tenth of them (at least
 one) may differ, the statistics are checked exactly against the trace's own
 per-poll durations (and total, mean and many's median against the program),
 a task's busy time, which holds the runtime's work and 6 traps outside the
-timed call, may reach 1.75x its future's polls, and the long-poll threshold
-is chosen in a gap between the paired durations. The figures are far
+timed call, may reach 2.5x its future's polls (the tasks' sum must be their
+thread's busy time, which may reach 1.75x), and the long-poll threshold is
+chosen in a gap between the paired durations. The figures are far
 enough apart that the likely bugs land outside: a mean of total/(n+1) (few:
 4.5 vs 6 ms), p99 read as p50 or max (many: 2 or 20 vs 10 ms), p50 read as
 the mean (2.82 vs 2 ms), unsorted ranks, nested or task polls counted again
@@ -130,12 +131,18 @@ def timing_task_times():
     a task that then keeps the thread 8 ms)."""
     truth, timings, report = recorded()
     # A task poll holds its future's poll and the runtime's work around it; under uprobes also 6 traps
-    # outside the timed call, where a loaded kernel preempts: a wider upper bound, still below 2x.
+    # outside the timed call, where a loaded kernel preempts: a wide upper bound. A task's polls are
+    # its thread's, once: their sum is the thread's busy time (which the next test checks).
     for f in ("few", "many", "napper", "sender"):  # the waiter's ~0.1 ms is noise, not a figure
         busy, measured = task_of(report, f)["busy_ns"], sum(timings[f])
-        low, high = (1 - REL) * measured - LONG_SLACK_NS, 1.75 * measured + LONG_SLACK_NS
+        low, high = (1 - REL) * measured - LONG_SLACK_NS, 2.5 * measured + LONG_SLACK_NS
         check(low <= busy <= high, f"{f} task busy {busy / 1e6:.3f} ms, want {low / 1e6:.3f}..{high / 1e6:.3f} ms "
                                    f"(its future's polls took {measured / 1e6:.3f} ms)")
+    main = [t for t in report["threads"] if t["tid"] == report["pid"]]
+    check_eq(len(main), 1, "the main thread in the report")
+    tasks_busy = sum(t["busy_ns"] for t in report["tasks"])
+    check(abs(tasks_busy - main[0]["busy_ns"]) <= 0.01 * main[0]["busy_ns"] + SLACK_NS,
+          f"the tasks' busy time {tasks_busy} ns vs their thread's {main[0]['busy_ns']} ns")
     nap, life, spun = task_of(report, "napper"), timings["napper_lifetime_ns"], sum(timings["napper"])
     near(nap["lifetime_ns"], life, "napper lifetime", LONG_SLACK_NS)
     # Outside its polls it waits for the timer (idle), then for the thread (scheduled, ~0 on an idle one):
@@ -204,7 +211,11 @@ def timing_thread_busy_and_long_polls():
     main = [t for t in report["threads"] if t["tid"] == report["pid"]]
     check_eq(len(main), 1, "the main thread in the report")
     polls = all_polls(timings)
-    near(main[0]["busy_ns"], sum(polls), "main thread busy vs all task polls", LONG_SLACK_NS)
+    # Its top-level polls are the task polls: the timed polls and, under load, preemptions at traps
+    # around them (see timing_task_times); nested polls counted again would make it 4x.
+    busy, low, high = main[0]["busy_ns"], (1 - REL) * sum(polls) - LONG_SLACK_NS, 1.75 * sum(polls) + LONG_SLACK_NS
+    check(low <= busy <= high, f"main thread busy {busy / 1e6:.3f} ms, want {low / 1e6:.3f}..{high / 1e6:.3f} ms "
+                               f"(the tasks' futures' polls took {sum(polls) / 1e6:.3f} ms)")
     # --top: every poll (but task polls) in `longest`, with its function and duration.
     trace = _recorded[backend()][3]
     traced = [p for p in all_listed_polls() if p["function"] in {fn_name(f) for f in TASKS}]
