@@ -33,6 +33,10 @@ static const struct hook_spec hook_table[] = {
 	{ "tokio::runtime::task::list::LocalOwnedTasks::bind", ROLE_TASK_NEW, RUNTIME_TOKIO,
 	  "tokio::runtime::task::raw::RawTask::new" },
 	{ "tokio::runtime::task::raw::dealloc", ROLE_TASK_FREE, RUNTIME_TOKIO, NULL },
+	/* raw::dealloc is only the vtable's way in; a JoinHandle's drop, a
+	 * completion and a shutdown free the task through Harness::dealloc
+	 * directly (self: the cell, which begins with the header). */
+	{ "tokio::runtime::task::harness::Harness::dealloc", ROLE_TASK_FREE, RUNTIME_TOKIO, NULL },
 	{ "tokio::task::spawn::spawn", ROLE_SPAWN, RUNTIME_TOKIO, NULL },
 	{ "tokio::task::spawn::spawn_inner", ROLE_SPAWN, RUNTIME_TOKIO, NULL },
 	{ "tokio::task::local::spawn_local", ROLE_SPAWN, RUNTIME_TOKIO, NULL },

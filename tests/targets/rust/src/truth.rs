@@ -58,6 +58,9 @@ pub struct TaskTruth {
     pub spawned_by: Option<String>,
     /// The line of the spawn call (`// @spawn-<fn>` in the binary's source).
     pub spawn_line: u32,
+    /// How each ended: `completed` (Ready), `cancelled` (dropped while
+    /// Pending) or `pending` (neither, when the program ended).
+    pub state: &'static str,
 }
 
 /// Which waker vtable entry a wake goes through.
@@ -205,7 +208,14 @@ impl Truth {
             polls_each,
             spawned_by: spawned_by.map(String::from),
             spawn_line,
+            state: "completed",
         });
+        self
+    }
+
+    /// The last task added ends in `state` instead of `completed`.
+    pub fn ending(&mut self, state: &'static str) -> &mut Self {
+        self.tasks.last_mut().expect("no task yet").state = state;
         self
     }
 
@@ -262,8 +272,8 @@ impl Truth {
         let tasks = self.tasks.iter().map(|t| {
             let by = t.spawned_by.as_deref().map_or("null".into(), json_str);
             let (root, n, each) = (json_str(&t.root), t.count, t.polls_each);
-            let line = t.spawn_line;
-            format!("{{\"root\":{root},\"count\":{n},\"polls_each\":{each},\"state\":\"completed\",\"spawned_by\":{by},\"spawn_line\":{line}}}")
+            let (line, state) = (t.spawn_line, t.state);
+            format!("{{\"root\":{root},\"count\":{n},\"polls_each\":{each},\"state\":\"{state}\",\"spawned_by\":{by},\"spawn_line\":{line}}}")
         });
         let wakes = self.wakes.iter().map(|w| {
             let kind = match w.kind {
