@@ -443,8 +443,8 @@ UNIT_TEST(streams_forged_chunks_fail_while_reading)
 	buf_free(&file);
 }
 
-/* A 2.x EVENTS chunk too short for its own count is refused when the file
- * is opened, never read past its end. */
+/* A 2.x EVENTS chunk too short for its own count (empty) is refused when
+ * the file is opened, never read past its end. */
 UNIT_TEST(trace_v2_short_events_chunk_is_refused)
 {
 	struct buf file = { 0 }, chunk = { 0 };
@@ -465,8 +465,10 @@ UNIT_TEST(trace_v2_short_events_chunk_is_refused)
 	put_v2_function(&chunk, "old::f::{{closure}}");
 	put_chunk(&file, TRACE_CHUNK_FUNCTIONS, &chunk);
 	buf_free(&chunk);
-	buf_put_u32(&chunk, 0x7fffffff); /* a count, and nothing else */
-	put_chunk(&file, TRACE_CHUNK_EVENTS, &chunk);
+	put_chunk(&file, TRACE_CHUNK_EVENTS, &chunk); /* not even a count */
+	buf_free(&chunk);
+	buf_put_bytes(&chunk, (uint64_t[4]){ 1, 0, 999, 1 }, 32);
+	put_chunk(&file, TRACE_CHUNK_TRAILER, &chunk);
 	buf_free(&chunk);
 	CHECK(open_bytes(&file, &t, err, sizeof(err)) == -EINVAL);
 	CHECK(t == NULL && strstr(err, "corrupt events chunk") != NULL);

@@ -297,3 +297,28 @@ UNIT_TEST(tasks_a_wake_calling_wake_by_ref_is_one_wake)
 	task_model__free(&m);
 	trace_file__close(trace);
 }
+
+/* The call tree's links: outer is the task's root node, the child its only
+ * child, each pointing at the other. */
+UNIT_TEST(tasks_tree_nodes_link_parent_and_children)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	poll_with_child(&ev, 100, 0);
+	poll_with_child(&ev, 200, 1);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.node_count == 2);
+	if (m.node_count == 2) {
+		uint32_t root = m.nodes[0].func_id == OUTER ? 0 : 1, child = 1 - root;
+
+		CHECK(m.nodes[root].func_id == OUTER && m.nodes[child].func_id == CHILD);
+		CHECK(m.nodes[root].parent == NO_FUNCTION && m.nodes[child].parent == root);
+		CHECK(m.nodes[root].first_child == child && m.nodes[child].next == NO_FUNCTION);
+		CHECK(m.nodes[child].first_child == NO_FUNCTION && m.nodes[child].polls == 2);
+		CHECK(m.task_count == 1 && m.tasks[0].first_node == root);
+	}
+	task_model__free(&m);
+	trace_file__close(trace);
+}

@@ -241,13 +241,14 @@ UNIT_TEST(poll_builder_counts_orphan_exits_and_bad_events)
 		event(TRACE_EVENT_EXIT, 1, 100, 0x7f00, 0), /* attached mid-poll */
 		event(TRACE_EVENT_ENTRY, 9, 110, 0x7f00, 0), /* no such function */
 		event(7, 1, 120, 0x7f00, 0),                 /* no such kind */
+		event(TRACE_EVENT_ENTRY, 2, 130, 0x7f00, 0), /* one past the table */
 	};
 
-	feed(b, events, 3);
+	feed(b, events, 4);
 	poll_builder__finish(b, 200);
 	CHECK(c.count == 0);
 	CHECK(poll_builder__stats(b)->orphan_exits == 1);
-	CHECK(poll_builder__stats(b)->bad_events == 2);
+	CHECK(poll_builder__stats(b)->bad_events == 3);
 	poll_builder__free(b);
 }
 

@@ -1,0 +1,52 @@
+"""The command line itself: --help of every command, and the options that
+shape report's output (--top, --sort, --long-poll) on a synthetic trace
+whose rows are known (tests/golden/README.md)."""
+import json
+
+from harness import *  # noqa: F401,F403
+from t_golden import fixtures
+
+COMMANDS = ("symbols", "record", "report", "tree", "export")
+
+
+@test_once
+def help_of_every_command_exits_zero():
+    for command in COMMANDS:
+        proc = tracer(command, "--help")
+        check_eq(proc.returncode, 0, f"{command} --help exit status")
+        check(proc.stdout.startswith(f"usage: asynctrace {command}"), f"{command} --help: {proc.stdout[:60]!r}")
+        check_eq(proc.stderr, "", f"{command} --help stderr")
+    proc = tracer("--help")
+    check_eq(proc.returncode, 0, "--help exit status")
+    for command in COMMANDS:
+        check(f"  {command} " in proc.stdout, f"--help lists {command}")
+
+
+def report_json_of(*args):
+    proc = tracer("report", "--json", *args, fixtures()["stats"])
+    check_eq(proc.returncode, 0, f"report --json {' '.join(args)} ({proc.stderr.strip()})")
+    return json.loads(proc.stdout)
+
+
+@test_once
+def report_top_sort_and_long_poll_options():
+    everything = report_json_of()
+    check_eq(len(everything["functions"]), 6, "function rows without --top")
+    top = report_json_of("--top", "2")
+    check_eq([f["name"] for f in top["functions"]], [f["name"] for f in everything["functions"][:2]],
+             "--top 2: the first two rows")
+    check_eq([(p["function"], p["duration_ns"]) for p in top["longest"]],
+             [("demo::compute::{{closure}}", 30000000), ("demo::job::{{closure}}", 15000000)],
+             "--top 2: the two longest polls")
+    by_polls = report_json_of("--sort", "polls")
+    check_eq(by_polls["functions"][0]["name"], "demo::compute::{{closure}}", "--sort polls: 100 polls first")
+    by_name = [f["name"] for f in report_json_of("--sort", "name")["functions"]]
+    check_eq(by_name, sorted(by_name), "--sort name")
+    # 30, 15, 12 ms are longer than 10 ms; with 11 ms the 12 ms poll still is, with 13 ms not.
+    check_eq(report_json_of("--long-poll", "11")["warnings"]["long_polls"], 3, "--long-poll 11")
+    check_eq(report_json_of("--long-poll", "13")["warnings"]["long_polls"], 2, "--long-poll 13")
+    text = tracer("report", "--top", "1", fixtures()["stats"]).stdout
+    rows = [line for line in text.splitlines() if "compiler" in line or "  task " in line or "  user " in line]
+    check_eq(len(rows), 1, f"text report --top 1 function rows: {rows}")
+    one_error_line(tracer("report", "--top", "x", fixtures()["stats"]), "report --top x")
+    one_error_line(tracer("report", "--sort", "nope", fixtures()["stats"]), "report --sort nope")
