@@ -3,6 +3,7 @@ complete after a select! or a timeout dropped one of their futures
 (tests/targets/rust/src/bin/end_states.rs). Each task's final state in
 `report --json` and `report --tasks`, each dropped future counted as
 cancelled, and the .await each future was parked at."""
+import json
 import os
 
 from harness import *  # noqa: F401,F403
@@ -91,3 +92,40 @@ def end_states_of_tasks_and_futures():
     check_cancelled_futures(report, truth)
     check_parked_lines(report, truth)
     check_wake_groups(report, truth)
+
+
+def tree_nodes(tree):
+    """Every node of `tree --json`, by name (counts summed over merged trees)."""
+    nodes = {}
+
+    def walk(n):
+        row = nodes.setdefault(n["name"], {k: 0 for k in ("polls", "ready", "pending", "unwound")})
+        for k in row:
+            row[k] += n[k]
+        for child in n["children"]:
+            walk(child)
+    for root in tree["trees"]:
+        walk(root)
+    return nodes
+
+
+@test
+def tree_counts_polls_a_panic_unwound():
+    """panic_task: outer > middle > leaf unwind once each (the task's panic
+    is caught by tokio); the call tree counts that poll as unwound, not as
+    ready or pending, at every level."""
+    binary = os.path.join(RUST, "panic_task")
+    truth = ground_truth(binary)
+    trace, proc = record(binary)
+    check_eq(proc.returncode, 0, f"record ({proc.stderr.strip()})")
+    out = tracer("tree", "--json", trace)
+    check_eq(out.returncode, 0, f"tree --json ({out.stderr.strip()})")
+    nodes = tree_nodes(json.loads(out.stdout))
+    for name in ("panic_task::outer::{{closure}}", "panic_task::middle::{{closure}}",
+                 "panic_task::leaf::{{closure}}"):
+        want = truth["functions"][name]
+        check(name in nodes, f"{name} not in the tree")
+        for key in ("polls", "ready", "pending", "unwound"):
+            check_eq(nodes[name][key], want[key], f"tree: {name} {key}")
+    text = tracer("tree", trace).stdout
+    check("polls 2 (0 ready, 1 pending, 1 unwound)" in text, f"tree text shows the unwound poll: {text[:400]!r}")

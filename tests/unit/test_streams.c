@@ -504,3 +504,38 @@ UNIT_TEST(streams_wrong_last_timestamp_fails_while_reading)
 	trace_file__close(t);
 	buf_free(&file);
 }
+
+/* A function entry whose size runs one byte past its chunk is refused. */
+UNIT_TEST(trace_function_entry_past_its_chunk_is_refused)
+{
+	struct buf file = { 0 }, chunk = { 0 };
+	struct trace_file_header h = { .magic = "ASYNCTRC", .version_major = 2, .header_size = 24,
+				       .endian = TRACE_ENDIAN_LITTLE, .event_size = 56 };
+	struct trace_file *t = NULL;
+	char err[256] = "";
+	uint32_t size;
+
+	buf_put_bytes(&file, &h, sizeof(h));
+	buf_put_bytes(&chunk, (uint8_t[26]){ 1, 0, 0, 0, 5 }, 26);
+	buf_put_bytes(&chunk, (uint8_t[21]){ 0 }, 21);
+	buf_put_str(&chunk, "/bin/old");
+	buf_put_str(&chunk, NULL);
+	buf_put_str(&chunk, "ebpf-uprobe");
+	put_chunk(&file, TRACE_CHUNK_META, &chunk);
+	buf_free(&chunk);
+	buf_put_u32(&chunk, 1);
+	put_v2_function(&chunk, "old::f::{{closure}}");
+	buf_align(&chunk, 8);
+	/* What is left after the count and the size field, plus one byte. */
+	size = (uint32_t)(chunk.len - 8 + 4 + 1);
+	memcpy(chunk.data + 4, &size, sizeof(size));
+	put_chunk(&file, TRACE_CHUNK_FUNCTIONS, &chunk);
+	buf_free(&chunk);
+	buf_put_bytes(&chunk, (uint64_t[4]){ 0, 0, 999, 1 }, 32);
+	put_chunk(&file, TRACE_CHUNK_TRAILER, &chunk);
+	buf_free(&chunk);
+	CHECK(open_bytes(&file, &t, err, sizeof(err)) == -EINVAL);
+	CHECK(t == NULL && strstr(err, "corrupt functions chunk") != NULL);
+	trace_file__close(t);
+	buf_free(&file);
+}
