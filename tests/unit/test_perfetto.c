@@ -145,3 +145,30 @@ UNIT_TEST(perfetto_tracks_nesting_and_flows)
 	CHECK(count_flows(trace, 0) == 1 && count_flows(trace, 1) == 1);
 	perfetto__protos__trace__free_unpacked(trace, NULL);
 }
+
+/* A poll that starts the moment the previous one ended is its sibling,
+ * not its child: depth stays 3 on the thread, nothing is cut short. */
+UNIT_TEST(perfetto_back_to_back_polls_are_siblings)
+{
+	struct events ev = { .n = 0 };
+	Perfetto__Protos__Trace *trace;
+	struct track_walk thread = { .uuid = (1ULL << 32) + 1 };
+	uint64_t last_end = 0;
+
+	task_poll(&ev, 100, 102, 104, 0); /* the task poll ends at 105 ... */
+	task_poll(&ev, 105, 107, 109, 0); /* ... and the next one starts there */
+	trace = export_and_decode(&ev);
+	CHECK(trace != NULL);
+	if (!trace)
+		return;
+	walk_track(trace, &thread);
+	CHECK(thread.begins == 6 && thread.max_depth == 3 && !thread.unbalanced);
+	for (size_t i = 0; i < trace->n_packet; i++) {
+		const Perfetto__Protos__TrackEvent *e = trace->packet[i]->track_event;
+
+		if (e && e->track_uuid == thread.uuid && e->type == PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END)
+			last_end = trace->packet[i]->timestamp;
+	}
+	CHECK(last_end == 110);
+	perfetto__protos__trace__free_unpacked(trace, NULL);
+}
