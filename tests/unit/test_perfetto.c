@@ -172,3 +172,26 @@ UNIT_TEST(perfetto_back_to_back_polls_are_siblings)
 	CHECK(last_end == 110);
 	perfetto__protos__trace__free_unpacked(trace, NULL);
 }
+
+/* A wake that no later poll answers (the task's last poll woke itself)
+ * starts no flow and ends none. */
+UNIT_TEST(perfetto_unanswered_wake_has_no_flow)
+{
+	struct events ev = { .n = 0 };
+	Perfetto__Protos__Trace *trace;
+	size_t starts = 0, ends = 0;
+
+	task_poll(&ev, 100, 102, 104, 1);
+	trace = export_and_decode(&ev);
+	CHECK(trace != NULL);
+	if (!trace)
+		return;
+	for (size_t i = 0; i < trace->n_packet; i++) {
+		const Perfetto__Protos__TrackEvent *e = trace->packet[i]->track_event;
+
+		starts += e ? e->n_flow_ids : 0;
+		ends += e ? e->n_terminating_flow_ids : 0;
+	}
+	CHECK(starts == 0 && ends == 0);
+	perfetto__protos__trace__free_unpacked(trace, NULL);
+}
