@@ -31,6 +31,8 @@ struct thread_stack {
 	 * that calls another waker function of the same task is one wake). */
 	uint64_t wake_sp;
 	uint64_t wake_target;
+	uint64_t spawn_sp;  /* the entry of the outermost spawn call in progress */
+	size_t spawn_depth; /* the poll depth it was called at */
 };
 
 struct poll_builder {
@@ -286,6 +288,19 @@ static void handle_hook(struct poll_builder *b, struct thread_stack *t, const st
 	} else {
 		t->wake_sp = 0;
 	}
+	if (h.role == ROLE_SPAWN) {
+		/* tokio::spawn > spawn_inner: an inner call is deeper on the stack
+		 * than an outer one still in progress (see poll_builder__add), in
+		 * the same poll (polls it ran itself have ended: async-std's
+		 * first spawn sets its runtime up). A spawn from a poll that
+		 * began after the outer call (its caller went on into an
+		 * unprobed executor loop) is a spawn of its own. */
+		h.nested = t->spawn_sp && t->depth == t->spawn_depth;
+		if (!h.nested) {
+			t->spawn_sp = e->sp;
+			t->spawn_depth = t->depth;
+		}
+	}
 	top = t->depth ? &t->frames[t->depth - 1] : NULL;
 	if (top) {
 		h.task = top->task;
@@ -310,6 +325,11 @@ int poll_builder__add(struct poll_builder *b, const struct trace_event *e)
 	t = thread_of(b, e);
 	if (!t)
 		return -ENOMEM;
+	/* An event no deeper than the open spawn call's entry: that call has
+	 * returned (whatever it ran inside, a runtime's set-up polls included,
+	 * was deeper). */
+	if (t->spawn_sp && e->sp >= t->spawn_sp)
+		t->spawn_sp = 0;
 	if (b->functions[e->func_id].role != ROLE_POLL) {
 		handle_hook(b, t, e);
 		return 0;

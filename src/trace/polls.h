@@ -55,7 +55,8 @@ struct hook {
 	const struct trace_event *event;
 	uint8_t role;      /* enum function_role */
 	uint8_t in_poll;   /* a poll was running on the thread: fields below */
-	uint8_t nested;    /* a wake inside a wake of the same task: the same wake */
+	uint8_t nested;    /* a wake inside a wake of the same task, a spawn called by a
+			    * spawn right before: the same wake, the same spawn */
 	uint32_t func_id;  /* the innermost running poll's function */
 	uint64_t task;     /* its task, or 0 */
 	uint64_t future;

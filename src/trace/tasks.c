@@ -390,8 +390,10 @@ static void on_spawn(struct task_model *m, const struct hook *h)
 	struct spawn *s;
 
 	/* Public spawns call inner ones (tokio::spawn > spawn_inner): the
-	 * outermost call, whose return address is in user code, is the site. */
-	if (open && !m->spawn_queue[open - 1].consumed && h->event->sp < m->spawn_queue[open - 1].sp)
+	 * outermost call, whose return address is in user code, is the site.
+	 * Only a call right after it is inner: a spawn left open (a runtime
+	 * that allocates elsewhere) and a later, deeper one are two spawns. */
+	if (open && !m->spawn_queue[open - 1].consumed && h->nested)
 		return;
 	if (ARRAY_RESERVE(m->spawn_queue, m->spawn_capacity, m->spawn_count + 1) ||
 	    u64map_put(&m->spawning, (uint64_t)h->event->tid + 1, (void *)(uintptr_t)(m->spawn_count + 1))) {
@@ -402,7 +404,6 @@ static void on_spawn(struct task_model *m, const struct hook *h)
 	*s = (struct spawn){
 		.ts = h->event->ts,
 		.site = h->event->flags & TRACE_EVENT_RETURN_ADDRESS ? h->event->aux : 0,
-		.sp = h->event->sp,
 		.parent = parent ? parent->id : 0,
 	};
 }

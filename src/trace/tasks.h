@@ -101,7 +101,6 @@ struct wake {
 struct spawn {
 	uint64_t ts;
 	uint64_t site;          /* return address of the outermost spawn call */
-	uint64_t sp;            /* of that call's entry */
 	uint32_t parent;        /* the task that called it, 0 none */
 	uint8_t consumed;
 };

@@ -322,3 +322,35 @@ UNIT_TEST(tasks_tree_nodes_link_parent_and_children)
 	task_model__free(&m);
 	trace_file__close(trace);
 }
+
+/* Which spawn call made a task: the outermost one in progress, though the
+ * runtime polls something of its own inside it before the inner call
+ * (async-std's first spawn); a spawn left open earlier (no allocation
+ * seen for it) is not in progress once a poll began after it. */
+UNIT_TEST(tasks_spawn_site_is_the_outermost_spawn_in_progress)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 5, 0x9600, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, SPAWN, 10, 0x9500, 0, 0x5555, TRACE_EVENT_RETURN_ADDRESS);
+	add(&ev, TRACE_EVENT_ENTRY, RAW_POLL, 100, 0x9000, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, OUTER, 101, 0x8f00, 0xf1, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, SPAWN, 102, 0x8d00, 0, 0x6666, TRACE_EVENT_RETURN_ADDRESS);
+	add(&ev, TRACE_EVENT_ENTRY, CHILD, 103, 0x8c80, 0xc1, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, CHILD, 104, 0x8c80, 0, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, SPAWN, 105, 0x8c00, 0, 0x7777, TRACE_EVENT_RETURN_ADDRESS);
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 106, 0x8b00, 0x8b00, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, OUTER, 110, 0x8f00, 0, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, RAW_POLL, 111, 0x9000, 0, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 2);
+	if (m.task_count == 2) {
+		CHECK(m.tasks[0].ptr == 0x7a5c && m.tasks[0].spawn_site == 0);
+		CHECK(m.tasks[1].ptr == 0x8b00 && m.tasks[1].spawn_site == 0x6666);
+		CHECK(m.tasks[1].parent == m.tasks[0].id);
+	}
+	task_model__free(&m);
+	trace_file__close(trace);
+}
