@@ -31,7 +31,7 @@ static int write_sample(const char *path, uint64_t nevents)
 	struct trace_meta meta = { .clock = 1, .pid = 10, .start_clock_ns = 5, .machine = 62,
 				   .build_id_len = 3, .build_id = { 1, 2, 3 },
 				   .target_path = "/bin/demo", .command = "demo --x", .capture = "test" };
-	struct trace_thread threads[] = { { .tid = 11, .name = "worker" } };
+	struct trace_thread threads[] = { { .tid = 11, .name = "worker" }, { .tid = 13, .name = "w" } };
 	struct trace_trailer trailer = { .lost = 7, .end_reason = TRACE_END_TARGET_EXITED };
 	struct trace_writer *w;
 	int err = trace_writer__open(&w, path);
@@ -45,7 +45,7 @@ static int write_sample(const char *path, uint64_t nevents)
 
 		err = trace_writer__add_event(w, &e);
 	}
-	err = err ? err : trace_writer__write_threads(w, threads, 1);
+	err = err ? err : trace_writer__write_threads(w, threads, 2);
 	err = err ? err : trace_writer__finish(w, &trailer);
 	trace_writer__free(w);
 	return err;
@@ -92,6 +92,7 @@ UNIT_TEST(trace_round_trip)
 		CHECK(t->meta.build_id_len == 3 && t->meta.build_id[2] == 3);
 		CHECK_STR(trace_file__thread_name(t, 11), "worker");
 		CHECK(trace_file__thread_name(t, 12) == NULL);
+		CHECK_STR(trace_file__thread_name(t, 13), "w"); /* one letter is a name */
 		CHECK(trace_file__for_each_event(t, count_event, &c) == 0);
 		CHECK(c.events == n);
 		CHECK(c.last_arg == n - 1);
