@@ -267,18 +267,6 @@ enum closure_kind closure_kind_from_name(const char *demangled)
 	return kind;
 }
 
-const char *context_class__name(enum context_class context)
-{
-	switch (context) {
-	case CONTEXT_TASK: return "task";
-	case CONTEXT_COMPILER: return "compiler-generated";
-	case CONTEXT_USER: return "user-implemented";
-	case CONTEXT_ANONYMOUS: return "anonymous";
-	case CONTEXT_FUNCTION: return "function";
-	}
-	return "unknown";
-}
-
 const char *body_kind__name(enum body_kind body)
 {
 	switch (body) {

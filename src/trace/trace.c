@@ -62,3 +62,15 @@ const char *trace_end_reason__name(uint32_t reason)
 	default: return "unknown";
 	}
 }
+
+const char *context_class__name(enum context_class context)
+{
+	switch (context) {
+	case CONTEXT_TASK: return "task";
+	case CONTEXT_COMPILER: return "compiler-generated";
+	case CONTEXT_USER: return "user-implemented";
+	case CONTEXT_ANONYMOUS: return "anonymous";
+	case CONTEXT_FUNCTION: return "function";
+	}
+	return "unknown";
+}

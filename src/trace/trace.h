@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "elf/pollfn.h"
+#include "trace/function_kinds.h"
 
 enum trace_event_kind {
 	TRACE_EVENT_ENTRY = 1, /* a probed function was entered */
