@@ -36,7 +36,7 @@ static void usage(FILE *out)
 		"  --sort KEY     order functions by total (default), polls, mean, max, p99 or name\n"
 		"  --top N        show the first N functions (and tasks) and the N longest polls\n"
 		"  --tasks        one row per task: spawn site, polls, wakes, busy, waiting, lifetime,\n"
-		"                 state, where a pending task is parked; wake -> poll latency\n"
+		"                 state, where a pending (or cancelled) task is parked; wake -> poll latency\n"
 		"  --long-poll MS polls longer than this are warned about (default %d)\n",
 		DEFAULT_LONG_POLL_MS);
 }

@@ -2,6 +2,7 @@
  * latency histogram, and the warnings tokio-console users know. */
 #include "cmd/report_tasks.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,13 @@ static uint64_t idle(const struct task *t, uint64_t end)
 	return life > used ? life - used : 0;
 }
 
+/* Where a task waits (pending) or waited when it was cancelled (aborted,
+ * dropped at shutdown): the .await its last Pending poll stopped at. */
+static bool parked(const struct task *t)
+{
+	return (t->state == TASK_PENDING || t->state == TASK_CANCELLED) && t->park_func != NO_FUNCTION;
+}
+
 static void print_task_row(const struct task_model *m, const struct task *t, uint64_t end)
 {
 	char busy[16], wait[16], idle_time[16], life[16], site[96];
@@ -63,7 +71,7 @@ static void print_task_row(const struct task_model *m, const struct task *t, uin
 	       format_duration(idle(t, end), idle_time, sizeof(idle_time)),
 	       format_duration(lifetime(t, end), life, sizeof(life)),
 	       short_site(m->trace, t->spawn_site, site, sizeof(site)), root_name(m, t));
-	if (t->state == TASK_PENDING && t->park_func != NO_FUNCTION)
+	if (parked(t))
 		printf("  parked at %s line %u", m->trace->functions[t->park_func].name, t->park_line);
 	putchar('\n');
 }
@@ -179,7 +187,7 @@ static void json_task(struct json_writer *w, const struct task_model *m, const s
 	json_writer__key(w, "lifetime_ns"); json_writer__uint(w, lifetime(t, end));
 	json_writer__key(w, "state"); json_writer__string(w, task_state__name(t->state));
 	json_writer__key(w, "parked_at");
-	if (t->state == TASK_PENDING && t->park_func != NO_FUNCTION) {
+	if (parked(t)) {
 		json_writer__object_begin(w);
 		json_writer__key(w, "function"); json_writer__string(w, m->trace->functions[t->park_func].name);
 		json_writer__key(w, "line"); json_writer__uint(w, t->park_line);

@@ -71,6 +71,22 @@ def check_parked_lines(report, truth):
         check_eq(sum(p["count"] for p in in_macro), want["pending"], f"{name}: Pending returns inside {want['macro']}")
 
 
+def check_task_parked_at(report, truth):
+    """A cancelled task says where it was parked when it was cancelled: its
+    root's last .await (an async fn's; a hand-written future has none), and
+    a completed one says nothing."""
+    for t in report["tasks"]:
+        if t["kind"] != "task":
+            continue
+        lines = truth["await_lines"].get(t["root"])
+        if t["state"] == "cancelled" and lines:
+            check(t["parked_at"] is not None, f"task {t['id']} ({t['root']}) cancelled without where it was parked")
+            check_eq((t["parked_at"]["function"], t["parked_at"]["line"]), (t["root"], lines[-1]),
+                     f"where task {t['id']} ({t['root']}) was parked when cancelled")
+        elif t["state"] == "completed":
+            check_eq(t["parked_at"], None, f"parked_at of completed task {t['id']} ({t['root']})")
+
+
 def check_wake_groups(report, truth):
     """Every wake of the truth's tasks, and no other (an abort is not a wake)."""
     roots = {t["root"] for t in truth["tasks"]}
@@ -91,6 +107,7 @@ def end_states_of_tasks_and_futures():
     check_text_states(trace, report)
     check_cancelled_futures(report, truth)
     check_parked_lines(report, truth)
+    check_task_parked_at(report, truth)
     check_wake_groups(report, truth)
 
 
