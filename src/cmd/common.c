@@ -14,9 +14,18 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 	char why[512];
 	int err = trace_file__open(trace, path, why, sizeof(why));
 
-	if (err)
+	if (err) {
 		report_error("%s: %s", command, why);
-	return err;
+		return err;
+	}
+	if ((*trace)->cut_short || (*trace)->chunks_skipped)
+		report_warning("%s: trace %s: %llu events in %llu chunks recovered, %llu bytes discarded "
+			       "(%llu chunks failed their checksum)", command,
+			       (*trace)->cut_short ? "ended abruptly" : "damaged",
+			       (unsigned long long)(*trace)->event_count, (unsigned long long)(*trace)->chunks_read,
+			       (unsigned long long)(*trace)->bytes_discarded,
+			       (unsigned long long)(*trace)->chunks_skipped);
+	return 0;
 }
 
 void report_trace_error(const char *command, const char *path, int err)

@@ -134,11 +134,18 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 	       t->meta.pid, arch_machine_name(t->meta.machine));
 	if (t->meta.capture && *t->meta.capture)
 		printf("Capture:  %s\n", t->meta.capture);
-	printf("Recorded: %llu events, %llu lost, polls spanning %s; ended: %s",
-	       (unsigned long long)t->trailer.events, (unsigned long long)t->trailer.lost,
-	       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
-	       trace_end_reason__name(t->trailer.end_reason));
-	print_exit_status(t->trailer.exit_status);
+	if (t->cut_short) /* no trailer: neither the loss nor the exit is known */
+		printf("Recorded: %llu events kept, loss unknown, polls spanning %s; ended: %s",
+		       (unsigned long long)t->trailer.events,
+		       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
+		       trace_end_reason__name(t->trailer.end_reason));
+	else
+		printf("Recorded: %llu events, %llu lost, polls spanning %s; ended: %s",
+		       (unsigned long long)t->trailer.events, (unsigned long long)t->trailer.lost,
+		       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
+		       trace_end_reason__name(t->trailer.end_reason));
+	if (!t->cut_short)
+		print_exit_status(t->trailer.exit_status);
 	printf("\nPolls:    %llu (%llu unwound by panics, %llu unfinished)\n",
 	       (unsigned long long)st->polls, (unsigned long long)st->unwound,
 	       (unsigned long long)st->unfinished);
@@ -276,6 +283,7 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 	json_writer__key(&w, "capture"); json_writer__string(&w, t->meta.capture);
 	json_writer__key(&w, "events"); json_writer__uint(&w, t->trailer.events);
 	json_writer__key(&w, "lost"); json_writer__uint(&w, t->trailer.lost);
+	json_writer__key(&w, "cut_short"); json_writer__bool(&w, t->cut_short);
 	json_writer__key(&w, "end_reason"); json_writer__string(&w, trace_end_reason__name(t->trailer.end_reason));
 	json_writer__key(&w, "exit_status"); json_writer__int(&w, t->trailer.exit_status);
 	json_writer__key(&w, "duration_ns"); json_writer__uint(&w, s->last_ts - s->first_ts);

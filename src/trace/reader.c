@@ -279,37 +279,61 @@ static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_
 	}
 }
 
+/* What to do when the file ends inside a chunk: with the function table
+ * read, keep what came before (a recording that did not finish). */
+static int cut_at(struct trace_file *t, unsigned seen, size_t chunk_start, char *err, size_t errlen,
+		  const char *path, const char *why)
+{
+	if (!(seen & (1u << TRACE_CHUNK_META)) || !(seen & (1u << TRACE_CHUNK_FUNCTIONS)))
+		return fail(err, errlen, -EINVAL, "%s: truncated trace file (%s)", path, why);
+	t->cut_short = true;
+	t->bytes_discarded += t->map_len - chunk_start;
+	return 1;
+}
+
 static int walk_chunks(struct trace_file *t, const char *path, size_t offset, char *err,
 		       size_t errlen)
 {
 	unsigned seen = 0;
+	char why[160];
 
 	while (offset < t->map_len) {
 		struct trace_chunk_header h;
+		size_t start = offset;
 		int rc;
 
-		if (t->map_len - offset < sizeof(h))
-			return fail(err, errlen, -EINVAL, "%s: truncated trace file (cut inside a chunk header at byte %zu)", path, offset);
+		if (t->map_len - offset < sizeof(h)) {
+			snprintf(why, sizeof(why), "cut inside a chunk header at byte %zu", offset);
+			rc = cut_at(t, seen, start, err, errlen, path, why);
+			return rc < 0 ? rc : 0;
+		}
 		memcpy(&h, t->map + offset, sizeof(h));
 		offset += sizeof(h);
-		if (h.size > t->map_len - offset)
-			return fail(err, errlen, -EINVAL,
-				    "%s: truncated trace file (%s chunk at byte %zu needs %llu bytes, %zu left)",
-				    path, chunk_name(h.type), offset - sizeof(h),
-				    (unsigned long long)h.size, t->map_len - offset);
+		if (h.size > t->map_len - offset) {
+			snprintf(why, sizeof(why), "%s chunk at byte %zu needs %llu bytes, %zu left", chunk_name(h.type),
+				 start, (unsigned long long)h.size, t->map_len - offset);
+			rc = cut_at(t, seen, start, err, errlen, path, why);
+			return rc < 0 ? rc : 0;
+		}
 		rc = parse_chunk(t, h.type, offset, h.size, &seen);
 		if (rc == -ENOMEM)
 			return fail(err, errlen, rc, "%s: out of memory", path);
+		if (rc == -EBADMSG && h.type == TRACE_CHUNK_STREAM) {
+			t->chunks_skipped++; /* its events are not trusted; the others are */
+			t->bytes_discarded += sizeof(h) + h.size;
+			offset += h.size;
+			continue;
+		}
 		if (rc == -EBADMSG)
 			return fail(err, errlen, rc, "%s: corrupt %s chunk at byte %zu (checksum mismatch)", path,
-				    chunk_name(h.type), offset - sizeof(h));
+				    chunk_name(h.type), start);
 		if (rc == -ENOTSUP)
 			return fail(err, errlen, rc,
 				    "%s: %s chunk at byte %zu uses flags this build does not read (a newer asynctrace wrote it)",
-				    path, chunk_name(h.type), offset - sizeof(h));
+				    path, chunk_name(h.type), start);
 		if (rc)
-			return fail(err, errlen, rc, "%s: corrupt %s chunk at byte %zu", path,
-				    chunk_name(h.type), offset - sizeof(h));
+			return fail(err, errlen, rc, "%s: corrupt %s chunk at byte %zu", path, chunk_name(h.type), start);
+		t->chunks_read++;
 		offset += h.size;
 		if (h.type == TRACE_CHUNK_TRAILER)
 			break;
@@ -317,9 +341,8 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 	if (!(seen & (1u << TRACE_CHUNK_META)) || !(seen & (1u << TRACE_CHUNK_FUNCTIONS)))
 		return fail(err, errlen, -EINVAL, "%s: truncated trace file (no function table)", path);
 	if (!(seen & (1u << TRACE_CHUNK_TRAILER)))
-		return fail(err, errlen, -EINVAL,
-			    "%s: truncated trace file (no trailer: the recording did not finish)", path);
-	if (offset != t->map_len)
+		t->cut_short = true; /* ended at a chunk boundary */
+	if (offset != t->map_len && !t->cut_short)
 		return fail(err, errlen, -EINVAL, "%s: corrupt trace file (data after the trailer)", path);
 	return 0;
 }
@@ -329,6 +352,8 @@ static int index_streams(struct trace_file *t, const char *path, char *err, size
 	if (trace_streams__finish(t->streams, t->functions, t->function_count))
 		return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 	t->event_count = trace_streams__event_count(t->streams);
+	if (t->cut_short)
+		t->trailer.events = t->event_count; /* what was kept; the loss is not known */
 	t->stream_count = trace_streams__stream_count(t->streams);
 	t->first_ts = trace_streams__first_ts(t->streams);
 	return 0;

@@ -4,6 +4,7 @@
 #ifndef ASYNCTRACE_TRACE_READER_H
 #define ASYNCTRACE_TRACE_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,13 @@ struct trace_file {
 	uint64_t first_ts;        /* the first event's, in for_each_event order; 0: none */
 	uint16_t version_major;   /* 2 or 3 */
 	uint16_t version_minor;
+	/* A file whose recording did not finish (tracer killed, disk full) is
+	 * read up to its last complete chunk; a stream chunk whose checksum
+	 * fails is skipped. Both are counted here for one warning. */
+	bool cut_short;           /* no trailer: ended inside or after a chunk */
+	uint64_t chunks_read;
+	uint64_t chunks_skipped;  /* checksum mismatch */
+	uint64_t bytes_discarded; /* a cut chunk's and skipped chunks' bytes */
 	/* private */
 	const uint8_t *map;
 	size_t map_len;

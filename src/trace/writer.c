@@ -421,6 +421,14 @@ int trace_writer__write_mapping(struct trace_writer *w, uint64_t load_bias)
 	return write_buf_chunk(w, TRACE_CHUNK_MAPPING, &b);
 }
 
+int trace_writer__checkpoint(struct trace_writer *w)
+{
+	flush_streams(w);
+	if (!w->err && fflush(w->file) != 0)
+		w->err = -errno;
+	return w->err;
+}
+
 int trace_writer__finish(struct trace_writer *w, struct trace_trailer *trailer)
 {
 	struct buf b = { 0 };

@@ -38,6 +38,9 @@ int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *s
 int trace_writer__write_mapping(struct trace_writer *w, uint64_t load_bias);
 /* Flushes every stream, writes the trailer (its `events` field is filled in) and
  * closes the file, checking that every byte reached it. */
+/* Writes every pending chunk and hands the file's buffer to the kernel:
+ * a recorder killed later leaves a file that is read up to here. */
+int trace_writer__checkpoint(struct trace_writer *w);
 int trace_writer__finish(struct trace_writer *w, struct trace_trailer *trailer);
 /* Closes without a trailer if not finished (pending events are written);
  * frees. */

@@ -629,7 +629,7 @@ def analysis_cache_changes_nothing():
 @test_once
 def killed_tracer_leaves_the_target_running():
     """SIGKILL to the tracer: the command runs on (dropping its records)
-    and ends as it would have."""
+    and ends as it would have; the trace holds what was written before."""
     need_root()
     binary = os.path.join(C_TARGETS, "probe_mech")
     proc = subprocess.Popen([TRACER, "record", "-q", "-o", tmpfile("killed.trace"), "--backend", "inproc",
@@ -639,6 +639,15 @@ def killed_tracer_leaves_the_target_running():
     proc.kill()
     out, _ = proc.communicate(timeout=30)  # the pipe stays open while the target lives
     check_eq(out, "probe_mech: 1000 calls done\n", "the command's output, after the tracer died")
+    # What it wrote before it died is read, with one warning.
+    text = tracer("report", tmpfile("killed.trace"))
+    check_eq(text.returncode, 0, f"report of a killed tracer's trace ({text.stderr.strip()})")
+    check("trace ended abruptly" in text.stderr and len(text.stderr.strip().splitlines()) == 1,
+          f"one warning line: {text.stderr!r}")
+    check("loss unknown" in text.stdout and "cut short" in text.stdout, f"the report says so: {text.stdout[:400]!r}")
+    report = report_json(tmpfile("killed.trace"))
+    check(report["cut_short"] and report["events"] > 0 and report["polls"] > 0,
+          f"events kept from a killed recording: {report['events']}, cut_short {report['cut_short']}")
 
 
 # The ground truths themselves, checked by tests/targets/oracle.py with
@@ -699,13 +708,40 @@ def error_truncated_trace():
     check_eq(proc.returncode, 0, "record")
     with open(trace, "rb") as f:
         data = f.read()
-    for cut in (len(data) - 1, len(data) // 2, 40, 3):
+    whole = report_json(trace)
+    # Cut before the function table: refused with one line.
+    for cut in (40, 3):
         path = tmpfile(f"cut{cut}.trace")
         with open(path, "wb") as f:
             f.write(data[:cut])
         line = one_error_line(tracer("report", path), f"report of a trace cut at {cut}")
         want = "not an asynctrace trace file (too short)" if cut < 24 else "truncated trace file ("
         check(want in line, f"cut at {cut}: {line}")
+    # Cut later (a tracer killed, a disk full): read up to the last whole
+    # chunk, one warning, exit 0, never more events than were recorded.
+    # Cuts: inside the trailer, and inside the last stream chunk.
+    streams, at = [], 24  # the 3.x file header, then 16-byte chunk headers
+    while at + 16 <= len(data):
+        kind, size = int.from_bytes(data[at:at + 4], "little"), int.from_bytes(data[at + 8:at + 16], "little")
+        if kind == 8:
+            streams.append(at)
+        at += 16 + size
+    check(streams, "the recording has stream chunks")
+    for cut in (len(data) - 1, streams[-1] + 20):
+        path = tmpfile(f"cut{cut}.trace")
+        with open(path, "wb") as f:
+            f.write(data[:cut])
+        for command in (("report",), ("report", "--tasks"), ("tree",), ("export", "--format", "chrome")):
+            proc = tracer(*command, path)
+            check_eq(proc.returncode, 0, f"{' '.join(command)} of a trace cut at {cut} ({proc.stderr.strip()})")
+            lines = proc.stderr.strip().splitlines()
+            check(len(lines) == 1 and "trace ended abruptly: " in lines[0] and "bytes discarded" in lines[0],
+                  f"{' '.join(command)}, cut at {cut}: one warning line, got {proc.stderr!r}")
+        cut_report = json.loads(tracer("report", "--json", path).stdout)
+        check(cut_report["events"] <= whole["events"], f"cut at {cut}: {cut_report['events']} events")
+        check_eq(cut_report["end_reason"], "cut short (no trailer)", f"cut at {cut}: end reason")
+    check_eq(json.loads(tracer("report", "--json", tmpfile(f"cut{len(data) - 1}.trace")).stdout)["events"],
+             whole["events"], "a trace cut inside its trailer keeps every event")
 
 
 @test_once

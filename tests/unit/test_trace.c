@@ -114,42 +114,55 @@ static long file_size(const char *path)
 	return size;
 }
 
-static int truncate_and_open(const char *path, long keep, char *err, size_t errlen)
+static struct trace_file *open_cut(const char *path, long keep, char *err, size_t errlen)
 {
 	struct trace_file *t = NULL;
-	int rc;
 
-	if (truncate(path, keep) != 0)
-		return 0;
-	rc = trace_file__open(&t, path, err, errlen);
-	trace_file__close(t);
-	return rc;
+	if (write_sample(path, 1000) != 0 || truncate(path, keep) != 0)
+		return NULL;
+	if (trace_file__open(&t, path, err, errlen) != 0)
+		return NULL;
+	return t;
 }
 
-UNIT_TEST(trace_reader_rejects_truncation_and_foreign_files)
+/* A recording that did not finish is read up to its last whole chunk; one
+ * cut before its function table, or not a trace at all, is refused. */
+UNIT_TEST(trace_reader_recovers_cut_files_and_rejects_foreign_ones)
 {
 	char *path = trace_fixture__temp_path();
-	char err[256];
+	char err[256] = "";
+	struct trace_file *t;
+	long whole;
 	FILE *f;
 
 	CHECK(write_sample(path, 1000) == 0);
-	CHECK(truncate_and_open(path, file_size(path) / 2, err, sizeof(err)) < 0);
-	CHECK(strstr(err, "truncated") != NULL);
-	CHECK(write_sample(path, 1000) == 0);
-	/* Cut exactly before the trailer chunk (16-byte chunk header + 32-byte
-	 * trailer): every chunk whole, but the recording never finished. */
-	CHECK(truncate_and_open(path, file_size(path) - 48, err, sizeof(err)) < 0);
-	CHECK(strstr(err, "no trailer") != NULL);
-	CHECK(write_sample(path, 1000) == 0);
-	/* Inside the meta chunk. */
-	CHECK(truncate_and_open(path, 24 + 16, err, sizeof(err)) < 0);
+	whole = file_size(path);
+	t = open_cut(path, whole, err, sizeof(err));
+	CHECK(t && !t->cut_short && t->chunks_skipped == 0 && t->bytes_discarded == 0 && t->event_count == 1000);
+	trace_file__close(t);
+	/* Exactly before the trailer chunk (16-byte header + 32 bytes): every
+	 * event is there, only the end is missing. */
+	t = open_cut(path, whole - 48, err, sizeof(err));
+	CHECK(t && t->cut_short && t->bytes_discarded == 0 && t->event_count == 1000);
+	CHECK(t && t->trailer.end_reason == 0 && t->trailer.lost == 0);
+	trace_file__close(t);
+	/* Inside the trailer: its bytes are discarded. */
+	t = open_cut(path, whole - 10, err, sizeof(err));
+	CHECK(t && t->cut_short && t->bytes_discarded == 38 && t->event_count == 1000);
+	trace_file__close(t);
+	/* Half way: fewer events, none invented. */
+	t = open_cut(path, whole / 2, err, sizeof(err));
+	CHECK(t && t->cut_short && t->bytes_discarded > 0 && t->event_count < 1000);
+	trace_file__close(t);
+	/* Inside the meta chunk: nothing to read events with. */
+	CHECK(open_cut(path, 24 + 16, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "truncated") != NULL);
 	f = fopen(path, "w");
 	if (f) {
 		fputs("this is not a trace file at all, but long enough to have a header", f);
 		fclose(f);
 	}
-	CHECK(truncate_and_open(path, 60, err, sizeof(err)) < 0);
+	CHECK(trace_file__open(&t, path, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "not an asynctrace trace file") != NULL);
 	unlink(path);
 	free(path);
