@@ -635,7 +635,7 @@ def killed_tracer_leaves_the_target_running():
     proc = subprocess.Popen([TRACER, "record", "-q", "-o", tmpfile("killed.trace"), "--backend", "inproc",
                              *C_FUNCTIONS, "--", binary, "--seconds", "2", "--exit", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.7)
+    time.sleep(1.5)  # past a second's boundary: record has checkpointed events (once a second)
     proc.kill()
     out, _ = proc.communicate(timeout=30)  # the pipe stays open while the target lives
     check_eq(out, "probe_mech: 1000 calls done\n", "the command's output, after the tracer died")
