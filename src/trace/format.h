@@ -22,8 +22,13 @@ struct trace_file_header {
 	uint8_t endian;         /* TRACE_ENDIAN_LITTLE */
 	uint8_t reserved0;
 	uint32_t event_size;    /* 2.x: 56, the fixed event size; 3.x: 0, events are encoded */
-	uint32_t reserved1;
+	uint32_t features;      /* 3.x: TRACE_FEATURE_* bits the file uses; readers refuse others */
 };
+
+/* Features a file may use, beyond what its major version says. None is
+ * defined yet: a bit set here is a later asynctrace's, and this build
+ * refuses the file rather than misread it. */
+#define TRACE_FEATURES_KNOWN 0u
 
 enum trace_chunk_type {
 	TRACE_CHUNK_META = 1,      /* exactly one, first */

@@ -69,6 +69,10 @@ static int check_header(struct trace_file *t, const char *path, size_t *offset, 
 	    h.event_size != (h.version_major == 2 ? TRACE_EVENT_SIZE_V2 : 0) ||
 	    h.header_size < sizeof(h) || h.header_size > t->map_len)
 		return fail(err, errlen, -EINVAL, "%s: corrupt trace header", path);
+	if (h.version_major >= 3 && (h.features & ~TRACE_FEATURES_KNOWN))
+		return fail(err, errlen, -ENOTSUP,
+			    "%s: the trace uses features this build does not read (0x%x): a newer asynctrace wrote it",
+			    path, h.features & ~TRACE_FEATURES_KNOWN);
 	t->version_major = h.version_major;
 	t->version_minor = h.version_minor;
 	*offset = h.header_size;

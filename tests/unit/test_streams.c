@@ -2,6 +2,7 @@
  * merge in time order, 2.x files still read, and corrupt or truncated
  * files refused with one clear reason. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -554,5 +555,24 @@ UNIT_TEST(trace_function_entry_past_its_chunk_is_refused)
 	CHECK(open_bytes(&file, &t, err, sizeof(err)) == -EINVAL);
 	CHECK(t == NULL && strstr(err, "corrupt functions chunk") != NULL);
 	trace_file__close(t);
+	buf_free(&file);
+}
+
+/* A 3.x file that says it uses a feature this build does not know is
+ * refused with one line naming it, not misread. */
+UNIT_TEST(trace_unknown_feature_is_refused)
+{
+	struct buf file = { 0 };
+	struct trace_file *t = NULL;
+	char err[256] = "";
+	uint32_t features = 0x4;
+
+	CHECK(small_trace(&file) == 0);
+	CHECK(open_bytes(&file, &t, err, sizeof(err)) == 0);
+	trace_file__close(t);
+	t = NULL;
+	memcpy(file.data + offsetof(struct trace_file_header, features), &features, sizeof(features));
+	CHECK(open_bytes(&file, &t, err, sizeof(err)) == -ENOTSUP);
+	CHECK(t == NULL && strstr(err, "features this build does not read (0x4)") != NULL);
 	buf_free(&file);
 }
