@@ -17,7 +17,7 @@
 #include "util/json.h"
 
 #define DEFAULT_LONGEST 10
-#define DEFAULT_LONG_POLL_MS 10
+#define DEFAULT_LONG_POLL_MS ((int)(LONG_POLL_NS_DEFAULT / 1000000))
 
 struct report_options {
 	const char *path;

@@ -7,6 +7,7 @@
 
 #include "export/export.h"
 #include "trace/polls.h"
+#include "trace/summary.h"
 #include "trace/tasks.h"
 #include "util/json.h"
 #include "util/hash.h"
@@ -27,7 +28,6 @@ static const char *const function_colors[] = {
 #define COLOR_UNWOUND "terrible"
 #define COLOR_UNFINISHED "grey"
 #define COLOR_LONG "bad"
-#define LONG_POLL_NS 10000000ULL /* as `report --long-poll`'s default */
 
 
 
@@ -63,7 +63,7 @@ static const char *poll_color(const struct chrome_writer *cw, const struct poll 
 		return COLOR_UNWOUND;
 	if (p->end_kind == POLL_END_UNFINISHED)
 		return COLOR_UNFINISHED;
-	if (!p->runs_tasks && p->end - p->start > LONG_POLL_NS &&
+	if (!p->runs_tasks && p->end - p->start > LONG_POLL_NS_DEFAULT &&
 	    cw->trace->functions[p->func_id].context != CONTEXT_TASK)
 		return COLOR_LONG;
 	return cw->colors[p->func_id];
@@ -72,11 +72,6 @@ static const char *poll_color(const struct chrome_writer *cw, const struct poll 
 static uint64_t since_origin(const struct chrome_writer *cw, uint64_t ts)
 {
 	return ts > cw->origin_ns ? ts - cw->origin_ns : 0;
-}
-
-static const char *end_name(uint8_t end_kind)
-{
-	return end_kind == POLL_END_UNWOUND ? "unwound" : end_kind == POLL_END_UNFINISHED ? "unfinished" : "returned";
 }
 
 static char *put_str(char *p, const char *s)
@@ -213,7 +208,7 @@ static void write_slice(struct chrome_writer *cw, const struct poll *p, uint32_t
 	at = put_str(at, "\",\"result\":\"");
 	at = put_str(at, poll_result__name(p->result));
 	at = put_str(at, "\",\"end\":\"");
-	at = put_str(at, end_name(p->end_kind));
+	at = put_str(at, poll_end__name(p->end_kind));
 	at = put_str(at, "\",\"depth\":");
 	at = put_u64(at, p->depth);
 	at = put_str(at, ",\"cpu\":");
@@ -255,10 +250,10 @@ static void write_flows(const struct chrome_writer *cw)
 		if (!w->poll_ts)
 			continue;
 		fprintf(cw->out, ",\n{\"ph\":\"s\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
-			w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake", i + 1, cw->trace->meta.pid, w->tid);
+			wake__name(w), i + 1, cw->trace->meta.pid, w->tid);
 		write_us(cw->out, since_origin(cw, w->ts));
 		fprintf(cw->out, "},\n{\"ph\":\"f\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
-			w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake", i + 1, cw->task_pid, w->target);
+			wake__name(w), i + 1, cw->task_pid, w->target);
 		write_us(cw->out, since_origin(cw, w->poll_ts));
 		fputs("}", cw->out);
 	}

@@ -425,11 +425,6 @@ static void annotate_string(struct annotations *a, const char *name, const char 
 	annotate(a, name)->string_value = (char *)value;
 }
 
-static const char *end_name(uint8_t end_kind)
-{
-	return end_kind == POLL_END_UNWOUND ? "unwound" : end_kind == POLL_END_UNFINISHED ? "unfinished" : "returned";
-}
-
 /* The poll's arguments, as the Chrome export names them. */
 static void annotate_poll(struct annotations *a, const struct trace_function *fn, const struct poll *p,
 			  char *location, size_t location_len)
@@ -439,7 +434,7 @@ static void annotate_poll(struct annotations *a, const struct trace_function *fn
 	future->has_pointer_value = 1;
 	future->pointer_value = p->future;
 	annotate_string(a, "result", poll_result__name(p->result));
-	annotate_string(a, "end", end_name(p->end_kind));
+	annotate_string(a, "end", poll_end__name(p->end_kind));
 	annotate_uint(a, "depth", p->depth);
 	annotate_uint(a, "cpu", p->cpu);
 	if (p->has_state && trace_function__await_line(fn, p->state))
@@ -448,11 +443,6 @@ static void annotate_poll(struct annotations *a, const struct trace_function *fn
 		snprintf(location, location_len, "%s:%u", fn->source_file, fn->source_line);
 		annotate_string(a, "location", location);
 	}
-}
-
-static const char *wake_name(const struct wake *wk)
-{
-	return wk->self ? "self-wake" : wk->by_ref ? "wake_by_ref" : "wake";
 }
 
 static int write_event(struct pf_writer *w, const struct pf_event *e)
@@ -483,7 +473,7 @@ static int write_event(struct pf_writer *w, const struct pf_event *e)
 	} else if (e->kind == PF_WAKE || e->kind == PF_WOKEN) {
 		const struct wake *wk = &w->model->wakes[e->ref];
 
-		te.name = (char *)wake_name(wk);
+		te.name = (char *)wake__name(wk);
 		category = "wake";
 		annotate_uint(&a, "task", wk->target);
 		if (e->kind == PF_WOKEN) {

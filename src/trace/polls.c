@@ -457,3 +457,8 @@ int trace_file__replay(const struct trace_file *trace, poll_callback callback, h
 	poll_builder__free(r.builder);
 	return err;
 }
+
+const char *poll_end__name(enum poll_end end_kind)
+{
+	return end_kind == POLL_END_UNWOUND ? "unwound" : end_kind == POLL_END_UNFINISHED ? "unfinished" : "returned";
+}

@@ -98,6 +98,8 @@ bool is_forwarding_wrapper(const char *name);
 /* Ready/Pending from an exit event, by the function's Poll<T> layout. */
 enum poll_result poll_result__decode(const struct trace_function *fn, const struct trace_event *exit);
 const char *poll_result__name(enum poll_result result);
+/* "returned", "unwound", "unfinished". */
+const char *poll_end__name(enum poll_end end_kind);
 
 struct trace_file;
 /* Replays every event of a trace through a poll builder: callback gets each

@@ -10,6 +10,10 @@
 #include "trace/polls.h"
 #include "trace/reader.h"
 
+/* Polls longer than this block their worker thread: report's --long-poll
+ * default, and the exporters' colour for a long poll. */
+#define LONG_POLL_NS_DEFAULT 10000000ULL
+
 struct function_summary {
 	const char *name;       /* borrowed from the trace */
 	uint32_t first_func_id; /* for address, context, location */

@@ -693,3 +693,8 @@ void task_model__walk_tree(const struct task_model *m, const struct task *t,
 	fn(&m->nodes[t->first_node], 0, ctx);
 	walk(m, m->nodes[t->first_node].first_child, 1, fn, ctx);
 }
+
+const char *wake__name(const struct wake *w)
+{
+	return w->self ? "self-wake" : w->by_ref ? "wake_by_ref" : "wake";
+}

@@ -151,6 +151,8 @@ int task_model__build(struct task_model *model, const struct trace_file *trace);
 void task_model__free(struct task_model *model);
 
 const char *task_state__name(enum task_state state);
+/* "self-wake", "wake_by_ref" or "wake". */
+const char *wake__name(const struct wake *w);
 
 /* Timelines put task tracks in a process of their own next to the target's
  * threads: its pid is the target's plus this. */

@@ -461,24 +461,32 @@ UNIT_TEST(streams_forged_chunks_fail_while_reading)
 	buf_free(&file);
 }
 
-/* A 2.x EVENTS chunk too short for its own count (empty) is refused when
- * the file is opened, never read past its end. */
-UNIT_TEST(trace_v2_short_events_chunk_is_refused)
+/* A 2.x file's header and META chunk, for tests that build the rest. */
+static void put_v2_head(struct buf *file)
 {
-	struct buf file = { 0 }, chunk = { 0 };
 	struct trace_file_header h = { .magic = "ASYNCTRC", .version_major = 2, .header_size = 24,
 				       .endian = TRACE_ENDIAN_LITTLE, .event_size = 56 };
-	struct trace_file *t = NULL;
-	char err[256] = "";
+	struct buf chunk = { 0 };
 
-	buf_put_bytes(&file, &h, sizeof(h));
+	buf_put_bytes(file, &h, sizeof(h));
 	buf_put_bytes(&chunk, (uint8_t[26]){ 1, 0, 0, 0, 5 }, 26);
 	buf_put_bytes(&chunk, (uint8_t[21]){ 0 }, 21);
 	buf_put_str(&chunk, "/bin/old");
 	buf_put_str(&chunk, NULL);
 	buf_put_str(&chunk, "ebpf-uprobe");
-	put_chunk(&file, TRACE_CHUNK_META, &chunk);
+	put_chunk(file, TRACE_CHUNK_META, &chunk);
 	buf_free(&chunk);
+}
+
+/* A 2.x EVENTS chunk too short for its own count (empty) is refused when
+ * the file is opened, never read past its end. */
+UNIT_TEST(trace_v2_short_events_chunk_is_refused)
+{
+	struct buf file = { 0 }, chunk = { 0 };
+	struct trace_file *t = NULL;
+	char err[256] = "";
+
+	put_v2_head(&file);
 	buf_put_u32(&chunk, 1);
 	put_v2_function(&chunk, "old::f::{{closure}}");
 	put_chunk(&file, TRACE_CHUNK_FUNCTIONS, &chunk);
@@ -527,20 +535,11 @@ UNIT_TEST(streams_wrong_last_timestamp_fails_while_reading)
 UNIT_TEST(trace_function_entry_past_its_chunk_is_refused)
 {
 	struct buf file = { 0 }, chunk = { 0 };
-	struct trace_file_header h = { .magic = "ASYNCTRC", .version_major = 2, .header_size = 24,
-				       .endian = TRACE_ENDIAN_LITTLE, .event_size = 56 };
 	struct trace_file *t = NULL;
 	char err[256] = "";
 	uint32_t size;
 
-	buf_put_bytes(&file, &h, sizeof(h));
-	buf_put_bytes(&chunk, (uint8_t[26]){ 1, 0, 0, 0, 5 }, 26);
-	buf_put_bytes(&chunk, (uint8_t[21]){ 0 }, 21);
-	buf_put_str(&chunk, "/bin/old");
-	buf_put_str(&chunk, NULL);
-	buf_put_str(&chunk, "ebpf-uprobe");
-	put_chunk(&file, TRACE_CHUNK_META, &chunk);
-	buf_free(&chunk);
+	put_v2_head(&file);
 	buf_put_u32(&chunk, 1);
 	put_v2_function(&chunk, "old::f::{{closure}}");
 	buf_align(&chunk, 8);
