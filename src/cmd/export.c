@@ -62,6 +62,19 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 	return 0;
 }
 
+/* Said before writing: a file no viewer opens is minutes of work wasted. */
+static void warn_if_too_big(const struct export_format *format, const struct trace_file *trace)
+{
+	uint64_t estimate = format->bytes_per_event * trace->event_count;
+
+	if (format->viewer_limit_bytes && estimate > format->viewer_limit_bytes)
+		report_warning("export: %s output of %llu events will be about %llu MB, more than its viewers open "
+			       "(%llu MB): --format perfetto is smaller and opens in ui.perfetto.dev",
+			       format->name, (unsigned long long)trace->event_count,
+			       (unsigned long long)(estimate >> 20),
+			       (unsigned long long)(format->viewer_limit_bytes >> 20));
+}
+
 int cmd_export(int argc, char **argv)
 {
 	struct export_options o = { 0 };
@@ -73,6 +86,7 @@ int cmd_export(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	if (open_trace_for("export", o.path, &trace))
 		return 1;
+	warn_if_too_big(o.format, trace);
 	if (o.output && !(out = fopen(o.output, "w"))) {
 		report_error("export: cannot create %s: %s", o.output, strerror(errno));
 		trace_file__close(trace);

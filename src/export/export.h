@@ -2,6 +2,7 @@
 #ifndef ASYNCTRACE_EXPORT_EXPORT_H
 #define ASYNCTRACE_EXPORT_EXPORT_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "trace/reader.h"
@@ -11,6 +12,11 @@ struct export_format {
 	const char *description;
 	/* Writes the whole trace to out. Returns 0 or a negative errno. */
 	int (*write)(const struct trace_file *trace, FILE *out);
+	/* Output bytes per trace event, as measured (0: not estimated), and
+	 * the size past which the format's viewers fail to open a file
+	 * (0: none known). */
+	uint64_t bytes_per_event;
+	uint64_t viewer_limit_bytes;
 };
 
 /* NULL when there is no such format. */

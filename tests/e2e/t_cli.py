@@ -2,6 +2,7 @@
 shape report's output (--top, --sort, --long-poll) on a synthetic trace
 whose rows are known (tests/golden/README.md)."""
 import json
+import os
 
 from harness import *  # noqa: F401,F403
 from t_golden import fixtures
@@ -50,3 +51,23 @@ def report_top_sort_and_long_poll_options():
     check_eq(len(rows), 1, f"text report --top 1 function rows: {rows}")
     one_error_line(tracer("report", "--top", "x", fixtures()["stats"]), "report --top x")
     one_error_line(tracer("report", "--sort", "nope", fixtures()["stats"]), "report --sort nope")
+
+
+@test_once
+def chrome_export_says_when_too_big_for_viewers():
+    """2 M events make ~480 MB of Chrome JSON, past the ~256 MB viewers
+    open: export says so once, suggests Perfetto, and still writes it; a
+    small trace gets no warning."""
+    need_root()
+    binary = os.path.join(RUST, "tokio_ct")
+    big = tmpfile("big-chrome.trace")
+    proc = tracer("record", "-q", "--backend", "inproc", "-m", "tokio_ct", "--polls-only", "-o", big, "--",
+                  binary, "--tasks", "100", "--yields", "2499")
+    check_eq(proc.returncode, 0, f"record ({proc.stderr.strip()})")
+    out = tracer("export", "--format", "chrome", "-o", "/dev/null", big)
+    check_eq(out.returncode, 0, f"export of a big trace ({out.stderr.strip()})")
+    lines = out.stderr.strip().splitlines()
+    check(len(lines) == 1 and "more than its viewers open" in lines[0] and "--format perfetto" in lines[0],
+          f"one warning line: {out.stderr!r}")
+    small = tracer("export", "--format", "chrome", "-o", "/dev/null", fixtures()["stats"])
+    check_eq((small.returncode, small.stderr), (0, ""), "export of a small trace: no warning")
