@@ -15,6 +15,10 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 
 /* Reports why reading an open trace's events failed (a negative errno
  * from the model builders) as "<command>: <path>: <reason>". */
+/* A bad option met by getopt_long (run with opterr = 0 and a leading ':'
+ * in the option string): one line, "CMD: unknown option '--x'" or "CMD:
+ * option '--x' needs an argument", pointing at CMD --help. */
+void report_bad_option(const char *command, int c, char *const argv[]);
 void report_trace_error(const char *command, const char *path, int err);
 
 /* Repeated --match-style options: appends "(pattern)" to the alternation

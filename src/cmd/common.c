@@ -2,6 +2,7 @@
 #include "cmd/cmd.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 			       (unsigned long long)(*trace)->bytes_discarded,
 			       (unsigned long long)(*trace)->chunks_skipped);
 	return 0;
+}
+
+void report_bad_option(const char *command, int c, char *const argv[])
+{
+	report_error("%s: %s '%s' (see 'asynctrace %s --help')", command,
+		     c == ':' ? "missing the argument of option" : "unknown option", argv[optind - 1], command);
 }
 
 void report_trace_error(const char *command, const char *path, int err)

@@ -36,7 +36,8 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+	opterr = 0; /* report_bad_option says it, in one line */
+	while ((c = getopt_long(argc, argv, ":f:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			o->format = export_format__find(optarg);
@@ -47,7 +48,7 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 			break;
 		case 'o': o->output = optarg; break;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		default: report_bad_option("export", c, argv); return -1;
 		}
 	}
 	if (!o->format) {

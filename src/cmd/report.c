@@ -59,7 +59,8 @@ static int parse_options(struct report_options *o, int argc, char **argv)
 	o->sort = SORT_TOTAL;
 	o->long_poll_ns = DEFAULT_LONG_POLL_MS * 1000000ULL;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "js:n:hTL:", longopts, NULL)) != -1) {
+	opterr = 0; /* report_bad_option says it, in one line */
+	while ((c = getopt_long(argc, argv, ":js:n:hTL:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 's':
@@ -87,7 +88,7 @@ static int parse_options(struct report_options *o, int argc, char **argv)
 			o->long_poll_ns = (uint64_t)(ms * 1e6);
 			break;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		default: report_bad_option("report", c, argv); return -1;
 		}
 	}
 	if (optind != argc - 1) {

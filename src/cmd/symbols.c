@@ -115,13 +115,8 @@ static int parse_options(int argc, char **argv, struct symbols_opts *o)
 		case 'h':
 			fputs(symbols_usage, stdout);
 			return 0;
-		case ':':
-			report_error("symbols: option '%s' needs an argument (see 'asynctrace symbols --help')",
-				     argv[optind - 1]);
-			return EXIT_USAGE;
 		default:
-			report_error("symbols: unknown option '%s' (see 'asynctrace symbols --help')",
-				     argv[optind - 1]);
+			report_bad_option("symbols", c, argv);
 			return EXIT_USAGE;
 		}
 	}

@@ -67,7 +67,8 @@ static int parse_options(struct tree_options *o, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:jh", longopts, NULL)) != -1) {
+	opterr = 0; /* report_bad_option says it, in one line */
+	while ((c = getopt_long(argc, argv, ":t:jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o->task = strtol(optarg, &end, 10);
@@ -78,7 +79,7 @@ static int parse_options(struct tree_options *o, int argc, char **argv)
 			break;
 		case 'j': o->json = 1; break;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		default: report_bad_option("tree", c, argv); return -1;
 		}
 	}
 	if (optind != argc - 1) {

@@ -71,3 +71,14 @@ def chrome_export_says_when_too_big_for_viewers():
           f"one warning line: {out.stderr!r}")
     small = tracer("export", "--format", "chrome", "-o", "/dev/null", fixtures()["stats"])
     check_eq((small.returncode, small.stderr), (0, ""), "export of a small trace: no warning")
+
+
+@test_once
+def bad_options_get_one_line_and_exit_2():
+    trace = fixtures()["stats"]
+    for command, args in (("report", ("--bogus", trace)), ("report", ("--top",)), ("tree", ("-z", trace)),
+                          ("export", ("--format",)), ("symbols", ("--what", "x")), ("record", ("--nope", "true"))):
+        proc = tracer(command, *args)
+        line = one_error_line(proc, f"{command} {' '.join(args)}")
+        check_eq(proc.returncode, 2, f"{command} {args[0]}: exit status")
+        check(f"asynctrace: {command}: " in line and args[0] in line and "--help" in line, f"{command}: {line!r}")
