@@ -254,7 +254,7 @@ UNIT_TEST(symbols_usage)
 	CHECK_STR(r.err, "asynctrace: symbols: unknown option '--bogus' (see 'asynctrace symbols --help')\n");
 	run_free(&r);
 	r = run_symbols(&fx, (char *[]){ "symbols", "/bin/true", "--format", NULL });
-	CHECK(r.status == 2 && strstr(r.err, "option '--format' needs an argument"));
+	CHECK(r.status == 2 && strstr(r.err, "missing the argument of option '--format'"));
 	run_free(&r);
 	r = run_symbols(&fx, (char *[]){ "symbols", "--match", "(", "/bin/true", NULL });
 	CHECK(r.status == 2 && strstr(r.err, "invalid --match pattern"));
