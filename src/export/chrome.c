@@ -123,58 +123,30 @@ static char *put_hex(char *p, uint64_t v)
 	return p;
 }
 
-/* The JSON string of s (quotes included), malloc'ed. */
-static char *json_quoted(const char *s, size_t *len)
-{
-	char *buf = NULL;
-	FILE *mem = open_memstream(&buf, len);
-
-	if (!mem)
-		return NULL;
-	json_write_string(mem, s);
-	if (fclose(mem) != 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-static int concat(char **out, size_t *len, const char *a, const char *b, const char *c)
-{
-	FILE *mem = open_memstream(out, len);
-
-	if (!mem)
-		return -ENOMEM;
-	fputs(a, mem);
-	fputs(b, mem);
-	fputs(c, mem);
-	return fclose(mem) == 0 ? 0 : -ENOMEM;
-}
-
+/* The same bytes write_slice wrote with stdio before the numbers, and after. */
 static int make_slice_text(const struct trace_function *fn, struct slice_text *st)
 {
-	size_t len;
-	char *name = json_quoted(fn->name, &len), *location = NULL, *head_end = NULL;
-	int err = name ? 0 : -ENOMEM;
+	FILE *head = open_memstream(&st->head, &st->head_len), *tail;
 
-	if (!err)
-		err = concat(&head_end, &len, ",\"cat\":\"", context_class__name(fn->context), "\",\"pid\":");
-	if (!err)
-		err = concat(&st->head, &st->head_len, ",\n{\"ph\":\"X\",\"name\":", name, head_end);
-	if (!err && fn->source_file) {
-		char at[4096];
+	if (!head)
+		return -ENOMEM;
+	fputs(",\n{\"ph\":\"X\",\"name\":", head);
+	json_write_string(head, fn->name);
+	fprintf(head, ",\"cat\":\"%s\",\"pid\":", context_class__name(fn->context));
+	if (fclose(head) != 0)
+		return -ENOMEM;
+	tail = open_memstream(&st->tail, &st->tail_len);
+	if (!tail)
+		return -ENOMEM;
+	if (fn->source_file) {
+		char location[4096];
 
-		snprintf(at, sizeof(at), "%s:%u", fn->source_file, fn->source_line);
-		location = json_quoted(at, &len);
-		err = location ? 0 : -ENOMEM;
+		snprintf(location, sizeof(location), "%s:%u", fn->source_file, fn->source_line);
+		fputs(",\"location\":", tail);
+		json_write_string(tail, location);
 	}
-	if (!err)
-		err = concat(&st->tail, &st->tail_len, location ? ",\"location\":" : "", location ? location : "",
-			     "}}");
-	free(name);
-	free(head_end);
-	free(location);
-	return err;
+	fputs("}}", tail);
+	return fclose(tail) == 0 ? 0 : -ENOMEM;
 }
 
 static void free_slice_texts(struct slice_text *texts, size_t count)

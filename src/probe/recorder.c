@@ -72,6 +72,13 @@ static struct trace_function function_entry(const struct poll_fn *fn, uint32_t e
 	};
 }
 
+/* Everything buffered to the file, and the second it happened. */
+static int checkpoint(struct recorder *rec)
+{
+	rec->last_checkpoint_s = clock_ns(CLOCK_MONOTONIC) / 1000000000;
+	return trace_writer__checkpoint(rec->writer);
+}
+
 int recorder__write_header(struct recorder *rec, const char *binary, const char *shown,
 			   char *const *command, const struct poll_fn_list *fns,
 			   const uint32_t *exits, const char *capture)
@@ -104,7 +111,7 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 	if (!err)
 		err = trace_writer__write_functions(rec->writer, table, fns->count);
 	if (!err) /* on disk before any event: a killed recorder's file is still read */
-		err = trace_writer__checkpoint(rec->writer);
+		err = checkpoint(rec);
 	free(table);
 	free(meta.command);
 	if (err)
@@ -289,14 +296,11 @@ static void wait_undrained(int timeout_ms)
  * second costs nothing measurable). */
 static void checkpoint_now_and_then(struct recorder *rec)
 {
-	struct timespec now;
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec == rec->last_checkpoint_s || rec->write_error)
+	if (clock_ns(CLOCK_MONOTONIC) / 1000000000 == rec->last_checkpoint_s || rec->write_error)
 		return;
-	rec->last_checkpoint_s = now.tv_sec;
-	err = trace_writer__checkpoint(rec->writer);
+	err = checkpoint(rec);
 	if (err)
 		write_failed(rec, err);
 }

@@ -34,7 +34,7 @@ struct recorder {
 	int failed;
 	int write_error;             /* negative errno of the first failed write */
 	bool drain_at_end;           /* take no event before the recording ends (a test hook) */
-	int64_t last_checkpoint_s;   /* CLOCK_MONOTONIC second of the last trace_writer__checkpoint */
+	uint64_t last_checkpoint_s;  /* CLOCK_MONOTONIC second of the last trace_writer__checkpoint */
 	uint64_t lost;
 	uint64_t events;
 	uint64_t file_bytes;         /* the trace's size once finished */

@@ -283,16 +283,21 @@ static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_
 	}
 }
 
-/* What to do when the file ends inside a chunk: with the function table
- * read, keep what came before (a recording that did not finish). */
+static bool has_function_table(unsigned seen)
+{
+	return (seen & (1u << TRACE_CHUNK_META)) && (seen & (1u << TRACE_CHUNK_FUNCTIONS));
+}
+
+/* The file ends inside a chunk: with the function table read, keep what
+ * came before (a recording that did not finish). */
 static int cut_at(struct trace_file *t, unsigned seen, size_t chunk_start, char *err, size_t errlen,
 		  const char *path, const char *why)
 {
-	if (!(seen & (1u << TRACE_CHUNK_META)) || !(seen & (1u << TRACE_CHUNK_FUNCTIONS)))
+	if (!has_function_table(seen))
 		return fail(err, errlen, -EINVAL, "%s: truncated trace file (%s)", path, why);
 	t->cut_short = true;
 	t->bytes_discarded += t->map_len - chunk_start;
-	return 1;
+	return 0;
 }
 
 static int walk_chunks(struct trace_file *t, const char *path, size_t offset, char *err,
@@ -308,16 +313,14 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 
 		if (t->map_len - offset < sizeof(h)) {
 			snprintf(why, sizeof(why), "cut inside a chunk header at byte %zu", offset);
-			rc = cut_at(t, seen, start, err, errlen, path, why);
-			return rc < 0 ? rc : 0;
+			return cut_at(t, seen, start, err, errlen, path, why);
 		}
 		memcpy(&h, t->map + offset, sizeof(h));
 		offset += sizeof(h);
 		if (h.size > t->map_len - offset) {
 			snprintf(why, sizeof(why), "%s chunk at byte %zu needs %llu bytes, %zu left", chunk_name(h.type),
 				 start, (unsigned long long)h.size, t->map_len - offset);
-			rc = cut_at(t, seen, start, err, errlen, path, why);
-			return rc < 0 ? rc : 0;
+			return cut_at(t, seen, start, err, errlen, path, why);
 		}
 		rc = parse_chunk(t, h.type, offset, h.size, &seen);
 		if (rc == -ENOMEM)
@@ -342,11 +345,11 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 		if (h.type == TRACE_CHUNK_TRAILER)
 			break;
 	}
-	if (!(seen & (1u << TRACE_CHUNK_META)) || !(seen & (1u << TRACE_CHUNK_FUNCTIONS)))
+	if (!has_function_table(seen))
 		return fail(err, errlen, -EINVAL, "%s: truncated trace file (no function table)", path);
 	if (!(seen & (1u << TRACE_CHUNK_TRAILER)))
 		t->cut_short = true; /* ended at a chunk boundary */
-	if (offset != t->map_len && !t->cut_short)
+	if (offset != t->map_len)
 		return fail(err, errlen, -EINVAL, "%s: corrupt trace file (data after the trailer)", path);
 	return 0;
 }
