@@ -332,11 +332,41 @@ static int print_report(const struct report_options *o, const struct trace_file 
 	return 0;
 }
 
+/* The summary and the task model from one pass over the events. */
+static int analyse(const struct trace_file *trace, const struct report_options *o, struct trace_summary *summary,
+		   struct task_model *model)
+{
+	struct trace_consumer consumers[2];
+	struct poll_builder_stats stats;
+	int rc = trace_summary__init(summary, trace, o->top ? (size_t)o->top : DEFAULT_LONGEST, o->long_poll_ns);
+
+	if (rc)
+		return rc;
+	rc = task_model__init(model, trace, 0);
+	if (rc) {
+		trace_summary__free(summary);
+		return rc;
+	}
+	consumers[0] = trace_summary__consumer(summary);
+	consumers[1] = task_model__consumer(model);
+	rc = trace_file__pass(trace, consumers, 2, &stats);
+	if (!rc)
+		rc = trace_summary__finish(summary, &stats);
+	if (!rc)
+		rc = task_model__finish(model);
+	model->stats = stats;
+	if (rc) {
+		task_model__free(model);
+		trace_summary__free(summary);
+	}
+	return rc;
+}
+
 int cmd_report(int argc, char **argv)
 {
 	struct report_options o = { 0 };
-	struct trace_summary summary;
-	struct task_model model;
+	struct trace_summary summary = { 0 };
+	struct task_model model = { 0 };
 	struct trace_file *trace;
 	int rc = parse_options(&o, argc, argv);
 
@@ -344,17 +374,12 @@ int cmd_report(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	if (open_trace_for("report", o.path, &trace))
 		return 1;
-	rc = trace_summary__build(&summary, trace, o.top ? (size_t)o.top : DEFAULT_LONGEST, o.long_poll_ns);
-	if (rc) {
-		report_trace_error("report", o.path, rc);
-		trace_file__close(trace);
-		return 1;
-	}
-	rc = task_model__build(&model, trace);
+	rc = analyse(trace, &o, &summary, &model);
 	if (rc)
 		report_trace_error("report", o.path, rc);
 	else if ((rc = print_report(&o, trace, &summary, &model)))
-		report_error("report: cannot write the report: %s", rc == -EIO ? strerror(EIO) : "malformed JSON (a bug)");
+		report_error("report: cannot write the report: %s",
+			     rc == -EINVAL ? "malformed JSON (a bug)" : strerror(-rc));
 	task_model__free(&model);
 	trace_summary__free(&summary);
 	trace_file__close(trace);

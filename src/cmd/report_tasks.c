@@ -2,6 +2,7 @@
  * latency histogram, and the warnings tokio-console users know. */
 #include "cmd/report_tasks.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,47 +288,15 @@ void report_tasks__json_function(struct json_writer *w, const struct task_model 
 	json_writer__array_end(w);
 }
 
-/* Wakes grouped by woken task's root future, waker and kind. */
-struct wake_group {
-	uint32_t target_func;
-	uint32_t waker_func;      /* NO_FUNCTION: a thread outside tasks, or self */
-	uint32_t tid;             /* for thread wakers */
-	uint8_t self;
-	uint8_t by_ref;
-	uint64_t count;
-};
-
-static uint32_t task_root(const struct task_model *m, uint32_t id)
-{
-	return id ? m->tasks[id - 1].name_func : NO_FUNCTION;
-}
-
-static int same_group(const struct task_model *m, const struct wake_group *g, const struct wake *wk)
-{
-	return g->target_func == task_root(m, wk->target) && g->self == wk->self && g->by_ref == wk->by_ref &&
-	       (wk->self || (wk->waker ? g->waker_func == task_root(m, wk->waker)
-				       : g->waker_func == NO_FUNCTION && g->tid == wk->tid));
-}
-
 static void json_wake_groups(struct json_writer *w, const struct task_model *m)
 {
-	struct wake_group *groups = calloc(m->wake_count + 1, sizeof(*groups));
+	struct wake_group *groups = NULL;
 	size_t n = 0;
 
 	json_writer__key(w, "wakes");
 	json_writer__array_begin(w);
-	for (size_t i = 0; groups && i < m->wake_count; i++) {
-		const struct wake *wk = &m->wakes[i];
-		size_t g = 0;
-
-		while (g < n && !same_group(m, &groups[g], wk))
-			g++;
-		if (g == n)
-			groups[n++] = (struct wake_group){ task_root(m, wk->target),
-							   wk->waker && !wk->self ? task_root(m, wk->waker) : NO_FUNCTION,
-							   wk->tid, wk->self, wk->by_ref, 0 };
-		groups[g].count++;
-	}
+	if (task_model__wake_groups(m, &groups, &n))
+		json_writer__fail(w, -ENOMEM);
 	for (size_t g = 0; g < n; g++) {
 		char from[4200];
 		const char *thread = trace_file__thread_name(m->trace, groups[g].tid);

@@ -44,7 +44,10 @@ struct poll_builder {
 	void *ctx;
 	hook_callback on_hook;
 	void *hook_ctx;
+	poll_callback on_begin;
+	void *begin_ctx;
 	struct u64map threads; /* tid + 1 -> struct thread_stack */
+	struct thread_stack *last_thread; /* events come in runs per thread */
 	struct poll_builder_stats stats;
 };
 
@@ -107,12 +110,21 @@ void poll_builder__set_hook_callback(struct poll_builder *b, hook_callback callb
 	b->hook_ctx = ctx;
 }
 
+void poll_builder__set_begin_callback(struct poll_builder *b, poll_callback callback, void *ctx)
+{
+	b->on_begin = callback;
+	b->begin_ctx = ctx;
+}
+
 static struct thread_stack *thread_of(struct poll_builder *b, const struct trace_event *e)
 {
-	struct thread_stack *t = u64map_get(&b->threads, (uint64_t)e->tid + 1);
+	struct thread_stack *t = b->last_thread;
 
-	if (t)
+	if (t && t->tid == e->tid)
 		return t;
+	t = u64map_get(&b->threads, (uint64_t)e->tid + 1);
+	if (t)
+		return b->last_thread = t;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
@@ -122,7 +134,7 @@ static struct thread_stack *thread_of(struct poll_builder *b, const struct trace
 		free(t);
 		return NULL;
 	}
-	return t;
+	return b->last_thread = t;
 }
 
 static bool is_task_poll(const struct poll_builder *b, const struct frame *f)
@@ -139,17 +151,12 @@ static void mark_task_runner(const struct poll_builder *b, const struct frame *f
 		parent->runs_tasks = 1;
 }
 
-static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t end,
-		      enum poll_end end_kind, enum poll_result result, const struct trace_event *exit)
+/* What a frame says about its poll; the end is the caller's. */
+static struct poll frame_poll(const struct poll_builder *b, const struct thread_stack *t, const struct frame *f,
+			      const struct frame *parent, size_t depth)
 {
-	const struct frame *f = &t->frames[--t->depth];
-	struct frame *parent = t->depth ? &t->frames[t->depth - 1] : NULL;
-	struct poll p;
-
-	mark_task_runner(b, f, parent);
-	p = (struct poll){
+	return (struct poll){
 		.start = f->start,
-		.end = end >= f->start ? end : f->start,
 		.future = f->future,
 		.func_id = f->func_id,
 		.tid = t->tid,
@@ -160,13 +167,25 @@ static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t e
 		.path = f->path,
 		.parent_path = parent ? parent->path : 0,
 		.cpu = f->cpu,
-		.depth = (uint16_t)t->depth,
-		.result = result,
-		.end_kind = end_kind,
+		.depth = (uint16_t)depth,
 		.runs_tasks = f->runs_tasks,
 		.parent_runs_tasks = parent ? parent->runs_tasks : 0,
 		.forwarding = b->forwarding[f->func_id],
 	};
+}
+
+static void close_top(struct poll_builder *b, struct thread_stack *t, uint64_t end,
+		      enum poll_end end_kind, enum poll_result result, const struct trace_event *exit)
+{
+	const struct frame *f = &t->frames[--t->depth];
+	struct frame *parent = t->depth ? &t->frames[t->depth - 1] : NULL;
+	struct poll p;
+
+	mark_task_runner(b, f, parent);
+	p = frame_poll(b, t, f, parent, t->depth);
+	p.end = end >= f->start ? end : f->start;
+	p.result = result;
+	p.end_kind = end_kind;
 	if (exit && (exit->flags & TRACE_EVENT_STATE)) {
 		p.state = exit->aux;
 		p.has_state = 1;
@@ -253,6 +272,12 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 				  .func_id = f->func_id, .task = f->task, .future = f->future };
 
 		b->on_hook(&h, b->hook_ctx);
+	}
+	/* after the task-start hook: a consumer's begin sees the new task */
+	if (b->on_begin) {
+		struct poll p = frame_poll(b, t, f, t->depth > 1 ? &t->frames[t->depth - 2] : NULL, t->depth - 1);
+
+		b->on_begin(&p, b->begin_ctx);
 	}
 	return 0;
 }
@@ -417,45 +442,85 @@ const char *poll_result__name(enum poll_result result)
 	}
 }
 
-struct replay {
+struct pass {
 	struct poll_builder *builder;
+	const struct trace_consumer *consumers;
+	size_t count;
 	uint64_t last_ts;
-	int err;
 };
 
-static int replay_event(const struct trace_event *event, void *ctx)
+static void pass_poll(const struct poll *p, void *ctx)
 {
-	struct replay *r = ctx;
+	const struct pass *r = ctx;
+
+	for (size_t i = 0; i < r->count; i++)
+		if (r->consumers[i].poll)
+			r->consumers[i].poll(p, r->consumers[i].ctx);
+}
+
+static void pass_poll_begin(const struct poll *p, void *ctx)
+{
+	const struct pass *r = ctx;
+
+	for (size_t i = 0; i < r->count; i++)
+		if (r->consumers[i].poll_begin)
+			r->consumers[i].poll_begin(p, r->consumers[i].ctx);
+}
+
+static void pass_hook(const struct hook *h, void *ctx)
+{
+	const struct pass *r = ctx;
+
+	for (size_t i = 0; i < r->count; i++)
+		if (r->consumers[i].hook)
+			r->consumers[i].hook(h, r->consumers[i].ctx);
+}
+
+static int pass_event(const struct trace_event *event, void *ctx)
+{
+	struct pass *r = ctx;
 
 	if (event->ts > r->last_ts)
 		r->last_ts = event->ts;
-	r->err = poll_builder__add(r->builder, event);
-	return r->err;
+	return poll_builder__add(r->builder, event);
 }
 
-int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
-			     struct poll_builder_stats *stats)
+int trace_file__pass(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
+		     struct poll_builder_stats *stats)
 {
-	return trace_file__replay(trace, callback, NULL, ctx, stats);
-}
-
-int trace_file__replay(const struct trace_file *trace, poll_callback callback, hook_callback on_hook,
-		       void *ctx, struct poll_builder_stats *stats)
-{
-	struct replay r = { 0 };
+	struct pass r = { .consumers = consumers, .count = count };
+	bool begins = false, hooks = false;
 	int err;
 
-	r.builder = poll_builder__new(trace->functions, trace->function_count, callback, ctx);
+	if (count > TRACE_PASS_MAX_CONSUMERS)
+		return -EINVAL;
+	r.builder = poll_builder__new(trace->functions, trace->function_count, pass_poll, &r);
 	if (!r.builder)
 		return -ENOMEM;
-	poll_builder__set_hook_callback(r.builder, on_hook, ctx);
-	err = trace_file__for_each_event(trace, replay_event, &r);
+	for (size_t i = 0; i < count; i++) {
+		begins |= consumers[i].poll_begin != NULL;
+		hooks |= consumers[i].hook != NULL;
+	}
+	/* Unasked-for callbacks cost nothing: the builder skips them. */
+	if (hooks)
+		poll_builder__set_hook_callback(r.builder, pass_hook, &r);
+	if (begins)
+		poll_builder__set_begin_callback(r.builder, pass_poll_begin, &r);
+	err = trace_file__for_each_event(trace, pass_event, &r);
 	if (!err)
 		poll_builder__finish(r.builder, r.last_ts);
 	if (stats)
 		*stats = *poll_builder__stats(r.builder);
 	poll_builder__free(r.builder);
 	return err;
+}
+
+int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
+			     struct poll_builder_stats *stats)
+{
+	struct trace_consumer c = { .poll = callback, .ctx = ctx };
+
+	return trace_file__pass(trace, &c, 1, stats);
 }
 
 const char *poll_end__name(enum poll_end end_kind)

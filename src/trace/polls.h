@@ -101,14 +101,34 @@ const char *poll_result__name(enum poll_result result);
 /* "returned", "unwound", "unfinished". */
 const char *poll_end__name(enum poll_end end_kind);
 
+/* A poll's start, as the begin callback sees it: the fields known at its
+ * entry (start, future, function, thread, task, path, depth, parents);
+ * end, result, state and end_kind are 0, runs_tasks is not known yet. */
+void poll_builder__set_begin_callback(struct poll_builder *b, poll_callback callback, void *ctx);
+
+/* One reader of a pass over a trace: any callback may be NULL. Polls reach
+ * `poll` at their end, inner before outer; `poll_begin` at their entry,
+ * in time order per thread; hooks at their moment. */
+struct trace_consumer {
+	poll_callback poll_begin;
+	poll_callback poll;
+	hook_callback hook;
+	void *ctx;
+};
+
+#define TRACE_PASS_MAX_CONSUMERS 8
+
 struct trace_file;
-/* Replays every event of a trace through a poll builder: callback gets each
- * poll; frames still open at the end are unfinished at the last event's
- * time. stats may be NULL. Returns 0 or a negative errno. */
+/* One pass over every event of a trace through one poll builder, every
+ * poll, begin and hook handed to each consumer in the order given (a
+ * consumer may read what an earlier one built from the same moment: the
+ * task model before an exporter). Frames still open at the end are
+ * unfinished at the last event's time. stats may be NULL. Returns 0,
+ * -EINVAL for more than TRACE_PASS_MAX_CONSUMERS, or a negative errno. */
+int trace_file__pass(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
+		     struct poll_builder_stats *stats);
+/* The same with one consumer that has only `poll`. */
 int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
 			     struct poll_builder_stats *stats);
-/* The same, also handing hooks to on_hook (may be NULL). */
-int trace_file__replay(const struct trace_file *trace, poll_callback callback, hook_callback on_hook,
-		       void *ctx, struct poll_builder_stats *stats);
 
 #endif

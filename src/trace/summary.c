@@ -4,17 +4,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace/histogram.h"
 #include "util/u64map.h"
 #include "util/array.h"
 #include "util/hash.h"
 
+/* A row's durations: kept exactly while there are few (percentiles then
+ * exact), in a histogram past EXACT_LIMIT (within 0.8 %): memory per row
+ * is bounded, whatever the number of polls. */
+#define EXACT_LIMIT 4096
+
 struct durations {
-	uint64_t *values;
+	uint64_t *values;       /* up to EXACT_LIMIT, until the histogram takes over */
 	size_t count;
 	size_t capacity;
+	struct histogram histogram;
+	uint64_t total;
+	uint64_t max;
+	uint64_t n;
 };
 
-struct builder {
+struct summary_builder {
 	const struct trace_file *trace;
 	struct trace_summary *summary;
 	uint32_t *row_of_function;    /* function id -> row */
@@ -26,8 +36,29 @@ struct builder {
 	int err;
 };
 
+static int spill(struct durations *d)
+{
+	for (size_t i = 0; i < d->count; i++)
+		if (histogram__add(&d->histogram, d->values[i]))
+			return -ENOMEM;
+	free(d->values);
+	d->values = NULL;
+	d->count = d->capacity = 0;
+	return 0;
+}
+
 static int push_duration(struct durations *d, uint64_t value)
 {
+	d->n++;
+	d->total += value;
+	if (value > d->max)
+		d->max = value;
+	if (d->histogram.count)
+		return histogram__add(&d->histogram, value);
+	if (d->count == EXACT_LIMIT && spill(d))
+		return -ENOMEM;
+	if (d->histogram.count)
+		return histogram__add(&d->histogram, value);
 	if (ARRAY_RESERVE(d->values, d->capacity, d->count + 1))
 		return -ENOMEM;
 	d->values[d->count++] = value;
@@ -35,7 +66,7 @@ static int push_duration(struct durations *d, uint64_t value)
 }
 
 /* One row per distinct name, in first-seen order. */
-static int build_rows(struct builder *b)
+static int build_rows(struct summary_builder *b)
 {
 	const struct trace_file *t = b->trace;
 	struct trace_summary *s = b->summary;
@@ -69,7 +100,7 @@ static int build_rows(struct builder *b)
 	return err;
 }
 
-static struct thread_summary *thread_row(struct builder *b, uint32_t tid)
+static struct thread_summary *thread_row(struct summary_builder *b, uint32_t tid)
 {
 	struct trace_summary *s = b->summary;
 	uintptr_t row = (uintptr_t)u64map_get(&b->thread_rows, (uint64_t)tid + 1);
@@ -87,7 +118,7 @@ static struct thread_summary *thread_row(struct builder *b, uint32_t tid)
 }
 
 /* Keeps the `top` longest polls, longest first (insertion: top is small). */
-static void keep_if_long(struct builder *b, const struct poll *p, uint64_t duration)
+static void keep_if_long(struct summary_builder *b, const struct poll *p, uint64_t duration)
 {
 	struct trace_summary *s = b->summary;
 	size_t i;
@@ -105,7 +136,7 @@ static void keep_if_long(struct builder *b, const struct poll *p, uint64_t durat
 
 static void on_poll(const struct poll *p, void *ctx)
 {
-	struct builder *b = ctx;
+	struct summary_builder *b = ctx;
 	uint32_t row = b->row_of_function[p->func_id];
 	struct function_summary *f = &b->summary->functions[row];
 	uint64_t duration = p->end - p->start;
@@ -168,38 +199,84 @@ static uint64_t percentile(const struct durations *d, unsigned pct)
 
 static void finish_row(struct function_summary *f, struct durations *d)
 {
-	if (!d->count)
+	if (!d->n)
 		return;
+	f->total_ns = d->total;
+	f->timed = d->n;
+	f->mean_ns = d->total / d->n;
+	f->max_ns = d->max;
+	if (d->histogram.count) {
+		f->p50_ns = histogram__percentile(&d->histogram, 50);
+		f->p99_ns = histogram__percentile(&d->histogram, 99);
+		return;
+	}
 	qsort(d->values, d->count, sizeof(*d->values), compare_u64);
-	for (size_t i = 0; i < d->count; i++)
-		f->total_ns += d->values[i];
-	f->timed = d->count;
-	f->mean_ns = f->total_ns / d->count;
 	f->p50_ns = percentile(d, 50);
 	f->p99_ns = percentile(d, 99);
-	f->max_ns = d->values[d->count - 1];
+}
+
+static void free_builder(struct summary_builder *b)
+{
+	for (size_t i = 0; b->durations && i < b->summary->function_count; i++) {
+		free(b->durations[i].values);
+		histogram__free(&b->durations[i].histogram);
+	}
+	free(b->durations);
+	free(b->row_of_function);
+	u64map_free(&b->thread_rows);
+	free(b);
+}
+
+int trace_summary__init(struct trace_summary *s, const struct trace_file *trace, size_t top_polls,
+			uint64_t long_poll_ns)
+{
+	struct summary_builder *b = calloc(1, sizeof(*b));
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct summary_builder){ .trace = trace, .summary = s, .top = top_polls, .long_poll_ns = long_poll_ns };
+	s->builder = b;
+	s->longest = calloc(top_polls + 1, sizeof(*s->longest));
+	err = s->longest ? build_rows(b) : -ENOMEM;
+	if (err)
+		trace_summary__free(s);
+	return err;
+}
+
+struct trace_consumer trace_summary__consumer(struct trace_summary *s)
+{
+	return (struct trace_consumer){ .poll = on_poll, .ctx = s->builder };
+}
+
+int trace_summary__finish(struct trace_summary *s, const struct poll_builder_stats *stats)
+{
+	struct summary_builder *b = s->builder;
+	int err = b->err;
+
+	if (stats)
+		s->stats = *stats;
+	for (size_t i = 0; !err && i < s->function_count; i++)
+		finish_row(&s->functions[i], &b->durations[i]);
+	free_builder(b);
+	s->builder = NULL;
+	return err;
 }
 
 int trace_summary__build(struct trace_summary *s, const struct trace_file *trace, size_t top_polls,
 			 uint64_t long_poll_ns)
 {
-	struct builder b = { .trace = trace, .summary = s, .top = top_polls, .long_poll_ns = long_poll_ns };
-	int err;
+	struct poll_builder_stats stats;
+	struct trace_consumer consumer;
+	int err = trace_summary__init(s, trace, top_polls, long_poll_ns);
 
-	memset(s, 0, sizeof(*s));
-	s->longest = calloc(top_polls + 1, sizeof(*s->longest));
-	err = s->longest ? build_rows(&b) : -ENOMEM;
+	if (err)
+		return err;
+	consumer = trace_summary__consumer(s);
+	err = trace_file__pass(trace, &consumer, 1, &stats);
 	if (!err)
-		err = trace_file__replay_polls(trace, on_poll, &b, &s->stats);
-	if (!err)
-		err = b.err;
-	for (size_t i = 0; !err && i < s->function_count; i++)
-		finish_row(&s->functions[i], &b.durations[i]);
-	for (size_t i = 0; b.durations && i < s->function_count; i++)
-		free(b.durations[i].values);
-	free(b.durations);
-	free(b.row_of_function);
-	u64map_free(&b.thread_rows);
+		err = trace_summary__finish(s, &stats);
 	if (err)
 		trace_summary__free(s);
 	return err;
@@ -207,6 +284,8 @@ int trace_summary__build(struct trace_summary *s, const struct trace_file *trace
 
 void trace_summary__free(struct trace_summary *s)
 {
+	if (s->builder)
+		free_builder(s->builder);
 	free(s->functions);
 	free(s->threads);
 	free(s->longest);

@@ -57,10 +57,22 @@ struct trace_summary {
 	uint64_t long_polls;
 	uint64_t first_ts;
 	uint64_t last_ts;
+	void *builder;          /* private, during a pass */
 };
 
-/* Builds the summary, keeping the `top_polls` longest polls. */
-/* Polls longer than long_poll_ns (0: none) are counted as long. */
+/* A summary fed by a pass (trace/polls.h): init, hand
+ * trace_summary__consumer to trace_file__pass, then finish with the pass's
+ * stats. It keeps the `top_polls` longest polls; polls longer than
+ * long_poll_ns (0: none) are counted as long. Percentiles are exact up to
+ * 4096 timed polls of a row, then read from a log-linear histogram
+ * (trace/histogram.h: within 0.8 %); memory grows with rows and threads,
+ * not polls. Each returns 0 or -ENOMEM; a failed init leaves nothing to
+ * free, anything else is freed with trace_summary__free. */
+int trace_summary__init(struct trace_summary *summary, const struct trace_file *trace, size_t top_polls,
+			uint64_t long_poll_ns);
+struct trace_consumer trace_summary__consumer(struct trace_summary *summary);
+int trace_summary__finish(struct trace_summary *summary, const struct poll_builder_stats *stats);
+/* init, a pass of its own, finish. */
 int trace_summary__build(struct trace_summary *summary, const struct trace_file *trace,
 			 size_t top_polls, uint64_t long_poll_ns);
 void trace_summary__free(struct trace_summary *summary);

@@ -114,39 +114,97 @@ struct cancellation {
 
 #define LATENCY_BUCKETS 40      /* log2 ns: bucket i holds [2^i, 2^(i+1)) */
 
+/* Wakes of one task by one waker (a task, a thread outside tasks, or
+ * itself), of one kind. */
+struct wake_pair {
+	uint32_t target;        /* task id */
+	uint32_t waker;         /* task id, 0: a thread (tid) or self */
+	uint32_t tid;           /* the first wake's thread */
+	uint8_t self;
+	uint8_t by_ref;
+	uint64_t count;
+};
+
+/* Wakes grouped by the woken task's name, the waker's and the kind. */
+struct wake_group {
+	uint32_t target_func;   /* the woken tasks' name_func */
+	uint32_t waker_func;    /* NO_FUNCTION: a thread outside tasks, or self */
+	uint32_t tid;           /* for thread wakers */
+	uint8_t self;
+	uint8_t by_ref;
+	uint64_t count;
+};
+
+enum task_model_flags {
+	/* Keep every wake and cancellation in `wakes` and `cancellations`,
+	 * for consumers that read them after the pass. Without it the model's
+	 * memory grows with tasks and call-tree nodes, not with events. */
+	TASK_MODEL_KEEP_HISTORY = 1,
+};
+
 struct task_model {
 	const struct trace_file *trace;
+	unsigned flags;          /* enum task_model_flags */
 	struct task *tasks;
 	size_t task_count;
 	size_t task_capacity;
 	struct tree_node *nodes;
 	size_t node_count;
 	size_t node_capacity;
+	/* With TASK_MODEL_KEEP_HISTORY, every wake in order (else the storage
+	 * of the waiting ones: not to be read) */
 	struct wake *wakes;
 	size_t wake_count;
 	size_t wake_capacity;
-	struct cancellation *cancellations;
+	struct cancellation *cancellations; /* with TASK_MODEL_KEEP_HISTORY */
 	size_t cancellation_count;
 	size_t cancellation_capacity;
+	uint64_t wake_total;     /* wakes of known tasks (a nested wake is one) */
+	uint64_t cancelled_total;
+	struct wake_pair *wake_pairs; /* in order of their first wake */
+	size_t wake_pair_count;
+	size_t wake_pair_capacity;
 	uint64_t wake_latency[LATENCY_BUCKETS];
 	uint64_t wakes_unknown;  /* wakes of tasks never seen polled */
 	uint64_t spawns;         /* tasks whose spawn call was traced */
 	struct poll_builder_stats stats;
+	/* Told during the pass, for consumers that stream (may be NULL). */
+	void (*on_wake_answered)(const struct wake *w, void *ctx);
+	void (*on_cancel)(const struct cancellation *c, void *ctx);
+	void *callback_ctx;
 	/* private */
 	struct u64map live_tasks;    /* ptr (or tid | 1<<63) -> task index + 1 */
 	struct u64map latest_tasks;  /* the same key -> newest task index + 1, ever */
 	struct u64map node_index;    /* hash(task, path) -> node index + 1 */
-	struct u64map futures;       /* future address -> struct future_slot * */
+	struct u64map futures;       /* live future (address, type) -> struct future_slot * */
 	struct u64map dropped_types; /* name hash | 1 of future types whose drops are probed */
 	struct u64map spawning;      /* tid + 1 -> the thread's latest spawn: index + 1 */
-	struct spawn *spawn_queue;   /* every spawn, in order */
-	size_t spawn_count;
+	struct u64map wake_pair_index; /* hash(target, waker, kind) -> wake_pairs index + 1 */
+	uint32_t free_wakes;         /* answered wake slots to reuse + 1, linked by next */
+	uint64_t *name_hashes;       /* per function */
+	uint64_t cached_key;         /* the last live_tasks hit */
+	size_t cached_index;
+	struct spawn *spawn_queue;   /* spawns from spawn_base on, in order */
+	size_t spawn_base;           /* spawns before it were consumed and dropped */
+	size_t spawn_count;          /* in the queue */
 	size_t spawn_capacity;
-	size_t spawn_head;           /* oldest maybe unconsumed */
+	size_t spawn_head;           /* oldest maybe unconsumed, counted from spawn_base */
 	int err;
 };
 
-/* Replays the trace into the model. Returns 0 or -ENOMEM. */
+/* A model to feed through a pass (trace/polls.h): init, hand
+ * task_model__consumer to trace_file__pass (before the consumers that ask
+ * it which task a poll is), then finish. Returns 0 or -ENOMEM. */
+int task_model__init(struct task_model *model, const struct trace_file *trace, unsigned flags);
+struct trace_consumer task_model__consumer(struct task_model *model);
+/* After the pass: links the call trees and names the tasks. Returns 0 or
+ * the error met during the pass (-ENOMEM). */
+int task_model__finish(struct task_model *model);
+/* Wakes grouped (struct wake_group), in order of their first wake; *out
+ * is the caller's to free. Returns 0 or -ENOMEM. */
+int task_model__wake_groups(const struct task_model *model, struct wake_group **out, size_t *count);
+
+/* A pass of its own with TASK_MODEL_KEEP_HISTORY. Returns 0 or -ENOMEM. */
 int task_model__build(struct task_model *model, const struct trace_file *trace);
 void task_model__free(struct task_model *model);
 

@@ -202,11 +202,19 @@ void json_writer__hex(struct json_writer *w, uint64_t v)
 	fprintf(w->out, "\"0x%" PRIx64 "\"", v);
 }
 
+void json_writer__fail(struct json_writer *w, int err)
+{
+	if (!w->failed)
+		w->failed = err;
+}
+
 int json_writer__finish(struct json_writer *w)
 {
 	if (w->depth != 0 || w->after_key)
 		w->error = true;
 	fputc('\n', w->out);
+	if (w->failed)
+		return w->failed;
 	if (w->error)
 		return -EINVAL;
 	return ferror(w->out) ? -EIO : 0;

@@ -27,6 +27,7 @@ struct json_writer {
 	uint64_t has_items; /* bit d: the container at depth d has an item */
 	bool after_key;     /* a key was written: the next value needs no comma */
 	bool error;         /* misuse (depth overflow, unbalanced end) */
+	int failed;         /* a negative errno the producer met (json_writer__fail) */
 };
 
 void json_writer__init(struct json_writer *w, FILE *out, unsigned indent);
@@ -43,8 +44,12 @@ void json_writer__bool(struct json_writer *w, bool v);
 void json_writer__null(struct json_writer *w);
 /* "0x<lowercase hex>" as a string: JSON numbers lose precision above 2^53. */
 void json_writer__hex(struct json_writer *w, uint64_t v);
-/* Ends the document with a newline. Returns 0, or -EINVAL after misuse
- * (unbalanced containers), or -EIO when the stream reported an error. */
+/* The producer could not compute a value (err: a negative errno, e.g.
+ * -ENOMEM): json_writer__finish returns it. */
+void json_writer__fail(struct json_writer *w, int err);
+/* Ends the document with a newline. Returns 0, the error given to
+ * json_writer__fail, -EINVAL after misuse (unbalanced containers), or
+ * -EIO when the stream reported an error. */
 int json_writer__finish(struct json_writer *w);
 
 #endif
