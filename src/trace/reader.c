@@ -378,6 +378,8 @@ int trace_file__open(struct trace_file **out, const char *path, char *err, size_
 	}
 	rc = map_file(t, path, err, errlen);
 	if (!rc)
+		trace_streams__set_mapping(t->streams, t->map, t->map_len);
+	if (!rc)
 		rc = check_header(t, path, &offset, err, errlen);
 	if (!rc)
 		rc = walk_chunks(t, path, offset, err, errlen);

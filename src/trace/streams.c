@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "trace/codec.h"
@@ -37,6 +39,8 @@ struct stream {
 };
 
 struct trace_streams {
+	const uint8_t *map;       /* the file's mapping, when its pages may be released */
+	size_t map_len;
 	struct stream_chunk *chunks;
 	size_t chunk_count;
 	size_t chunk_capacity;
@@ -54,6 +58,12 @@ struct trace_streams {
 struct trace_streams *trace_streams__new(void)
 {
 	return calloc(1, sizeof(struct trace_streams));
+}
+
+void trace_streams__set_mapping(struct trace_streams *s, const uint8_t *map, size_t len)
+{
+	s->map = map;
+	s->map_len = len;
 }
 
 void trace_streams__free(struct trace_streams *s)
@@ -132,6 +142,29 @@ int trace_streams__add_events_chunk(struct trace_streams *s, const uint8_t *payl
 	return append_chunk(s, 0, &chunk);
 }
 
+/* A chunk read through is dropped from the process's memory (the file's
+ * pages stay in the page cache; touching them again maps them back), so
+ * a reader's resident size does not grow with the trace. The kernel maps
+ * pages around each fault (fault-around, 64 KiB aligned windows), also
+ * ones released before: the range goes back one such window and out to
+ * whole ones. A neighbour chunk still being read faults its pages back. */
+#define FAULT_AROUND_BYTES (2u << 20)
+
+static void release_pages(const struct trace_streams *s, const void *start, size_t len)
+{
+	uintptr_t base = (uintptr_t)s->map, end = base + s->map_len;
+	uintptr_t from = ((uintptr_t)start & ~(uintptr_t)(FAULT_AROUND_BYTES - 1)) - FAULT_AROUND_BYTES;
+	uintptr_t to = ((uintptr_t)start + len + FAULT_AROUND_BYTES - 1) & ~(uintptr_t)(FAULT_AROUND_BYTES - 1);
+
+	if (!s->map || !len)
+		return; /* bytes not from a file mapping are never given away */
+	if ((uintptr_t)start < base + FAULT_AROUND_BYTES)
+		from = base; /* the mapping is page aligned */
+	if (to > end)
+		to = end; /* madvise rounds the length up to its page */
+	madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 /* What the header promises must fit the payload: encoded bytes inside it
  * (then at most 7 bytes of padding), and events that take room. */
 static int check_stream_header(const struct trace_stream_header *h, size_t size)
@@ -161,6 +194,7 @@ int trace_streams__add_stream_chunk(struct trace_streams *s, const uint8_t *payl
 		return err;
 	if ((uint32_t)crc32(0L, payload + STREAM_HEADER_SIZE, h.encoded_bytes) != h.crc32)
 		return -EBADMSG;
+	release_pages(s, payload, size);
 	s->encoded = true;
 	chunk = (struct stream_chunk){
 		.bytes = payload + STREAM_HEADER_SIZE, .first_ts = h.first_ts, .last_ts = h.last_ts,
@@ -286,6 +320,7 @@ static int advance(const struct trace_streams *s, struct cursor *c)
 
 	if (c->left)
 		return decode_next(s, c);
+	release_pages(s, s->chunks[c->chunk].bytes, s->chunks[c->chunk].size);
 	if (next == NO_CHUNK)
 		return 1;
 	load_chunk(s, c, next);

@@ -16,6 +16,10 @@ struct trace_streams;
 /* Returns NULL when out of memory. */
 struct trace_streams *trace_streams__new(void);
 void trace_streams__free(struct trace_streams *s);
+/* The chunks handed over lie in this read-only file mapping: pages read
+ * through are released (madvise) so memory does not grow with the file.
+ * Without it nothing is released. */
+void trace_streams__set_mapping(struct trace_streams *s, const uint8_t *map, size_t len);
 
 /* A 2.x EVENTS chunk's payload. Returns 0 or a negative errno (-EINVAL:
  * malformed). */

@@ -234,3 +234,44 @@ UNIT_TEST(summary_longest_polls_keep_order_of_ties)
 	trace_summary__free(&s);
 	trace_file__close(t);
 }
+
+/* Past 4096 polls a row's percentiles come from the histogram: within
+ * 1/128 of the exact ones; count, total, mean and max stay exact. */
+UNIT_TEST(summary_many_polls_percentiles_from_histogram)
+{
+	enum { N = 5000 };
+	struct trace_event *e = calloc(2 * N, sizeof(*e));
+	struct trace_summary s;
+	struct trace_file *t;
+
+	CHECK(e != NULL);
+	if (!e)
+		return;
+	for (uint64_t i = 0; i < N; i++) {
+		uint64_t start = 1000 + i * 10000, duration = 100 + (i * 7919) % N; /* 100 .. 5099, each once */
+
+		e[2 * i] = (struct trace_event){ .ts = start, .sp = 0x8000, .arg0 = 0xf0, .pid = 1, .tid = 1,
+						 .func_id = SPREAD, .kind = TRACE_EVENT_ENTRY };
+		e[2 * i + 1] = (struct trace_event){ .ts = start + duration, .sp = 0x8000, .pid = 1, .tid = 1,
+						     .func_id = SPREAD, .kind = TRACE_EVENT_EXIT };
+	}
+	t = trace_fixture__open(functions, FUNCTION_COUNT, e, 2 * N);
+	CHECK(t != NULL);
+	if (t && trace_summary__build(&s, t, 5, 0) == 0) {
+		const struct function_summary *f = NULL;
+
+		for (size_t i = 0; i < s.function_count; i++)
+			if (s.functions[i].first_func_id == SPREAD)
+				f = &s.functions[i];
+		CHECK(f && f->polls == N && f->timed == N && f->ready == N);
+		CHECK(f && f->total_ns == 12997500 && f->mean_ns == 2599 && f->max_ns == 5099);
+		/* exact: rank 2500 -> 2599, rank 4950 -> 5049 */
+		CHECK(f && f->p99_ns >= 5049 - 5049 / 128 && f->p99_ns <= 5049 + 5049 / 128);
+		CHECK(f && f->p50_ns >= 2599 - 2599 / 128 && f->p50_ns <= 2599 + 2599 / 128);
+		trace_summary__free(&s);
+	} else {
+		CHECK(!"summary built");
+	}
+	trace_file__close(t);
+	free(e);
+}
