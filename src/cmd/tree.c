@@ -306,7 +306,7 @@ int cmd_tree(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	if (open_trace_for("tree", o.path, &trace))
 		return 1;
-	rc = task_model__build(&model, trace);
+	rc = task_model__build(&model, trace, 0);
 	if (!rc)
 		rc = build_forest(&forest, &model, o.task);
 	if (rc) {

@@ -293,7 +293,7 @@ static int chrome_write(const struct trace_file *t, FILE *out)
 	struct task_model model;
 	int err;
 
-	err = task_model__build(&model, t);
+	err = task_model__build(&model, t, TASK_MODEL_KEEP_HISTORY);
 	if (err)
 		return err;
 	cw.model = &model;

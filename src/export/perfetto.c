@@ -520,7 +520,7 @@ static int perfetto_write(const struct trace_file *t, FILE *out)
 	struct task_model model;
 	int err;
 
-	err = task_model__build(&model, t);
+	err = task_model__build(&model, t, TASK_MODEL_KEEP_HISTORY);
 	if (err)
 		return err;
 	w.model = &model;

@@ -377,7 +377,7 @@ static int merge(const struct trace_streams *s, struct cursor **heap, size_t n, 
 	return 0;
 }
 
-int trace_streams__for_each_event(const struct trace_streams *s, trace_event_fn fn, void *ctx)
+int trace_streams__merge_events(const struct trace_streams *s, trace_event_fn fn, void *ctx)
 {
 	struct cursor *cursors, **heap;
 	size_t n = s->stream_count;

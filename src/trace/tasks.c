@@ -323,10 +323,10 @@ int task_model__finish(struct task_model *m)
 	return err;
 }
 
-int task_model__build(struct task_model *m, const struct trace_file *trace)
+int task_model__build(struct task_model *m, const struct trace_file *trace, unsigned flags)
 {
 	struct trace_consumer consumer;
-	int err = task_model__init(m, trace, TASK_MODEL_KEEP_HISTORY);
+	int err = task_model__init(m, trace, flags);
 
 	if (err)
 		return err;

@@ -204,8 +204,8 @@ int task_model__finish(struct task_model *model);
  * is the caller's to free. Returns 0 or -ENOMEM. */
 int task_model__wake_groups(const struct task_model *model, struct wake_group **out, size_t *count);
 
-/* A pass of its own with TASK_MODEL_KEEP_HISTORY. Returns 0 or -ENOMEM. */
-int task_model__build(struct task_model *model, const struct trace_file *trace);
+/* init, a pass of its own, finish. Returns 0 or -ENOMEM. */
+int task_model__build(struct task_model *model, const struct trace_file *trace, unsigned flags);
 void task_model__free(struct task_model *model);
 
 const char *task_state__name(enum task_state state);

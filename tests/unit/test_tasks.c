@@ -115,7 +115,7 @@ static int build(struct task_model *m, struct trace_file **t, struct events *ev)
 	*t = trace_fixture__open(functions, FUNCTION_COUNT, ev->e, ev->n);
 	if (!*t)
 		return -EIO;
-	err = task_model__build(m, *t);
+	err = task_model__build(m, *t, TASK_MODEL_KEEP_HISTORY);
 	if (!err && (err = check_streaming_agrees(m, *t)))
 		task_model__free(m);
 	return err;
