@@ -1,4 +1,5 @@
 /* asynctrace: the subcommand table and dispatch, nothing else. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,12 +30,14 @@ static void usage(FILE *out)
 	fprintf(out, "\n'asynctrace <command> --help' shows a command's options.\n");
 }
 
-/* A full disk or closed pipe must not look like success (perf does the same). */
+/* A full disk or closed pipe must not look like success (perf does the
+ * same). A command that failed has said why in its own line already: one
+ * error, one line. */
 static int finish_stdout(int status)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		report_error("cannot write standard output");
-		return status ? status : 1;
+	if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0) {
+		report_error("cannot write standard output: %s", strerror(errno ? errno : EIO));
+		return 1;
 	}
 	return status;
 }

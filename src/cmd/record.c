@@ -339,7 +339,11 @@ static int child_status(struct recorder *rec)
 static int end_recording(struct record_run *run, enum trace_end_reason reason)
 {
 	struct recorder *rec = &run->rec;
-	bool terminate = reason == TRACE_END_DURATION || (reason == TRACE_END_SIGNAL && stop_signal != SIGINT);
+	/* The command is stopped only when the user stopped the recording
+	 * (--duration, SIGTERM, SIGHUP); not by Ctrl-C (it has its own), nor
+	 * by a failed write (a full disk): then it runs on, untraced. */
+	bool terminate = reason == TRACE_END_DURATION ||
+			 (reason == TRACE_END_SIGNAL && stop_signal && stop_signal != SIGINT);
 	int err;
 
 	if (rec->agent) {

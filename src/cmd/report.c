@@ -379,7 +379,7 @@ int cmd_report(int argc, char **argv)
 		report_trace_error("report", o.path, rc);
 	else if ((rc = print_report(&o, trace, &summary, &model)))
 		report_error("report: cannot write the report: %s",
-			     rc == -EINVAL ? "malformed JSON (a bug)" : strerror(-rc));
+			     rc == -EINVAL ? "malformed JSON (a bug)" : strerror(rc == -EIO && errno ? errno : -rc));
 	task_model__free(&model);
 	trace_summary__free(&summary);
 	trace_file__close(trace);

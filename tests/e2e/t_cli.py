@@ -3,6 +3,7 @@ shape report's output (--top, --sort, --long-poll) on a synthetic trace
 whose rows are known (tests/golden/README.md)."""
 import json
 import os
+import subprocess
 
 from harness import *  # noqa: F401,F403
 from t_golden import fixtures
@@ -82,3 +83,19 @@ def bad_options_get_one_line_and_exit_2():
         line = one_error_line(proc, f"{command} {' '.join(args)}")
         check_eq(proc.returncode, 2, f"{command} {args[0]}: exit status")
         check(f"asynctrace: {command}: " in line and args[0] in line and "--help" in line, f"{command}: {line!r}")
+
+
+@test_once
+def full_stdout_is_one_error_line():
+    """Output to a full disk (/dev/full): exit 1 and one line naming the
+    cause, not the command's line and main's again."""
+    trace = fixtures()["stats"]
+    binary = os.path.join(RUST, "tokio_ct")
+    for args in (("symbols", binary), ("symbols", "--format", "json", binary), ("report", trace),
+                 ("report", "--json", trace), ("report", "--tasks", trace), ("tree", trace),
+                 ("tree", "--json", trace)):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([TRACER, *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        line = one_error_line(proc, " ".join(args[:-1]) + " > /dev/full")
+        check_eq(proc.returncode, 1, f"{args[0]} > /dev/full: exit status")
+        check("No space left on device" in line, f"{args[0]} > /dev/full: {line!r}")

@@ -1,0 +1,38 @@
+"""Faults while recording: a disk that fills up mid-run. The command runs
+to its end untraced (its output and exit are its own), record exits 1 with
+one line naming the cause, and what reached the disk reads as a trace cut
+short."""
+import os
+import subprocess
+
+from harness import *  # noqa: F401,F403
+
+
+def small_tmpfs(name, size):
+    path = tmpfile(name)
+    os.makedirs(path, exist_ok=True)
+    proc = run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path])
+    check_eq(proc.returncode, 0, f"mount a {size} tmpfs ({proc.stderr.strip()})")
+    return path
+
+
+@test
+def full_disk_mid_run_leaves_the_command_alone():
+    need_root()
+    mount = small_tmpfs(f"full-{backend()}", "96k")
+    try:
+        out = os.path.join(mount, "x.trace")
+        proc = tracer("record", "--backend", backend(), "-o", out, "--",
+                      os.path.join(RUST, "tokio_ct"), "--tasks", "50", "--yields", "2499")
+        check_eq(proc.returncode, 1, "record's exit status when the disk is full")
+        check("tokio_ct: 50 tasks x 2499 yields done" in proc.stdout,
+              f"the command ran to its end: stdout {proc.stdout[-200:]!r}")
+        errors = [l for l in proc.stderr.splitlines() if "No space left on device" in l]
+        check_eq(len(errors), 1, f"one line for the full disk: {proc.stderr!r}")
+        check("killed by signal" not in proc.stderr, f"the command was not stopped: {proc.stderr!r}")
+        report = tracer("report", out)
+        check_eq(report.returncode, 0, f"report of the cut trace ({report.stderr.strip()})")
+        check("trace ended abruptly" in report.stderr and "cut short" in report.stdout,
+              f"read as cut short: {report.stderr.strip()!r}")
+    finally:
+        subprocess.run(["umount", mount])
