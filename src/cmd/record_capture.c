@@ -190,6 +190,31 @@ int record_start_target(struct record_run *run)
 	return 0;
 }
 
+/* Exits the probes cannot take (conditional tail calls): a poll leaving
+ * through one ends when the stack shows it gone (as unwound). Counted in
+ * one line; -v names the functions. */
+static void report_unsupported_exits(const struct record_run *run)
+{
+	const struct probe_plan *plan = &run->probe_plan;
+	size_t functions = 0;
+
+	for (size_t i = 0; i < run->fns.count; i++) {
+		if (!plan->unsupported_per_function[i])
+			continue;
+		functions++;
+		if (run->o->verbose)
+			report_info("record: %s: %u exit%s not probed (conditional tail call%s)",
+				    run->fns.fns[i].demangled, plan->unsupported_per_function[i],
+				    plan->unsupported_per_function[i] == 1 ? "" : "s",
+				    plan->unsupported_per_function[i] == 1 ? "" : "s");
+	}
+	if (plan->unsupported_exits)
+		report_info("record: %zu exit%s in %zu function%s cannot be probed (conditional tail calls): polls "
+			    "leaving there end when the stack shows them gone%s", plan->unsupported_exits,
+			    plan->unsupported_exits == 1 ? "" : "s", functions, functions == 1 ? "" : "s",
+			    run->o->verbose ? "" : " (-v lists them)");
+}
+
 static int plan_probes(struct record_run *run)
 {
 	struct probe_plan *plan = &run->probe_plan;
@@ -212,6 +237,7 @@ static int plan_probes(struct record_run *run)
 	if (without_exits)
 		report_info("record: %zu poll functions have no exit instruction; their polls end when the stack shows them gone",
 			    without_exits);
+	report_unsupported_exits(run);
 	if (run->o->verbose)
 		for (size_t i = 0; i < plan->count; i++)
 			report_info("probe %s at file offset 0x%llx: %s",

@@ -105,6 +105,7 @@ static int plan_function(struct probe_plan *plan, size_t *capacity, const struct
 		err = add_site(plan, capacity, fn->file_offset + (exits.sites[i].addr - fn->addr),
 			       exit_cookie(func_id, fn), func_id, PROBE_KIND_EXIT);
 	plan->exits_per_function[func_id] = (uint32_t)exits.count;
+	plan->unsupported_per_function[func_id] = (uint32_t)exits.unsupported;
 	plan->unsupported_exits += exits.unsupported;
 	if (!exits.count && fn->role == ROLE_POLL)
 		plan->functions_without_exits++;
@@ -144,8 +145,11 @@ int probe_plan__build(struct probe_plan *plan, const char *path, const struct po
 	if (!arch)
 		return -ENOTSUP;
 	plan->exits_per_function = calloc(fns->count ? fns->count : 1, sizeof(uint32_t));
-	if (!plan->exits_per_function)
+	plan->unsupported_per_function = calloc(fns->count ? fns->count : 1, sizeof(uint32_t));
+	if (!plan->exits_per_function || !plan->unsupported_per_function) {
+		probe_plan__free(plan);
 		return -ENOMEM;
+	}
 	plan->function_count = fns->count;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -169,6 +173,7 @@ void probe_plan__free(struct probe_plan *plan)
 {
 	free(plan->sites);
 	free(plan->exits_per_function);
+	free(plan->unsupported_per_function);
 	*plan = (struct probe_plan){ 0 };
 }
 
@@ -180,7 +185,10 @@ void probe_plan__keep(struct probe_plan *plan, const bool *keep)
 		if (keep[plan->sites[i].func_id])
 			plan->sites[n++] = plan->sites[i];
 	plan->count = n;
-	for (size_t id = 0; plan->exits_per_function && id < plan->function_count; id++)
+	plan->unsupported_exits = 0;
+	for (size_t id = 0; plan->exits_per_function && id < plan->function_count; id++) {
 		if (!keep[id])
-			plan->exits_per_function[id] = 0;
+			plan->exits_per_function[id] = plan->unsupported_per_function[id] = 0;
+		plan->unsupported_exits += plan->unsupported_per_function[id];
+	}
 }

@@ -22,6 +22,7 @@ struct probe_plan {
 	struct probe_site *sites;
 	size_t count;
 	uint32_t *exits_per_function;  /* indexed by function id */
+	uint32_t *unsupported_per_function; /* exits left unprobed, by function id */
 	size_t function_count;
 	size_t functions_without_exits; /* poll functions that never return: closed as unwound */
 	size_t unsupported_exits;       /* conditional tail calls: not probed */

@@ -2,6 +2,7 @@
 to its end untraced (its output and exit are its own), record exits 1 with
 one line naming the cause, and what reached the disk reads as a trace cut
 short."""
+import json
 import os
 import subprocess
 
@@ -36,3 +37,25 @@ def full_disk_mid_run_leaves_the_command_alone():
               f"read as cut short: {report.stderr.strip()!r}")
     finally:
         subprocess.run(["umount", mount])
+
+
+@test_once
+def unprobeable_exits_are_counted_and_listed():
+    """cond_tail leaves 9 of its 10 calls through `jne other`, a conditional
+    tail call no probe can take: record says so in one line (-v names the
+    function), and report shows those polls as unwound (the last, never
+    closed, unfinished) instead of missing them."""
+    need_root()
+    binary = os.path.join(C_TARGETS, "cond_tail")
+    out = tmpfile("cond_tail.trace")
+    quiet = tracer("record", "--backend", "bpf", "-f", "^cond_tail$", "-o", out, "--", binary)
+    check_eq(quiet.returncode, 0, f"record cond_tail ({quiet.stderr.strip()})")
+    lines = [l for l in quiet.stderr.splitlines() if "cannot be probed" in l]
+    check(len(lines) == 1 and "1 exit in 1 function" in lines[0] and "-v lists them" in lines[0],
+          f"one line counting the exit: {quiet.stderr!r}")
+    verbose = tracer("record", "-v", "--backend", "bpf", "-f", "^cond_tail$", "-o", out, "--", binary)
+    check("record: cond_tail: 1 exit not probed (conditional tail call)" in verbose.stderr,
+          f"-v names the function: {verbose.stderr[-800:]!r}")
+    report = json.loads(tracer("report", "--json", out).stdout)
+    rows = [(f["name"], f["polls"], f["unwound"], f["unfinished"]) for f in report["functions"]]
+    check_eq(rows, [("cond_tail", 10, 8, 1)], "cond_tail's polls")
