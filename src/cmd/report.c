@@ -313,7 +313,7 @@ static int print_report(const struct report_options *o, const struct trace_file 
 
 	trace_summary__sort(summary, o->sort);
 	rows = o->top && (size_t)o->top < summary->function_count ? (size_t)o->top : summary->function_count;
-	report_tasks__count_warnings(model, summary, &warnings);
+	task_model__warnings(model, summary->long_polls, &warnings);
 	if (o->json)
 		return print_json(trace, summary, rows, model, &warnings);
 	print_header(trace, summary);

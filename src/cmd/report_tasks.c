@@ -115,25 +115,6 @@ void report_tasks__print_latency(const struct task_model *m)
 	}
 }
 
-void report_tasks__count_warnings(const struct task_model *m, const struct trace_summary *s,
-				  struct task_warnings *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->long_polls = s->long_polls;
-	for (size_t i = 0; i < m->task_count; i++) {
-		const struct task *t = &m->tasks[i];
-
-		w->self_wakes += t->self_wakes;
-		w->wakes_after_end += t->wakes_after_end;
-		if (t->state != TASK_PENDING)
-			continue;
-		if (t->waiting_head)
-			w->woken_not_polled++;
-		else if (t->last_pending && t->ptr)
-			w->never_woken++;
-	}
-}
-
 void report_tasks__print_warnings(const struct task_warnings *w, uint64_t long_poll_ns)
 {
 	char threshold[16];

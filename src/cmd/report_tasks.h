@@ -9,16 +9,6 @@
 #include "trace/tasks.h"
 #include "util/json.h"
 
-struct task_warnings {
-	uint64_t long_polls;        /* polls over the --long-poll threshold */
-	uint64_t self_wakes;
-	uint64_t woken_not_polled;  /* tasks with a wake no poll answered */
-	uint64_t never_woken;       /* pending tasks whose last Pending got no wake */
-	uint64_t wakes_after_end;   /* wakes of tasks already finished */
-};
-
-void report_tasks__count_warnings(const struct task_model *m, const struct trace_summary *s,
-				  struct task_warnings *w);
 /* One row per task, the first `top` (0: all). */
 void report_tasks__print(const struct task_model *m, const struct trace_summary *s, size_t top);
 void report_tasks__print_latency(const struct task_model *m);

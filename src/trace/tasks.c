@@ -356,6 +356,24 @@ void task_model__free(struct task_model *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void task_model__warnings(const struct task_model *m, uint64_t long_polls, struct task_warnings *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->long_polls = long_polls;
+	for (size_t i = 0; i < m->task_count; i++) {
+		const struct task *t = &m->tasks[i];
+
+		w->self_wakes += t->self_wakes;
+		w->wakes_after_end += t->wakes_after_end;
+		if (t->state != TASK_PENDING)
+			continue;
+		if (t->waiting_head)
+			w->woken_not_polled++;
+		else if (t->last_pending && t->ptr)
+			w->never_woken++;
+	}
+}
+
 const struct task *task_model__find(const struct task_model *m, uint64_t ptr, uint32_t tid, uint64_t ts)
 {
 	uint64_t key = ptr ? ptr : (uint64_t)tid | PSEUDO_TASK_KEY;

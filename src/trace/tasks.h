@@ -212,6 +212,18 @@ const char *task_state__name(enum task_state state);
 /* "self-wake", "wake_by_ref" or "wake". */
 const char *wake__name(const struct wake *w);
 
+/* What tokio-console users are warned of. */
+struct task_warnings {
+	uint64_t long_polls;        /* polls over the --long-poll threshold (given) */
+	uint64_t self_wakes;
+	uint64_t woken_not_polled;  /* tasks with a wake no poll answered */
+	uint64_t never_woken;       /* pending tasks whose last Pending got no wake */
+	uint64_t wakes_after_end;   /* wakes of tasks already finished */
+};
+
+/* After task_model__finish; long_polls is the summary's count. */
+void task_model__warnings(const struct task_model *model, uint64_t long_polls, struct task_warnings *warnings);
+
 /* Timelines put task tracks in a process of their own next to the target's
  * threads: its pid is the target's plus this. */
 #define TASK_PID_OFFSET 1000000000u
