@@ -13,7 +13,9 @@
 #define BATCH_EVENTS 4096
 #define BATCHES 4
 /* Below this the thread's start costs more than it saves. */
+#ifndef PIPE_MIN_EVENTS
 #define PIPE_MIN_EVENTS 100000
+#endif
 
 struct batch {
 	struct trace_event events[BATCH_EVENTS];

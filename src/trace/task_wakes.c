@@ -80,7 +80,7 @@ static void count_pair(struct task_model *m, const struct wake *w)
 {
 	uint64_t key = tasks_mix(tasks_mix(w->target, w->self ? 0 : w->waker ? w->waker : (1ULL << 40) | w->tid),
 				 (uint64_t)w->self << 1 | w->by_ref);
-	uintptr_t index = (uintptr_t)u64map_get(&m->wake_pair_index, key);
+	uintptr_t index = key == m->cached_pair_key ? m->cached_pair : (uintptr_t)u64map_get(&m->wake_pair_index, key);
 
 	if (!index) {
 		if (ARRAY_RESERVE(m->wake_pairs, m->wake_pair_capacity, m->wake_pair_count + 1) ||
@@ -95,6 +95,8 @@ static void count_pair(struct task_model *m, const struct wake *w)
 		};
 	}
 	m->wake_pairs[index - 1].count++;
+	m->cached_pair_key = key; /* a task's wakes come in runs from one waker */
+	m->cached_pair = index;
 }
 
 void tasks_on_wake(struct task_model *m, const struct hook *h, struct task *waker)

@@ -11,18 +11,6 @@
 
 #include "trace/tasks_private.h"
 
-uint64_t tasks_mix(uint64_t a, uint64_t b)
-{
-	uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
-
-	return (h ^ (h >> 31)) | 1;
-}
-
-uint64_t tasks_name_hash(const struct task_model *m, uint32_t func_id)
-{
-	return m->name_hashes[func_id];
-}
-
 static bool is_task_fn(const struct task_model *m, uint32_t func_id)
 {
 	return func_id < m->trace->function_count && m->trace->functions[func_id].context == CONTEXT_TASK;

@@ -184,6 +184,8 @@ struct task_model {
 	uint64_t *name_hashes;       /* per function */
 	uint64_t cached_key;         /* the last live_tasks hit */
 	size_t cached_index;
+	uint64_t cached_pair_key;    /* the last wake pair counted */
+	size_t cached_pair;
 	struct spawn *spawn_queue;   /* spawns from spawn_base on, in order */
 	size_t spawn_base;           /* spawns before it were consumed and dropped */
 	size_t spawn_count;          /* in the queue */

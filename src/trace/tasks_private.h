@@ -20,9 +20,18 @@ struct future_slot {
 	uint32_t ready_node;    /* ended by a Ready, not yet dropped: its node + 1 */
 };
 
-/* Two keys in one (never 0). */
-uint64_t tasks_mix(uint64_t a, uint64_t b);
-uint64_t tasks_name_hash(const struct task_model *m, uint32_t func_id);
+/* Two keys in one (never 0). Inline: several per poll. */
+static inline uint64_t tasks_mix(uint64_t a, uint64_t b)
+{
+	uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
+
+	return (h ^ (h >> 31)) | 1;
+}
+
+static inline uint64_t tasks_name_hash(const struct task_model *m, uint32_t func_id)
+{
+	return m->name_hashes[func_id];
+}
 
 struct task *tasks_live(struct task_model *m, uint64_t key);
 /* The task a poll or hook belongs to, created when first seen; NULL only
