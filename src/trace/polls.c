@@ -456,22 +456,25 @@ struct pass {
 	uint64_t last_ts;
 };
 
+/* The poll (at_end) or its begin to each consumer that wants it. */
+static void fan_out(const struct pass *r, const struct poll *p, bool at_end)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		poll_callback cb = at_end ? r->consumers[i].poll : r->consumers[i].poll_begin;
+
+		if (cb)
+			cb(p, r->consumers[i].ctx);
+	}
+}
+
 static void pass_poll(const struct poll *p, void *ctx)
 {
-	const struct pass *r = ctx;
-
-	for (size_t i = 0; i < r->count; i++)
-		if (r->consumers[i].poll)
-			r->consumers[i].poll(p, r->consumers[i].ctx);
+	fan_out(ctx, p, true);
 }
 
 static void pass_poll_begin(const struct poll *p, void *ctx)
 {
-	const struct pass *r = ctx;
-
-	for (size_t i = 0; i < r->count; i++)
-		if (r->consumers[i].poll_begin)
-			r->consumers[i].poll_begin(p, r->consumers[i].ctx);
+	fan_out(ctx, p, false);
 }
 
 static void pass_hook(const struct hook *h, void *ctx)
