@@ -449,15 +449,15 @@ const char *poll_result__name(enum poll_result result)
 	}
 }
 
-struct pass {
+struct trace_pass {
 	struct poll_builder *builder;
-	const struct trace_consumer *consumers;
+	struct trace_consumer consumers[TRACE_PASS_MAX_CONSUMERS];
 	size_t count;
 	uint64_t last_ts;
 };
 
 /* The poll (at_end) or its begin to each consumer that wants it. */
-static void fan_out(const struct pass *r, const struct poll *p, bool at_end)
+static void fan_out(const struct trace_pass *r, const struct poll *p, bool at_end)
 {
 	for (size_t i = 0; i < r->count; i++) {
 		poll_callback cb = at_end ? r->consumers[i].poll : r->consumers[i].poll_begin;
@@ -479,49 +479,85 @@ static void pass_poll_begin(const struct poll *p, void *ctx)
 
 static void pass_hook(const struct hook *h, void *ctx)
 {
-	const struct pass *r = ctx;
+	const struct trace_pass *r = ctx;
 
 	for (size_t i = 0; i < r->count; i++)
 		if (r->consumers[i].hook)
 			r->consumers[i].hook(h, r->consumers[i].ctx);
 }
 
-static int pass_event(const struct trace_event *event, void *ctx)
+int trace_pass__new(struct trace_pass **out, const struct trace_function *functions, size_t function_count,
+		    const struct trace_consumer *consumers, size_t count)
 {
-	struct pass *r = ctx;
+	struct trace_pass *r;
+	bool begins = false, hooks = false;
 
+	if (count > TRACE_PASS_MAX_CONSUMERS)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->builder = poll_builder__new(functions, function_count, pass_poll, r);
+	if (!r->builder) {
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		r->consumers[i] = consumers[i];
+		begins |= consumers[i].poll_begin != NULL;
+		hooks |= consumers[i].hook != NULL;
+	}
+	r->count = count;
+	/* Unasked-for callbacks cost nothing: the builder skips them. */
+	if (hooks)
+		poll_builder__set_hook_callback(r->builder, pass_hook, r);
+	if (begins)
+		poll_builder__set_begin_callback(r->builder, pass_poll_begin, r);
+	*out = r;
+	return 0;
+}
+
+int trace_pass__add(struct trace_pass *r, const struct trace_event *event)
+{
 	if (event->ts > r->last_ts)
 		r->last_ts = event->ts;
 	return poll_builder__add(r->builder, event);
 }
 
+void trace_pass__finish(struct trace_pass *r, struct poll_builder_stats *stats)
+{
+	poll_builder__finish(r->builder, r->last_ts);
+	if (stats)
+		*stats = *poll_builder__stats(r->builder);
+}
+
+void trace_pass__free(struct trace_pass *r)
+{
+	if (!r)
+		return;
+	poll_builder__free(r->builder);
+	free(r);
+}
+
+static int pass_event(const struct trace_event *event, void *ctx)
+{
+	return trace_pass__add(ctx, event);
+}
+
 int trace_file__pass(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
 		     struct poll_builder_stats *stats)
 {
-	struct pass r = { .consumers = consumers, .count = count };
-	bool begins = false, hooks = false;
-	int err;
+	struct trace_pass *r;
+	int err = trace_pass__new(&r, trace->functions, trace->function_count, consumers, count);
 
-	if (count > TRACE_PASS_MAX_CONSUMERS)
-		return -EINVAL;
-	r.builder = poll_builder__new(trace->functions, trace->function_count, pass_poll, &r);
-	if (!r.builder)
-		return -ENOMEM;
-	for (size_t i = 0; i < count; i++) {
-		begins |= consumers[i].poll_begin != NULL;
-		hooks |= consumers[i].hook != NULL;
-	}
-	/* Unasked-for callbacks cost nothing: the builder skips them. */
-	if (hooks)
-		poll_builder__set_hook_callback(r.builder, pass_hook, &r);
-	if (begins)
-		poll_builder__set_begin_callback(r.builder, pass_poll_begin, &r);
-	err = trace_file__for_each_event(trace, pass_event, &r);
+	if (err)
+		return err;
+	err = trace_file__for_each_event(trace, pass_event, r);
 	if (!err)
-		poll_builder__finish(r.builder, r.last_ts);
-	if (stats)
-		*stats = *poll_builder__stats(r.builder);
-	poll_builder__free(r.builder);
+		trace_pass__finish(r, stats);
+	else if (stats)
+		*stats = *poll_builder__stats(r->builder);
+	trace_pass__free(r);
 	return err;
 }
 

@@ -118,6 +118,19 @@ struct trace_consumer {
 
 #define TRACE_PASS_MAX_CONSUMERS 8
 
+/* A pass fed one event at a time, in timestamp order: what a file pass
+ * does, and what a live view does with events as they are recorded. */
+struct trace_pass;
+/* Returns 0, -EINVAL for more than TRACE_PASS_MAX_CONSUMERS, or -ENOMEM. */
+int trace_pass__new(struct trace_pass **pass, const struct trace_function *functions, size_t function_count,
+		    const struct trace_consumer *consumers, size_t count);
+/* Returns 0 or -ENOMEM. */
+int trace_pass__add(struct trace_pass *pass, const struct trace_event *event);
+/* Closes the polls still open as unfinished at the last event's time; the
+ * builder's counts into stats (may be NULL). */
+void trace_pass__finish(struct trace_pass *pass, struct poll_builder_stats *stats);
+void trace_pass__free(struct trace_pass *pass);
+
 struct trace_file;
 /* One pass over every event of a trace through one poll builder, every
  * poll, begin and hook handed to each consumer in the order given (a
