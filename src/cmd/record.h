@@ -10,7 +10,7 @@
 #include "elf/pollfn.h"
 #include "probe/agent_plan.h"
 #include "probe/plan.h"
-#include "probe/recorder.h"
+#include "cmd/record_sink.h"
 #include "util/spawn.h"
 
 enum record_backend {

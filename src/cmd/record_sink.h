@@ -1,9 +1,11 @@
-/* The sink of a recording: takes the events of either capture backend (the
+/* The sink of `record`: takes the events of either capture backend (the
  * eBPF uprobe session, the in-process agent's buffers, or both at once),
  * names threads as they appear, and writes the trace file. It also follows
- * the target: whether it still runs, and its exit status. */
-#ifndef ASYNCTRACE_PROBE_RECORDER_H
-#define ASYNCTRACE_PROBE_RECORDER_H
+ * the target: whether it still runs, and its exit status. It says what
+ * happened in the command's words, so it lives with the command, above
+ * the capture backends in probe/. */
+#ifndef ASYNCTRACE_CMD_RECORD_SINK_H
+#define ASYNCTRACE_CMD_RECORD_SINK_H
 
 #include <stdbool.h>
 #include <stddef.h>

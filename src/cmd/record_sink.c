@@ -1,4 +1,4 @@
-#include "probe/recorder.h"
+#include "cmd/record_sink.h"
 
 #include <errno.h>
 #include <poll.h>
