@@ -13,6 +13,7 @@
 #include "cmd/cmd.h"
 #include "elf/pollfn.h"
 #include "probe/agent_plan.h"
+#include "probe/plan.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -242,8 +243,22 @@ static void json_inproc(struct json_writer *w, const struct agent_plan_set *plan
 	json_writer__object_end(w);
 }
 
+/* What the uprobe backend would place: exit probes, and the exits it
+ * cannot take (conditional tail calls: polls leaving there end as unwound). */
+static void json_uprobe(struct json_writer *w, const struct probe_plan *probes, size_t i)
+{
+	json_writer__key(w, "uprobe");
+	json_writer__object_begin(w);
+	json_writer__key(w, "exits");
+	json_writer__uint(w, probes->exits_per_function[i]);
+	json_writer__key(w, "unsupported_exits");
+	json_writer__uint(w, probes->unsupported_per_function[i]);
+	json_writer__object_end(w);
+}
+
 static void json_function(struct json_writer *w, const struct poll_fn_list *list,
-			  const struct poll_fn *fn, const struct agent_plan_set *plan)
+			  const struct poll_fn *fn, const struct agent_plan_set *plan,
+			  const struct probe_plan *probes)
 {
 	json_writer__object_begin(w);
 	json_writer__key(w, "address");
@@ -267,6 +282,8 @@ static void json_function(struct json_writer *w, const struct poll_fn_list *list
 	json_writer__string(w, stack_args__name(fn->stack_args));
 	if (plan->refusal)
 		json_inproc(w, plan, (size_t)(fn - list->fns));
+	if (probes->exits_per_function)
+		json_uprobe(w, probes, (size_t)(fn - list->fns));
 	json_writer__key(w, "result");
 	json_writer__object_begin(w);
 	json_writer__key(w, "mode");
@@ -291,6 +308,7 @@ static void json_function(struct json_writer *w, const struct poll_fn_list *list
 static int print_json(const struct poll_fn_list *list, const char *binary)
 {
 	struct agent_plan_set plan = { 0 };
+	struct probe_plan probes = { 0 };
 	struct json_writer w;
 	char build_id[2 * sizeof(list->build_id) + 1], machine[24];
 	int err;
@@ -298,6 +316,11 @@ static int print_json(const struct poll_fn_list *list, const char *binary)
 	/* A file whose code cannot be read gets no "inproc" entries. */
 	if (agent_plan__build(&plan, binary, list) == -ENOMEM)
 		return -ENOMEM;
+	/* Another architecture's file has no uprobe plan here: no "uprobe". */
+	if (probe_plan__build(&probes, binary, list) == -ENOMEM) {
+		agent_plan__free(&plan);
+		return -ENOMEM;
+	}
 
 	for (size_t i = 0; i < list->build_id_len; i++)
 		sprintf(build_id + 2 * i, "%02x", list->build_id[i]);
@@ -315,11 +338,12 @@ static int print_json(const struct poll_fn_list *list, const char *binary)
 	json_writer__key(&w, "functions");
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < list->count; i++)
-		json_function(&w, list, &list->fns[i], &plan);
+		json_function(&w, list, &list->fns[i], &plan, &probes);
 	json_writer__array_end(&w);
 	json_writer__object_end(&w);
 	err = json_writer__finish(&w);
 	agent_plan__free(&plan);
+	probe_plan__free(&probes);
 	return err;
 }
 

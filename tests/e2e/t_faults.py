@@ -59,3 +59,23 @@ def unprobeable_exits_are_counted_and_listed():
     report = json.loads(tracer("report", "--json", out).stdout)
     rows = [(f["name"], f["polls"], f["unwound"], f["unfinished"]) for f in report["functions"]]
     check_eq(rows, [("cond_tail", 10, 8, 1)], "cond_tail's polls")
+
+
+@test_once
+def symbols_json_counts_the_exits_record_probes():
+    """symbols --json gives each function's uprobe exits (and the ones no
+    probe can take): their sum is what record -v lists as exit probes."""
+    need_root()
+    binary = os.path.join(RUST, "tokio_ct")
+    listed = tracer("symbols", "--all", "--format", "json", binary)
+    check_eq(listed.returncode, 0, f"symbols --json ({listed.stderr.strip()})")
+    fns = json.loads(listed.stdout)["functions"]
+    check(all("uprobe" in f for f in fns), "every function has its uprobe plan")
+    exits = sum(f["uprobe"]["exits"] for f in fns)
+    check(exits >= len([f for f in fns if f["role"] == "poll"]), f"at least one exit per poll function: {exits}")
+    check_eq(sum(f["uprobe"]["unsupported_exits"] for f in fns), 0, "unprobeable exits in tokio_ct (debug)")
+    proc = tracer("record", "-v", "--backend", "bpf", "-o", tmpfile("exits.trace"), "--", binary,
+                  "--tasks", "1", "--yields", "1")
+    check_eq(proc.returncode, 0, f"record -v ({proc.stderr.strip()[-300:]})")
+    probed = len([l for l in proc.stderr.splitlines() if l.startswith("asynctrace: probe exit ")])
+    check_eq(probed, exits, "exit probes record -v lists")
