@@ -211,7 +211,7 @@ static void print_longest(const struct trace_file *t, const struct trace_summary
 }
 
 static void json_function(struct json_writer *w, const struct trace_file *t, const struct function_summary *f,
-			  const struct task_model *m)
+			  const struct future_summary *futures, const struct task_model *m)
 {
 	const struct trace_function *fn = &t->functions[f->first_func_id];
 
@@ -233,7 +233,7 @@ static void json_function(struct json_writer *w, const struct trace_file *t, con
 	json_writer__key(w, "max_ns"); json_writer__uint(w, f->max_ns);
 	json_writer__key(w, "file"); json_writer__string(w, fn->source_file);
 	json_writer__key(w, "line"); json_writer__uint(w, fn->source_line);
-	report_tasks__json_function(w, m, f->name);
+	report_tasks__json_function(w, m, &futures[f->first_func_id]);
 	json_writer__object_end(w);
 }
 
@@ -274,7 +274,12 @@ static void json_longest(struct json_writer *w, const struct trace_file *t, cons
 static int print_json(const struct trace_file *t, const struct trace_summary *s, size_t rows,
 		      const struct task_model *m, const struct task_warnings *warnings)
 {
+	struct future_summary *futures = NULL;
 	struct json_writer w;
+	int err;
+
+	if (task_model__future_summaries(m, &futures))
+		return -ENOMEM;
 
 	json_writer__init(&w, stdout, 2);
 	json_writer__object_begin(&w);
@@ -296,13 +301,15 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < rows; i++)
 		if (s->functions[i].polls)
-			json_function(&w, t, &s->functions[i], m);
+			json_function(&w, t, &s->functions[i], futures, m);
 	json_writer__array_end(&w);
 	json_threads(&w, s);
 	json_longest(&w, t, s);
 	report_tasks__json(&w, m, s, warnings);
 	json_writer__object_end(&w);
-	return json_writer__finish(&w);
+	err = json_writer__finish(&w);
+	free(futures);
+	return err;
 }
 
 static int print_report(const struct report_options *o, const struct trace_file *trace,

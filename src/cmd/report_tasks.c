@@ -212,53 +212,21 @@ void report_tasks__json(struct json_writer *w, const struct task_model *m, const
 	json_writer__object_end(w);
 }
 
-#define MAX_PARK_LINES 16
-
-struct park_count {
-	uint32_t line;
-	uint64_t count;
-};
-
-static void add_park(struct park_count *lines, size_t *n, uint32_t line, uint64_t count)
+void report_tasks__json_function(struct json_writer *w, const struct task_model *m,
+				 const struct future_summary *f)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (lines[i].line == line) {
-			lines[i].count += count;
-			return;
-		}
-	if (*n < MAX_PARK_LINES)
-		lines[(*n)++] = (struct park_count){ line, count };
-}
+	const struct trace_function *fn = f->last_func == NO_FUNCTION ? NULL : &m->trace->functions[f->last_func];
 
-void report_tasks__json_function(struct json_writer *w, const struct task_model *m, const char *name)
-{
-	struct park_count lines[MAX_PARK_LINES];
-	uint64_t instances = 0, cancelled = 0;
-	const struct trace_function *fn = NULL;
-	size_t nlines = 0;
-
-	for (size_t i = 0; i < m->node_count; i++) {
-		const struct tree_node *n = &m->nodes[i];
-
-		if (strcmp(m->trace->functions[n->func_id].name, name) != 0)
-			continue;
-		fn = &m->trace->functions[n->func_id];
-		instances += n->instances;
-		cancelled += n->cancelled;
-		for (unsigned k = 0; k < 4; k++)
-			if (n->park_counts[k])
-				add_park(lines, &nlines, n->park_lines[k], n->park_counts[k]);
-	}
-	json_writer__key(w, "instances"); json_writer__uint(w, instances);
-	json_writer__key(w, "cancelled"); json_writer__uint(w, cancelled);
+	json_writer__key(w, "instances"); json_writer__uint(w, f->instances);
+	json_writer__key(w, "cancelled"); json_writer__uint(w, f->cancelled);
 	json_writer__key(w, "parked_at");
 	json_writer__array_begin(w);
-	for (size_t i = 0; i < nlines; i++) {
-		const char *file = fn ? trace_function__await_file(fn, lines[i].line) : NULL;
+	for (size_t i = 0; i < f->park_count; i++) {
+		const char *file = fn ? trace_function__await_file(fn, f->parks[i].line) : NULL;
 
 		json_writer__object_begin(w);
-		json_writer__key(w, "line"); json_writer__uint(w, lines[i].line);
-		json_writer__key(w, "count"); json_writer__uint(w, lines[i].count);
+		json_writer__key(w, "line"); json_writer__uint(w, f->parks[i].line);
+		json_writer__key(w, "count"); json_writer__uint(w, f->parks[i].count);
 		json_writer__key(w, "file");
 		if (file)
 			json_writer__string(w, file);

@@ -214,6 +214,27 @@ const char *task_state__name(enum task_state state);
 /* "self-wake", "wake_by_ref" or "wake". */
 const char *wake__name(const struct wake *w);
 
+#define FUTURE_PARK_LINES 16
+
+struct future_park {
+	uint32_t line;
+	uint64_t count;
+};
+
+/* A function's futures over every task, its copies (functions of the same
+ * name) included. */
+struct future_summary {
+	uint64_t instances;
+	uint64_t cancelled;        /* dropped before Ready */
+	uint32_t last_func;        /* the function of the last node met (for await files), NO_FUNCTION none */
+	size_t park_count;
+	struct future_park parks[FUTURE_PARK_LINES]; /* .awaits parked at, in order of first node */
+};
+
+/* Per function id, after task_model__finish; *out is the caller's to free.
+ * Returns 0 or -ENOMEM. */
+int task_model__future_summaries(const struct task_model *model, struct future_summary **out);
+
 /* What tokio-console users are warned of. */
 struct task_warnings {
 	uint64_t long_polls;        /* polls over the --long-poll threshold (given) */
