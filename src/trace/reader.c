@@ -398,6 +398,11 @@ int trace_file__for_each_event(const struct trace_file *t, trace_event_fn fn, vo
 	return trace_streams__for_each_event(t->streams, fn, ctx);
 }
 
+int trace_file__events(const struct trace_file *t, struct trace_event_iter **it)
+{
+	return trace_streams__iterate(t->streams, it);
+}
+
 const struct trace_site *trace_file__site(const struct trace_file *t, uint64_t addr)
 {
 	for (size_t i = 0; i < t->site_count; i++)

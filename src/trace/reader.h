@@ -53,6 +53,14 @@ typedef int (*trace_event_fn)(const struct trace_event *event, void *ctx);
  * checksums, so only a forged file gets there), -ENOMEM. */
 int trace_file__for_each_event(const struct trace_file *trace, trace_event_fn fn, void *ctx);
 
+/* The same order, pulled: a live view or an exporter drives its own loop.
+ * trace_event_iter__next returns 1 with *event valid until the next call,
+ * 0 after the last event, or a negative errno (as above). */
+struct trace_event_iter;
+int trace_file__events(const struct trace_file *trace, struct trace_event_iter **it);
+int trace_event_iter__next(struct trace_event_iter *it, const struct trace_event **event);
+void trace_event_iter__free(struct trace_event_iter *it);
+
 /* The resolved site of a code address, or NULL. */
 const struct trace_site *trace_file__site(const struct trace_file *trace, uint64_t addr);
 

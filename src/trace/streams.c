@@ -241,25 +241,6 @@ uint64_t trace_streams__first_ts(const struct trace_streams *s)
 	return s->first_ts;
 }
 
-/* 2.x: the events as they are in the file (copied: a corrupt chunk size
- * may leave them unaligned). */
-static int for_each_legacy_event(const struct trace_streams *s, trace_event_fn fn, void *ctx)
-{
-	for (uint32_t i = s->stream_count ? s->streams[0].first_chunk : NO_CHUNK; i != NO_CHUNK;
-	     i = s->chunks[i].next) {
-		for (uint32_t j = 0; j < s->chunks[i].count; j++) {
-			struct trace_event e;
-			int rc;
-
-			memcpy(&e, s->chunks[i].bytes + (size_t)j * TRACE_EVENT_SIZE_V2, sizeof(e));
-			rc = fn(&e, ctx);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
-}
-
 /* One stream's place in the merge. Its next event is decoded only when
  * the stream reaches the top: until then a chunk's first_ts stands for
  * it, so streams that have not started hold no decoder state. */
@@ -351,60 +332,125 @@ static void sift_down(struct cursor **heap, size_t n, size_t i)
 	heap[i] = c;
 }
 
-/* The k-way merge: the heap's top is the stream whose next event is the
- * earliest; each stream reads its chunks in file order. */
-static int merge(const struct trace_streams *s, struct cursor **heap, size_t n, trace_event_fn fn, void *ctx)
-{
-	while (n) {
-		struct cursor *c = heap[0];
-		int rc = c->has_event ? 0 : decode_next(s, c);
+/* The k-way merge, one event at a time: the heap's top is the stream
+ * whose next event is the earliest; each stream reads its chunks in file
+ * order. A 2.x file is its one stream's events as they are in the file
+ * (copied: a corrupt chunk size may leave them unaligned). */
+struct trace_event_iter {
+	const struct trace_streams *streams;
+	struct cursor *cursors;
+	struct cursor **heap;
+	size_t live;           /* streams in the heap */
+	struct cursor *handed; /* its event was handed out: advance it first */
+	uint32_t legacy_chunk;
+	uint32_t legacy_index;
+	struct trace_event legacy_event;
+};
 
-		if (!rc)
-			rc = fn(&c->event, ctx);
-		if (rc)
-			return rc; /* a decoding error, or fn asked to stop */
-		rc = advance(s, c);
-		if (rc < 0)
-			return rc;
-		if (rc > 0) {
-			free(c->state);
-			c->state = NULL;
-			heap[0] = heap[--n];
-		}
-		if (n)
-			sift_down(heap, n, 0);
+int trace_streams__iterate(const struct trace_streams *s, struct trace_event_iter **out)
+{
+	struct trace_event_iter *it = calloc(1, sizeof(*it));
+	size_t n = s->legacy ? 0 : s->stream_count;
+
+	if (!it)
+		return -ENOMEM;
+	it->streams = s;
+	it->legacy_chunk = s->legacy && s->stream_count ? s->streams[0].first_chunk : NO_CHUNK;
+	it->cursors = calloc(n + 1, sizeof(*it->cursors));
+	it->heap = calloc(n + 1, sizeof(*it->heap));
+	if (!it->cursors || !it->heap) {
+		trace_event_iter__free(it);
+		return -ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++) {
+		it->cursors[i].order = (uint32_t)i;
+		load_chunk(s, &it->cursors[i], s->streams[i].first_chunk);
+		it->heap[i] = &it->cursors[i];
+	}
+	it->live = n;
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(it->heap, n, i);
+	*out = it;
 	return 0;
+}
+
+static int next_legacy(struct trace_event_iter *it, const struct trace_event **event)
+{
+	const struct trace_streams *s = it->streams;
+
+	while (it->legacy_chunk != NO_CHUNK && it->legacy_index == s->chunks[it->legacy_chunk].count) {
+		it->legacy_chunk = s->chunks[it->legacy_chunk].next;
+		it->legacy_index = 0;
+	}
+	if (it->legacy_chunk == NO_CHUNK)
+		return 0;
+	memcpy(&it->legacy_event, s->chunks[it->legacy_chunk].bytes + (size_t)it->legacy_index++ * TRACE_EVENT_SIZE_V2,
+	       sizeof(it->legacy_event));
+	*event = &it->legacy_event;
+	return 1;
+}
+
+/* Past the event handed out last: the stream's next, or its end. */
+static int step_past_handed(struct trace_event_iter *it)
+{
+	struct cursor *c = it->handed;
+	int rc;
+
+	it->handed = NULL;
+	rc = advance(it->streams, c);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		free(c->state);
+		c->state = NULL;
+		it->heap[0] = it->heap[--it->live];
+	}
+	if (it->live)
+		sift_down(it->heap, it->live, 0);
+	return 0;
+}
+
+int trace_event_iter__next(struct trace_event_iter *it, const struct trace_event **event)
+{
+	struct cursor *c;
+	int rc;
+
+	if (it->streams->legacy)
+		return next_legacy(it, event);
+	if (it->handed && (rc = step_past_handed(it)) < 0)
+		return rc;
+	if (!it->live)
+		return 0;
+	c = it->heap[0];
+	if (!c->has_event && (rc = decode_next(it->streams, c)) < 0)
+		return rc;
+	it->handed = c;
+	*event = &c->event;
+	return 1;
+}
+
+void trace_event_iter__free(struct trace_event_iter *it)
+{
+	if (!it)
+		return;
+	for (size_t i = 0; it->cursors && !it->streams->legacy && i < it->streams->stream_count; i++)
+		free(it->cursors[i].state);
+	free(it->cursors);
+	free(it->heap);
+	free(it);
 }
 
 int trace_streams__merge_events(const struct trace_streams *s, trace_event_fn fn, void *ctx)
 {
-	struct cursor *cursors, **heap;
-	size_t n = s->stream_count;
-	int rc;
+	struct trace_event_iter *it;
+	const struct trace_event *e;
+	int rc = trace_streams__iterate(s, &it);
 
-	if (s->legacy)
-		return for_each_legacy_event(s, fn, ctx);
-	if (!n)
-		return 0;
-	cursors = calloc(n, sizeof(*cursors));
-	heap = calloc(n, sizeof(*heap));
-	if (!cursors || !heap) {
-		free(cursors);
-		free(heap);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		cursors[i].order = (uint32_t)i;
-		load_chunk(s, &cursors[i], s->streams[i].first_chunk);
-		heap[i] = &cursors[i];
-	}
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(heap, n, i);
-	rc = merge(s, heap, n, fn, ctx);
-	for (size_t i = 0; i < n; i++)
-		free(cursors[i].state);
-	free(cursors);
-	free(heap);
+	if (rc)
+		return rc;
+	while ((rc = trace_event_iter__next(it, &e)) > 0)
+		if ((rc = fn(e, ctx)) != 0)
+			break;
+	trace_event_iter__free(it);
 	return rc;
 }

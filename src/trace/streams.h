@@ -42,6 +42,9 @@ uint64_t trace_streams__first_ts(const struct trace_streams *s);
  * their own, handing events over in batches (trace/event_pipe.c); the
  * order and the events are the same either way. */
 int trace_streams__for_each_event(const struct trace_streams *s, trace_event_fn fn, void *ctx);
+/* The same, pulled one event at a time (trace_file__events). */
+int trace_streams__iterate(const struct trace_streams *s, struct trace_event_iter **it);
+
 /* The same on the calling thread alone ... */
 int trace_streams__merge_events(const struct trace_streams *s, trace_event_fn fn, void *ctx);
 /* ... and always through a decoding thread (-errno when one cannot start). */

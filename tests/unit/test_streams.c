@@ -97,6 +97,22 @@ static int digest_event(const struct trace_event *e, void *ctx)
 /* Decoding on a thread of its own hands over the same events in the same
  * order as on the caller's; a consumer that stops gets its value back and
  * no event after it. */
+/* The same sequence pulled through trace_file__events. */
+static uint64_t pulled_digest(const struct trace_file *t)
+{
+	struct digest d = { .hash = 14695981039346656037ULL };
+	struct trace_event_iter *it;
+	const struct trace_event *e;
+	int rc;
+
+	if (trace_file__events(t, &it))
+		return 0;
+	while ((rc = trace_event_iter__next(it, &e)) > 0)
+		digest_event(e, &d);
+	trace_event_iter__free(it);
+	return rc == 0 && d.count == t->event_count ? d.hash : 0;
+}
+
 static unsigned pipe_mismatches(const struct trace_file *t)
 {
 	struct digest direct = { .hash = 14695981039346656037ULL }, piped = direct, stopped = direct;
@@ -107,6 +123,7 @@ static unsigned pipe_mismatches(const struct trace_file *t)
 	bad |= (trace_streams__pipe_events(t->streams, digest_event, &piped) != 0) << 1;
 	bad |= (direct.count != t->event_count || piped.count != direct.count || piped.hash != direct.hash) << 2;
 	bad |= (trace_streams__pipe_events(t->streams, digest_event, &stopped) != 7 || stopped.count != 50001) << 3;
+	bad |= (pulled_digest(t) != direct.hash) << 4;
 	return bad;
 }
 
