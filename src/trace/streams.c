@@ -150,19 +150,32 @@ int trace_streams__add_events_chunk(struct trace_streams *s, const uint8_t *payl
  * whole ones. A neighbour chunk still being read faults its pages back. */
 #define FAULT_AROUND_BYTES (2u << 20)
 
+void trace_streams__release_range(uintptr_t base, size_t map_len, uintptr_t start, size_t len, uintptr_t *from,
+				  uintptr_t *to)
+{
+	uintptr_t end = base + map_len, window = start & ~(uintptr_t)(FAULT_AROUND_BYTES - 1);
+
+	/* Never below the mapping (page aligned): what lies there is someone
+	 * else's memory, and MADV_DONTNEED would zero it. */
+	*from = window >= base + FAULT_AROUND_BYTES ? window - FAULT_AROUND_BYTES : base;
+	*to = (start + len + FAULT_AROUND_BYTES - 1) & ~(uintptr_t)(FAULT_AROUND_BYTES - 1);
+	if (*from < base)
+		*from = base;
+	if (*to > end)
+		*to = end; /* madvise rounds the length up to its page, still ours */
+	if (*to < *from)
+		*to = *from;
+}
+
 static void release_pages(const struct trace_streams *s, const void *start, size_t len)
 {
-	uintptr_t base = (uintptr_t)s->map, end = base + s->map_len;
-	uintptr_t from = ((uintptr_t)start & ~(uintptr_t)(FAULT_AROUND_BYTES - 1)) - FAULT_AROUND_BYTES;
-	uintptr_t to = ((uintptr_t)start + len + FAULT_AROUND_BYTES - 1) & ~(uintptr_t)(FAULT_AROUND_BYTES - 1);
+	uintptr_t from, to;
 
 	if (!s->map || !len)
 		return; /* bytes not from a file mapping are never given away */
-	if ((uintptr_t)start < base + FAULT_AROUND_BYTES)
-		from = base; /* the mapping is page aligned */
-	if (to > end)
-		to = end; /* madvise rounds the length up to its page */
-	madvise((void *)from, to - from, MADV_DONTNEED);
+	trace_streams__release_range((uintptr_t)s->map, s->map_len, (uintptr_t)start, len, &from, &to);
+	if (from < to)
+		madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
 /* What the header promises must fit the payload: encoded bytes inside it

@@ -20,6 +20,10 @@ void trace_streams__free(struct trace_streams *s);
  * through are released (madvise) so memory does not grow with the file.
  * Without it nothing is released. */
 void trace_streams__set_mapping(struct trace_streams *s, const uint8_t *map, size_t len);
+/* The pages released once [start, start + len) of a mapping at base (page
+ * aligned, map_len bytes) is read: [*from, *to), always inside it. */
+void trace_streams__release_range(uintptr_t base, size_t map_len, uintptr_t start, size_t len, uintptr_t *from,
+				  uintptr_t *to);
 
 /* A 2.x EVENTS chunk's payload. Returns 0 or a negative errno (-EINVAL:
  * malformed). */

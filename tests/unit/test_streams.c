@@ -629,3 +629,30 @@ UNIT_TEST(trace_unknown_feature_is_refused)
 	CHECK(t == NULL && strstr(err, "features this build does not read (0x4)") != NULL);
 	buf_free(&file);
 }
+
+/* The pages a reader gives back after a chunk never leave its mapping,
+ * wherever the mapping sits against the 2 MiB windows (below it lies other
+ * memory, which MADV_DONTNEED would zero), and cover the chunk. */
+UNIT_TEST(streams_released_pages_stay_inside_the_mapping)
+{
+	const uintptr_t bases[] = { 0x7f0000001000, 0x7f00001ff000, 0x7f0000200000, 0x7f0000201000, 0x7f00003ff000 };
+	const size_t lens[] = { 4096, 100000, 3u << 20, 9u << 20 };
+	unsigned outside = 0, uncovered = 0, cases = 0;
+
+	for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++)
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+			for (size_t off = 0; off < lens[l]; off += lens[l] / 37 + 1)
+				for (size_t n = 1; off + n <= lens[l]; n = n * 3 + 100) {
+					uintptr_t from, to, start = bases[b] + off;
+
+					trace_streams__release_range(bases[b], lens[l], start, n, &from, &to);
+					outside += from < bases[b] || to > bases[b] + lens[l] || from > to;
+					/* the chunk's pages are given back (madvise rounds the end up) */
+					uncovered += from > (start & ~(uintptr_t)4095) ||
+						     ((to + 4095) & ~(uintptr_t)4095) < ((start + n + 4095) & ~(uintptr_t)4095);
+					cases++;
+				}
+	CHECK(cases > 1000);
+	CHECK(outside == 0);
+	CHECK(uncovered == 0);
+}
