@@ -516,21 +516,20 @@ static int get_exit(const struct event_codec *codec, struct codec_state *s, cons
 int event_codec__decode(const struct event_codec *codec, struct codec_state *s, const uint8_t **p,
 			const uint8_t *end, struct trace_event *e)
 {
-	struct trace_event out = { .pid = e->pid, .tid = e->tid };
 	unsigned tag, escape;
-	int err = get_head(s, p, end, &out, &tag, &escape);
+	int err;
 
+	/* Straight into e (a copy through a local was a tenth of decoding):
+	 * every field but pid and tid is written below, these three maybe not. */
+	e->arg0 = e->arg1 = e->aux = 0;
+	err = get_head(s, p, end, e, &tag, &escape);
 	if (err)
 		return err;
 	if (escape & ESCAPE_RAW)
-		err = get_raw(s, p, end, tag, &out);
-	else if ((tag & TAG_FORM_MASK) <= TAG_ENTRY)
-		err = get_entry(codec, s, p, end, tag, &out);
-	else
-		err = get_exit(codec, s, p, end, tag, &out);
-	if (!err)
-		*e = out;
-	return err;
+		return get_raw(s, p, end, tag, e);
+	if ((tag & TAG_FORM_MASK) <= TAG_ENTRY)
+		return get_entry(codec, s, p, end, tag, e);
+	return get_exit(codec, s, p, end, tag, e);
 }
 
 struct trace_event event_codec__kept(const struct event_codec *codec, const struct trace_event *e)

@@ -93,7 +93,7 @@ size_t event_codec__encode(const struct event_codec *codec, struct codec_state *
 			   const struct trace_event *e, uint8_t *out);
 /* Decodes the event at *p (before end) into e, advancing *p; pid and tid
  * are left as they are, fields the encoding drops are 0. Returns 0, or
- * -EBADMSG for bytes no encoder wrote. */
+ * -EBADMSG for bytes no encoder wrote (e is then undefined). */
 int event_codec__decode(const struct event_codec *codec, struct codec_state *s, const uint8_t **p,
 			const uint8_t *end, struct trace_event *e);
 

@@ -418,7 +418,7 @@ static int step_past_handed(struct trace_event_iter *it)
 		c->state = NULL;
 		it->heap[0] = it->heap[--it->live];
 	}
-	if (it->live)
+	if (it->live > 1)
 		sift_down(it->heap, it->live, 0);
 	return 0;
 }

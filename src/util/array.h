@@ -9,8 +9,9 @@
  * *capacity. Returns 0, or -ENOMEM leaving the array as it was. */
 int array_reserve(void *items_ptr, size_t *capacity, size_t needed, size_t item_size);
 
-/* ARRAY_RESERVE(list->sites, list->capacity, list->count + 1) */
+/* ARRAY_RESERVE(list->sites, list->capacity, list->count + 1). The test
+ * for room is inline: it runs on every append, the call only to grow. */
 #define ARRAY_RESERVE(items, capacity, needed) \
-	array_reserve(&(items), &(capacity), (needed), sizeof(*(items)))
+	((size_t)(needed) <= (capacity) ? 0 : array_reserve(&(items), &(capacity), (needed), sizeof(*(items))))
 
 #endif
