@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "trace/codec.h"
@@ -453,7 +452,7 @@ void trace_event_iter__free(struct trace_event_iter *it)
 	free(it);
 }
 
-int trace_streams__merge_events(const struct trace_streams *s, trace_event_fn fn, void *ctx)
+int trace_streams__for_each_event(const struct trace_streams *s, trace_event_fn fn, void *ctx)
 {
 	struct trace_event_iter *it;
 	const struct trace_event *e;
