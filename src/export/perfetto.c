@@ -395,10 +395,14 @@ static void poll_args(struct pf_seq *seq, struct pb_buf *b, const struct trace_f
 	if (line)
 		pf_arg_uint(b, PF_ARG_PARKED_AT_LINE, line);
 	if (fn->source_file) {
+		uint64_t iid = pf_seq__value_iid(seq, p->func_id);
 		char location[4200];
 
-		snprintf(location, sizeof(location), "%s:%u", fn->source_file, fn->source_line);
-		pf_arg_value(b, PF_ARG_LOCATION, pf_seq__value(seq, p->func_id, location));
+		if (!iid) {
+			snprintf(location, sizeof(location), "%s:%u", fn->source_file, fn->source_line);
+			iid = pf_seq__value(seq, p->func_id, location);
+		}
+		pf_arg_value(b, PF_ARG_LOCATION, iid);
 	}
 }
 
@@ -537,11 +541,6 @@ static int flush_threads(struct pf_writer *w)
 
 /* ---- the tasks sequence ------------------------------------------------- */
 
-static int cmp_task_events(const void *a, const void *b)
-{
-	return cmp_events(a, b);
-}
-
 /* Flow ends and cancellations, in time order on the tasks sequence. */
 static int task_events(struct pf_writer *w)
 {
@@ -559,7 +558,7 @@ static int task_events(struct pf_writer *w)
 			err = add_event(w, c->ts, task_uuid(c->task), (uint32_t)i, PF_CANCEL);
 	}
 	if (!err && w->event_count)
-		qsort(w->events, w->event_count, sizeof(*w->events), cmp_task_events);
+		qsort(w->events, w->event_count, sizeof(*w->events), cmp_events);
 	for (size_t i = 0; i < w->event_count && !err; i++) {
 		const struct pf_event *e = &w->events[i];
 

@@ -10,15 +10,13 @@ enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2 };
 #define TRACE_PACKET 1        /* Trace.packet */
 #define COMPRESSED_PACKETS 50 /* TracePacket.compressed_packets */
 
-static int reserve(struct pb_buf *b, size_t more)
+static int grow(struct pb_buf *b, size_t more)
 {
 	size_t cap = b->cap ? b->cap : 256;
 	uint8_t *data;
 
 	if (b->err)
 		return b->err;
-	if (b->len + more <= b->cap)
-		return 0;
 	while (cap < b->len + more)
 		cap *= 2;
 	data = realloc(b->data, cap);
@@ -27,6 +25,13 @@ static int reserve(struct pb_buf *b, size_t more)
 	b->data = data;
 	b->cap = cap;
 	return 0;
+}
+
+/* Every field's append checks for room: the check is inline, the growth
+ * (rare) is not. */
+static inline int reserve(struct pb_buf *b, size_t more)
+{
+	return b->len + more <= b->cap && !b->err ? 0 : grow(b, more);
 }
 
 static size_t varint_size(uint64_t v)
@@ -51,10 +56,17 @@ static void put_varint(uint8_t *at, uint64_t v)
 
 void pb_varint(struct pb_buf *b, uint64_t v)
 {
+	uint8_t *at;
+
 	if (reserve(b, 10))
 		return;
-	put_varint(b->data + b->len, v);
-	b->len += varint_size(v);
+	at = b->data + b->len;
+	while (v > 0x7f) {
+		*at++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*at++ = (uint8_t)v;
+	b->len = (size_t)(at - b->data);
 }
 
 static void tag(struct pb_buf *b, uint32_t field, unsigned wire)

@@ -184,6 +184,11 @@ uint64_t pf_seq__value(struct pf_seq *s, uint64_t key, const char *value)
 	return intern(s, &s->values, &s->value_count, PF_ID_ANNOTATION_STRINGS, key, value);
 }
 
+uint64_t pf_seq__value_iid(const struct pf_seq *s, uint64_t key)
+{
+	return (uintptr_t)u64map_get(&s->values, key + 1);
+}
+
 int pf_seq__end_event(struct pf_seq *s, struct pb_writer *w)
 {
 	struct pb_buf *b = &w->bundle;

@@ -95,6 +95,9 @@ int pf_seq__begin_event(struct pf_seq *s, struct pb_writer *w, uint64_t ts);
  * per string); the entry goes into the current packet. */
 uint64_t pf_seq__name(struct pf_seq *s, uint64_t key, const char *name);
 uint64_t pf_seq__value(struct pf_seq *s, uint64_t key, const char *value);
+/* The iid of a string interned under key, or 0: lets a caller skip
+ * building a string that is already interned. */
+uint64_t pf_seq__value_iid(const struct pf_seq *s, uint64_t key);
 int pf_seq__end_event(struct pf_seq *s, struct pb_writer *w);
 
 /* Debug annotations, by fixed name iid. */
