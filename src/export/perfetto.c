@@ -10,9 +10,10 @@
  *
  * Slices are BEGIN/END pairs, so a track's events must nest, but polls
  * reach us at their end, inner first. A thread's polls are held until its
- * outermost poll closes; then that group is sorted per track, turned into
- * events with a stack, merged in time with the thread's wakes and
- * written. Memory is one group per thread, not the trace. */
+ * outermost poll (or a task poll inside a runtime shell) closes; then that
+ * group is sorted per track, turned into events with a stack, merged in
+ * time with the thread's wakes and written. Memory is one group per
+ * thread, not the trace. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -518,9 +519,13 @@ static void collect_poll(const struct poll *p, void *ctx)
 		return;
 	}
 	th->polls[th->poll_count++] = *p;
-	/* The outermost poll on its thread closes: nothing of the group is
-	 * still open. */
-	if (p->depth == 0)
+	/* Nothing of the group is still open when the outermost poll on its
+	 * thread closes, or a task poll inside a runtime shell (a worker loop
+	 * that is itself a probed poll, often as long as the trace): then
+	 * only the shell is open, and its slice, written when it closes,
+	 * begins before what the sequence has written: its BEGIN has an
+	 * absolute time (pf_seq__begin_event), and viewers sort by time. */
+	if (p->depth == 0 || p->parent_runs_tasks)
 		w->err = flush_group(w, th);
 }
 

@@ -17,7 +17,7 @@
 #include "trace_fixture.h"
 #include "unit.h"
 
-enum { RAW_POLL, OUTER, INNER, WAKE_BY_REF, FUNCTION_COUNT };
+enum { RAW_POLL, OUTER, INNER, WAKE_BY_REF, WORKER, FUNCTION_COUNT };
 
 static struct trace_function functions[FUNCTION_COUNT] = {
 	[RAW_POLL] = { .context = CONTEXT_TASK, .name = "tokio::runtime::task::raw::RawTask::poll" },
@@ -26,6 +26,9 @@ static struct trace_function functions[FUNCTION_COUNT] = {
 	[INNER] = { .context = CONTEXT_COMPILER, .name = "demo::inner::{{closure}}",
 		    .result = { RESULT_IN_REGS, 1, 0, 1 } },
 	[WAKE_BY_REF] = { .role = ROLE_WAKE_BY_REF, .name = "tokio::runtime::task::waker::wake_by_ref" },
+	/* a worker loop that is itself a probed poll, as tokio's multi-thread
+	 * workers run inside a blocking task's poll */
+	[WORKER] = { .context = CONTEXT_USER, .name = "<demo::Worker as core::future::future::Future>::poll" },
 };
 
 #define THREAD_TRACK ((1ULL << 32) + 1) /* tid 1 */
@@ -482,6 +485,34 @@ UNIT_TEST(perfetto_unanswered_wake_has_no_flow)
 		ends += d.ev[i].terminating_flows;
 	}
 	CHECK(starts == 0 && ends == 0);
+	decoded_free(&d);
+}
+
+/* Task polls inside a runtime shell are written as each closes, not when
+ * the shell does: the shell's BEGIN then comes after them in its sequence,
+ * with its absolute time (clock 3); in time order, as viewers read, the
+ * thread track still nests, the shell around both task polls. */
+UNIT_TEST(perfetto_polls_inside_a_worker_loop_are_not_held)
+{
+	struct events ev = { 0 };
+	struct decoded d;
+	struct track_walk thread = { .track = THREAD_TRACK };
+	size_t absolute = 0;
+
+	add(&ev, TRACE_EVENT_ENTRY, WORKER, 50, 0x9100, 0x5000);
+	task_poll(&ev, 100, 102, 104, 1);
+	task_poll(&ev, 200, 203, 203, 0);
+	add(&ev, TRACE_EVENT_EXIT, WORKER, 300, 0x9100, 0);
+	CHECK(export_and_decode(&ev, &d) == 0);
+	if (!d.trace)
+		return;
+	CHECK(d.problems == 0);
+	for (size_t i = 0; i < d.trace->n_packet; i++)
+		absolute += d.trace->packet[i]->has_timestamp_clock_id && d.trace->packet[i]->timestamp_clock_id == 3;
+	CHECK(absolute >= 1); /* the shell's BEGIN (on its thread, and on a task track if drawn there) */
+	walk_track(&d, &thread);
+	CHECK(thread.begins == 7 && thread.max_depth == 4 && !thread.unbalanced);
+	CHECK(thread.n && thread.ts[0] == 50 && thread.ts[thread.n - 1] == 300);
 	decoded_free(&d);
 }
 
