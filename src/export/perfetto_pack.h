@@ -37,8 +37,8 @@ void pb_end(struct pb_buf *b, size_t mark);
 void pb_buf_free(struct pb_buf *b);
 
 /* Bytes of packets gathered before a bundle is deflated: large enough
- * that deflate finds the repeats between packets, small enough to stay
- * in cache (traced bundles similar amounts). */
+ * that deflate finds the repeats between packets (its window is 32 KiB,
+ * so more buys only fewer bundle headers), small enough to stay in cache. */
 #define PB_BUNDLE_BYTES (512u * 1024)
 
 struct pb_writer {
