@@ -3,35 +3,42 @@
  * a track per task with its futures' polls, wake flows, cancellation
  * markers — as TrackEvent slices on tracks named by TrackDescriptors.
  *
- * Slices are BEGIN/END pairs, so a track's events must nest: the replay
- * hands polls over at their end (inner first), hence every poll is held,
- * sorted per track and turned into events with a stack. Holding the whole
- * trace is fine for the traces we see; streaming it is future work. */
+ * Written as the Perfetto SDK writes (perfetto_seq.h): one packet sequence
+ * per thread, whose default track is the thread's, carrying that thread's
+ * polls and the task-track copies of them; one more sequence for the task
+ * process's descriptors, the wakes' flow ends and the cancellations.
+ *
+ * Slices are BEGIN/END pairs, so a track's events must nest, but polls
+ * reach us at their end, inner first. A thread's polls are held until its
+ * outermost poll (or a task poll inside a runtime shell) closes; then that
+ * group is sorted per track, turned into events with a stack, merged in
+ * time with the thread's wakes and written. Memory is one group per
+ * thread, not the trace. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "export/export.h"
-#include "export/perfetto_trace.pb-c.h"
+#include "export/perfetto.h"
+#include "export/perfetto_seq.h"
 #include "trace/polls.h"
 #include "trace/tasks.h"
-#include "util/u64map.h"
 #include "util/array.h"
+#include "util/u64map.h"
 
-/* One writer, one packet sequence: trace_processor keeps per-sequence
- * order for events at equal timestamps, which our nesting relies on. */
-#define SEQUENCE_ID 1
-
-/* Track uuids, global to the trace: small fixed ones for the two process
- * tracks, then a range per kind keyed by tid or task id. */
+/* Track uuids, global to the trace: the two processes, the tasks right
+ * after them (a task's uuid is in each of its events: small varints),
+ * the threads (only in descriptors and defaults) far above. */
 #define PROCESS_UUID 1ULL
 #define TASKS_UUID 2ULL
 #define THREAD_UUID_BASE (1ULL << 32)
-#define TASK_UUID_BASE (2ULL << 32)
+#define TASKS_SEQUENCE 1
+#define DEFAULT_TRACK 0 /* in a slice: the sequence's own thread track */
 
-/* As in the Chrome export: the task tracks form a process of their own
- * next to the target's threads. */
+/* Interning keys of event names that are not function names. */
+#define NAME_KEY_WAKE (1ULL << 40)
+#define NAME_KEY_CANCEL (2ULL << 40)
 
 enum pf_kind {
 	PF_BEGIN,   /* a poll's slice on a thread or task track */
@@ -45,33 +52,42 @@ struct pf_slice {
 	uint64_t start;
 	uint64_t end;
 	uint64_t track;
-	uint32_t poll;   /* index into the writer's polls */
+	uint32_t poll;   /* index into the group's polls */
 	uint16_t depth;
 };
 
 struct pf_event {
 	uint64_t ts;
-	uint64_t seq;    /* generation order: keeps each track's nesting at equal ts */
 	uint64_t track;
+	uint32_t order;  /* generation order: keeps each track's nesting at equal ts */
 	uint32_t ref;    /* slice, wake or cancellation index by kind */
 	uint8_t kind;    /* enum pf_kind */
+};
+
+struct pf_thread {
+	uint32_t tid;
+	struct pf_seq seq;
+	struct poll *polls;     /* the open group: since the last outermost poll */
+	size_t poll_count, poll_cap;
+	uint32_t *wakes;        /* indices of the thread's wakes, by time */
+	size_t wake_count, wake_cap, wake_next;
 };
 
 struct pf_writer {
 	const struct trace_file *trace;
 	const struct task_model *model;
-	FILE *out;
-	struct poll *polls;
-	size_t poll_count, poll_cap;
+	struct pb_writer out;
+	struct pf_seq tasks;
+	struct pf_thread *threads;
+	size_t thread_count, thread_cap;
+	struct u64map thread_index; /* tid + 1 -> index + 1 */
+	/* scratch for one group, reused */
 	struct pf_slice *slices;
 	size_t slice_count, slice_cap;
 	struct pf_event *events;
 	size_t event_count, event_cap;
-	struct u64map threads; /* tid + 1 -> (void *)1: every thread a track names */
-	uint8_t *buf;          /* one packed packet */
-	size_t buf_cap;
-	uint64_t packets;
-	uint64_t first_ts;
+	uint32_t *stack;
+	size_t stack_cap;
 	int err;
 };
 
@@ -82,13 +98,156 @@ static uint64_t thread_uuid(uint32_t tid)
 
 static uint64_t task_uuid(uint32_t id)
 {
-	return TASK_UUID_BASE + id;
+	return TASKS_UUID + id;
 }
 
-static int note_thread(struct pf_writer *w, uint32_t tid)
+static bool flows(const struct pf_writer *w, const struct wake *wk)
 {
-	return u64map_put(&w->threads, (uint64_t)tid + 1, (void *)1);
+	return wk->poll_ts && wk->target >= 1 && wk->target <= w->model->task_count;
 }
+
+/* ---- track descriptors -------------------------------------------------- */
+
+static void process_descriptor(struct pb_buf *b, uint64_t uuid, uint32_t pid, const char *name,
+			       bool explicit_order)
+{
+	size_t track = pb_begin(b, PF_TRACK_DESCRIPTOR), process;
+
+	pb_uint(b, 1, uuid);                /* uuid */
+	process = pb_begin(b, 3);           /* process */
+	pb_uint(b, 1, pid);                 /* pid */
+	pb_string(b, 6, name);              /* process_name */
+	pb_end(b, process);
+	if (explicit_order)
+		pb_uint(b, 11, 3);          /* child_ordering: EXPLICIT */
+	pb_end(b, track);
+}
+
+static void thread_descriptor(struct pf_writer *w, uint32_t tid)
+{
+	struct pb_buf *b = &w->out.bundle;
+	const char *name = trace_file__thread_name(w->trace, tid);
+	size_t track = pb_begin(b, PF_TRACK_DESCRIPTOR), thread;
+
+	pb_uint(b, 1, thread_uuid(tid));    /* uuid */
+	pb_uint(b, 5, PROCESS_UUID);        /* parent_uuid */
+	thread = pb_begin(b, 4);            /* thread */
+	pb_uint(b, 1, w->trace->meta.pid);  /* pid */
+	pb_uint(b, 2, tid);                 /* tid */
+	pb_string(b, 5, name && *name ? name : "thread"); /* thread_name */
+	pb_end(b, thread);
+	pb_end(b, track);
+}
+
+static int task_descriptor(struct pf_writer *w, const struct task *t)
+{
+	struct pb_buf *b = &w->out.bundle;
+	size_t packet = pf_seq__begin_packet(&w->tasks, &w->out), track;
+	char label[4200];
+
+	task_model__label(w->model, t, label, sizeof(label));
+	track = pb_begin(b, PF_TRACK_DESCRIPTOR);
+	pb_uint(b, 1, task_uuid(t->id));    /* uuid */
+	pb_string(b, 2, label);             /* name */
+	pb_uint(b, 5, TASKS_UUID);          /* parent_uuid */
+	/* sibling_order_rank: task 10 after task 9, not after task 1 */
+	pb_uint(b, 12, t->id > INT32_MAX ? INT32_MAX : t->id);
+	pb_end(b, track);
+	return pb_writer__end_packet(&w->out, packet);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+/* A thread's sequence starts with its track's descriptor. */
+static int start_thread(struct pf_writer *w, struct pf_thread *th)
+{
+	size_t packet = pf_seq__begin_first(&th->seq, &w->out, thread_uuid(th->tid));
+
+	thread_descriptor(w, th->tid);
+	return pb_writer__end_packet(&w->out, packet);
+}
+
+static struct pf_thread *find_thread(struct pf_writer *w, uint32_t tid)
+{
+	uintptr_t i = (uintptr_t)u64map_get(&w->thread_index, (uint64_t)tid + 1);
+
+	return i ? &w->threads[i - 1] : NULL;
+}
+
+static struct pf_thread *add_thread(struct pf_writer *w, uint32_t tid)
+{
+	struct pf_thread *th = find_thread(w, tid);
+
+	if (th || w->err)
+		return th;
+	if (w->thread_count >= INT32_MAX - 2 || ARRAY_RESERVE(w->threads, w->thread_cap, w->thread_count + 1) ||
+	    u64map_put(&w->thread_index, (uint64_t)tid + 1, (void *)(uintptr_t)(w->thread_count + 1))) {
+		w->err = -ENOMEM;
+		return NULL;
+	}
+	th = &w->threads[w->thread_count++];
+	*th = (struct pf_thread){ .tid = tid };
+	pf_seq__init(&th->seq, (uint32_t)(TASKS_SEQUENCE + w->thread_count));
+	return th;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The threads known before replaying (named ones, wakers), in tid order
+ * so the same trace always gives the same file, each with its wakes. */
+static int known_threads(struct pf_writer *w)
+{
+	const struct task_model *m = w->model;
+	size_t n = w->trace->thread_count + m->wake_count;
+	uint32_t *tids = malloc((n + 1) * sizeof(*tids));
+
+	if (!tids)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->trace->thread_count; i++)
+		tids[i] = w->trace->threads[i].tid;
+	for (size_t i = 0; i < m->wake_count; i++)
+		tids[w->trace->thread_count + i] = m->wakes[i].tid;
+	qsort(tids, n, sizeof(*tids), cmp_u32);
+	for (size_t i = 0; i < n && !w->err; i++) {
+		struct pf_thread *th = add_thread(w, tids[i]);
+
+		if (th && !th->seq.started)
+			w->err = start_thread(w, th);
+	}
+	free(tids);
+	for (size_t i = 0; i < m->wake_count && !w->err; i++) {
+		struct pf_thread *th = find_thread(w, m->wakes[i].tid);
+
+		if (ARRAY_RESERVE(th->wakes, th->wake_cap, th->wake_count + 1))
+			return w->err = -ENOMEM;
+		th->wakes[th->wake_count++] = (uint32_t)i;
+	}
+	return w->err;
+}
+
+static int cmp_wakes_by_ts(const void *a, const void *b, void *ctx)
+{
+	const struct wake *wakes = ctx;
+	const struct wake *x = &wakes[*(const uint32_t *)a], *y = &wakes[*(const uint32_t *)b];
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return cmp_u32(a, b);
+}
+
+static void sort_thread_wakes(struct pf_writer *w)
+{
+	for (size_t i = 0; i < w->thread_count; i++)
+		qsort_r(w->threads[i].wakes, w->threads[i].wake_count, sizeof(uint32_t), cmp_wakes_by_ts,
+			w->model->wakes);
+}
+
+/* ---- slices of a group -------------------------------------------------- */
 
 static int add_slice(struct pf_writer *w, const struct poll *p, uint32_t poll, uint64_t track)
 {
@@ -102,7 +261,7 @@ static int add_event(struct pf_writer *w, uint64_t ts, uint64_t track, uint32_t 
 {
 	if (ARRAY_RESERVE(w->events, w->event_cap, w->event_count + 1))
 		return -ENOMEM;
-	w->events[w->event_count] = (struct pf_event){ ts, w->event_count, track, ref, kind };
+	w->events[w->event_count] = (struct pf_event){ ts, track, (uint32_t)w->event_count, ref, kind };
 	w->event_count++;
 	return 0;
 }
@@ -110,28 +269,23 @@ static int add_event(struct pf_writer *w, uint64_t ts, uint64_t track, uint32_t 
 /* Every poll on its thread; futures polled for a task once more on the
  * task's track (as chrome.c: not the runtime's task polls, plain
  * functions or forwarding wrappers). */
-static void collect_poll(const struct poll *p, void *ctx)
+static int group_slices(struct pf_writer *w, const struct pf_thread *th)
 {
-	struct pf_writer *w = ctx;
-	const struct task *task;
-	uint32_t index = (uint32_t)w->poll_count;
+	int err = 0;
 
-	if (w->err)
-		return;
-	if (w->poll_count >= UINT32_MAX ||
-	    ARRAY_RESERVE(w->polls, w->poll_cap, w->poll_count + 1)) {
-		w->err = -ENOMEM;
-		return;
+	w->slice_count = 0;
+	for (size_t i = 0; i < th->poll_count && !err; i++) {
+		const struct poll *p = &th->polls[i];
+		const struct task *task;
+
+		err = add_slice(w, p, (uint32_t)i, DEFAULT_TRACK);
+		if (err || !task_model__on_task_track(w->model, p))
+			continue;
+		task = task_model__find(w->model, p->task, p->tid, p->start);
+		if (task)
+			err = add_slice(w, p, (uint32_t)i, task_uuid(task->id));
 	}
-	w->polls[w->poll_count++] = *p;
-	w->err = note_thread(w, p->tid);
-	if (!w->err)
-		w->err = add_slice(w, p, index, thread_uuid(p->tid));
-	if (w->err || !task_model__on_task_track(w->model, p))
-		return;
-	task = task_model__find(w->model, p->task, p->tid, p->start);
-	if (task)
-		w->err = add_slice(w, p, index, task_uuid(task->id));
+	return err;
 }
 
 static int cmp_slices(const void *a, const void *b)
@@ -157,8 +311,9 @@ static bool nests_at_end(const struct pf_slice *top, const struct pf_slice *s)
 }
 
 /* One track's slices (sorted) into BEGIN/END events, properly nested. */
-static int track_events(struct pf_writer *w, size_t from, size_t to, uint32_t *stack)
+static int track_events(struct pf_writer *w, size_t from, size_t to)
 {
+	uint32_t *stack = w->stack;
 	size_t depth = 0;
 	int err = 0;
 
@@ -189,334 +344,285 @@ static int track_events(struct pf_writer *w, size_t from, size_t to, uint32_t *s
 	return err;
 }
 
-static int slice_events(struct pf_writer *w)
-{
-	uint32_t *stack;
-	size_t from = 0;
-	int err = 0;
-
-	if (!w->slice_count)
-		return 0;
-	if (w->slice_count >= UINT32_MAX)
-		return -ENOMEM;
-	qsort(w->slices, w->slice_count, sizeof(*w->slices), cmp_slices);
-	stack = malloc(w->slice_count * sizeof(*stack));
-	if (!stack)
-		return -ENOMEM;
-	for (size_t i = 1; i <= w->slice_count && !err; i++) {
-		if (i < w->slice_count && w->slices[i].track == w->slices[from].track)
-			continue;
-		err = track_events(w, from, i, stack);
-		from = i;
-	}
-	free(stack);
-	return err;
-}
-
-static bool flows(const struct pf_writer *w, const struct wake *wk)
-{
-	return wk->poll_ts && wk->target >= 1 && wk->target <= w->model->task_count;
-}
-
-/* Every wake as an instant on the waking thread; one that led to a poll
- * also ends a flow on the woken task's track at that poll's start. */
-static int wake_events(struct pf_writer *w)
-{
-	const struct task_model *m = w->model;
-	int err = 0;
-
-	for (size_t i = 0; i < m->wake_count && !err; i++) {
-		const struct wake *wk = &m->wakes[i];
-
-		err = note_thread(w, wk->tid);
-		if (!err)
-			err = add_event(w, wk->ts, thread_uuid(wk->tid), (uint32_t)i, PF_WAKE);
-		if (!err && flows(w, wk))
-			err = add_event(w, wk->poll_ts, task_uuid(wk->target), (uint32_t)i, PF_WOKEN);
-	}
-	for (size_t i = 0; i < m->cancellation_count && !err; i++) {
-		const struct cancellation *c = &m->cancellations[i];
-
-		if (c->task >= 1 && c->task <= m->task_count)
-			err = add_event(w, c->ts, task_uuid(c->task), (uint32_t)i, PF_CANCEL);
-	}
-	return err;
-}
-
 static int cmp_events(const void *a, const void *b)
 {
 	const struct pf_event *x = a, *y = b;
 
 	if (x->ts != y->ts)
 		return x->ts < y->ts ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* ---- writing packets ---------------------------------------------------- */
-
-/* A Trace is `repeated TracePacket packet = 1`: each packet is written as
- * field 1, length-delimited, so the file never exists as one message. */
-static int write_packet(struct pf_writer *w, Perfetto__Protos__TracePacket *packet)
+static int group_events(struct pf_writer *w)
 {
-	uint8_t head[11];
-	size_t n = 0, len;
-
-	packet->has_trusted_packet_sequence_id = 1;
-	packet->trusted_packet_sequence_id = SEQUENCE_ID;
-	if (!w->packets++) {
-		/* Readers skip a sequence's packets until its state is known
-		 * to be complete; we have no incremental state at all. */
-		packet->has_sequence_flags = 1;
-		packet->sequence_flags = PERFETTO__PROTOS__TRACE_PACKET__SEQUENCE_FLAGS__SEQ_INCREMENTAL_STATE_CLEARED;
-	}
-	len = perfetto__protos__trace_packet__get_packed_size(packet);
-	if (ARRAY_RESERVE(w->buf, w->buf_cap, len))
-		return -ENOMEM;
-	perfetto__protos__trace_packet__pack(packet, w->buf);
-	head[n++] = (1 << 3) | 2; /* field 1, wire type 2 (length-delimited) */
-	for (uint64_t v = len;; v >>= 7) {
-		head[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		if (v <= 0x7f)
-			break;
-	}
-	if (fwrite(head, 1, n, w->out) != n || fwrite(w->buf, 1, len, w->out) != len)
-		return -EIO;
-	return 0;
-}
-
-static int write_track(struct pf_writer *w, Perfetto__Protos__TrackDescriptor *track)
-{
-	Perfetto__Protos__TracePacket packet = PERFETTO__PROTOS__TRACE_PACKET__INIT;
-
-	packet.has_timestamp = 1;
-	packet.timestamp = w->first_ts;
-	packet.track_descriptor = track;
-	return write_packet(w, &packet);
-}
-
-static int write_process_track(struct pf_writer *w, uint64_t uuid, uint32_t pid, const char *name,
-			       bool explicit_order)
-{
-	Perfetto__Protos__TrackDescriptor track = PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
-	Perfetto__Protos__ProcessDescriptor process = PERFETTO__PROTOS__PROCESS_DESCRIPTOR__INIT;
-
-	track.has_uuid = 1;
-	track.uuid = uuid;
-	track.process = &process;
-	process.has_pid = 1;
-	process.pid = (int32_t)pid;
-	process.process_name = (char *)name;
-	if (explicit_order) {
-		track.has_child_ordering = 1;
-		track.child_ordering = PERFETTO__PROTOS__TRACK_DESCRIPTOR__CHILD_TRACKS_ORDERING__EXPLICIT;
-	}
-	return write_track(w, &track);
-}
-
-static int write_thread_track(struct pf_writer *w, uint32_t tid)
-{
-	Perfetto__Protos__TrackDescriptor track = PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
-	Perfetto__Protos__ThreadDescriptor thread = PERFETTO__PROTOS__THREAD_DESCRIPTOR__INIT;
-	const char *name = trace_file__thread_name(w->trace, tid);
-
-	track.has_uuid = 1;
-	track.uuid = thread_uuid(tid);
-	track.has_parent_uuid = 1;
-	track.parent_uuid = PROCESS_UUID;
-	track.thread = &thread;
-	thread.has_pid = 1;
-	thread.pid = (int32_t)w->trace->meta.pid;
-	thread.has_tid = 1;
-	thread.tid = (int32_t)tid;
-	thread.thread_name = (char *)(name && *name ? name : "thread");
-	return write_track(w, &track);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* In tid order, so the same trace always gives the same file. */
-static int write_thread_tracks(struct pf_writer *w)
-{
-	uint64_t *tids = calloc(w->threads.count + 1, sizeof(*tids));
-	size_t n = 0;
+	size_t from = 0;
 	int err = 0;
 
-	if (!tids)
+	w->event_count = 0;
+	if (!w->slice_count)
+		return 0;
+	if (w->slice_count >= UINT32_MAX / 2 || ARRAY_RESERVE(w->stack, w->stack_cap, w->slice_count))
 		return -ENOMEM;
-	for (size_t i = 0; w->threads.slots && i <= w->threads.mask; i++)
-		if (w->threads.slots[i].key)
-			tids[n++] = w->threads.slots[i].key - 1;
-	qsort(tids, n, sizeof(*tids), cmp_u64);
-	for (size_t i = 0; i < n && !err; i++)
-		err = write_thread_track(w, (uint32_t)tids[i]);
-	free(tids);
-	return err;
-}
-
-static int write_task_track(struct pf_writer *w, const struct task *t)
-{
-	Perfetto__Protos__TrackDescriptor track = PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
-	char label[4200];
-
-	task_model__label(w->model, t, label, sizeof(label));
-	track.has_uuid = 1;
-	track.uuid = task_uuid(t->id);
-	track.has_parent_uuid = 1;
-	track.parent_uuid = TASKS_UUID;
-	track.name = label;
-	/* Task 10 after task 9, not after task 1. */
-	track.has_sibling_order_rank = 1;
-	track.sibling_order_rank = (int32_t)(t->id > INT32_MAX ? INT32_MAX : t->id);
-	return write_track(w, &track);
-}
-
-static int write_tracks(struct pf_writer *w)
-{
-	const struct trace_file *t = w->trace;
-	const char *process = t->meta.target_path ? strrchr(t->meta.target_path, '/') : NULL;
-	int err;
-
-	err = write_process_track(w, PROCESS_UUID, t->meta.pid,
-				  process ? process + 1 : t->meta.target_path ? t->meta.target_path : "target", false);
-	if (!err)
-		err = write_thread_tracks(w);
-	if (!err)
-		err = write_process_track(w, TASKS_UUID, t->meta.pid + TASK_PID_OFFSET, "tasks", true);
-	for (size_t i = 0; i < w->model->task_count && !err; i++)
-		err = write_task_track(w, &w->model->tasks[i]);
-	return err;
-}
-
-/* ---- track events ------------------------------------------------------- */
-
-#define MAX_ANNOTATIONS 8
-
-struct annotations {
-	Perfetto__Protos__DebugAnnotation items[MAX_ANNOTATIONS];
-	Perfetto__Protos__DebugAnnotation *ptrs[MAX_ANNOTATIONS];
-	size_t n;
-};
-
-static Perfetto__Protos__DebugAnnotation *annotate(struct annotations *a, const char *name)
-{
-	Perfetto__Protos__DebugAnnotation *d = &a->items[a->n];
-
-	perfetto__protos__debug_annotation__init(d);
-	d->name = (char *)name;
-	a->ptrs[a->n++] = d;
-	return d;
-}
-
-static void annotate_uint(struct annotations *a, const char *name, uint64_t value)
-{
-	Perfetto__Protos__DebugAnnotation *d = annotate(a, name);
-
-	d->has_uint_value = 1;
-	d->uint_value = value;
-}
-
-static void annotate_string(struct annotations *a, const char *name, const char *value)
-{
-	annotate(a, name)->string_value = (char *)value;
-}
-
-/* The poll's arguments, as the Chrome export names them. */
-static void annotate_poll(struct annotations *a, const struct trace_function *fn, const struct poll *p,
-			  char *location, size_t location_len)
-{
-	Perfetto__Protos__DebugAnnotation *future = annotate(a, "future");
-
-	future->has_pointer_value = 1;
-	future->pointer_value = p->future;
-	annotate_string(a, "result", poll_result__name(p->result));
-	annotate_string(a, "end", poll_end__name(p->end_kind));
-	annotate_uint(a, "depth", p->depth);
-	annotate_uint(a, "cpu", p->cpu);
-	if (p->has_state && trace_function__await_line(fn, p->state))
-		annotate_uint(a, "parked_at_line", trace_function__await_line(fn, p->state));
-	if (fn->source_file) {
-		snprintf(location, location_len, "%s:%u", fn->source_file, fn->source_line);
-		annotate_string(a, "location", location);
+	qsort(w->slices, w->slice_count, sizeof(*w->slices), cmp_slices);
+	for (size_t i = 1; i <= w->slice_count && !err; i++) {
+		if (i < w->slice_count && w->slices[i].track == w->slices[from].track)
+			continue;
+		err = track_events(w, from, i);
+		from = i;
 	}
-}
-
-static int write_event(struct pf_writer *w, const struct pf_event *e)
-{
-	Perfetto__Protos__TracePacket packet = PERFETTO__PROTOS__TRACE_PACKET__INIT;
-	Perfetto__Protos__TrackEvent te = PERFETTO__PROTOS__TRACK_EVENT__INIT;
-	struct annotations a = { .n = 0 };
-	char location[4200], cancelled[4200];
-	const char *category = NULL;
-	uint64_t flow = (uint64_t)e->ref + 1; /* wake index + 1: ids are nonzero */
-
-	packet.has_timestamp = 1;
-	packet.timestamp = e->ts;
-	packet.track_event = &te;
-	te.has_track_uuid = 1;
-	te.track_uuid = e->track;
-	te.has_type = 1;
-	te.type = e->kind == PF_BEGIN ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
-		: e->kind == PF_END   ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END
-				      : PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_INSTANT;
-	if (e->kind == PF_BEGIN) {
-		const struct poll *p = &w->polls[w->slices[e->ref].poll];
-		const struct trace_function *fn = &w->trace->functions[p->func_id];
-
-		te.name = (char *)fn->name;
-		category = context_class__name(fn->context);
-		annotate_poll(&a, fn, p, location, sizeof(location));
-	} else if (e->kind == PF_WAKE || e->kind == PF_WOKEN) {
-		const struct wake *wk = &w->model->wakes[e->ref];
-
-		te.name = (char *)wake__name(wk);
-		category = "wake";
-		annotate_uint(&a, "task", wk->target);
-		if (e->kind == PF_WOKEN) {
-			te.n_terminating_flow_ids = 1;
-			te.terminating_flow_ids = &flow;
-		} else if (flows(w, wk)) {
-			te.n_flow_ids = 1;
-			te.flow_ids = &flow;
-		}
-	} else if (e->kind == PF_CANCEL) {
-		const struct cancellation *c = &w->model->cancellations[e->ref];
-
-		snprintf(cancelled, sizeof(cancelled), "cancelled: %s", w->trace->functions[c->func_id].name);
-		te.name = cancelled;
-		category = "cancel";
-	}
-	if (category) {
-		te.n_categories = 1;
-		te.categories = (char **)&category;
-	}
-	te.n_debug_annotations = a.n;
-	te.debug_annotations = a.ptrs;
-	return write_packet(w, &packet);
-}
-
-static int collect(struct pf_writer *w)
-{
-	int err = trace_file__replay_polls(w->trace, collect_poll, w, NULL);
-
 	if (!err)
-		err = w->err;
-	if (!err)
-		err = slice_events(w);
-	if (!err)
-		err = wake_events(w);
-	if (!err && w->event_count)
 		qsort(w->events, w->event_count, sizeof(*w->events), cmp_events);
 	return err;
 }
 
-static int perfetto_write(const struct trace_file *t, FILE *out)
+/* ---- writing events ----------------------------------------------------- */
+
+static uint64_t category(const struct trace_function *fn)
 {
-	struct pf_writer w = { .trace = t, .out = out };
+	return fn->context <= CONTEXT_FUNCTION ? PF_CAT_CONTEXT + fn->context : PF_CAT_UNKNOWN;
+}
+
+/* The poll's arguments, as the Chrome export names them, on its END
+ * (trace_processor merges a slice's BEGIN and END arguments). */
+static void poll_args(struct pf_seq *seq, struct pb_buf *b, const struct trace_function *fn, const struct poll *p)
+{
+	uint32_t line = p->has_state ? trace_function__await_line(fn, p->state) : 0;
+
+	pf_arg_pointer(b, PF_ARG_FUTURE, p->future);
+	pf_arg_value(b, PF_ARG_RESULT, PF_VALUE_RESULT + (p->result <= POLL_RESULT_PENDING ? p->result : 0));
+	pf_arg_value(b, PF_ARG_END, PF_VALUE_END + (p->end_kind <= POLL_END_UNFINISHED ? p->end_kind : 0));
+	pf_arg_uint(b, PF_ARG_DEPTH, p->depth);
+	pf_arg_uint(b, PF_ARG_CPU, p->cpu);
+	if (line)
+		pf_arg_uint(b, PF_ARG_PARKED_AT_LINE, line);
+	if (fn->source_file) {
+		uint64_t iid = pf_seq__value_iid(seq, p->func_id);
+		char location[4200];
+
+		if (!iid) {
+			snprintf(location, sizeof(location), "%s:%u", fn->source_file, fn->source_line);
+			iid = pf_seq__value(seq, p->func_id, location);
+		}
+		pf_arg_value(b, PF_ARG_LOCATION, iid);
+	}
+}
+
+static void slice_event(struct pf_writer *w, struct pf_seq *seq, const struct pf_thread *th, const struct pf_event *e)
+{
+	struct pb_buf *b = &w->out.bundle;
+	const struct poll *p = &th->polls[w->slices[e->ref].poll];
+	const struct trace_function *fn = &w->trace->functions[p->func_id];
+
+	pb_uint(b, PF_TE_TYPE, e->kind == PF_BEGIN ? PF_SLICE_BEGIN : PF_SLICE_END);
+	if (e->track != DEFAULT_TRACK)
+		pb_uint(b, PF_TE_TRACK_UUID, e->track);
+	if (e->kind == PF_BEGIN) {
+		pb_uint(b, PF_TE_NAME_IID, pf_seq__name(seq, p->func_id, fn->name));
+		pb_uint(b, PF_TE_CATEGORY_IIDS, category(fn));
+	} else {
+		poll_args(seq, b, fn, p);
+	}
+}
+
+/* A wake's instant: on the waking thread (the flow starts) or on the
+ * woken task's track (where it ends). */
+static void wake_event(struct pf_writer *w, struct pf_seq *seq, uint32_t index, bool woken)
+{
+	struct pb_buf *b = &w->out.bundle;
+	const struct wake *wk = &w->model->wakes[index];
+
+	pb_uint(b, PF_TE_TYPE, PF_INSTANT);
+	if (woken)
+		pb_uint(b, PF_TE_TRACK_UUID, task_uuid(wk->target));
+	pb_uint(b, PF_TE_NAME_IID, pf_seq__name(seq, NAME_KEY_WAKE | wk->self << 1 | wk->by_ref, wake__name(wk)));
+	pb_uint(b, PF_TE_CATEGORY_IIDS, PF_CAT_WAKE);
+	pf_arg_uint(b, PF_ARG_TASK, wk->target);
+	if (woken)
+		pb_fixed64(b, PF_TE_TERMINATING_FLOW_IDS, (uint64_t)index + 1);
+	else if (flows(w, wk))
+		pb_fixed64(b, PF_TE_FLOW_IDS, (uint64_t)index + 1); /* wake index + 1: ids are nonzero */
+}
+
+static void cancel_event(struct pf_writer *w, const struct cancellation *c)
+{
+	struct pb_buf *b = &w->out.bundle;
+	const char *fn = w->trace->functions[c->func_id].name;
+	char name[4200];
+
+	snprintf(name, sizeof(name), "cancelled: %s", fn);
+	pb_uint(b, PF_TE_TYPE, PF_INSTANT);
+	pb_uint(b, PF_TE_TRACK_UUID, task_uuid(c->task));
+	pb_uint(b, PF_TE_NAME_IID, pf_seq__name(&w->tasks, NAME_KEY_CANCEL | c->func_id, name));
+	pb_uint(b, PF_TE_CATEGORY_IIDS, PF_CAT_CANCEL);
+}
+
+/* The thread's wakes before `until` (inclusive when asked): at equal
+ * times the group's slice events go first, as they did when every event
+ * of the trace was sorted at once. */
+static int thread_wakes(struct pf_writer *w, struct pf_thread *th, uint64_t until, bool inclusive)
+{
+	int err = 0;
+
+	while (th->wake_next < th->wake_count && !err) {
+		uint32_t i = th->wakes[th->wake_next];
+		uint64_t ts = w->model->wakes[i].ts;
+
+		if (ts > until || (ts == until && !inclusive))
+			break;
+		th->wake_next++;
+		err = pf_seq__begin_event(&th->seq, &w->out, ts);
+		if (!err) {
+			wake_event(w, &th->seq, i, false);
+			err = pf_seq__end_event(&th->seq, &w->out);
+		}
+	}
+	return err;
+}
+
+static int flush_group(struct pf_writer *w, struct pf_thread *th)
+{
+	int err = group_slices(w, th);
+
+	if (!err)
+		err = group_events(w);
+	for (size_t i = 0; i < w->event_count && !err; i++) {
+		const struct pf_event *e = &w->events[i];
+
+		err = thread_wakes(w, th, e->ts, false);
+		if (!err)
+			err = pf_seq__begin_event(&th->seq, &w->out, e->ts);
+		if (err)
+			break;
+		slice_event(w, &th->seq, th, e);
+		err = pf_seq__end_event(&th->seq, &w->out);
+	}
+	if (!err && w->event_count)
+		err = thread_wakes(w, th, w->events[w->event_count - 1].ts, true);
+	th->poll_count = 0;
+	return err;
+}
+
+static void collect_poll(const struct poll *p, void *ctx)
+{
+	struct pf_writer *w = ctx;
+	struct pf_thread *th;
+
+	if (w->err)
+		return;
+	th = add_thread(w, p->tid);
+	if (th && !th->seq.started)
+		w->err = start_thread(w, th);
+	if (w->err)
+		return;
+	if (th->poll_count >= UINT32_MAX / 2 || ARRAY_RESERVE(th->polls, th->poll_cap, th->poll_count + 1)) {
+		w->err = -ENOMEM;
+		return;
+	}
+	th->polls[th->poll_count++] = *p;
+	/* Nothing of the group is still open when the outermost poll on its
+	 * thread closes, or a task poll inside a runtime shell (a worker loop
+	 * that is itself a probed poll, often as long as the trace): then
+	 * only the shell is open, and its slice, written when it closes,
+	 * begins before what the sequence has written: its BEGIN has an
+	 * absolute time (pf_seq__begin_event), and viewers sort by time. */
+	if (p->depth == 0 || p->parent_runs_tasks)
+		w->err = flush_group(w, th);
+}
+
+static int flush_threads(struct pf_writer *w)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < w->thread_count && !err; i++) {
+		struct pf_thread *th = &w->threads[i];
+
+		if (th->poll_count)
+			err = flush_group(w, th);
+		if (!err)
+			err = thread_wakes(w, th, UINT64_MAX, true);
+	}
+	return err;
+}
+
+/* ---- the tasks sequence ------------------------------------------------- */
+
+/* Flow ends and cancellations, in time order on the tasks sequence. */
+static int task_events(struct pf_writer *w)
+{
+	const struct task_model *m = w->model;
+	int err = 0;
+
+	w->event_count = 0;
+	for (size_t i = 0; i < m->wake_count && !err; i++)
+		if (flows(w, &m->wakes[i]))
+			err = add_event(w, m->wakes[i].poll_ts, task_uuid(m->wakes[i].target), (uint32_t)i, PF_WOKEN);
+	for (size_t i = 0; i < m->cancellation_count && !err; i++) {
+		const struct cancellation *c = &m->cancellations[i];
+
+		if (c->task >= 1 && c->task <= m->task_count)
+			err = add_event(w, c->ts, task_uuid(c->task), (uint32_t)i, PF_CANCEL);
+	}
+	if (!err && w->event_count)
+		qsort(w->events, w->event_count, sizeof(*w->events), cmp_events);
+	for (size_t i = 0; i < w->event_count && !err; i++) {
+		const struct pf_event *e = &w->events[i];
+
+		err = pf_seq__begin_event(&w->tasks, &w->out, e->ts);
+		if (err)
+			break;
+		if (e->kind == PF_WOKEN)
+			wake_event(w, &w->tasks, e->ref, true);
+		else
+			cancel_event(w, &m->cancellations[e->ref]);
+		err = pf_seq__end_event(&w->tasks, &w->out);
+	}
+	return err;
+}
+
+/* First in the file: the processes (the target's, and "tasks" with a
+ * track per task), the trace's clock, the task events. */
+static int write_tasks_sequence(struct pf_writer *w)
+{
+	const struct trace_file *t = w->trace;
+	const char *process = t->meta.target_path ? strrchr(t->meta.target_path, '/') : NULL;
+	size_t packet = pf_seq__begin_first(&w->tasks, &w->out, 0);
+	int err;
+
+	process_descriptor(&w->out.bundle, PROCESS_UUID, t->meta.pid,
+			   process ? process + 1 : t->meta.target_path ? t->meta.target_path : "target", false);
+	err = pb_writer__end_packet(&w->out, packet);
+	if (!err) {
+		packet = pf_seq__begin_packet(&w->tasks, &w->out);
+		process_descriptor(&w->out.bundle, TASKS_UUID, t->meta.pid + TASK_PID_OFFSET, "tasks", true);
+		err = pb_writer__end_packet(&w->out, packet);
+	}
+	for (size_t i = 0; i < w->model->task_count && !err; i++)
+		err = task_descriptor(w, &w->model->tasks[i]);
+	if (!err)
+		err = pf_seq__start_clock(&w->tasks, &w->out, t->first_ts, true);
+	if (!err)
+		err = task_events(w);
+	return err;
+}
+
+static void free_writer(struct pf_writer *w)
+{
+	for (size_t i = 0; i < w->thread_count; i++) {
+		pf_seq__free(&w->threads[i].seq);
+		free(w->threads[i].polls);
+		free(w->threads[i].wakes);
+	}
+	free(w->threads);
+	pf_seq__free(&w->tasks);
+	u64map_free(&w->thread_index);
+	free(w->slices);
+	free(w->events);
+	free(w->stack);
+}
+
+int perfetto_write_trace(const struct trace_file *t, FILE *out, int level)
+{
+	struct pf_writer w = { .trace = t };
 	struct task_model model;
 	int err;
 
@@ -524,24 +630,31 @@ static int perfetto_write(const struct trace_file *t, FILE *out)
 	if (err)
 		return err;
 	w.model = &model;
-	for (size_t i = 0; i < t->thread_count && !err; i++)
-		err = note_thread(&w, t->threads[i].tid);
+	pb_writer__init(&w.out, out, level);
+	pf_seq__init(&w.tasks, TASKS_SEQUENCE);
+	err = write_tasks_sequence(&w);
 	if (!err)
-		err = collect(&w);
-	w.first_ts = w.event_count ? w.events[0].ts : 0;
+		err = known_threads(&w);
+	if (!err) {
+		sort_thread_wakes(&w);
+		err = trace_file__replay_polls(t, collect_poll, &w, NULL);
+	}
 	if (!err)
-		err = write_tracks(&w);
-	for (size_t i = 0; i < w.event_count && !err; i++)
-		err = write_event(&w, &w.events[i]);
-	free(w.polls);
-	free(w.slices);
-	free(w.events);
-	free(w.buf);
-	u64map_free(&w.threads);
+		err = w.err;
+	if (!err)
+		err = flush_threads(&w);
+	w.out.err = w.out.err ? w.out.err : err;
+	err = pb_writer__finish(&w.out);
+	free_writer(&w);
 	task_model__free(&model);
 	if (!err && ferror(out))
 		err = -EIO;
 	return err;
+}
+
+static int perfetto_write(const struct trace_file *t, FILE *out)
+{
+	return perfetto_write_trace(t, out, PERFETTO_DEFLATE_LEVEL);
 }
 
 const struct export_format perfetto_export_format = {

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 import harness
+import perfetto_decode
 from harness import *  # noqa: F401,F403 (the tests below use the harness's helpers)
 
 
@@ -371,57 +372,62 @@ def chrome_export_has_one_flow_per_wake():
 @test
 def perfetto_export_decodes():
     """The protobuf export decodes as perfetto.protos.Trace with protoc (our
-    schema carries upstream's field numbers) and holds what the Chrome
-    export does: every poll on its thread, a track per task, wake flows."""
-    def parse_text_format(text):  # protoc's output: `key: value` and `key {` ... `}`
-        root = {}
-        stack = [root]
-        for line in text.splitlines():
-            line = line.strip()
-            if line == "}":
-                stack.pop()
-            elif line.endswith(" {"):
-                stack[-1].setdefault(line[:-2], []).append({})
-                stack.append(stack[-1][line[:-2]][-1])
-            elif line:
-                key, _, value = line.partition(": ")
-                stack[-1].setdefault(key, []).append(value)
-        return root
-
+    schema carries upstream's field numbers) once its bundles are inflated,
+    every sequence's interned names and incremental clock resolve, and it
+    holds what the Chrome export does: every poll on its thread, a track
+    per task, wake flows, the poll's arguments on its slice's END."""
     trace, proc = record(os.path.join(RUST, "spawn_tokio"))
     check_eq(proc.returncode, 0, f"record ({proc.stderr})")
     report = report_json(trace)
     out = tmpfile("timeline.pftrace")
     exp = tracer("export", "--format", "perfetto", "-o", out, trace)
     check_eq(exp.returncode, 0, f"export exit status ({exp.stderr})")
-    schema = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "export")
-    with open(out, "rb") as f:
-        dec = run(["protoc", "-I", schema, "--decode=perfetto.protos.Trace", "perfetto_trace.proto"], stdin=f)
-    check_eq(dec.returncode, 0, f"protoc --decode ({dec.stderr.strip()})")
-    packets = parse_text_format(dec.stdout).get("packet", [])
-    check(all(p.get("trusted_packet_sequence_id") == ["1"] for p in packets), "one packet sequence")
-    tracks = [p["track_descriptor"][0] for p in packets if "track_descriptor" in p]
-    events = [p["track_event"][0] for p in packets if "track_event" in p]
+    packets, bundles, _ = perfetto_decode.decode_packets(out)
+    check(bundles >= 1, "the packets are in deflated bundles")
+    decoded = perfetto_decode.Decoded(packets)
+    check_eq(decoded.problems, [], "sequences, interning, clocks")
+    tracks = decoded.descriptors
+    events = decoded.events
     threads = {t["uuid"][0]: int(t["thread"][0]["tid"][0]) for t in tracks if "thread" in t}
     check(all(t["tid"] in threads.values() for t in report["threads"]), "a track per thread")
-    tasks_process = [t["uuid"][0] for t in tracks if t.get("process", [{}])[0].get("process_name") == ['"tasks"']]
+    tasks_process = [t["uuid"][0] for t in tracks if t.get("process", [{}])[0].get("process_name") == ["tasks"]]
     check_eq(len(tasks_process), 1, "the tasks process track")
     task_tracks = [t for t in tracks if t.get("parent_uuid") == tasks_process]
     check_eq(len(task_tracks), len(report["tasks"]), "task tracks vs tasks")
-    begins = [e for e in events if e["type"] == ["TYPE_SLICE_BEGIN"]]
-    check_eq(len([e for e in begins if e["track_uuid"][0] in threads]), report["polls"],
+    begins = [e for e in events if e["type"] == "TYPE_SLICE_BEGIN"]
+    check_eq(len([e for e in begins if e["track"] in threads]), report["polls"],
              "slice begins on thread tracks vs polls")
+    check(all(e["name"] and e["categories"] for e in begins), "every slice has its name and category")
+    ends = [e for e in events if e["type"] == "TYPE_SLICE_END"]
+    check(all(e["args"].get("result") in ("Ready", "Pending", "?") and e["args"].get("end") in ("returned", "unwound", "unfinished")
+              and "future" in e["args"] for e in ends), "result, end and future on every END")
     open_slices = {}
-    for e in events:  # file order is time order: slices must nest on each track
-        n = open_slices.get(e["track_uuid"][0], 0) + {"TYPE_SLICE_BEGIN": 1, "TYPE_SLICE_END": -1}.get(e["type"][0], 0)
-        check(n >= 0, f"a slice end without a begin on track {e['track_uuid'][0]}")
-        open_slices[e["track_uuid"][0]] = n
+    for e in sorted(events, key=lambda e: e["ts"]):  # as viewers read it: slices must nest on each track
+        n = open_slices.get(e["track"], 0) + {"TYPE_SLICE_BEGIN": 1, "TYPE_SLICE_END": -1}.get(e["type"], 0)
+        check(n >= 0, f"a slice end without a begin on track {e['track']}")
+        open_slices[e["track"]] = n
     check(not any(open_slices.values()), f"slices left open: {open_slices}")
-    starts = sorted(i for e in events for i in e.get("flow_ids", []))
-    ends = sorted(i for e in events for i in e.get("terminating_flow_ids", []))
+    starts = sorted(i for e in events for i in e["flow_ids"])
+    ends = sorted(i for e in events for i in e["terminating_flow_ids"])
     check(starts and starts == ends, f"flows: {len(starts)} start, {len(ends)} end")
-    wakes = [e for e in events if e["type"] == ["TYPE_INSTANT"] and e["track_uuid"][0] in threads]
+    wakes = [e for e in events if e["type"] == "TYPE_INSTANT" and e["track"] in threads]
     check_eq(len(wakes), sum(g["count"] for g in report["wakes"]), "wake instants vs wakes")
+
+
+@test
+def perfetto_export_is_small():
+    """At most 40 bytes per poll on a trace of many polls (~100 k task
+    polls of a four-future chain, each on its thread and its task's
+    track); the file is written as it is read, not held."""
+    trace, proc = record(os.path.join(RUST, "tokio_ct"), "--tasks", "20", "--yields", "999")
+    check_eq(proc.returncode, 0, f"record ({proc.stderr})")
+    polls = report_json(trace)["polls"]
+    out = tmpfile("big.pftrace")
+    exp = tracer("export", "--format", "perfetto", "-o", out, trace)
+    check_eq(exp.returncode, 0, f"export exit status ({exp.stderr})")
+    size = os.path.getsize(out)
+    check(polls > 100000, f"{polls} polls")
+    check(size <= 40 * polls, f"{size} bytes for {polls} polls: {size / polls:.1f} bytes per poll")
 
 
 @test

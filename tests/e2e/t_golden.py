@@ -9,17 +9,17 @@ wake arrows from the waker to the woken task's next poll.
 
 GOLDEN_UPDATE=1 rewrites the golden files instead of comparing
 (tests/golden/README.md: check every number by hand before committing)."""
-import ast
 import collections
 import difflib
 import re
 
+import perfetto_decode
 from harness import *  # noqa: F401,F403
+from perfetto_decode import one
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden")
 EXPECTED = os.path.join(GOLDEN, "expected")
 REPO = os.path.realpath(os.path.join(GOLDEN, "..", ".."))
-PROTO = os.path.join(REPO, "src", "export", "perfetto_trace.proto")
 UPDATE = os.environ.get("GOLDEN_UPDATE") == "1"
 TASK_PID_OFFSET = 1000000000
 
@@ -297,84 +297,53 @@ def chrome_placement_synthetic():
 
 # --- Perfetto export placement ----------------------------------------------
 
-def parse_text_proto(text):
-    """protoc's text format as nested dicts of lists."""
-    root, stack = {}, []
-    node = root
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line == "}":
-            node = stack.pop()
-        elif line.endswith("{"):
-            child = {}
-            node.setdefault(line[:-1].strip(), []).append(child)
-            stack.append(node)
-            node = child
-        else:
-            key, value = line.split(":", 1)
-            value = value.strip()
-            node.setdefault(key, []).append(ast.literal_eval("b" + value).decode() if value.startswith('"') else
-                                            int(value) if re.fullmatch(r"-?\d+", value) else value)
-    return root
-
-
 def perfetto_export(trace):
+    """The export of trace, inflated, decoded and resolved: no problem
+    trace_processor would reject (undefined iids, missing flags)."""
     out = tmpfile("placement.perfetto")
     tracer_ok("export", "--format", "perfetto", "-o", out, trace)
-    with open(out, "rb") as f:
-        proc = subprocess.run(["protoc", f"--proto_path={os.path.dirname(PROTO)}", "--decode=perfetto.protos.Trace",
-                               PROTO], stdin=f, capture_output=True, timeout=120)
-    check_eq(proc.returncode, 0, f"protoc --decode ({proc.stderr.decode()[-300:]})")
-    return parse_text_proto(proc.stdout.decode())["packet"]
-
-
-def one(msg, key, default=None):
-    return msg.get(key, [default])[0]
+    decoded = perfetto_decode.decode(out)
+    check_eq(decoded.problems, [], "Perfetto sequences, interning and clocks")
+    return decoded
 
 
 def check_perfetto_matches_chrome(trace, pid):
     """The Perfetto export holds the same slices on the same threads and
-    tasks as the Chrome export (checked above), nested as BEGIN/END, and
+    tasks as the Chrome export (checked above), nested as BEGIN/END, at
+    the same nanoseconds once its incremental timestamps are summed, and
     its flows start and end where Chrome's do."""
-    packets = perfetto_export(trace)
+    decoded = perfetto_export(trace)
     doc = chrome_export(trace)
     tracks = {}
-    for p in packets:
-        d = one(p, "track_descriptor")
-        if d:
-            thread = one(d, "thread")
-            if thread:
-                check_eq(one(thread, "pid"), pid, "thread track's pid")
-                tracks[one(d, "uuid")] = ("thread", one(thread, "tid"))
-            elif one(d, "parent_uuid") == 2:
-                tracks[one(d, "uuid")] = ("task", int(re.match(r"task (\d+):", one(d, "name")).group(1)))
+    for d in decoded.descriptors:
+        thread = one(d, "thread")
+        if thread:
+            check_eq(one(thread, "pid"), pid, "thread track's pid")
+            tracks[one(d, "uuid")] = ("thread", one(thread, "tid"))
+        elif one(d, "parent_uuid") == 2:
+            tracks[one(d, "uuid")] = ("task", int(re.match(r"task (\d+):", one(d, "name")).group(1)))
     slices, stacks, flow_starts, flow_ends = collections.Counter(), collections.defaultdict(list), {}, {}
-    for p in packets:
-        e = one(p, "track_event")
-        if not e:
-            continue
-        ts, track = one(p, "timestamp"), tracks.get(one(e, "track_uuid"))
-        check(track is not None, f"an event on an undeclared track {one(e, 'track_uuid')}")
-        kind = one(e, "type")
-        if kind == "TYPE_SLICE_BEGIN":
-            stacks[track].append((one(e, "name"), ts))
-        elif kind == "TYPE_SLICE_END":
+    for e in sorted(decoded.events, key=lambda e: e["ts"]):  # stable: each sequence keeps its order
+        ts, track = e["ts"], tracks.get(e["track"])
+        check(track is not None, f"an event on an undeclared track {e['track']}")
+        if e["type"] == "TYPE_SLICE_BEGIN":
+            stacks[track].append((e["name"], ts))
+        elif e["type"] == "TYPE_SLICE_END":
             check(stacks[track], f"an END without BEGIN on {track}")
             name, start = stacks[track].pop()
             slices[(track, name, start, ts)] += 1
-        for fid in e.get("flow_ids", []):
+        for fid in e["flow_ids"]:
             flow_starts[fid] = (track, ts)
-        for fid in e.get("terminating_flow_ids", []):
+        for fid in e["terminating_flow_ids"]:
             flow_ends[fid] = (track, ts)
     check(all(not s for s in stacks.values()), "slices left open")
-    origin = min(s[2] for s in slices) if slices else 0
     want = collections.Counter()
     for (p, tid), items in chrome_slices(doc).items():
         for s in items:
             kind = "thread" if p == pid else "task"
             want[((kind, tid), s.name, s.start, s.end)] += 1
+    # Chrome's microseconds since the first event, as nanoseconds (ns()).
+    origin = min(s[2] for s in slices) if slices else 0
     shift = min(k[2] for k in want) if want else 0
     got = collections.Counter({(k[0], k[1], k[2] - origin + shift, k[3] - origin + shift): n
                                for k, n in slices.items()})
@@ -389,6 +358,7 @@ def check_perfetto_matches_chrome(trace, pid):
     got_flows = sorted(((a[0], a[1] - origin + shift), (b[0], b[1] - origin + shift) if b else None)
                        for a, b in got_flows)
     check_eq(got_flows, sorted((f["s"], f["f"]) for f in chrome_flows.values()), "Perfetto flows vs Chrome's")
+    return decoded
 
 
 @test_once

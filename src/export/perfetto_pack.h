@@ -1,0 +1,65 @@
+/* Protobuf wire encoding for the Perfetto export, by hand: varints into a
+ * byte buffer, nested messages whose length is patched in when they close,
+ * and the trace file's framing. protobuf-c packs a message from a tree of
+ * structs, which for tens of millions of tiny packets costs more than the
+ * packets themselves; here a packet is a few appends to one buffer.
+ *
+ * The file is a perfetto.protos.Trace: `repeated TracePacket packet = 1`.
+ * Packets are gathered in bundles of about 512 KiB and each bundle is
+ * written as one TracePacket whose `compressed_packets` (field 50) holds
+ * the bundle deflated (a zlib stream), as Perfetto's tracing service does
+ * with `compression_type: COMPRESSION_TYPE_DEFLATE`; trace_processor and
+ * ui.perfetto.dev inflate them in place. */
+#ifndef ASYNCTRACE_EXPORT_PERFETTO_PACK_H
+#define ASYNCTRACE_EXPORT_PERFETTO_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct pb_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	int err; /* sticky: -ENOMEM after a failed growth */
+};
+
+void pb_varint(struct pb_buf *b, uint64_t v);
+/* A varint field: tag (field, wire type 0) and value. */
+void pb_uint(struct pb_buf *b, uint32_t field, uint64_t v);
+void pb_fixed64(struct pb_buf *b, uint32_t field, uint64_t v);
+void pb_bytes(struct pb_buf *b, uint32_t field, const void *data, size_t len);
+void pb_string(struct pb_buf *b, uint32_t field, const char *s);
+/* A length-delimited submessage: its fields go between begin and end,
+ * which writes the length in front of them. Marks nest. */
+size_t pb_begin(struct pb_buf *b, uint32_t field);
+void pb_end(struct pb_buf *b, size_t mark);
+void pb_buf_free(struct pb_buf *b);
+
+/* Bytes of packets gathered before a bundle is deflated: large enough
+ * that deflate finds the repeats between packets (its window is 32 KiB,
+ * so more buys only fewer bundle headers), small enough to stay in cache. */
+#define PB_BUNDLE_BYTES (512u * 1024)
+
+struct pb_writer {
+	FILE *out;
+	struct pb_buf bundle;   /* packets, each framed as Trace.packet */
+	struct pb_buf deflated;
+	int level;              /* zlib level; 0: write packets uncompressed */
+	uint64_t packets;
+	uint64_t bytes_written;
+	int err;
+};
+
+/* level: a zlib compression level, or 0 to write plain packets. */
+void pb_writer__init(struct pb_writer *w, FILE *out, int level);
+/* A TracePacket: its fields go into w->bundle between begin and end. */
+size_t pb_writer__begin_packet(struct pb_writer *w);
+/* Closes the packet; writes the bundle out when it is full. Returns 0 or
+ * a negative errno (sticky). */
+int pb_writer__end_packet(struct pb_writer *w, size_t mark);
+/* Writes what is gathered and frees the buffers. Returns 0 or a negative
+ * errno: the first error of the whole run. */
+int pb_writer__finish(struct pb_writer *w);
+
+#endif
