@@ -1,0 +1,154 @@
+"""Analyses of a large synthetic trace (build/gen-trace,
+tests/tools/gen_trace.c) against what it holds by construction: polls,
+results, total and longest time per function, busy time per thread, tasks,
+spawns and wakes, exactly. The generator states its truth (--truth), counted
+as it makes the events; the shape's closed forms are checked here too, so a
+generator bug does not pass as the truth. No recording: no root needed."""
+import collections
+import hashlib
+
+from harness import *  # noqa: F401,F403
+
+GEN = os.path.join(BUILD, "gen-trace")
+CHAIN = ("tokio::runtime::task::raw::RawTask::poll", "tokio::runtime::task::harness::Harness<T,S>::poll",
+         "synthetic::outer::{{closure}}", "synthetic::middle::{{closure}}", "synthetic::leaf::{{closure}}",
+         "<synthetic::YieldNow as core::future::future::Future>::poll")
+TASK_POLLS = CHAIN[:2]   # runtime task polls: result not decoded
+MAIN = "synthetic::main::{{closure}}"
+SHAPE = dict(events=200000, polls=9, threads=3, concurrent=50, seed=7)
+
+
+def generate(name, **shape):
+    check(os.path.exists(GEN), f"{GEN} missing: run `make all`")
+    out = tmpfile(name)
+    args = [a for k, v in shape.items() for a in (f"--{k}", str(v))]
+    proc = run([GEN, "-o", out, "--truth", *args])
+    check_eq(proc.returncode, 0, f"gen-trace {' '.join(args)} ({proc.stderr.strip()})")
+    return out, json.loads(proc.stdout)
+
+
+def check_truth_by_formula(truth, polls, threads, concurrent):
+    """The generator's own counts against the shape: a task is P polls of
+    the chain (P - 1 Pending, each woken: by ref when even, by value when
+    odd), a spawn, an allocation and a free; each wave a main poll."""
+    tasks = truth["spawned"]
+    per_thread = [t["tasks"] for t in truth["threads"]]
+    check_eq(sum(per_thread), tasks, "tasks over the threads")
+    check_eq((truth["block_on"], truth["tasks"], truth["freed"]), (threads, tasks + threads, tasks), "tasks")
+    main_polls = sum(-(-n // concurrent) + 1 for n in per_thread)
+    for name in CHAIN:
+        f = truth["functions"][name]
+        want = (tasks * polls, 0, 0, tasks * polls) if name in TASK_POLLS else (tasks * polls, tasks,
+                                                                                tasks * (polls - 1), 0)
+        check_eq((f["polls"], f["ready"], f["pending"], f["result_unknown"]), want, f"truth of {name}")
+    check_eq((truth["functions"][MAIN]["polls"], truth["functions"][MAIN]["ready"]), (main_polls, threads),
+             "truth of main")
+    check_eq((truth["wakes_by_ref"], truth["wakes_by_val"]), (tasks * (polls // 2), tasks * ((polls - 1) // 2)),
+             "truth's wakes")
+    check_eq(truth["events"], tasks * (13 * polls + 2) + 2 * main_polls, "truth's events")
+    # Nesting: each level 20 ns longer than the one it polls.
+    for outer, inner in zip(CHAIN, CHAIN[1:]):
+        got = truth["functions"][outer]["total_ns"] - truth["functions"][inner]["total_ns"]
+        check_eq(got, 20 * tasks * polls, f"{outer} - {inner} total ns")
+
+
+def check_functions(report, truth):
+    rows = {f["name"]: f for f in report["functions"]}
+    check_eq(sorted(rows), sorted(truth["functions"]), "functions polled")
+    for name, want in truth["functions"].items():
+        got = {k: rows[name][k] for k in want}
+        check_eq(got, want, f"{name}")
+        check_eq(rows[name]["mean_ns"], want["total_ns"] // want["polls"], f"{name} mean")
+
+
+def check_tasks(report, truth, polls):
+    tasks = report["tasks"]
+    check_eq(len(tasks), truth["tasks"], "tasks")
+    kinds = collections.Counter(t["kind"] for t in tasks)
+    check_eq(dict(kinds), {"task": truth["spawned"], "block_on": truth["block_on"]}, "task kinds")
+    roots = {t["id"] for t in tasks if t["kind"] == "block_on"}
+    spawned = [t for t in tasks if t["kind"] == "task"]
+    got = collections.Counter((t["polls"], t["wakes"], t["state"], t["root"], t["parent"] in roots,
+                               (t["spawn_site"] or "").endswith("main.rs:50")) for t in spawned)
+    want = {(polls, polls - 1, "completed", CHAIN[2], True, True): truth["spawned"]}
+    check_eq(dict(got), want, "spawned tasks: (polls, wakes, state, root, parent is a block_on, site)")
+    check_eq(sum(t["wakes_by_ref"] for t in tasks), truth["wakes_by_ref"], "wakes by ref")
+    check_eq(sum(t["self_wakes"] for t in tasks), truth["wakes_by_ref"], "self-wakes")
+    mains = collections.Counter((t["state"], t["root"]) for t in tasks if t["kind"] == "block_on")
+    check_eq(dict(mains), {("completed", MAIN): truth["block_on"]}, "block_on tasks")
+
+
+def check_wakes(report, truth):
+    groups = collections.Counter()
+    for g in report["wakes"]:
+        check_eq(g["target"], CHAIN[2], "a wake's target")
+        groups[(g["from"] if g["from"] == "self" else "thread", g["kind"])] += g["count"]
+    check_eq(dict(groups), {("self", "by_ref"): truth["wakes_by_ref"], ("thread", "by_val"): truth["wakes_by_val"]},
+             "wakes by origin and kind")
+    by_val = sorted(g["from"] for g in report["wakes"] if g["kind"] == "by_val")
+    check_eq(by_val, sorted(f"thread:worker-{i}" for i in range(len(truth["threads"]))), "by-value wakers")
+    answered = sum(b["count"] for b in report["wake_latency"])
+    check_eq(answered, truth["wakes_by_ref"] + truth["wakes_by_val"], "wakes answered by a poll")
+    check_eq(report["warnings"], {"long_polls": 0, "self_wakes": truth["wakes_by_ref"], "woken_not_polled": 0,
+                                  "never_woken": 0, "wakes_after_end": 0}, "warnings")
+
+
+@test_once
+def scale_report_matches_construction():
+    trace, truth = generate("scale.trace", **SHAPE)
+    check_truth_by_formula(truth, SHAPE["polls"], SHAPE["threads"], SHAPE["concurrent"])
+    check(truth["events"] >= SHAPE["events"] * 0.99, f"{truth['events']} events for --events {SHAPE['events']}")
+    report = report_json(trace)
+    check_eq((report["events"], report["lost"], report["cut_short"]), (truth["events"], 0, False), "events")
+    check_eq((report["polls"], report["unwound"], report["unfinished"], report["orphan_exits"]),
+             (truth["polls"], 0, 0, 0), "polls")
+    check_functions(report, truth)
+    threads = {t["tid"]: (t["polls"], t["busy_ns"]) for t in report["threads"]}
+    check_eq(threads, {t["tid"]: (t["polls"], t["busy_ns"]) for t in truth["threads"]}, "threads: polls, busy ns")
+    check_tasks(report, truth, SHAPE["polls"])
+    check_wakes(report, truth)
+
+
+@test_once
+def scale_tree_matches_construction():
+    trace, truth = generate("tree.trace", **SHAPE)
+    proc = tracer("tree", "--json", trace)
+    check_eq(proc.returncode, 0, f"tree ({proc.stderr.strip()})")
+    trees = {t["name"]: t for t in json.loads(proc.stdout)["trees"]}
+    check_eq(sorted(trees), sorted([MAIN, CHAIN[2]]), "trees")
+    node = trees[CHAIN[2]]
+    for depth, name in enumerate(CHAIN[2:]):
+        check(node is not None, f"the tree ends above {name}")
+        f = truth["functions"][name]
+        check_eq((node["name"], node["tasks"], node["polls"], node["ready"], node["pending"], node["instances"],
+                  node["busy_ns"]), (name, truth["spawned"], f["polls"], f["ready"], f["pending"],
+                                     truth["spawned"], f["total_ns"]), f"tree level {depth}")
+        check(len(node["children"]) <= 1, f"{name}: children {[c['name'] for c in node['children']]}")
+        node = node["children"][0] if node["children"] else None
+    check_eq(node, None, "the leaf future has no children")
+
+
+@test_once
+def scale_chrome_export_has_every_poll():
+    trace, truth = generate("chrome.trace", **dict(SHAPE, events=30000))
+    out = tmpfile("scale.json")
+    proc = tracer("export", "--format", "chrome", "-o", out, trace)
+    check_eq(proc.returncode, 0, f"export ({proc.stderr.strip()})")
+    with open(out) as f:
+        doc = json.load(f)
+    on_threads = collections.Counter(e["name"] for e in doc["traceEvents"] if e["ph"] == "X" and e["pid"] == 4242)
+    check_eq(dict(on_threads), {n: f["polls"] for n, f in truth["functions"].items()}, "slices on thread tracks")
+    flows = sum(1 for e in doc["traceEvents"] if e["ph"] == "s")
+    check_eq(flows, truth["wakes_by_ref"] + truth["wakes_by_val"], "wake arrows")
+
+
+@test_once
+def scale_generator_is_deterministic():
+    a, ta = generate("same.trace", **dict(SHAPE, events=20000))
+    first = hashlib.sha256(open(a, "rb").read()).hexdigest()
+    b, tb = generate("same.trace", **dict(SHAPE, events=20000))
+    check_eq(hashlib.sha256(open(b, "rb").read()).hexdigest(), first, "same options, same bytes")
+    _, tc = generate("other.trace", **dict(SHAPE, events=20000, seed=8))
+    check_eq(tc["polls"], ta["polls"], "another seed: the same polls")
+    check(tc["functions"][CHAIN[-1]]["total_ns"] != ta["functions"][CHAIN[-1]]["total_ns"],
+          "another seed: other durations")

@@ -1,0 +1,599 @@
+/* A synthetic trace of any size, shaped like a tokio program, whose every
+ * number is known by construction: `gen-trace -o FILE [--events N | --tasks N]
+ * [--polls P] [--threads T] [--concurrent W] [--seed S] [--truth]`.
+ *
+ * Each thread (one stream) runs a block_on root, `synthetic::main`, whose
+ * polls free the previous wave of W tasks and spawn the next; the wave's
+ * tasks are then polled round-robin, P polls each. A task poll is the
+ * chain RawTask::poll > Harness::poll > outer > middle > leaf > YieldNow
+ * (three nested async fn bodies and a leaf future), Pending P - 1 times,
+ * then Ready. A Pending poll is woken either from inside (wake_by_ref in
+ * YieldNow: a self-wake) or, every other time, by value from outside any
+ * poll. Durations follow a formula of (seed, thread, task, poll), so two
+ * runs with the same options write the same file. --truth prints what the
+ * analyses must find (polls, results, total and max ns per function,
+ * tasks, wakes, per-thread busy time) as JSON, counted while the events
+ * are made, never read back. Written with the real writer: a format-3
+ * trace like a recorded one. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "trace/writer.h"
+#include "util/json.h"
+
+#define T0 1000000000ULL
+#define PID 4242
+#define TID_BASE 5000
+#define PENDING 1 /* every Poll<T> here: discriminant 1 is Pending, 0 Ready */
+#define READY 0
+#define SUSPENDED 3 /* the state an async fn parks in at its one .await */
+#define BATCH 4096 /* events handed to the writer at a time */
+#define SPAWN_SITE 0x55550000a1b0ULL
+#define SOURCE "/synthetic/src/main.rs"
+
+enum {
+	F_MAIN, F_RAW, F_HARNESS, F_OUTER, F_MIDDLE, F_LEAF, F_YIELD,
+	F_SPAWN, F_NEW, F_FREE, F_WAKE_BY_REF, F_WAKE, F_COUNT
+};
+
+/* Stack depth of each frame below the thread's base, as a debug build
+ * lays them out (roughly tokio_ct's); hooks sit below their caller. */
+static const uint64_t frame_depth[F_COUNT] = {
+	[F_MAIN] = 0, [F_RAW] = 0, [F_HARNESS] = 0x50, [F_OUTER] = 0x500, [F_MIDDLE] = 0x690,
+	[F_LEAF] = 0x7b0, [F_YIELD] = 0x870, [F_SPAWN] = 0x400, [F_NEW] = 0x900, [F_FREE] = 0x300,
+	[F_WAKE_BY_REF] = 0x8f0, [F_WAKE] = 0x100,
+};
+
+/* Where each future lives inside its task's allocation (tokio_ct's layout). */
+static const uint64_t future_offset[F_COUNT] = {
+	[F_OUTER] = 0x38, [F_MIDDLE] = 0x48, [F_LEAF] = 0x60, [F_YIELD] = 0x70,
+};
+
+static struct await_point outer_awaits[] = { { SUSPENDED, 16, NULL } };
+static struct await_point middle_awaits[] = { { SUSPENDED, 23, NULL } };
+static struct await_point leaf_awaits[] = { { SUSPENDED, 34, NULL } };
+
+#define REGS(size) { RESULT_IN_REGS, (size), 0, PENDING }
+#define ASYNC_FN(n, line, aw, res, self) { .context = CONTEXT_COMPILER, .body = BODY_ASYNC_FN, .name = (n), \
+	.result = res, .self_arg = (self), .exit_sites = 1, .source_file = SOURCE, .source_line = (line), \
+	.state_offset = 24, .state_size = 1, .await_count = 1, .awaits = (aw) }
+#define TASK_FN(n) { .context = CONTEXT_TASK, .body = BODY_RUNTIME, .runtime = RUNTIME_TOKIO, .exit_sites = 1, \
+	.name = (n) }
+#define HOOK_FN(r, n) { .context = CONTEXT_TASK, .body = BODY_RUNTIME, .role = (r), .runtime = RUNTIME_TOKIO, \
+	.name = (n) }
+
+static struct trace_function functions[F_COUNT] = {
+	[F_MAIN] = { .context = CONTEXT_ANONYMOUS, .body = BODY_ASYNC_BLOCK, .name = "synthetic::main::{{closure}}",
+		     .result = REGS(1), .exit_sites = 1, .source_file = SOURCE, .source_line = 48 },
+	[F_RAW] = TASK_FN("tokio::runtime::task::raw::RawTask::poll"),
+	[F_HARNESS] = TASK_FN("tokio::runtime::task::harness::Harness<T,S>::poll"),
+	[F_OUTER] = ASYNC_FN("synthetic::outer::{{closure}}", 15, outer_awaits, REGS(1), 0),
+	/* Poll<u64>-sized results come back through a hidden pointer: self is arg 1. */
+	[F_MIDDLE] = ASYNC_FN("synthetic::middle::{{closure}}", 22, middle_awaits,
+			      ((struct poll_result_layout){ RESULT_IN_MEMORY, 8, 0, PENDING }), 1),
+	[F_LEAF] = ASYNC_FN("synthetic::leaf::{{closure}}", 33, leaf_awaits, REGS(8), 0),
+	[F_YIELD] = { .context = CONTEXT_USER, .body = BODY_POLL_IMPL, .result = REGS(1), .exit_sites = 1,
+		      .name = "<synthetic::YieldNow as core::future::future::Future>::poll",
+		      .source_file = "/synthetic/src/lib.rs", .source_line = 44 },
+	[F_SPAWN] = HOOK_FN(ROLE_SPAWN, "tokio::task::spawn::spawn"),
+	[F_NEW] = HOOK_FN(ROLE_TASK_NEW, "tokio::runtime::task::raw::RawTask::new"),
+	[F_FREE] = HOOK_FN(ROLE_TASK_FREE, "tokio::runtime::task::harness::Harness<T,S>::dealloc"),
+	[F_WAKE_BY_REF] = HOOK_FN(ROLE_WAKE_BY_REF, "tokio::runtime::task::waker::wake_by_ref"),
+	[F_WAKE] = HOOK_FN(ROLE_WAKE, "tokio::runtime::task::waker::wake_by_val"),
+};
+
+struct options {
+	uint64_t events;     /* 0: use tasks */
+	uint64_t tasks;
+	uint32_t polls;      /* per task */
+	uint32_t threads;
+	uint32_t concurrent; /* tasks alive at once on a thread: a wave */
+	uint64_t seed;
+	const char *out;
+	bool truth;
+};
+
+struct fn_truth {
+	uint64_t polls, ready, pending, unknown, total_ns, max_ns;
+};
+
+/* What the analyses must find, counted as the events are made. */
+struct truth {
+	struct fn_truth fns[F_COUNT];
+	uint64_t events, spawned, freed, wakes_by_ref, wakes_by_val, end_ts;
+};
+
+/* One thread: its stream, its clock, its tasks. */
+struct thread_gen {
+	uint32_t index, tid;
+	uint64_t now;        /* the next event's time */
+	uint64_t stack;      /* stack pointer of its outermost frame */
+	uint64_t task_base;  /* task allocations: task_base + slot * 0x200, reused by each wave */
+	uint64_t tasks;      /* tasks it runs */
+	uint64_t started;    /* tasks spawned so far */
+	uint64_t polls, busy_ns; /* outermost polls */
+	struct trace_event batch[BATCH];
+	size_t n;
+};
+
+struct gen {
+	const struct options *o;
+	struct trace_writer *w;
+	struct thread_gen *threads;
+	struct truth truth;
+	int err;
+};
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* The leaf future's busy time in poll k of task j: 100..730 ns, in steps
+ * of 10, so sums stay exact and percentiles land on distinct values. */
+static uint64_t leaf_ns(const struct gen *g, const struct thread_gen *th, uint64_t j, uint32_t k)
+{
+	uint64_t h = splitmix64(g->o->seed ^ splitmix64(((uint64_t)th->index << 48) ^ (j << 16) ^ k));
+
+	return 100 + 10 * (h % 64);
+}
+
+static void flush_batch(struct gen *g, struct thread_gen *th)
+{
+	if (!g->err && th->n)
+		g->err = trace_writer__add_stream_events(g->w, th->tid, th->tid, PID, th->batch, th->n);
+	th->n = 0;
+}
+
+static struct trace_event *emit(struct gen *g, struct thread_gen *th, uint8_t kind, uint32_t func, uint64_t ts)
+{
+	struct trace_event *e;
+
+	if (th->n == BATCH)
+		flush_batch(g, th);
+	e = &th->batch[th->n++];
+	*e = (struct trace_event){ .ts = ts, .sp = th->stack - frame_depth[func], .pid = PID, .tid = th->tid,
+				   .func_id = func, .kind = kind, .cpu = (uint16_t)th->index };
+	g->truth.events++;
+	if (ts > g->truth.end_ts)
+		g->truth.end_ts = ts;
+	return e;
+}
+
+static void enter(struct gen *g, struct thread_gen *th, uint32_t func, uint64_t ts, uint64_t future)
+{
+	struct trace_event *e = emit(g, th, TRACE_EVENT_ENTRY, func, ts);
+
+	if (functions[func].self_arg == 1)
+		e->arg1 = future;
+	else
+		e->arg0 = future;
+}
+
+static void count_poll(struct gen *g, uint32_t func, uint64_t ns, int result)
+{
+	struct fn_truth *t = &g->truth.fns[func];
+
+	t->polls++;
+	t->total_ns += ns;
+	if (ns > t->max_ns)
+		t->max_ns = ns;
+	if (result == PENDING)
+		t->pending++;
+	else if (result == READY)
+		t->ready++;
+	else
+		t->unknown++;
+}
+
+/* The exit of a poll that began at `start`: its Poll<T> where the
+ * function's layout says, the state it parked in for async fns. Task
+ * polls (result not decoded) return the task pointer, as tokio's do. */
+static void leave(struct gen *g, struct thread_gen *th, uint32_t func, uint64_t start, uint64_t ts, int result,
+		  uint64_t task)
+{
+	const struct trace_function *fn = &functions[func];
+	struct trace_event *e = emit(g, th, TRACE_EVENT_EXIT, func, ts);
+
+	if (fn->result.mode == RESULT_IN_MEMORY) {
+		e->flags |= TRACE_EVENT_ARG1_FROM_MEMORY;
+		e->arg1 = (uint64_t)result;
+	} else if (fn->result.mode == RESULT_IN_REGS) {
+		e->arg0 = (uint64_t)result;
+	} else {
+		e->arg0 = task;
+	}
+	if (fn->state_size && result == PENDING) {
+		e->flags |= TRACE_EVENT_STATE;
+		e->aux = SUSPENDED;
+	}
+	count_poll(g, func, ts - start, fn->result.mode ? result : -1);
+	if (frame_depth[func] == 0) {
+		th->polls++;
+		th->busy_ns += ts - start;
+	}
+}
+
+static void hook(struct gen *g, struct thread_gen *th, uint32_t func, uint64_t ts, uint64_t arg0)
+{
+	uint8_t kind = functions[func].role == ROLE_TASK_NEW ? TRACE_EVENT_EXIT : TRACE_EVENT_ENTRY;
+	struct trace_event *e = emit(g, th, kind, func, ts);
+
+	e->arg0 = arg0;
+	if (functions[func].role == ROLE_SPAWN) {
+		e->flags = TRACE_EVENT_RETURN_ADDRESS;
+		e->aux = SPAWN_SITE;
+	}
+}
+
+static uint64_t task_ptr(const struct thread_gen *th, uint64_t slot)
+{
+	return th->task_base + slot * 0x200;
+}
+
+/* Poll k of the task in `slot` (the j-th of its thread), from th->now:
+ * each level enters 10 ns after its parent and leaves 10 ns after its
+ * child, around the leaf's own busy time. */
+static void task_poll(struct gen *g, struct thread_gen *th, uint64_t slot, uint64_t j, uint32_t k)
+{
+	static const uint32_t chain[] = { F_RAW, F_HARNESS, F_OUTER, F_MIDDLE, F_LEAF, F_YIELD };
+	const size_t levels = sizeof(chain) / sizeof(chain[0]);
+	uint64_t task = task_ptr(th, slot), s = th->now, y = leaf_ns(g, th, j, k), end = s;
+	int result = k + 1 < g->o->polls ? PENDING : READY;
+	bool self_wake = result == PENDING && k % 2 == 0;
+
+	for (size_t i = 0; i < levels; i++)
+		enter(g, th, chain[i], s + 10 * i, chain[i] == F_RAW || chain[i] == F_HARNESS ? task
+										    : task + future_offset[chain[i]]);
+	if (self_wake) {
+		hook(g, th, F_WAKE_BY_REF, s + 10 * levels, task);
+		g->truth.wakes_by_ref++;
+	}
+	for (size_t i = levels; i-- > 0;) {
+		end = s + 10 * (levels - 1) + y + 10 * (levels - 1 - i);
+		leave(g, th, chain[i], s + 10 * i, end, chain[i] == F_RAW || chain[i] == F_HARNESS ? -1 : result,
+		      task);
+	}
+	if (result == PENDING && !self_wake) {
+		hook(g, th, F_WAKE, end + 20, task);
+		g->truth.wakes_by_val++;
+	}
+	th->now = end + 50;
+}
+
+/* A poll of the block_on root: it frees the tasks of the wave that ended
+ * (their JoinHandles dropped) and spawns `spawn` new ones; Ready when it
+ * spawns none. */
+static void main_poll(struct gen *g, struct thread_gen *th, uint64_t freed, uint64_t spawn)
+{
+	uint64_t s = th->now, t = s + 20;
+
+	enter(g, th, F_MAIN, s, th->stack + 0x600);
+	for (uint64_t i = 0; i < freed; i++, t += 20)
+		hook(g, th, F_FREE, t, task_ptr(th, i));
+	for (uint64_t i = 0; i < spawn; i++, t += 40) {
+		hook(g, th, F_SPAWN, t, 0);
+		hook(g, th, F_NEW, t + 20, task_ptr(th, i));
+	}
+	leave(g, th, F_MAIN, s, t, spawn ? PENDING : READY, 0);
+	g->truth.freed += freed;
+	g->truth.spawned += spawn;
+	th->now = t + 50;
+}
+
+/* One wave of a thread: spawned by a main poll, polled round-robin. */
+static uint64_t run_wave(struct gen *g, struct thread_gen *th, uint64_t previous)
+{
+	uint64_t left = th->tasks - th->started;
+	uint64_t size = left < g->o->concurrent ? left : g->o->concurrent, first = th->started;
+
+	main_poll(g, th, previous, size);
+	th->started += size;
+	for (uint32_t k = 0; k < g->o->polls && !g->err; k++)
+		for (uint64_t slot = 0; slot < size; slot++)
+			task_poll(g, th, slot, first + slot, k);
+	return size;
+}
+
+static void init_threads(struct gen *g)
+{
+	const struct options *o = g->o;
+
+	for (uint32_t i = 0; i < o->threads; i++) {
+		struct thread_gen *th = &g->threads[i];
+
+		th->index = i;
+		th->tid = TID_BASE + i;
+		th->now = T0 + 137 * i; /* threads start apart: streams interleave, never tie */
+		th->stack = 0x7ff000000000ULL - ((uint64_t)i << 24);
+		th->task_base = 0x560000000000ULL + ((uint64_t)i << 32);
+		th->tasks = o->tasks / o->threads + (i < o->tasks % o->threads);
+	}
+}
+
+/* Waves of all threads in turn, as worker threads run side by side. */
+static void generate(struct gen *g)
+{
+	uint64_t *previous = calloc(g->o->threads, sizeof(*previous));
+	bool more = true;
+
+	if (!previous) {
+		g->err = -ENOMEM;
+		return;
+	}
+	init_threads(g);
+	while (more && !g->err) {
+		more = false;
+		for (uint32_t i = 0; i < g->o->threads; i++) {
+			struct thread_gen *th = &g->threads[i];
+
+			if (th->started < th->tasks)
+				previous[i] = run_wave(g, th, previous[i]);
+			more |= th->started < th->tasks;
+		}
+	}
+	for (uint32_t i = 0; i < g->o->threads; i++) {
+		main_poll(g, &g->threads[i], previous[i], 0);
+		flush_batch(g, &g->threads[i]);
+	}
+	free(previous);
+}
+
+static int write_head(struct gen *g, const char *command)
+{
+	struct trace_meta meta = { .clock = 1, .pid = PID, .start_clock_ns = T0, .machine = 62 /* EM_X86_64 */,
+				   .target_path = "/synthetic/tokio_like", .command = (char *)command,
+				   .capture = "synthetic" };
+	int err = trace_writer__write_meta(g->w, &meta);
+
+	for (uint32_t i = 0; i < F_COUNT; i++) {
+		functions[i].addr = 0x10000 + 0x100 * i;
+		functions[i].size = 0x80;
+		functions[i].mangled = functions[i].name;
+	}
+	return err ? err : trace_writer__write_functions(g->w, functions, F_COUNT);
+}
+
+static int write_tail(struct gen *g)
+{
+	struct trace_site site = { SPAWN_SITE, 50, SOURCE, "synthetic::main::{{closure}}" };
+	struct trace_trailer trailer = { .end_clock_ns = g->truth.end_ts, .end_reason = TRACE_END_TARGET_EXITED,
+					 .exit_status = 0 };
+	struct trace_thread *threads = calloc(g->o->threads, sizeof(*threads));
+	int err = threads ? 0 : -ENOMEM;
+
+	for (uint32_t i = 0; threads && i < g->o->threads; i++) {
+		threads[i].tid = g->threads[i].tid;
+		snprintf(threads[i].name, sizeof(threads[i].name), "worker-%u", i % 100000000); /* threads: <= 2^24 */
+	}
+	err = err ? err : trace_writer__write_threads(g->w, threads, g->o->threads);
+	err = err ? err : trace_writer__write_sites(g->w, &site, 1);
+	err = err ? err : trace_writer__finish(g->w, &trailer);
+	free(threads);
+	return err;
+}
+
+static void json_function(struct json_writer *w, uint32_t func, const struct fn_truth *t)
+{
+	json_writer__key(w, functions[func].name);
+	json_writer__object_begin(w);
+	json_writer__key(w, "polls"); json_writer__uint(w, t->polls);
+	json_writer__key(w, "ready"); json_writer__uint(w, t->ready);
+	json_writer__key(w, "pending"); json_writer__uint(w, t->pending);
+	json_writer__key(w, "result_unknown"); json_writer__uint(w, t->unknown);
+	json_writer__key(w, "unwound"); json_writer__uint(w, 0);
+	json_writer__key(w, "total_ns"); json_writer__uint(w, t->total_ns);
+	json_writer__key(w, "max_ns"); json_writer__uint(w, t->max_ns);
+	json_writer__object_end(w);
+}
+
+static void json_threads(struct json_writer *w, const struct gen *g)
+{
+	json_writer__key(w, "threads");
+	json_writer__array_begin(w);
+	for (uint32_t i = 0; i < g->o->threads; i++) {
+		json_writer__object_begin(w);
+		json_writer__key(w, "tid"); json_writer__uint(w, g->threads[i].tid);
+		json_writer__key(w, "tasks"); json_writer__uint(w, g->threads[i].tasks);
+		json_writer__key(w, "polls"); json_writer__uint(w, g->threads[i].polls);
+		json_writer__key(w, "busy_ns"); json_writer__uint(w, g->threads[i].busy_ns);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+}
+
+/* The truth, in report --json's words where it has them. */
+static int print_truth(const struct gen *g)
+{
+	const struct truth *t = &g->truth;
+	struct json_writer w;
+	uint64_t polls = 0;
+
+	for (uint32_t i = 0; i < F_COUNT; i++)
+		polls += t->fns[i].polls;
+	json_writer__init(&w, stdout, 1);
+	json_writer__object_begin(&w);
+	json_writer__key(&w, "events"); json_writer__uint(&w, t->events);
+	json_writer__key(&w, "polls"); json_writer__uint(&w, polls);
+	json_writer__key(&w, "tasks"); json_writer__uint(&w, t->spawned + g->o->threads);
+	json_writer__key(&w, "spawned"); json_writer__uint(&w, t->spawned);
+	json_writer__key(&w, "block_on"); json_writer__uint(&w, g->o->threads);
+	json_writer__key(&w, "freed"); json_writer__uint(&w, t->freed);
+	json_writer__key(&w, "polls_per_task"); json_writer__uint(&w, g->o->polls);
+	json_writer__key(&w, "wakes_by_ref"); json_writer__uint(&w, t->wakes_by_ref);
+	json_writer__key(&w, "wakes_by_val"); json_writer__uint(&w, t->wakes_by_val);
+	json_writer__key(&w, "functions");
+	json_writer__object_begin(&w);
+	for (uint32_t i = 0; i < F_COUNT; i++)
+		if (t->fns[i].polls)
+			json_function(&w, i, &t->fns[i]);
+	json_writer__object_end(&w);
+	json_threads(&w, g);
+	json_writer__object_end(&w);
+	return json_writer__finish(&w);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gen-trace -o FILE [--events N | --tasks N] [options]\n"
+		"  -o, --output FILE   the trace to write (format 3)\n"
+		"  --events N          about N events (tasks chosen to fit; the exact count is in --truth)\n"
+		"  --tasks N           N spawned tasks in all (default 100)\n"
+		"  --polls P           polls per task, the last one Ready (default 10)\n"
+		"  --threads T         worker threads, one event stream each (default 1)\n"
+		"  --concurrent W      tasks alive at once on a thread (default 64)\n"
+		"  --seed S            varies the durations (default 1)\n"
+		"  --truth             print what report must find, as JSON, on stdout\n");
+}
+
+static int parse_number(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_option(struct options *o, int c, const char *arg)
+{
+	uint64_t v = 0;
+	int err = c == 'o' || c == 't' ? 0 : parse_number(arg, c == 'S' ? UINT64_MAX : 1ULL << 40, &v);
+
+	if (err)
+		return err;
+	switch (c) {
+	case 'o': o->out = arg; break;
+	case 't': o->truth = true; break;
+	case 'e': o->events = v; break;
+	case 'n': o->tasks = v; break;
+	case 'S': o->seed = v; break;
+	case 'p': case 'T': case 'w':
+		if (v == 0 || v > 1u << 24)
+			return -EINVAL;
+		*(c == 'p' ? &o->polls : c == 'T' ? &o->threads : &o->concurrent) = (uint32_t)v;
+		break;
+	default: return -EINVAL;
+	}
+	return 0;
+}
+
+/* Tasks for about `events` events: each task takes 13 events per poll
+ * (12 of the chain, one wake when Pending, none on the last) + 3 (spawn,
+ * allocation, free); each wave's main poll 2. */
+static uint64_t tasks_for_events(const struct options *o)
+{
+	uint64_t per_task = 13ULL * o->polls + 2;
+	uint64_t tasks = o->events / per_task;
+
+	return tasks > o->threads ? tasks : o->threads;
+}
+
+static int parse_options(struct options *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' }, { "events", required_argument, NULL, 'e' },
+		{ "tasks", required_argument, NULL, 'n' }, { "polls", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 'T' }, { "concurrent", required_argument, NULL, 'w' },
+		{ "seed", required_argument, NULL, 'S' }, { "truth", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct options){ .tasks = 100, .polls = 10, .threads = 1, .concurrent = 64, .seed = 1 };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c == '?' || parse_option(o, c, optarg)) {
+			fprintf(stderr, "gen-trace: bad option or value: %s (see gen-trace --help)\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (!o->out || optind != argc) {
+		fprintf(stderr, "gen-trace: %s (see gen-trace --help)\n", o->out ? "unexpected argument" : "-o FILE is required");
+		return -EINVAL;
+	}
+	if (o->events)
+		o->tasks = tasks_for_events(o);
+	return 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int write_trace(struct gen *g, const char *command)
+{
+	int err = trace_writer__open(&g->w, g->o->out);
+
+	if (err)
+		return err;
+	g->threads = calloc(g->o->threads, sizeof(*g->threads));
+	err = g->threads ? write_head(g, command) : -ENOMEM;
+	if (!err) {
+		generate(g);
+		err = g->err;
+	}
+	err = err ? err : write_tail(g);
+	return err;
+}
+
+static void command_line(char *buf, size_t len, int argc, char **argv)
+{
+	size_t at = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < argc && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? " " : "", argv[i]);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct gen g = { .o = &o };
+	struct timespec t0;
+	char command[1024];
+	int err = parse_options(&o, argc, argv);
+
+	if (err)
+		return err > 0 ? 0 : 2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	command_line(command, sizeof(command), argc, argv);
+	err = write_trace(&g, command);
+	if (!err) {
+		fprintf(stderr, "gen-trace: %" PRIu64 " events, %" PRIu64 " tasks on %u thread(s) written to %s "
+			"(%.1f bytes/event) in %.2f s\n", g.truth.events, o.tasks, o.threads, o.out,
+			(double)trace_writer__bytes_written(g.w) / (double)(g.truth.events ? g.truth.events : 1),
+			seconds_since(&t0));
+	}
+	trace_writer__free(g.w);
+	if (!err && o.truth)
+		err = print_truth(&g);
+	free(g.threads);
+	if (err) {
+		fprintf(stderr, "gen-trace: cannot write %s: %s\n", o.out, strerror(-err));
+		return 1;
+	}
+	return 0;
+}
