@@ -588,12 +588,10 @@ int main(int argc, char **argv)
 			seconds_since(&t0));
 	}
 	trace_writer__free(g.w);
-	if (!err && o.truth)
-		err = print_truth(&g);
-	free(g.threads);
-	if (err) {
+	if (err)
 		fprintf(stderr, "gen-trace: cannot write %s: %s\n", o.out, strerror(-err));
-		return 1;
-	}
-	return 0;
+	else if (o.truth && (print_truth(&g) || fflush(stdout)))
+		err = fprintf(stderr, "gen-trace: cannot print the truth: %s\n", strerror(EIO));
+	free(g.threads);
+	return err ? 1 : 0;
 }

@@ -1,0 +1,269 @@
+"""Analysis at scale: how fast and in how much memory a trace of tens of
+millions of events is summarised and converted, against uftrace's own
+converter on a recording of the same program.
+
+tokio_ct (debug) `--tasks 500 --yields 2499` is recorded twice: by asynctrace
+(inproc, default probes: ~19 M events) and by `uftrace record -P` on every
+function `asynctrace symbols --all` lists (poll functions, runtime hooks,
+drop glue: ~20 M records). Timed, each in a fresh process whose peak RSS is
+its own (os.wait4): `uftrace dump --chrome` (records/s = its 16-byte records
+/ wall), and asynctrace `report`, `export --format chrome` and `export
+--format perfetto` (events/s = the trace's events / wall). Both recordings'
+counts are checked against the target's ground truth first.
+
+Then report's memory on synthetic traces of 1 M and 10 M events
+(build/gen-trace, tests/tools/gen_trace.c), whose numbers are known by
+construction and checked: its peak RSS should not grow with the trace.
+
+One run of each: a run takes 5 to 60 s, and the figures of interest (a ratio
+of 20x, a memory ceiling) are far from the VM's ±20 %. Every file of GBs is
+deleted as soon as it is measured."""
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+from harness import die, ground_truth, must_succeed, say, timed
+from tables import Section
+from tracers import AsyncTrace, Uftrace, symbols
+
+SHAPE = ["--tasks", "500", "--yields", "2499"]
+RATIO_BAR = 20                    # asynctrace events/s >= 20x uftrace dump's records/s
+RSS_BAR = 64 * 2 ** 20            # report's peak RSS on generated traces
+RSS_GROWTH_BAR = 1.25             # RSS at 10 M events / RSS at 1 M: "not growing"
+GENERATED = (1000000, 10000000)   # events of the synthetic traces
+GEN_THREADS = 4
+UFTRACE_RECORD = 16               # bytes of one uftrace record (no arguments, no return values recorded)
+
+
+class Measured:
+    """One command's wall seconds, its own peak RSS in bytes and output bytes."""
+
+    def __init__(self, wall, rss, out_bytes, err):
+        self.wall, self.rss, self.out_bytes, self.err = wall, rss, out_bytes, err
+
+
+def measure(cmd, stdout=None, output=None):
+    """Run cmd in a fresh process, stdout to the file `stdout` (else
+    discarded); `output`: the file it writes, whose size is its output."""
+    with open(stdout or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    if p.returncode != 0:
+        die("`%s` exited %d:\n%s" % (" ".join(cmd), p.returncode, text.strip()[-2000:]))
+    path = output or stdout
+    size = os.path.getsize(path) if path else 0
+    return Measured(wall, usage.ru_maxrss * 1024, size, text)
+
+
+def mib(n):
+    return "%.0f MiB" % (n / 2 ** 20)
+
+
+def per_s(n):
+    return "n/a" if n is None else "%.2f M/s" % (n / 1e6)
+
+
+def uftrace_records(out):
+    """Records in a uftrace data directory: its per-thread .dat files hold
+    16-byte records (perf-cpu*.dat are scheduler data, not recorded here)."""
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out)
+               if f.endswith(".dat") and not f.startswith("perf-"))
+    return size // UFTRACE_RECORD
+
+
+def uftrace_calls(out):
+    """{uftrace name: calls} from `uftrace report` (C, one pass); times are
+    printed as `1.619  s` or `795.748 ms`."""
+    r = subprocess.run(["uftrace", "report", "-d", out], capture_output=True, text=True)
+    if r.returncode != 0:
+        die("uftrace report -d %s failed: %s" % (out, r.stderr.strip()[-500:]))
+    calls = {}
+    for m in re.finditer(r"^\s*[\d.]+\s+\w+\s+[\d.]+\s+\w+\s+(\d+)\s+(.*?)\s*$", r.stdout, re.M):
+        calls[m.group(2)] = calls.get(m.group(2), 0) + int(m.group(1))
+    return calls
+
+
+def check_uftrace(bench, uft, out, run, gt):
+    """Calls of the ground truth's functions as uftrace counted them."""
+    calls, good = uftrace_calls(out), run.out == gt["stdout"] and "LOST" not in run.err
+    for name, want in gt["expect"].items():
+        got = calls.get(uft.by_name.get(name, name), 0)
+        if got != want:
+            good = False
+            bench.warn("scale: uftrace counted %d calls of %s, ground truth %d" % (got, name, want))
+    if not good:
+        bench.warn("scale: the uftrace recording failed its checks (lost records or wrong output)")
+    return good
+
+
+def uftrace_side(bench, binary, gt):
+    """Record with uftrace, check, time `dump --chrome`; the data is deleted."""
+    uft = Uftrace(bench, binary, symbols(bench, binary, every_role=True))
+    out = bench.path("scale-uftrace")
+    cmd = uft.command([binary] + SHAPE, out)
+    rec = timed(cmd)
+    must_succeed(cmd, rec)
+    records = uftrace_records(out)
+    good = check_uftrace(bench, uft, out, rec, gt)
+    say("  uftrace: %s records in %.1f s; dump --chrome" % ("{:,}".format(records), rec.wall))
+    dump = bench.path("scale-uftrace.json")
+    m = measure(["uftrace", "dump", "--chrome", "-d", out], stdout=dump)
+    os.unlink(dump)
+    subprocess.run(["rm", "-rf", out])
+    return {"record": rec.wall, "records": records, "functions": uft.copies, "dump": m, "good": good}
+
+
+ASYNCTRACE_COMMANDS = (
+    ("report", lambda at, trace, out: [at, "report", trace], True),
+    ("export --format chrome", lambda at, trace, out: [at, "export", "--format", "chrome", "-o", out, trace], False),
+    ("export --format perfetto", lambda at, trace, out: [at, "export", "--format", "perfetto", "-o", out, trace],
+     False),
+)
+
+
+def asynctrace_side(bench, binary, gt):
+    """Record with asynctrace, check, time each analysis; files deleted."""
+    tracer = AsyncTrace(bench, "inproc")
+    trace = bench.path("scale.trace")
+    cmd = tracer.command([binary] + SHAPE, trace)
+    rec = timed(cmd)
+    must_succeed(cmd, rec)
+    res = tracer.result(bench, "scale: asynctrace inproc tokio_ct " + " ".join(SHAPE), rec, trace, gt)
+    say("  asynctrace: %s events in %.1f s" % ("{:,}".format(res.events), rec.wall))
+    runs = {}
+    for name, command, to_stdout in ASYNCTRACE_COMMANDS:
+        out = bench.path("scale.out")
+        say("  asynctrace " + name)
+        runs[name] = measure(command(bench.at, trace, out), stdout=out if to_stdout else None,
+                             output=None if to_stdout else out)
+        os.unlink(out)
+    size = os.path.getsize(trace)
+    os.unlink(trace)
+    return {"record": rec.wall, "events": res.events, "bytes": size, "runs": runs, "good": res.good}
+
+
+def check_generated(bench, trace, truth):
+    """report --json of a generated trace against what it was built to hold."""
+    r = subprocess.run([bench.at, "report", "--json", trace], capture_output=True, text=True)
+    if r.returncode != 0:
+        die("asynctrace report --json %s failed: %s" % (trace, r.stderr.strip()[-500:]))
+    rep = json.loads(r.stdout)
+    got = (rep["events"], rep["polls"], len(rep["tasks"]),
+           {f["name"]: (f["polls"], f["total_ns"]) for f in rep["functions"]})
+    want = (truth["events"], truth["polls"], truth["tasks"],
+            {n: (f["polls"], f["total_ns"]) for n, f in truth["functions"].items()})
+    if got != want:
+        bench.warn("scale: report of a generated trace of %d events differs from its construction" % truth["events"])
+    return got == want
+
+
+def generated(bench, events):
+    gen = os.path.join(bench.build, "gen-trace")
+    if not os.access(gen, os.X_OK):
+        die("%s not found: run `make all`" % gen)
+    trace, truth_file = bench.path("gen.trace"), bench.path("gen.truth")
+    g = measure([gen, "--events", str(events), "--threads", str(GEN_THREADS), "--truth", "-o", trace],
+                stdout=truth_file, output=trace)
+    with open(truth_file) as f:
+        truth = json.load(f)
+    os.unlink(truth_file)
+    say("  report on %s generated events" % "{:,}".format(truth["events"]))
+    r = measure([bench.at, "report", trace])
+    good = check_generated(bench, trace, truth)
+    os.unlink(trace)
+    return {"events": truth["events"], "bytes": g.out_bytes, "generate": g.wall, "report": r, "good": good}
+
+
+def scale(bench, have_uftrace):
+    binary = bench.target("rust/debug", "tokio_ct")
+    gt = ground_truth(binary, SHAPE)
+    res = {"load": os.getloadavg()[0],
+           "uftrace": uftrace_side(bench, binary, gt) if have_uftrace else None,
+           "asynctrace": asynctrace_side(bench, binary, gt),
+           "generated": [generated(bench, n) for n in GENERATED]}
+    return res
+
+
+def uftrace_rate(res):
+    u = res["uftrace"]
+    return u["records"] / u["dump"].wall if u else None
+
+
+def out_per_event(out_bytes, events):
+    """Bytes per event, or the whole output when it is a summary (report)."""
+    if out_bytes < 0.1 * events:
+        return "%s bytes in all" % "{:,}".format(out_bytes)
+    return "%.1f" % (out_bytes / events)
+
+
+def recorded_section(res):
+    head = ("command", "input", "wall", "records or events/s", "ratio to uftrace dump", "peak RSS",
+            "output bytes/event", "checks")
+    s = Section("Analysis at scale: tokio_ct (debug) %s, recorded by uftrace and by asynctrace" % " ".join(SHAPE),
+                head)
+    u, a, base = res["uftrace"], res["asynctrace"], uftrace_rate(res)
+    if u:
+        m = u["dump"]
+        s.row("uftrace dump --chrome", "%s records" % "{:,}".format(u["records"]), "%.1f s" % m.wall,
+              per_s(base), "1x", mib(m.rss), "%.0f" % (m.out_bytes / u["records"]),
+              "counts = ground truth" if u["good"] else "CHECKS FAILED (see notes)")
+    for name, run in a["runs"].items():
+        rate = a["events"] / run.wall
+        s.row("asynctrace " + name, "%s events" % "{:,}".format(a["events"]), "%.1f s" % run.wall, per_s(rate),
+              "%.2gx" % (rate / base) if base else "n/a", mib(run.rss), out_per_event(run.out_bytes, a["events"]),
+              "counts = ground truth" if a["good"] else "CHECKS FAILED (see notes)")
+    if u:
+        s.note("uftrace record -P on the %d functions of `asynctrace symbols --all` took %.1f s; its data: %d "
+               "bytes per record" % (u["functions"], u["record"], UFTRACE_RECORD))
+    s.note("asynctrace record (inproc, default probes) took %.1f s; its trace: %.1f bytes per event"
+           % (a["record"], a["bytes"] / a["events"]))
+    s.note("records/s of uftrace: its 16-byte records (entries and exits) / wall; events/s of asynctrace: the "
+           "trace's events / wall. Peak RSS: the command's own (wait4), each in a fresh process; one run each")
+    s.note("load average when the section began: %.1f (1 min) on %d CPUs: the machine is shared, walls move "
+           "with it" % (res["load"], os.cpu_count()))
+    return s
+
+
+def generated_section(res):
+    s = Section("Report's memory on generated traces (gen-trace, %d threads)" % GEN_THREADS,
+                ("events", "trace file", "generate", "report wall", "events/s", "peak RSS", "checks"))
+    for g in res["generated"]:
+        r = g["report"]
+        s.row("{:,}".format(g["events"]), "%.1f MB" % (g["bytes"] / 1e6), "%.2f s" % g["generate"],
+              "%.2f s" % r.wall, per_s(g["events"] / r.wall), mib(r.rss),
+              "report = construction" if g["good"] else "REPORT WRONG (see notes)")
+    s.note("synthetic tokio-shaped traces (tests/tools/gen_trace.c): each task polled through RawTask::poll > "
+           "Harness::poll > 3 async fns > a leaf future, waves of 64 tasks per thread; the report's polls, totals "
+           "and tasks are checked against the generator's construction")
+    return s
+
+
+def sections(res):
+    return [recorded_section(res), generated_section(res)]
+
+
+def bars(b, res):
+    base = uftrace_rate(res)
+    a = res["asynctrace"]
+    if base:
+        rates = [(name, a["events"] / run.wall / base) for name, run in a["runs"].items()]
+        b.add("analysis at scale (tokio_ct, %.0f M events): report and both exports >= %dx uftrace dump "
+              "--chrome's records/s" % (a["events"] / 1e6, RATIO_BAR),
+              ", ".join("%s %.2gx" % (n.replace("export --format ", ""), r) for n, r in rates),
+              all(r >= RATIO_BAR for _, r in rates) and a["good"])
+    else:
+        b.add("analysis at scale: >= %dx uftrace dump --chrome" % RATIO_BAR, "uftrace missing", None)
+    g = res["generated"]
+    small, big = g[0]["report"].rss, g[-1]["report"].rss
+    b.add("report's peak RSS <= 64 MiB on generated traces of 1 M and 10 M events, not growing with length",
+          "%s at 1 M, %s at 10 M (%.2gx)" % (mib(small), mib(big), big / small),
+          max(small, big) <= RSS_BAR and big <= RSS_GROWTH_BAR * small and all(x["good"] for x in g))
