@@ -40,10 +40,11 @@ UFTRACE_RECORD = 16               # bytes of one uftrace record (no arguments, n
 
 
 class Measured:
-    """One command's wall seconds, its own peak RSS in bytes and output bytes."""
+    """One command's wall and CPU seconds (user + system), its own peak RSS
+    in bytes and its output bytes."""
 
-    def __init__(self, wall, rss, out_bytes, err):
-        self.wall, self.rss, self.out_bytes, self.err = wall, rss, out_bytes, err
+    def __init__(self, wall, cpu, rss, out_bytes, err):
+        self.wall, self.cpu, self.rss, self.out_bytes, self.err = wall, cpu, rss, out_bytes, err
 
 
 def measure(cmd, stdout=None, output=None):
@@ -61,7 +62,7 @@ def measure(cmd, stdout=None, output=None):
         die("`%s` exited %d:\n%s" % (" ".join(cmd), p.returncode, text.strip()[-2000:]))
     path = output or stdout
     size = os.path.getsize(path) if path else 0
-    return Measured(wall, usage.ru_maxrss * 1024, size, text)
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, size, text)
 
 
 def mib(n):
@@ -198,6 +199,10 @@ def uftrace_rate(res):
     return u["records"] / u["dump"].wall if u else None
 
 
+def seconds(m):
+    return "%.1f s (%.1f s)" % (m.wall, m.cpu)
+
+
 def out_per_event(out_bytes, events):
     """Bytes per event, or the whole output when it is a summary (report)."""
     if out_bytes < 0.1 * events:
@@ -206,20 +211,21 @@ def out_per_event(out_bytes, events):
 
 
 def recorded_section(res):
-    head = ("command", "input", "wall", "records or events/s", "ratio to uftrace dump", "peak RSS",
+    head = ("command", "input", "wall (CPU)", "records or events/s", "ratio to uftrace dump (by CPU)", "peak RSS",
             "output bytes/event", "checks")
     s = Section("Analysis at scale: tokio_ct (debug) %s, recorded by uftrace and by asynctrace" % " ".join(SHAPE),
                 head)
     u, a, base = res["uftrace"], res["asynctrace"], uftrace_rate(res)
     if u:
         m = u["dump"]
-        s.row("uftrace dump --chrome", "%s records" % "{:,}".format(u["records"]), "%.1f s" % m.wall,
+        s.row("uftrace dump --chrome", "%s records" % "{:,}".format(u["records"]), seconds(m),
               per_s(base), "1x", mib(m.rss), "%.0f" % (m.out_bytes / u["records"]),
               "counts = ground truth" if u["good"] else "CHECKS FAILED (see notes)")
     for name, run in a["runs"].items():
         rate = a["events"] / run.wall
-        s.row("asynctrace " + name, "%s events" % "{:,}".format(a["events"]), "%.1f s" % run.wall, per_s(rate),
-              "%.2gx" % (rate / base) if base else "n/a", mib(run.rss), out_per_event(run.out_bytes, a["events"]),
+        s.row("asynctrace " + name, "%s events" % "{:,}".format(a["events"]), seconds(run), per_s(rate),
+              "%.2gx (%.2gx)" % (rate / base, u["dump"].cpu / u["records"] / (run.cpu / a["events"]))
+              if base else "n/a", mib(run.rss), out_per_event(run.out_bytes, a["events"]),
               "counts = ground truth" if a["good"] else "CHECKS FAILED (see notes)")
     if u:
         s.note("uftrace record -P on the %d functions of `asynctrace symbols --all` took %.1f s; its data: %d "
@@ -227,7 +233,8 @@ def recorded_section(res):
     s.note("asynctrace record (inproc, default probes) took %.1f s; its trace: %.1f bytes per event"
            % (a["record"], a["bytes"] / a["events"]))
     s.note("records/s of uftrace: its 16-byte records (entries and exits) / wall; events/s of asynctrace: the "
-           "trace's events / wall. Peak RSS: the command's own (wait4), each in a fresh process; one run each")
+           "trace's events / wall; by CPU: the same with user + system seconds, which a loaded machine moves "
+           "less. Peak RSS: the command's own (wait4), each in a fresh process; one run each")
     s.note("load average when the section began: %.1f (1 min) on %d CPUs: the machine is shared, walls move "
            "with it" % (res["load"], os.cpu_count()))
     return s
@@ -235,11 +242,11 @@ def recorded_section(res):
 
 def generated_section(res):
     s = Section("Report's memory on generated traces (gen-trace, %d threads)" % GEN_THREADS,
-                ("events", "trace file", "generate", "report wall", "events/s", "peak RSS", "checks"))
+                ("events", "trace file", "generate", "report wall (CPU)", "events/s", "peak RSS", "checks"))
     for g in res["generated"]:
         r = g["report"]
         s.row("{:,}".format(g["events"]), "%.1f MB" % (g["bytes"] / 1e6), "%.2f s" % g["generate"],
-              "%.2f s" % r.wall, per_s(g["events"] / r.wall), mib(r.rss),
+              seconds(r), per_s(g["events"] / r.wall), mib(r.rss),
               "report = construction" if g["good"] else "REPORT WRONG (see notes)")
     s.note("synthetic tokio-shaped traces (tests/tools/gen_trace.c): each task polled through RawTask::poll > "
            "Harness::poll > 3 async fns > a leaf future, waves of 64 tasks per thread; the report's polls, totals "

@@ -68,7 +68,7 @@ static struct await_point leaf_awaits[] = { { SUSPENDED, 34, NULL } };
 #define HOOK_FN(r, n) { .context = CONTEXT_TASK, .body = BODY_RUNTIME, .role = (r), .runtime = RUNTIME_TOKIO, \
 	.name = (n) }
 
-static struct trace_function functions[F_COUNT] = {
+static const struct trace_function functions[F_COUNT] = {
 	[F_MAIN] = { .context = CONTEXT_ANONYMOUS, .body = BODY_ASYNC_BLOCK, .name = "synthetic::main::{{closure}}",
 		     .result = REGS(1), .exit_sites = 1, .source_file = SOURCE, .source_line = 48 },
 	[F_RAW] = TASK_FN("tokio::runtime::task::raw::RawTask::poll"),
@@ -353,14 +353,16 @@ static int write_head(struct gen *g, const char *command)
 	struct trace_meta meta = { .clock = 1, .pid = PID, .start_clock_ns = T0, .machine = 62 /* EM_X86_64 */,
 				   .target_path = "/synthetic/tokio_like", .command = (char *)command,
 				   .capture = "synthetic" };
+	struct trace_function fns[F_COUNT];
 	int err = trace_writer__write_meta(g->w, &meta);
 
+	memcpy(fns, functions, sizeof(fns));
 	for (uint32_t i = 0; i < F_COUNT; i++) {
-		functions[i].addr = 0x10000 + 0x100 * i;
-		functions[i].size = 0x80;
-		functions[i].mangled = functions[i].name;
+		fns[i].addr = 0x10000 + 0x100 * i;
+		fns[i].size = 0x80;
+		fns[i].mangled = fns[i].name;
 	}
-	return err ? err : trace_writer__write_functions(g->w, functions, F_COUNT);
+	return err ? err : trace_writer__write_functions(g->w, fns, F_COUNT);
 }
 
 static int write_tail(struct gen *g)
