@@ -514,19 +514,25 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' }, { "truth", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, index = -1;
 
 	*o = (struct options){ .tasks = 100, .polls = 10, .threads = 1, .concurrent = 64, .seed = 1 };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", longopts, &index)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return 1;
 		}
 		if (c == '?' || parse_option(o, c, optarg)) {
-			fprintf(stderr, "gen-trace: bad option or value: %s (see gen-trace --help)\n", argv[optind - 1]);
+			if (c == '?')
+				fprintf(stderr, "gen-trace: unknown option or missing value: %s", argv[optind - 1]);
+			else
+				fprintf(stderr, "gen-trace: bad value for --%s: %s", index >= 0 ? longopts[index].name : "?",
+					optarg);
+			fprintf(stderr, " (see gen-trace --help)\n");
 			return -EINVAL;
 		}
+		index = -1;
 	}
 	if (!o->out || optind != argc) {
 		fprintf(stderr, "gen-trace: %s (see gen-trace --help)\n", o->out ? "unexpected argument" : "-o FILE is required");
