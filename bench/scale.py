@@ -2,7 +2,7 @@
 millions of events is summarised and converted, against uftrace's own
 converter on a recording of the same program.
 
-tokio_ct (debug) `--tasks 500 --yields 2499` is recorded twice: by asynctrace
+tokio_ct (debug) `--tasks 500 --yields 2499` (`--quick`: 100 tasks) is recorded twice: by asynctrace
 (inproc, default probes: ~19 M events) and by `uftrace record -P` on every
 function `asynctrace symbols --all` lists (poll functions, runtime hooks,
 drop glue: ~20 M records). Timed, each in a fresh process whose peak RSS is
@@ -31,6 +31,7 @@ from tables import Section
 from tracers import AsyncTrace, Uftrace, symbols
 
 SHAPE = ["--tasks", "500", "--yields", "2499"]
+QUICK_SHAPE = ["--tasks", "100", "--yields", "2499"]   # --quick: ~3.8 M events, a fifth of the time
 RATIO_BAR = 20                    # asynctrace events/s >= 20x uftrace dump's records/s
 RSS_BAR = 64 * 2 ** 20            # report's peak RSS on generated traces
 RSS_GROWTH_BAR = 1.25             # RSS at 10 M events / RSS at 1 M: "not growing"
@@ -94,7 +95,8 @@ def uftrace_calls(out):
 
 
 def check_uftrace(bench, uft, out, run, gt):
-    """Calls of the ground truth's functions as uftrace counted them."""
+    """Calls of the ground truth's functions as uftrace counted them; (good,
+    calls of every function)."""
     calls, good = uftrace_calls(out), run.out == gt["stdout"] and "LOST" not in run.err
     for name, want in gt["expect"].items():
         got = calls.get(uft.by_name.get(name, name), 0)
@@ -103,24 +105,25 @@ def check_uftrace(bench, uft, out, run, gt):
             bench.warn("scale: uftrace counted %d calls of %s, ground truth %d" % (got, name, want))
     if not good:
         bench.warn("scale: the uftrace recording failed its checks (lost records or wrong output)")
-    return good
+    return good, sum(calls.values())
 
 
-def uftrace_side(bench, binary, gt):
+def uftrace_side(bench, binary, shape, gt):
     """Record with uftrace, check, time `dump --chrome`; the data is deleted."""
     uft = Uftrace(bench, binary, symbols(bench, binary, every_role=True))
     out = bench.path("scale-uftrace")
-    cmd = uft.command([binary] + SHAPE, out)
+    cmd = uft.command([binary] + shape, out)
     rec = timed(cmd)
     must_succeed(cmd, rec)
     records = uftrace_records(out)
-    good = check_uftrace(bench, uft, out, rec, gt)
+    good, calls = check_uftrace(bench, uft, out, rec, gt)
     say("  uftrace: %s records in %.1f s; dump --chrome" % ("{:,}".format(records), rec.wall))
     dump = bench.path("scale-uftrace.json")
     m = measure(["uftrace", "dump", "--chrome", "-d", out], stdout=dump)
     os.unlink(dump)
     subprocess.run(["rm", "-rf", out])
-    return {"record": rec.wall, "records": records, "functions": uft.copies, "dump": m, "good": good}
+    return {"record": rec.wall, "records": records, "calls": calls, "functions": uft.copies, "dump": m,
+            "good": good}
 
 
 ASYNCTRACE_COMMANDS = (
@@ -131,14 +134,14 @@ ASYNCTRACE_COMMANDS = (
 )
 
 
-def asynctrace_side(bench, binary, gt):
+def asynctrace_side(bench, binary, shape, gt):
     """Record with asynctrace, check, time each analysis; files deleted."""
     tracer = AsyncTrace(bench, "inproc")
     trace = bench.path("scale.trace")
-    cmd = tracer.command([binary] + SHAPE, trace)
+    cmd = tracer.command([binary] + shape, trace)
     rec = timed(cmd)
     must_succeed(cmd, rec)
-    res = tracer.result(bench, "scale: asynctrace inproc tokio_ct " + " ".join(SHAPE), rec, trace, gt)
+    res = tracer.result(bench, "scale: asynctrace inproc tokio_ct " + " ".join(shape), rec, trace, gt)
     say("  asynctrace: %s events in %.1f s" % ("{:,}".format(res.events), rec.wall))
     runs = {}
     for name, command, to_stdout in ASYNCTRACE_COMMANDS:
@@ -186,10 +189,11 @@ def generated(bench, events):
 
 def scale(bench, have_uftrace):
     binary = bench.target("rust/debug", "tokio_ct")
-    gt = ground_truth(binary, SHAPE)
-    res = {"load": os.getloadavg()[0],
-           "uftrace": uftrace_side(bench, binary, gt) if have_uftrace else None,
-           "asynctrace": asynctrace_side(bench, binary, gt),
+    shape = QUICK_SHAPE if bench.quick else SHAPE
+    gt = ground_truth(binary, shape)
+    res = {"load": os.getloadavg()[0], "shape": shape,
+           "uftrace": uftrace_side(bench, binary, shape, gt) if have_uftrace else None,
+           "asynctrace": asynctrace_side(bench, binary, shape, gt),
            "generated": [generated(bench, n) for n in GENERATED]}
     return res
 
@@ -213,8 +217,8 @@ def out_per_event(out_bytes, events):
 def recorded_section(res):
     head = ("command", "input", "wall (CPU)", "records or events/s", "ratio to uftrace dump (by CPU)", "peak RSS",
             "output bytes/event", "checks")
-    s = Section("Analysis at scale: tokio_ct (debug) %s, recorded by uftrace and by asynctrace" % " ".join(SHAPE),
-                head)
+    s = Section("Analysis at scale: tokio_ct (debug) %s, recorded by uftrace and by asynctrace"
+                % " ".join(res["shape"]), head)
     u, a, base = res["uftrace"], res["asynctrace"], uftrace_rate(res)
     if u:
         m = u["dump"]
@@ -228,8 +232,10 @@ def recorded_section(res):
               if base else "n/a", mib(run.rss), out_per_event(run.out_bytes, a["events"]),
               "counts = ground truth" if a["good"] else "CHECKS FAILED (see notes)")
     if u:
-        s.note("uftrace record -P on the %d functions of `asynctrace symbols --all` took %.1f s; its data: %d "
-               "bytes per record" % (u["functions"], u["record"], UFTRACE_RECORD))
+        s.note("uftrace record -P on the %d functions of `asynctrace symbols --all` took %.1f s; its .dat files: "
+               "%s records of %d bytes, `uftrace report` counts %s calls (an entry and an exit each)"
+               % (u["functions"], u["record"], "{:,}".format(u["records"]), UFTRACE_RECORD,
+                  "{:,}".format(u["calls"])))
     s.note("asynctrace record (inproc, default probes) took %.1f s; its trace: %.1f bytes per event"
            % (a["record"], a["bytes"] / a["events"]))
     s.note("records/s of uftrace: its 16-byte records (entries and exits) / wall; events/s of asynctrace: the "
