@@ -152,3 +152,23 @@ def scale_generator_is_deterministic():
     check_eq(tc["polls"], ta["polls"], "another seed: the same polls")
     check(tc["functions"][CHAIN[-1]]["total_ns"] != ta["functions"][CHAIN[-1]]["total_ns"],
           "another seed: other durations")
+
+
+@test_once
+def scale_perfetto_export_has_every_poll():
+    from t_golden import one, perfetto_export  # its protoc decoding (run.py loads t_golden first)
+    _, truth = generate("perfetto.trace", **dict(SHAPE, events=10000))
+    packets = perfetto_export(tmpfile("perfetto.trace"))
+    threads = {one(d, "uuid") for d in (one(p, "track_descriptor") for p in packets) if d and one(d, "thread")}
+    names, results = collections.Counter(), collections.Counter()
+    for p in packets:
+        e = one(p, "track_event")
+        if e and one(e, "type") == "TYPE_SLICE_BEGIN" and one(e, "track_uuid") in threads:
+            names[one(e, "name")] += 1
+            for a in e.get("debug_annotations", []):
+                if one(a, "name") == "result":
+                    results[(one(e, "name"), one(a, "string_value"))] += 1
+    check_eq(dict(names), {n: f["polls"] for n, f in truth["functions"].items()}, "slices on thread tracks")
+    want = {(n, r): f[k] for n, f in truth["functions"].items()
+            for r, k in (("Ready", "ready"), ("Pending", "pending"), ("?", "result_unknown")) if f[k]}
+    check_eq(dict(results), want, "results on thread tracks")
