@@ -76,6 +76,9 @@ def check_tasks(report, truth, polls):
     check_eq(sum(t["self_wakes"] for t in tasks), truth["wakes_by_ref"], "self-wakes")
     mains = collections.Counter((t["state"], t["root"]) for t in tasks if t["kind"] == "block_on")
     check_eq(dict(mains), {("completed", MAIN): truth["block_on"]}, "block_on tasks")
+    times = {k: sum(t[k + "_ns"] for t in tasks) for k in ("busy", "wait", "lifetime", "idle")}
+    want = {k: truth[f"task_{k}_ns"] for k in ("busy", "wait", "lifetime", "idle")}
+    check_eq(times, want, "task times summed over the tasks (ns)")
 
 
 def check_wakes(report, truth):
@@ -87,8 +90,9 @@ def check_wakes(report, truth):
              "wakes by origin and kind")
     by_val = sorted(g["from"] for g in report["wakes"] if g["kind"] == "by_val")
     check_eq(by_val, sorted(f"thread:worker-{i}" for i in range(len(truth["threads"]))), "by-value wakers")
-    answered = sum(b["count"] for b in report["wake_latency"])
-    check_eq(answered, truth["wakes_by_ref"] + truth["wakes_by_val"], "wakes answered by a poll")
+    answered = sum(b["count"] for b in truth["wake_latency"])
+    check_eq(answered, truth["wakes_by_ref"] + truth["wakes_by_val"], "truth: every wake answered by a poll")
+    check_eq(report["wake_latency"], truth["wake_latency"], "wake -> poll latency histogram")
     check_eq(report["warnings"], {"long_polls": 0, "self_wakes": truth["wakes_by_ref"], "woken_not_polled": 0,
                                   "never_woken": 0, "wakes_after_end": 0}, "warnings")
 
@@ -103,6 +107,7 @@ def scale_report_matches_construction():
     check_eq((report["polls"], report["unwound"], report["unfinished"], report["orphan_exits"]),
              (truth["polls"], 0, 0, 0), "polls")
     check_functions(report, truth)
+    check_eq([p["duration_ns"] for p in report["longest"]], truth["longest_ns"], "longest polls (ns)")
     threads = {t["tid"]: (t["polls"], t["busy_ns"]) for t in report["threads"]}
     check_eq(threads, {t["tid"]: (t["polls"], t["busy_ns"]) for t in truth["threads"]}, "threads: polls, busy ns")
     check_tasks(report, truth, SHAPE["polls"])

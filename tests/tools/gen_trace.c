@@ -35,6 +35,9 @@
 #define SUSPENDED 3 /* the state an async fn parks in at its one .await */
 #define BATCH 4096 /* events handed to the writer at a time */
 #define SPAWN_SITE 0x55550000a1b0ULL
+#define HIST_BINS 8192 /* durations are multiples of 10 ns: exact percentiles up to 81 us */
+#define LATENCY_BINS 40 /* log2 ns, as report's wake latency histogram */
+#define LONGEST 10 /* report's longest polls */
 #define SOURCE "/synthetic/src/main.rs"
 
 enum {
@@ -106,7 +109,17 @@ struct fn_truth {
 /* What the analyses must find, counted as the events are made. */
 struct truth {
 	struct fn_truth fns[F_COUNT];
+	uint64_t (*durations)[HIST_BINS]; /* per function: polls by duration / 10 */
+	bool durations_fit;               /* every duration below HIST_BINS * 10 ns */
 	uint64_t events, spawned, freed, wakes_by_ref, wakes_by_val, end_ts;
+	uint64_t wake_latency[LATENCY_BINS];
+	uint64_t task_busy_ns, task_wait_ns, task_lifetime_ns, task_idle_ns; /* summed over every task */
+};
+
+/* A task slot of a wave: when its task was made, when it was last woken,
+ * its busy and wait time so far. */
+struct slot {
+	uint64_t created, woken, busy, wait;
 };
 
 /* One thread: its stream, its clock, its tasks. */
@@ -118,6 +131,9 @@ struct thread_gen {
 	uint64_t tasks;      /* tasks it runs */
 	uint64_t started;    /* tasks spawned so far */
 	uint64_t polls, busy_ns; /* outermost polls */
+	uint64_t main_start;     /* its block_on's first poll */
+	uint64_t main_busy;      /* and the time in its polls */
+	struct slot *slots;      /* one per task alive at once */
 	struct trace_event batch[BATCH];
 	size_t n;
 };
@@ -183,6 +199,10 @@ static void count_poll(struct gen *g, uint32_t func, uint64_t ns, int result)
 {
 	struct fn_truth *t = &g->truth.fns[func];
 
+	if (ns / 10 < HIST_BINS && ns % 10 == 0)
+		g->truth.durations[func][ns / 10]++;
+	else
+		g->truth.durations_fit = false;
 	t->polls++;
 	t->total_ns += ns;
 	if (ns > t->max_ns)
@@ -240,33 +260,79 @@ static uint64_t task_ptr(const struct thread_gen *th, uint64_t slot)
 	return th->task_base + slot * 0x200;
 }
 
+static unsigned log2_bin(uint64_t ns)
+{
+	unsigned bin = 0;
+
+	for (; ns >= 2 && bin < LATENCY_BINS - 1; ns >>= 1)
+		bin++;
+	return bin;
+}
+
+/* A task's times as the task model defines them: wait = from the wake to
+ * the poll that answers it (every poll but the first answers one), busy =
+ * its task polls, lifetime = from its allocation to its root future's
+ * Ready, idle = the lifetime neither busy nor waiting, or 0 (a self-wake's
+ * wait begins inside the poll, so the two can overlap). */
+static void answer_wake(struct gen *g, struct slot *sl, uint64_t start, uint32_t k)
+{
+	if (k > 0) {
+		g->truth.wake_latency[log2_bin(start - sl->woken)]++;
+		sl->wait += start - sl->woken;
+	}
+}
+
+static void count_task_poll(struct gen *g, struct slot *sl, uint64_t start, uint64_t end, uint64_t ready_at)
+{
+	uint64_t life;
+
+	sl->busy += end - start;
+	if (!ready_at)
+		return;
+	life = ready_at - sl->created;
+	g->truth.task_busy_ns += sl->busy;
+	g->truth.task_wait_ns += sl->wait;
+	g->truth.task_lifetime_ns += life;
+	g->truth.task_idle_ns += life > sl->busy + sl->wait ? life - sl->busy - sl->wait : 0;
+}
+
+static void wake(struct gen *g, struct thread_gen *th, uint32_t func, uint64_t ts, uint64_t slot)
+{
+	hook(g, th, func, ts, task_ptr(th, slot));
+	th->slots[slot].woken = ts;
+	if (func == F_WAKE_BY_REF)
+		g->truth.wakes_by_ref++;
+	else
+		g->truth.wakes_by_val++;
+}
+
 /* Poll k of the task in `slot` (the j-th of its thread), from th->now:
  * each level enters 10 ns after its parent and leaves 10 ns after its
- * child, around the leaf's own busy time. */
+ * child, around the leaf's own busy time. Pending polls are woken: from
+ * inside when k is even (a self-wake), else from outside, by value. */
 static void task_poll(struct gen *g, struct thread_gen *th, uint64_t slot, uint64_t j, uint32_t k)
 {
 	static const uint32_t chain[] = { F_RAW, F_HARNESS, F_OUTER, F_MIDDLE, F_LEAF, F_YIELD };
 	const size_t levels = sizeof(chain) / sizeof(chain[0]);
-	uint64_t task = task_ptr(th, slot), s = th->now, y = leaf_ns(g, th, j, k), end = s;
+	uint64_t task = task_ptr(th, slot), s = th->now, y = leaf_ns(g, th, j, k), end = s, ready_at = 0;
 	int result = k + 1 < g->o->polls ? PENDING : READY;
-	bool self_wake = result == PENDING && k % 2 == 0;
 
+	answer_wake(g, &th->slots[slot], s, k);
 	for (size_t i = 0; i < levels; i++)
 		enter(g, th, chain[i], s + 10 * i, chain[i] == F_RAW || chain[i] == F_HARNESS ? task
 										    : task + future_offset[chain[i]]);
-	if (self_wake) {
-		hook(g, th, F_WAKE_BY_REF, s + 10 * levels, task);
-		g->truth.wakes_by_ref++;
-	}
+	if (result == PENDING && k % 2 == 0)
+		wake(g, th, F_WAKE_BY_REF, s + 10 * levels, slot);
 	for (size_t i = levels; i-- > 0;) {
 		end = s + 10 * (levels - 1) + y + 10 * (levels - 1 - i);
 		leave(g, th, chain[i], s + 10 * i, end, chain[i] == F_RAW || chain[i] == F_HARNESS ? -1 : result,
 		      task);
+		if (chain[i] == F_OUTER && result == READY)
+			ready_at = end;
 	}
-	if (result == PENDING && !self_wake) {
-		hook(g, th, F_WAKE, end + 20, task);
-		g->truth.wakes_by_val++;
-	}
+	count_task_poll(g, &th->slots[slot], s, end, ready_at);
+	if (result == PENDING && k % 2 == 1)
+		wake(g, th, F_WAKE, end + 20, slot);
 	th->now = end + 50;
 }
 
@@ -283,8 +349,18 @@ static void main_poll(struct gen *g, struct thread_gen *th, uint64_t freed, uint
 	for (uint64_t i = 0; i < spawn; i++, t += 40) {
 		hook(g, th, F_SPAWN, t, 0);
 		hook(g, th, F_NEW, t + 20, task_ptr(th, i));
+		th->slots[i] = (struct slot){ .created = t + 20 };
 	}
 	leave(g, th, F_MAIN, s, t, spawn ? PENDING : READY, 0);
+	/* the block_on's task: busy in its polls, alive from its first to its Ready */
+	if (!th->main_start)
+		th->main_start = s;
+	g->truth.task_busy_ns += t - s;
+	th->main_busy += t - s;
+	if (!spawn) {
+		g->truth.task_lifetime_ns += t - th->main_start;
+		g->truth.task_idle_ns += t - th->main_start - th->main_busy;
+	}
 	g->truth.freed += freed;
 	g->truth.spawned += spawn;
 	th->now = t + 50;
@@ -304,7 +380,7 @@ static uint64_t run_wave(struct gen *g, struct thread_gen *th, uint64_t previous
 	return size;
 }
 
-static void init_threads(struct gen *g)
+static int init_threads(struct gen *g)
 {
 	const struct options *o = g->o;
 
@@ -317,7 +393,11 @@ static void init_threads(struct gen *g)
 		th->stack = 0x7ff000000000ULL - ((uint64_t)i << 24);
 		th->task_base = 0x560000000000ULL + ((uint64_t)i << 32);
 		th->tasks = o->tasks / o->threads + (i < o->tasks % o->threads);
+		th->slots = calloc(th->tasks < o->concurrent ? th->tasks + 1 : o->concurrent, sizeof(*th->slots));
+		if (!th->slots)
+			return -ENOMEM;
 	}
+	return 0;
 }
 
 /* Waves of all threads in turn, as worker threads run side by side. */
@@ -326,11 +406,7 @@ static void generate(struct gen *g)
 	uint64_t *previous = calloc(g->o->threads, sizeof(*previous));
 	bool more = true;
 
-	if (!previous) {
-		g->err = -ENOMEM;
-		return;
-	}
-	init_threads(g);
+	g->err = previous ? init_threads(g) : -ENOMEM;
 	while (more && !g->err) {
 		more = false;
 		for (uint32_t i = 0; i < g->o->threads; i++) {
@@ -341,7 +417,7 @@ static void generate(struct gen *g)
 			more |= th->started < th->tasks;
 		}
 	}
-	for (uint32_t i = 0; i < g->o->threads; i++) {
+	for (uint32_t i = 0; !g->err && i < g->o->threads; i++) {
 		main_poll(g, &g->threads[i], previous[i], 0);
 		flush_batch(g, &g->threads[i]);
 	}
@@ -384,8 +460,24 @@ static int write_tail(struct gen *g)
 	return err;
 }
 
-static void json_function(struct json_writer *w, uint32_t func, const struct fn_truth *t)
+/* The nearest-rank percentile, as report computes it, from the counts by duration. */
+static uint64_t percentile(const uint64_t *bins, uint64_t count, unsigned pct)
 {
+	uint64_t rank = (count * pct + 99) / 100, seen = 0;
+
+	rank = rank ? rank : 1;
+	for (uint64_t bin = 0; bin < HIST_BINS; bin++) {
+		seen += bins[bin];
+		if (seen >= rank)
+			return bin * 10;
+	}
+	return 0;
+}
+
+static void json_function(struct json_writer *w, const struct truth *truth, uint32_t func)
+{
+	const struct fn_truth *t = &truth->fns[func];
+
 	json_writer__key(w, functions[func].name);
 	json_writer__object_begin(w);
 	json_writer__key(w, "polls"); json_writer__uint(w, t->polls);
@@ -395,7 +487,41 @@ static void json_function(struct json_writer *w, uint32_t func, const struct fn_
 	json_writer__key(w, "unwound"); json_writer__uint(w, 0);
 	json_writer__key(w, "total_ns"); json_writer__uint(w, t->total_ns);
 	json_writer__key(w, "max_ns"); json_writer__uint(w, t->max_ns);
+	if (truth->durations_fit) {
+		json_writer__key(w, "p50_ns"); json_writer__uint(w, percentile(truth->durations[func], t->polls, 50));
+		json_writer__key(w, "p99_ns"); json_writer__uint(w, percentile(truth->durations[func], t->polls, 99));
+	}
 	json_writer__object_end(w);
+}
+
+/* The longest polls' durations, longest first: report leaves out task polls. */
+static void json_longest(struct json_writer *w, const struct truth *t)
+{
+	unsigned listed = 0;
+
+	json_writer__key(w, "longest_ns");
+	json_writer__array_begin(w);
+	for (uint64_t bin = HIST_BINS; t->durations_fit && bin-- > 0 && listed < LONGEST;)
+		for (uint32_t f = 0; f < F_COUNT; f++)
+			for (uint64_t n = 0; functions[f].context != CONTEXT_TASK && n < t->durations[f][bin] &&
+					     listed < LONGEST; n++, listed++)
+				json_writer__uint(w, bin * 10);
+	json_writer__array_end(w);
+}
+
+static void json_wake_latency(struct json_writer *w, const struct truth *t)
+{
+	json_writer__key(w, "wake_latency");
+	json_writer__array_begin(w);
+	for (unsigned i = 0; i < LATENCY_BINS; i++) {
+		if (!t->wake_latency[i])
+			continue;
+		json_writer__object_begin(w);
+		json_writer__key(w, "lt_ns"); json_writer__uint(w, 2ULL << i);
+		json_writer__key(w, "count"); json_writer__uint(w, t->wake_latency[i]);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
 }
 
 static void json_threads(struct json_writer *w, const struct gen *g)
@@ -437,8 +563,14 @@ static int print_truth(const struct gen *g)
 	json_writer__object_begin(&w);
 	for (uint32_t i = 0; i < F_COUNT; i++)
 		if (t->fns[i].polls)
-			json_function(&w, i, &t->fns[i]);
+			json_function(&w, t, i);
 	json_writer__object_end(&w);
+	json_longest(&w, t);
+	json_wake_latency(&w, t);
+	json_writer__key(&w, "task_busy_ns"); json_writer__uint(&w, t->task_busy_ns);
+	json_writer__key(&w, "task_wait_ns"); json_writer__uint(&w, t->task_wait_ns);
+	json_writer__key(&w, "task_lifetime_ns"); json_writer__uint(&w, t->task_lifetime_ns);
+	json_writer__key(&w, "task_idle_ns"); json_writer__uint(&w, t->task_idle_ns);
 	json_threads(&w, g);
 	json_writer__object_end(&w);
 	return json_writer__finish(&w);
@@ -558,13 +690,23 @@ static int write_trace(struct gen *g, const char *command)
 	if (err)
 		return err;
 	g->threads = calloc(g->o->threads, sizeof(*g->threads));
-	err = g->threads ? write_head(g, command) : -ENOMEM;
+	g->truth.durations = calloc(F_COUNT, sizeof(*g->truth.durations));
+	g->truth.durations_fit = true;
+	err = g->threads && g->truth.durations ? write_head(g, command) : -ENOMEM;
 	if (!err) {
 		generate(g);
 		err = g->err;
 	}
 	err = err ? err : write_tail(g);
 	return err;
+}
+
+static void gen__free(struct gen *g)
+{
+	for (uint32_t i = 0; g->threads && i < g->o->threads; i++)
+		free(g->threads[i].slots);
+	free(g->threads);
+	free(g->truth.durations);
 }
 
 static void command_line(char *buf, size_t len, int argc, char **argv)
@@ -600,6 +742,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen-trace: cannot write %s: %s\n", o.out, strerror(-err));
 	else if (o.truth && (print_truth(&g) || fflush(stdout)))
 		err = fprintf(stderr, "gen-trace: cannot print the truth: %s\n", strerror(EIO));
-	free(g.threads);
+	gen__free(&g);
 	return err ? 1 : 0;
 }
