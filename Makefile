@@ -120,8 +120,8 @@ $(UNIT_BIN): $(UNIT_SRCS) $(BUILD)/libasynctrace.a
 $(GOLDEN_FIXTURES): tests/golden/make_fixtures.c $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)
 
-$(GEN_TRACE): tests/tools/gen_trace.c $(BUILD)/libasynctrace.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)
+$(GEN_TRACE): tests/tools/gen_trace.c tests/tools/gen_options.c tests/tools/gen_options.h $(BUILD)/libasynctrace.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/tools -o $@ $(filter %.c,$^) $(BUILD)/libasynctrace.a $(LDLIBS)
 
 $(CODEC_BENCH): bench/codec_bench.c $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)

@@ -1,6 +1,7 @@
 /* A synthetic trace of any size, shaped like a tokio program, whose every
  * number is known by construction: `gen-trace -o FILE [--events N | --tasks N]
- * [--polls P] [--threads T] [--concurrent W] [--seed S] [--truth]`.
+ * [--polls P] [--threads T] [--concurrent W] [--seed S] [--shell] [--truth]`
+ * (options: gen_options.c).
  *
  * Each thread (one stream) runs a block_on root, `synthetic::main`, whose
  * polls free the previous wave of W tasks and spawn the next; the wave's
@@ -8,15 +9,17 @@
  * chain RawTask::poll > Harness::poll > outer > middle > leaf > YieldNow
  * (three nested async fn bodies and a leaf future), Pending P - 1 times,
  * then Ready. A Pending poll is woken either from inside (wake_by_ref in
- * YieldNow: a self-wake) or, every other time, by value from outside any
- * poll. Durations follow a formula of (seed, thread, task, poll), so two
- * runs with the same options write the same file. --truth prints what the
- * analyses must find (polls, results, total and max ns per function,
- * tasks, wakes, per-thread busy time) as JSON, counted while the events
- * are made, never read back. Written with the real writer: a format-3
- * trace like a recorded one. */
+ * YieldNow: a self-wake) or, every other time, by value from outside the
+ * task's poll. With --shell, each wave's task polls run inside one poll of
+ * the thread's worker loop (RawTask > Harness > BlockingTask::poll), a
+ * runtime shell, as tokio's multi-thread workers do. Durations follow a
+ * formula of (seed, thread, task, poll), so two runs with the same options
+ * write the same file. --truth prints what the analyses must find (polls,
+ * results, total, max, p50 and p99 ns per function, the longest polls,
+ * tasks and their times, wakes and their latency, per-thread busy time) as
+ * JSON, counted while the events are made, never read back. Written with
+ * the real writer: a format-3 trace like a recorded one. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gen_options.h"
 #include "trace/writer.h"
 #include "util/json.h"
 
@@ -41,7 +45,7 @@
 #define SOURCE "/synthetic/src/main.rs"
 
 enum {
-	F_MAIN, F_RAW, F_HARNESS, F_OUTER, F_MIDDLE, F_LEAF, F_YIELD,
+	F_MAIN, F_RAW, F_HARNESS, F_OUTER, F_MIDDLE, F_LEAF, F_YIELD, F_BLOCKING,
 	F_SPAWN, F_NEW, F_FREE, F_WAKE_BY_REF, F_WAKE, F_COUNT
 };
 
@@ -49,7 +53,7 @@ enum {
  * lays them out (roughly tokio_ct's); hooks sit below their caller. */
 static const uint64_t frame_depth[F_COUNT] = {
 	[F_MAIN] = 0, [F_RAW] = 0, [F_HARNESS] = 0x50, [F_OUTER] = 0x500, [F_MIDDLE] = 0x690,
-	[F_LEAF] = 0x7b0, [F_YIELD] = 0x870, [F_SPAWN] = 0x400, [F_NEW] = 0x900, [F_FREE] = 0x300,
+	[F_LEAF] = 0x7b0, [F_YIELD] = 0x870, [F_BLOCKING] = 0x500, [F_SPAWN] = 0x400, [F_NEW] = 0x900, [F_FREE] = 0x300,
 	[F_WAKE_BY_REF] = 0x8f0, [F_WAKE] = 0x100,
 };
 
@@ -84,6 +88,9 @@ static const struct trace_function functions[F_COUNT] = {
 	[F_YIELD] = { .context = CONTEXT_USER, .body = BODY_POLL_IMPL, .result = REGS(1), .exit_sites = 1,
 		      .name = "<synthetic::YieldNow as core::future::future::Future>::poll",
 		      .source_file = "/synthetic/src/lib.rs", .source_line = 44 },
+	/* --shell: a multi-thread worker's loop, itself a task's poll (tokio_mt's workers) */
+	[F_BLOCKING] = { .context = CONTEXT_USER, .body = BODY_POLL_IMPL, .result = REGS(1), .exit_sites = 1,
+			 .name = "<tokio::runtime::blocking::task::BlockingTask<T> as core::future::future::Future>::poll" },
 	[F_SPAWN] = HOOK_FN(ROLE_SPAWN, "tokio::task::spawn::spawn"),
 	[F_NEW] = HOOK_FN(ROLE_TASK_NEW, "tokio::runtime::task::raw::RawTask::new"),
 	[F_FREE] = HOOK_FN(ROLE_TASK_FREE, "tokio::runtime::task::harness::Harness<T,S>::dealloc"),
@@ -91,16 +98,6 @@ static const struct trace_function functions[F_COUNT] = {
 	[F_WAKE] = HOOK_FN(ROLE_WAKE, "tokio::runtime::task::waker::wake_by_val"),
 };
 
-struct options {
-	uint64_t events;     /* 0: use tasks */
-	uint64_t tasks;
-	uint32_t polls;      /* per task */
-	uint32_t threads;
-	uint32_t concurrent; /* tasks alive at once on a thread: a wave */
-	uint64_t seed;
-	const char *out;
-	bool truth;
-};
 
 struct fn_truth {
 	uint64_t polls, ready, pending, unknown, total_ns, max_ns;
@@ -110,7 +107,7 @@ struct fn_truth {
 struct truth {
 	struct fn_truth fns[F_COUNT];
 	uint64_t (*durations)[HIST_BINS]; /* per function: polls by duration / 10 */
-	bool durations_fit;               /* every duration below HIST_BINS * 10 ns */
+	bool unfit[F_COUNT];              /* a duration of HIST_BINS * 10 ns or more */
 	uint64_t events, spawned, freed, wakes_by_ref, wakes_by_val, end_ts;
 	uint64_t wake_latency[LATENCY_BINS];
 	uint64_t task_busy_ns, task_wait_ns, task_lifetime_ns, task_idle_ns; /* summed over every task */
@@ -127,6 +124,8 @@ struct thread_gen {
 	uint32_t index, tid;
 	uint64_t now;        /* the next event's time */
 	uint64_t stack;      /* stack pointer of its outermost frame */
+	uint64_t shell_depth; /* how far below it task polls run: 0, or under a worker loop */
+	uint64_t shell_start, shell_busy; /* the worker loop's task: first poll, time polled */
 	uint64_t task_base;  /* task allocations: task_base + slot * 0x200, reused by each wave */
 	uint64_t tasks;      /* tasks it runs */
 	uint64_t started;    /* tasks spawned so far */
@@ -177,7 +176,7 @@ static struct trace_event *emit(struct gen *g, struct thread_gen *th, uint8_t ki
 	if (th->n == BATCH)
 		flush_batch(g, th);
 	e = &th->batch[th->n++];
-	*e = (struct trace_event){ .ts = ts, .sp = th->stack - frame_depth[func], .pid = PID, .tid = th->tid,
+	*e = (struct trace_event){ .ts = ts, .sp = th->stack - th->shell_depth - frame_depth[func], .pid = PID, .tid = th->tid,
 				   .func_id = func, .kind = kind, .cpu = (uint16_t)th->index };
 	g->truth.events++;
 	if (ts > g->truth.end_ts)
@@ -202,7 +201,7 @@ static void count_poll(struct gen *g, uint32_t func, uint64_t ns, int result)
 	if (ns / 10 < HIST_BINS && ns % 10 == 0)
 		g->truth.durations[func][ns / 10]++;
 	else
-		g->truth.durations_fit = false;
+		g->truth.unfit[func] = true;
 	t->polls++;
 	t->total_ns += ns;
 	if (ns > t->max_ns)
@@ -237,10 +236,14 @@ static void leave(struct gen *g, struct thread_gen *th, uint32_t func, uint64_t 
 		e->aux = SUSPENDED;
 	}
 	count_poll(g, func, ts - start, fn->result.mode ? result : -1);
-	if (frame_depth[func] == 0) {
-		th->polls++;
-		th->busy_ns += ts - start;
-	}
+}
+
+/* A thread's busy time: its outermost polls that are not a worker loop
+ * (a runtime shell's time is its tasks'). */
+static void count_thread_poll(struct thread_gen *th, uint64_t start, uint64_t end)
+{
+	th->polls++;
+	th->busy_ns += end - start;
 }
 
 static void hook(struct gen *g, struct thread_gen *th, uint32_t func, uint64_t ts, uint64_t arg0)
@@ -331,6 +334,7 @@ static void task_poll(struct gen *g, struct thread_gen *th, uint64_t slot, uint6
 			ready_at = end;
 	}
 	count_task_poll(g, &th->slots[slot], s, end, ready_at);
+	count_thread_poll(th, s, end);
 	if (result == PENDING && k % 2 == 1)
 		wake(g, th, F_WAKE, end + 20, slot);
 	th->now = end + 50;
@@ -352,6 +356,7 @@ static void main_poll(struct gen *g, struct thread_gen *th, uint64_t freed, uint
 		th->slots[i] = (struct slot){ .created = t + 20 };
 	}
 	leave(g, th, F_MAIN, s, t, spawn ? PENDING : READY, 0);
+	count_thread_poll(th, s, t);
 	/* the block_on's task: busy in its polls, alive from its first to its Ready */
 	if (!th->main_start)
 		th->main_start = s;
@@ -366,17 +371,75 @@ static void main_poll(struct gen *g, struct thread_gen *th, uint64_t freed, uint
 	th->now = t + 50;
 }
 
+/* --shell: the worker loop's task, polled once per wave (RawTask::poll >
+ * Harness::poll > BlockingTask::poll), runs the wave's task polls inside:
+ * they start task chains of their own under a frame that is no task poll. */
+#define SHELL_STACK 0x1000
+#define SHELL_LEVELS 3
+
+static uint64_t shell_task(const struct thread_gen *th)
+{
+	return th->task_base + 0x10000000;
+}
+
+/* The worker loop's task is spawned (spawn_blocking) before its first
+ * poll, outside any poll: a task the model meets first at a poll would take
+ * whatever spawn is in flight, on any thread. */
+static uint64_t enter_shell(struct gen *g, struct thread_gen *th)
+{
+	uint64_t start;
+
+	static const uint32_t chain[SHELL_LEVELS] = { F_RAW, F_HARNESS, F_BLOCKING };
+
+	if (!th->shell_start) {
+		hook(g, th, F_SPAWN, th->now, 0);
+		hook(g, th, F_NEW, th->now + 20, shell_task(th));
+		th->shell_start = th->now + 20;
+		th->now += 40;
+	}
+	start = th->now;
+	for (unsigned i = 0; i < SHELL_LEVELS; i++)
+		enter(g, th, chain[i], start + 10 * i, shell_task(th) + (chain[i] == F_BLOCKING ? 0x38 : 0));
+	th->shell_depth = SHELL_STACK;
+	th->now += 10 * SHELL_LEVELS;
+	return start;
+}
+
+/* Its last poll is Ready: the thread's work is done. */
+static void leave_shell(struct gen *g, struct thread_gen *th, uint64_t start, bool last)
+{
+	static const uint32_t chain[SHELL_LEVELS] = { F_RAW, F_HARNESS, F_BLOCKING };
+	uint64_t end = th->now;
+
+	th->shell_depth = 0;
+	for (unsigned i = SHELL_LEVELS; i-- > 0; end += 10)
+		leave(g, th, chain[i], start + 10 * i, end, chain[i] == F_BLOCKING ? (last ? READY : PENDING) : -1,
+		      shell_task(th));
+	th->shell_busy += end - 10 - start;
+	g->truth.task_busy_ns += end - 10 - start;
+	if (last) {
+		uint64_t life = end - 10 * SHELL_LEVELS - th->shell_start;
+
+		g->truth.task_lifetime_ns += life;
+		g->truth.task_idle_ns += life > th->shell_busy ? life - th->shell_busy : 0;
+	}
+	th->now = end + 40;
+}
+
 /* One wave of a thread: spawned by a main poll, polled round-robin. */
 static uint64_t run_wave(struct gen *g, struct thread_gen *th, uint64_t previous)
 {
-	uint64_t left = th->tasks - th->started;
+	uint64_t left = th->tasks - th->started, start;
 	uint64_t size = left < g->o->concurrent ? left : g->o->concurrent, first = th->started;
 
 	main_poll(g, th, previous, size);
 	th->started += size;
+	start = g->o->shell ? enter_shell(g, th) : 0;
 	for (uint32_t k = 0; k < g->o->polls && !g->err; k++)
 		for (uint64_t slot = 0; slot < size; slot++)
 			task_poll(g, th, slot, first + slot, k);
+	if (g->o->shell)
+		leave_shell(g, th, start, th->started == th->tasks);
 	return size;
 }
 
@@ -487,24 +550,35 @@ static void json_function(struct json_writer *w, const struct truth *truth, uint
 	json_writer__key(w, "unwound"); json_writer__uint(w, 0);
 	json_writer__key(w, "total_ns"); json_writer__uint(w, t->total_ns);
 	json_writer__key(w, "max_ns"); json_writer__uint(w, t->max_ns);
-	if (truth->durations_fit) {
+	if (!truth->unfit[func]) {
 		json_writer__key(w, "p50_ns"); json_writer__uint(w, percentile(truth->durations[func], t->polls, 50));
 		json_writer__key(w, "p99_ns"); json_writer__uint(w, percentile(truth->durations[func], t->polls, 99));
 	}
 	json_writer__object_end(w);
 }
 
-/* The longest polls' durations, longest first: report leaves out task polls. */
+/* Polls report lists among the longest: not task polls, not worker loops. */
+static bool may_be_longest(uint32_t func)
+{
+	return functions[func].context != CONTEXT_TASK && func != F_BLOCKING;
+}
+
+/* The longest polls' durations, longest first (none when one did not fit). */
 static void json_longest(struct json_writer *w, const struct truth *t)
 {
 	unsigned listed = 0;
+	bool fit = true;
 
+	for (uint32_t f = 0; f < F_COUNT; f++)
+		fit &= !may_be_longest(f) || !t->unfit[f];
+	if (!fit)
+		return;
 	json_writer__key(w, "longest_ns");
 	json_writer__array_begin(w);
-	for (uint64_t bin = HIST_BINS; t->durations_fit && bin-- > 0 && listed < LONGEST;)
+	for (uint64_t bin = HIST_BINS; bin-- > 0 && listed < LONGEST;)
 		for (uint32_t f = 0; f < F_COUNT; f++)
-			for (uint64_t n = 0; functions[f].context != CONTEXT_TASK && n < t->durations[f][bin] &&
-					     listed < LONGEST; n++, listed++)
+			for (uint64_t n = 0; may_be_longest(f) && n < t->durations[f][bin] && listed < LONGEST;
+			     n++, listed++)
 				json_writer__uint(w, bin * 10);
 	json_writer__array_end(w);
 }
@@ -552,7 +626,8 @@ static int print_truth(const struct gen *g)
 	json_writer__object_begin(&w);
 	json_writer__key(&w, "events"); json_writer__uint(&w, t->events);
 	json_writer__key(&w, "polls"); json_writer__uint(&w, polls);
-	json_writer__key(&w, "tasks"); json_writer__uint(&w, t->spawned + g->o->threads);
+	json_writer__key(&w, "tasks"); json_writer__uint(&w, t->spawned + g->o->threads * (1 + g->o->shell));
+	json_writer__key(&w, "shells"); json_writer__uint(&w, g->o->shell ? g->o->threads : 0);
 	json_writer__key(&w, "spawned"); json_writer__uint(&w, t->spawned);
 	json_writer__key(&w, "block_on"); json_writer__uint(&w, g->o->threads);
 	json_writer__key(&w, "freed"); json_writer__uint(&w, t->freed);
@@ -576,105 +651,6 @@ static int print_truth(const struct gen *g)
 	return json_writer__finish(&w);
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"usage: gen-trace -o FILE [--events N | --tasks N] [options]\n"
-		"  -o, --output FILE   the trace to write (format 3)\n"
-		"  --events N          about N events (tasks chosen to fit; the exact count is in --truth)\n"
-		"  --tasks N           N spawned tasks in all (default 100)\n"
-		"  --polls P           polls per task, the last one Ready (default 10)\n"
-		"  --threads T         worker threads, one event stream each (default 1)\n"
-		"  --concurrent W      tasks alive at once on a thread (default 64)\n"
-		"  --seed S            varies the durations (default 1)\n"
-		"  --truth             print what report must find, as JSON, on stdout\n");
-}
-
-static int parse_number(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int parse_option(struct options *o, int c, const char *arg)
-{
-	uint64_t v = 0;
-	int err = c == 'o' || c == 't' ? 0 : parse_number(arg, c == 'S' ? UINT64_MAX : 1ULL << 40, &v);
-
-	if (err)
-		return err;
-	switch (c) {
-	case 'o': o->out = arg; break;
-	case 't': o->truth = true; break;
-	case 'e': o->events = v; break;
-	case 'n': o->tasks = v; break;
-	case 'S': o->seed = v; break;
-	case 'p': case 'T': case 'w':
-		if (v == 0 || v > 1u << 24)
-			return -EINVAL;
-		*(c == 'p' ? &o->polls : c == 'T' ? &o->threads : &o->concurrent) = (uint32_t)v;
-		break;
-	default: return -EINVAL;
-	}
-	return 0;
-}
-
-/* Tasks for about `events` events: each task takes 13 events per poll
- * (12 of the chain, one wake when Pending, none on the last) + 3 (spawn,
- * allocation, free); each wave's main poll 2. */
-static uint64_t tasks_for_events(const struct options *o)
-{
-	uint64_t per_task = 13ULL * o->polls + 2;
-	uint64_t tasks = o->events / per_task;
-
-	return tasks > o->threads ? tasks : o->threads;
-}
-
-static int parse_options(struct options *o, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "output", required_argument, NULL, 'o' }, { "events", required_argument, NULL, 'e' },
-		{ "tasks", required_argument, NULL, 'n' }, { "polls", required_argument, NULL, 'p' },
-		{ "threads", required_argument, NULL, 'T' }, { "concurrent", required_argument, NULL, 'w' },
-		{ "seed", required_argument, NULL, 'S' }, { "truth", no_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
-	int c, index = -1;
-
-	*o = (struct options){ .tasks = 100, .polls = 10, .threads = 1, .concurrent = 64, .seed = 1 };
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, &index)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == '?' || parse_option(o, c, optarg)) {
-			if (c == '?')
-				fprintf(stderr, "gen-trace: unknown option or missing value: %s", argv[optind - 1]);
-			else
-				fprintf(stderr, "gen-trace: bad value for --%s: %s", index >= 0 ? longopts[index].name : "?",
-					optarg);
-			fprintf(stderr, " (see gen-trace --help)\n");
-			return -EINVAL;
-		}
-		index = -1;
-	}
-	if (!o->out || optind != argc) {
-		fprintf(stderr, "gen-trace: %s (see gen-trace --help)\n", o->out ? "unexpected argument" : "-o FILE is required");
-		return -EINVAL;
-	}
-	if (o->events)
-		o->tasks = tasks_for_events(o);
-	return 0;
-}
-
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -691,7 +667,6 @@ static int write_trace(struct gen *g, const char *command)
 		return err;
 	g->threads = calloc(g->o->threads, sizeof(*g->threads));
 	g->truth.durations = calloc(F_COUNT, sizeof(*g->truth.durations));
-	g->truth.durations_fit = true;
 	err = g->threads && g->truth.durations ? write_head(g, command) : -ENOMEM;
 	if (!err) {
 		generate(g);
@@ -724,7 +699,7 @@ int main(int argc, char **argv)
 	struct gen g = { .o = &o };
 	struct timespec t0;
 	char command[1024];
-	int err = parse_options(&o, argc, argv);
+	int err = gen_options__parse(&o, argc, argv);
 
 	if (err)
 		return err > 0 ? 0 : 2;
