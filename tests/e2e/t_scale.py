@@ -120,7 +120,7 @@ def check_wakes(report, truth):
 def report_matches_construction(shape):
     trace, truth = generate("scale.trace", **shape)
     check_truth_by_formula(truth, shape["polls"], shape["threads"], shape["concurrent"], shape.get("shell", False))
-    check(truth["events"] >= SHAPE["events"] * 0.99, f"{truth['events']} events for --events {SHAPE['events']}")
+    check(truth["events"] >= shape["events"] * 0.99, f"{truth['events']} events for --events {shape['events']}")
     report = report_json(trace)
     check_eq((report["events"], report["lost"], report["cut_short"]), (truth["events"], 0, False), "events")
     check_eq((report["polls"], report["unwound"], report["unfinished"], report["orphan_exits"]),
