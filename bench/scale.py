@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 
 from harness import die, ground_truth, must_succeed, say, timed
@@ -38,14 +39,21 @@ RSS_GROWTH_BAR = 1.25             # RSS at 10 M events / RSS at 1 M: "not growin
 GENERATED = (1000000, 10000000)   # events of the synthetic traces
 GEN_THREADS = 4
 UFTRACE_RECORD = 16               # bytes of one uftrace record (no arguments, no return values recorded)
+# A measured command still running after this is killed and its row says so: on a loaded machine the
+# Perfetto export of 19 M events has been seen writing 0.5 MB/s, and a bench must end.
+TIMEOUT_S = float(os.environ.get("BENCH_SCALE_TIMEOUT", "900"))
 
 
 class Measured:
     """One command's wall and CPU seconds (user + system), its own peak RSS
-    in bytes and its output bytes."""
+    in bytes and its output bytes; killed: it ran past TIMEOUT_S."""
 
-    def __init__(self, wall, cpu, rss, out_bytes, err):
+    def __init__(self, wall, cpu, rss, out_bytes, err, killed=False):
         self.wall, self.cpu, self.rss, self.out_bytes, self.err = wall, cpu, rss, out_bytes, err
+        self.killed = killed
+
+    def rate(self, items):
+        return None if self.killed else items / self.wall
 
 
 def measure(cmd, stdout=None, output=None):
@@ -54,11 +62,17 @@ def measure(cmd, stdout=None, output=None):
     with open(stdout or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        timer = threading.Timer(TIMEOUT_S, p.kill)
+        timer.start()
         _, status, usage = os.wait4(p.pid, 0)
+        timer.cancel()
         wall = time.monotonic() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read().decode(errors="replace")
+    if p.returncode == -9 and wall >= TIMEOUT_S:
+        say("  killed after %.0f s: %s" % (wall, " ".join(cmd)))
+        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, 0, text, killed=True)
     if p.returncode != 0:
         die("`%s` exited %d:\n%s" % (" ".join(cmd), p.returncode, text.strip()[-2000:]))
     path = output or stdout
@@ -120,7 +134,7 @@ def uftrace_side(bench, binary, shape, gt):
     say("  uftrace: %s records in %.1f s; dump --chrome" % ("{:,}".format(records), rec.wall))
     dump = bench.path("scale-uftrace.json")
     m = measure(["uftrace", "dump", "--chrome", "-d", out], stdout=dump)
-    os.unlink(dump)
+    remove(dump)
     subprocess.run(["rm", "-rf", out])
     return {"record": rec.wall, "records": records, "calls": calls, "functions": uft.copies, "dump": m,
             "good": good}
@@ -149,7 +163,7 @@ def asynctrace_side(bench, binary, shape, gt):
         say("  asynctrace " + name)
         runs[name] = measure(command(bench.at, trace, out), stdout=out if to_stdout else None,
                              output=None if to_stdout else out)
-        os.unlink(out)
+        remove(out)
     size = os.path.getsize(trace)
     os.unlink(trace)
     return {"record": rec.wall, "events": res.events, "bytes": size, "runs": runs, "good": res.good}
@@ -177,12 +191,14 @@ def generated(bench, events):
     trace, truth_file = bench.path("gen.trace"), bench.path("gen.truth")
     g = measure([gen, "--events", str(events), "--threads", str(GEN_THREADS), "--truth", "-o", trace],
                 stdout=truth_file, output=trace)
+    if g.killed:
+        die("gen-trace --events %d ran past %.0f s" % (events, TIMEOUT_S))
     with open(truth_file) as f:
         truth = json.load(f)
     os.unlink(truth_file)
     say("  report on %s generated events" % "{:,}".format(truth["events"]))
     r = measure([bench.at, "report", trace])
-    good = check_generated(bench, trace, truth)
+    good = not r.killed and check_generated(bench, trace, truth)
     os.unlink(trace)
     return {"events": truth["events"], "bytes": g.out_bytes, "generate": g.wall, "report": r, "good": good}
 
@@ -198,17 +214,35 @@ def scale(bench, have_uftrace):
     return res
 
 
+def remove(path):
+    """A measured command's output, if it wrote one (a killed one may not have)."""
+    if os.path.exists(path):
+        os.unlink(path)
+
+
 def uftrace_rate(res):
     u = res["uftrace"]
-    return u["records"] / u["dump"].wall if u else None
+    return u["dump"].rate(u["records"]) if u else None
 
 
 def seconds(m):
+    if m.killed:
+        return "KILLED after %.0f s (%.1f s)" % (m.wall, m.cpu)
     return "%.1f s (%.1f s)" % (m.wall, m.cpu)
 
 
-def out_per_event(out_bytes, events):
+def ratios(run, events, u):
+    """asynctrace's rate over uftrace dump's, by wall (and by CPU)."""
+    rate, base = run.rate(events), uftrace_rate({"uftrace": u})
+    if rate is None or base is None:
+        return None, "n/a"
+    return rate / base, "%.2gx (%.2gx)" % (rate / base, u["dump"].cpu / u["records"] / (run.cpu / events))
+
+
+def out_per_event(out_bytes, events, killed=False):
     """Bytes per event, or the whole output when it is a summary (report)."""
+    if killed:
+        return "n/a"
     if out_bytes < 0.1 * events:
         return "%s bytes in all" % "{:,}".format(out_bytes)
     return "%.1f" % (out_bytes / events)
@@ -223,13 +257,12 @@ def recorded_section(res):
     if u:
         m = u["dump"]
         s.row("uftrace dump --chrome", "%s records" % "{:,}".format(u["records"]), seconds(m),
-              per_s(base), "1x", mib(m.rss), "%.0f" % (m.out_bytes / u["records"]),
+              per_s(base), "1x", mib(m.rss), out_per_event(m.out_bytes, u["records"], m.killed),
               "counts = ground truth" if u["good"] else "CHECKS FAILED (see notes)")
     for name, run in a["runs"].items():
-        rate = a["events"] / run.wall
-        s.row("asynctrace " + name, "%s events" % "{:,}".format(a["events"]), seconds(run), per_s(rate),
-              "%.2gx (%.2gx)" % (rate / base, u["dump"].cpu / u["records"] / (run.cpu / a["events"]))
-              if base else "n/a", mib(run.rss), out_per_event(run.out_bytes, a["events"]),
+        s.row("asynctrace " + name, "%s events" % "{:,}".format(a["events"]), seconds(run),
+              per_s(run.rate(a["events"])), ratios(run, a["events"], u)[1], mib(run.rss),
+              out_per_event(run.out_bytes, a["events"], run.killed),
               "counts = ground truth" if a["good"] else "CHECKS FAILED (see notes)")
     if u:
         s.note("uftrace record -P on the %d functions of `asynctrace symbols --all` took %.1f s; its .dat files: "
@@ -242,7 +275,8 @@ def recorded_section(res):
            "trace's events / wall; by CPU: the same with user + system seconds, which a loaded machine moves "
            "less. Peak RSS: the command's own (wait4), each in a fresh process; one run each")
     s.note("load average when the section began: %.1f (1 min) on %d CPUs: the machine is shared, walls move "
-           "with it" % (res["load"], os.cpu_count()))
+           "with it. A command still running after %.0f s is killed (BENCH_SCALE_TIMEOUT)"
+           % (res["load"], os.cpu_count(), TIMEOUT_S))
     return s
 
 
@@ -252,7 +286,8 @@ def generated_section(res):
     for g in res["generated"]:
         r = g["report"]
         s.row("{:,}".format(g["events"]), "%.1f MB" % (g["bytes"] / 1e6), "%.2f s" % g["generate"],
-              seconds(r), per_s(g["events"] / r.wall), mib(r.rss),
+              seconds(r), per_s(r.rate(g["events"])), mib(r.rss) + (" so far" if r.killed else ""),
+              "killed: not checked" if r.killed else
               "report = construction" if g["good"] else "REPORT WRONG (see notes)")
     s.note("synthetic tokio-shaped traces (tests/tools/gen_trace.c): each task polled through RawTask::poll > "
            "Harness::poll > 3 async fns > a leaf future, waves of 64 tasks per thread; the report's polls, totals "
@@ -268,15 +303,21 @@ def bars(b, res):
     base = uftrace_rate(res)
     a = res["asynctrace"]
     if base:
-        rates = [(name, a["events"] / run.wall / base) for name, run in a["runs"].items()]
+        rates = [(name, ratios(run, a["events"], res["uftrace"])[0]) for name, run in a["runs"].items()]
         b.add("analysis at scale (tokio_ct, %.0f M events): report and both exports >= %dx uftrace dump "
               "--chrome's records/s" % (a["events"] / 1e6, RATIO_BAR),
-              ", ".join("%s %.2gx" % (n.replace("export --format ", ""), r) for n, r in rates),
-              all(r >= RATIO_BAR for _, r in rates) and a["good"])
+              ", ".join("%s %s" % (n.replace("export --format ", ""), "killed" if r is None else "%.2gx" % r)
+                        for n, r in rates),
+              all(r is not None and r >= RATIO_BAR for _, r in rates) and a["good"])
     else:
-        b.add("analysis at scale: >= %dx uftrace dump --chrome" % RATIO_BAR, "uftrace missing", None)
+        b.add("analysis at scale: >= %dx uftrace dump --chrome" % RATIO_BAR,
+              "uftrace missing" if not res["uftrace"] else "uftrace dump killed", None)
     g = res["generated"]
     small, big = g[0]["report"].rss, g[-1]["report"].rss
+    killed = any(x["report"].killed for x in g)
+    met = max(small, big) <= RSS_BAR and big <= RSS_GROWTH_BAR * small and all(x["good"] for x in g)
+    if killed:
+        met = False if max(small, big) > RSS_BAR else None   # a killed run's RSS is a lower bound
     b.add("report's peak RSS <= 64 MiB on generated traces of 1 M and 10 M events, not growing with length",
-          "%s at 1 M, %s at 10 M (%.2gx)" % (mib(small), mib(big), big / small),
-          max(small, big) <= RSS_BAR and big <= RSS_GROWTH_BAR * small and all(x["good"] for x in g))
+          "%s at 1 M, %s at 10 M (%.2gx)%s" % (mib(small), mib(big), big / small,
+                                                "; killed before the end" if killed else ""), met)
