@@ -47,10 +47,12 @@ UNIT_BIN  := $(BUILD)/unit-tests
 CODEC_BENCH := $(BUILD)/codec-bench
 # Synthetic traces for the golden tests (tests/golden/README.md).
 GOLDEN_FIXTURES := $(BUILD)/make-fixtures
+# Synthetic traces of any size, truth known by construction (tests/e2e/t_scale.py, bench/scale.py).
+GEN_TRACE := $(BUILD)/gen-trace
 
 .SECONDARY:
 .PHONY: all deps demo test unit e2e targets bench bench-codec clean
-all: $(BUILD)/asynctrace $(AGENT_LIB) $(GOLDEN_FIXTURES)
+all: $(BUILD)/asynctrace $(AGENT_LIB) $(GOLDEN_FIXTURES) $(GEN_TRACE)
 
 deps:
 	@./scripts/install-deps.sh
@@ -117,6 +119,9 @@ $(UNIT_BIN): $(UNIT_SRCS) $(BUILD)/libasynctrace.a
 
 $(GOLDEN_FIXTURES): tests/golden/make_fixtures.c $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)
+
+$(GEN_TRACE): tests/tools/gen_trace.c tests/tools/gen_options.c tests/tools/gen_options.h $(BUILD)/libasynctrace.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/tools -o $@ $(filter %.c,$^) $(BUILD)/libasynctrace.a $(LDLIBS)
 
 $(CODEC_BENCH): bench/codec_bench.c $(BUILD)/libasynctrace.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libasynctrace.a $(LDLIBS)

@@ -25,11 +25,12 @@ import fidelity      # noqa: E402
 import http_server   # noqa: E402
 import overhead      # noqa: E402
 import rate          # noqa: E402
+import scale         # noqa: E402
 from harness import Bench, die, say  # noqa: E402
 from tables import Bars, Section, render_markdown, render_text, update_doc  # noqa: E402
 from tracers import AsyncTrace, unpatched_reasons  # noqa: E402
 
-SECTIONS = ("polls", "c", "fidelity", "http", "rate", "attach", "analysis", "coverage")
+SECTIONS = ("polls", "c", "fidelity", "http", "rate", "attach", "analysis", "scale", "coverage")
 
 
 def version(cmd):
@@ -122,6 +123,8 @@ def bars(bench, res):
         else:
             b.add(">= 10 M events/s for 10 s with 0 lost", "highest lossless: %.1f M events/s for %d s; %s"
                   % (best[0] / 1e6, best[1], unthrottled), best[0] >= 10e6 * 0.95 and best[1] >= 10)
+    if res.get("scale"):
+        scale.bars(b, res["scale"])
     bpe = asynctrace_bytes_per_event(bench)
     if bpe:
         b.add("<= 16 bytes per event on disk", "%.1f (all asynctrace recordings above)" % bpe, bpe <= 16)
@@ -146,6 +149,8 @@ def sections_of(bench, res):
     for key in ("attach", "analysis", "coverage"):
         if res.get(key):
             sections.append(res[key])
+        if key == "analysis" and res.get("scale"):
+            sections += scale.sections(res["scale"])
     return sections
 
 
@@ -211,6 +216,8 @@ def run(args, tmp):
     step("rate", "4. event rate", lambda: rate.rate(bench))
     step("attach", "attach cost", lambda: overhead.attach(bench, bt))
     step("analysis", "analysis speed", lambda: overhead.analysis(bench))
+    step("scale", "analysis at scale: tokio_ct 19 M events, uftrace dump vs report and exports",
+         lambda: scale.scale(bench, uft))
     step("coverage", "coverage", lambda: coverage(bench))
 
     sections = sections_of(bench, res)
