@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "export/export.h"
+#include "export/filter.h"
 #include "export/perfetto_trace.pb-c.h"
 #include "trace/polls.h"
 #include "trace/tasks.h"
@@ -60,6 +61,7 @@ struct pf_event {
 struct pf_writer {
 	const struct trace_file *trace;
 	const struct task_model *model;
+	const struct export_filter *filter; /* NULL: everything */
 	FILE *out;
 	struct poll *polls;
 	size_t poll_count, poll_cap;
@@ -116,7 +118,7 @@ static void collect_poll(const struct poll *p, void *ctx)
 	const struct task *task;
 	uint32_t index = (uint32_t)w->poll_count;
 
-	if (w->err)
+	if (w->err || !export_filter__keeps_poll(w->filter, w->model, p))
 		return;
 	if (w->poll_count >= UINT32_MAX ||
 	    ARRAY_RESERVE(w->polls, w->poll_cap, w->poll_count + 1)) {
@@ -228,6 +230,8 @@ static int wake_events(struct pf_writer *w)
 	for (size_t i = 0; i < m->wake_count && !err; i++) {
 		const struct wake *wk = &m->wakes[i];
 
+		if (!export_filter__keeps_wake(w->filter, wk))
+			continue;
 		err = note_thread(w, wk->tid);
 		if (!err)
 			err = add_event(w, wk->ts, thread_uuid(wk->tid), (uint32_t)i, PF_WAKE);
@@ -237,7 +241,7 @@ static int wake_events(struct pf_writer *w)
 	for (size_t i = 0; i < m->cancellation_count && !err; i++) {
 		const struct cancellation *c = &m->cancellations[i];
 
-		if (c->task >= 1 && c->task <= m->task_count)
+		if (c->task >= 1 && c->task <= m->task_count && export_filter__keeps_cancellation(w->filter, c))
 			err = add_event(w, c->ts, task_uuid(c->task), (uint32_t)i, PF_CANCEL);
 	}
 	return err;
@@ -388,7 +392,8 @@ static int write_tracks(struct pf_writer *w)
 	if (!err)
 		err = write_process_track(w, TASKS_UUID, t->meta.pid + TASK_PID_OFFSET, "tasks", true);
 	for (size_t i = 0; i < w->model->task_count && !err; i++)
-		err = write_task_track(w, &w->model->tasks[i]);
+		if (export_filter__keeps_task_track(w->filter, &w->model->tasks[i]))
+			err = write_task_track(w, &w->model->tasks[i]);
 	return err;
 }
 
@@ -514,9 +519,9 @@ static int collect(struct pf_writer *w)
 	return err;
 }
 
-static int perfetto_write(const struct trace_file *t, FILE *out)
+static int perfetto_write(const struct trace_file *t, const struct export_filter *filter, FILE *out)
 {
-	struct pf_writer w = { .trace = t, .out = out };
+	struct pf_writer w = { .trace = t, .filter = filter, .out = out };
 	struct task_model model;
 	int err;
 
@@ -524,8 +529,11 @@ static int perfetto_write(const struct trace_file *t, FILE *out)
 	if (err)
 		return err;
 	w.model = &model;
+	if (export_filter__missing_task(filter, &model))
+		err = -ESRCH;
 	for (size_t i = 0; i < t->thread_count && !err; i++)
-		err = note_thread(&w, t->threads[i].tid);
+		if (export_filter__keeps_thread(filter, t->threads[i].tid))
+			err = note_thread(&w, t->threads[i].tid);
 	if (!err)
 		err = collect(&w);
 	w.first_ts = w.event_count ? w.events[0].ts : 0;

@@ -60,7 +60,7 @@ static Perfetto__Protos__Trace *export_and_decode(struct events *ev)
 		trace_file__close(t);
 		return NULL;
 	}
-	err = export_format__find("perfetto")->write(t, out);
+	err = export_format__find("perfetto")->write(t, NULL, out);
 	fclose(out);
 	trace_file__close(t);
 	if (!err)
