@@ -252,8 +252,14 @@ def filters_task_recorded():
     got = counts(found, pid)
     check_eq((got[FEW], got[MANY], got[NAPPER]), (3, 0, 0), "few's task on the thread")
     check_eq({s.tid for s in found if s.pid != pid}, {few}, "task tracks with slices")
-    expect_subset(slices(full), found, lambda s: s.pid != pid and s.tid == few or
-                  s.pid == pid and s in found, "few's task track")
+    expect_subset(slices(full), collections.Counter({s: n for s, n in found.items() if s.pid != pid}),
+                  lambda s: s.pid != pid and s.tid == few, "few's task track")
+    on_thread = collections.Counter({s: n for s, n in found.items() if s.pid == pid})
+    check_eq(on_thread - slices(full), collections.Counter(), "thread slices not in the unfiltered export")
+    few_polls = [s for s in on_thread if s.name == FEW]
+    for s in on_thread:
+        check(min(p.start for p in few_polls) - 1_000_000 <= s.start and s.end <= max(p.end for p in few_polls) +
+              1_000_000, f"{s} is far from few's polls")
     check_eq(named_threads(doc, pid + TASK_PID_OFFSET), {few}, "task tracks named")
     for fid, (s, f) in flows(doc).items():
         check_eq(f["tid"], few, f"flow {fid} ends on few's track")
