@@ -121,16 +121,22 @@ static char *put_slice_tail(char *at, const struct chrome_writer *cw, const stru
 	return PUT_LITERAL(at, "}}");
 }
 
-static void put_slice(struct chrome_writer *cw, const struct function_text *text, enum track_kind track,
-		      uint32_t tid, const char *tail, size_t tail_len)
+/* One slice, formatted straight into the output buffer (a head too long
+ * for one room, a name of kilobytes, goes first on its own). */
+static void put_slice(struct chrome_writer *cw, const struct poll *p, enum track_kind track, uint32_t tid)
 {
+	const struct function_text *text = &cw->texts[p->func_id];
+	size_t head_len = text->head_len[track];
 	char *at;
 
-	outbuf__put(&cw->out, text->head[track], text->head_len[track]);
-	at = outbuf__room(&cw->out, 20 + tail_len);
+	if (head_len > OUTBUF_MAX_ROOM - 20 - SLICE_TAIL_MAX) {
+		outbuf__put(&cw->out, text->head[track], head_len);
+		head_len = 0;
+	}
+	at = outbuf__room(&cw->out, head_len + 20 + SLICE_TAIL_MAX);
+	at = put_bytes(at, text->head[track], head_len);
 	at = put_u64(at, tid);
-	at = put_bytes(at, tail, tail_len);
-	outbuf__advance(&cw->out, at);
+	outbuf__advance(&cw->out, put_slice_tail(at, cw, p));
 }
 
 /* Every poll on its thread (the first replay: no task model needed
@@ -138,11 +144,9 @@ static void put_slice(struct chrome_writer *cw, const struct function_text *text
 static void write_thread_slice(const struct poll *p, void *ctx)
 {
 	struct chrome_writer *cw = ctx;
-	char tail[SLICE_TAIL_MAX];
 
-	if (!export_filter__keeps_poll(cw->filter, cw->model, p))
-		return;
-	put_slice(cw, &cw->texts[p->func_id], ON_THREAD, p->tid, tail, (size_t)(put_slice_tail(tail, cw, p) - tail));
+	if (export_filter__keeps_poll(cw->filter, cw->model, p))
+		put_slice(cw, p, ON_THREAD, p->tid);
 }
 
 /* Futures polled for a task once more on the task's own track (the
@@ -151,14 +155,12 @@ static void write_task_slice(const struct poll *p, void *ctx)
 {
 	struct chrome_writer *cw = ctx;
 	const struct task *task;
-	char tail[SLICE_TAIL_MAX];
 
 	if (!task_model__on_task_track(cw->model, p) || !export_filter__keeps_poll(cw->filter, cw->model, p))
 		return;
 	task = task_model__find(cw->model, p->task, p->tid, p->start);
 	if (task)
-		put_slice(cw, &cw->texts[p->func_id], ON_TASK, task->id, tail,
-			  (size_t)(put_slice_tail(tail, cw, p) - tail));
+		put_slice(cw, p, ON_TASK, task->id);
 }
 
 static char *put_track(char *at, uint32_t pid, uint32_t tid, uint64_t ns)
@@ -444,7 +446,7 @@ static int write_task_events(struct chrome_writer *cw)
  * and saves the model's build time, which is longer. */
 static int write_events(struct chrome_writer *cw, struct model_job *job, FILE *out)
 {
-	int err = outbuf__open(&cw->out, fileno(out));
+	int err = outbuf__open(&cw->out, out);
 	int close_err;
 
 	if (err)

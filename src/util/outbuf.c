@@ -18,7 +18,8 @@ struct full_buffer {
 };
 
 struct outbuf_shared {
-	int fd;
+	FILE *file;
+	int fd;                   /* file's descriptor, or -1 (a memory stream): then fwrite */
 	int err;                  /* the first write error; later buffers are dropped */
 	bool closing;
 	pthread_mutex_t lock;
@@ -32,8 +33,10 @@ struct outbuf_shared {
 	char *memory;
 };
 
-static int write_all(int fd, const char *p, size_t len)
+static int write_all(FILE *file, int fd, const char *p, size_t len)
 {
+	if (fd < 0)
+		return fwrite(p, 1, len, file) == len ? 0 : -EIO;
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
@@ -63,7 +66,7 @@ static void *writer_main(void *arg)
 		s->full_head = (s->full_head + 1) % BUFFERS;
 		s->full_count--;
 		pthread_mutex_unlock(&s->lock);
-		int err = s->err ? 0 : write_all(s->fd, b.data, b.len);
+		int err = s->err ? 0 : write_all(s->file, s->fd, b.data, b.len);
 		pthread_mutex_lock(&s->lock);
 		if (err && !s->err)
 			s->err = err;
@@ -74,7 +77,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int outbuf__open(struct outbuf *ob, int fd)
+int outbuf__open(struct outbuf *ob, FILE *out)
 {
 	struct outbuf_shared *s = calloc(1, sizeof(*s));
 	int err;
@@ -83,7 +86,8 @@ int outbuf__open(struct outbuf *ob, int fd)
 		free(s);
 		return -ENOMEM;
 	}
-	s->fd = fd;
+	s->file = out;
+	s->fd = fileno(out);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
 	for (size_t i = 1; i < BUFFERS; i++)

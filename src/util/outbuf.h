@@ -9,6 +9,7 @@
 #define ASYNCTRACE_UTIL_OUTBUF_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 /* What one outbuf__room may ask for at most. */
@@ -22,9 +23,12 @@ struct outbuf {
 	struct outbuf_shared *shared;
 };
 
-/* Starts the writer thread on fd (not closed at the end). Returns 0 or a
- * negative errno. */
-int outbuf__open(struct outbuf *ob, int fd);
+/* Starts the writer thread on out's descriptor, which it write()s to
+ * directly: out must have nothing buffered (fflush it first) and is not
+ * used by the caller until outbuf__close, nor closed by it. A stream
+ * without a descriptor (open_memstream) is written with fwrite. Returns 0
+ * or a negative errno. */
+int outbuf__open(struct outbuf *ob, FILE *out);
 /* Hands the current buffer to the writer and takes a free one. */
 void outbuf__swap(struct outbuf *ob);
 /* Writes what is left, stops the writer. Returns 0 or the first write
