@@ -59,6 +59,18 @@ struct chrome_writer {
 
 /* The longest slice after its head: every number at its widest. */
 #define SLICE_TAIL_MAX 320
+/* Heads are copied in blocks of this many bytes (fixed-size copies the
+ * compiler inlines, where a copy of a varying length is a call): the
+ * last block reads past the head into this padding and writes past it
+ * into room the next bytes overwrite. */
+#define HEAD_PADDING 32
+
+static char *put_head(char *at, const char *head, size_t len)
+{
+	for (size_t i = 0; i < len; i += HEAD_PADDING)
+		memcpy(at + i, head + i, HEAD_PADDING);
+	return at + len;
+}
 
 static uint64_t since_origin(const struct chrome_writer *cw, uint64_t ts)
 {
@@ -129,12 +141,12 @@ static void put_slice(struct chrome_writer *cw, const struct poll *p, enum track
 	size_t head_len = text->head_len[track];
 	char *at;
 
-	if (head_len > OUTBUF_MAX_ROOM - 20 - SLICE_TAIL_MAX) {
+	if (head_len > OUTBUF_MAX_ROOM - HEAD_PADDING - 20 - SLICE_TAIL_MAX) {
 		outbuf__put(&cw->out, text->head[track], head_len);
 		head_len = 0;
 	}
-	at = outbuf__room(&cw->out, head_len + 20 + SLICE_TAIL_MAX);
-	at = put_bytes(at, text->head[track], head_len);
+	at = outbuf__room(&cw->out, head_len + HEAD_PADDING + 20 + SLICE_TAIL_MAX);
+	at = put_head(at, text->head[track], head_len);
 	at = put_u64(at, tid);
 	outbuf__advance(&cw->out, put_slice_tail(at, cw, p));
 }
@@ -232,13 +244,18 @@ static void write_cancellations(struct chrome_writer *cw)
 static int make_head(const struct trace_function *fn, uint32_t pid, char **head, size_t *len)
 {
 	FILE *out = open_memstream(head, len);
+	char *padded;
 
 	if (!out)
 		return -ENOMEM;
 	fputs(",\n{\"ph\":\"X\",\"name\":", out);
 	json_write_string(out, fn->name);
 	fprintf(out, ",\"cat\":\"%s\",\"pid\":%u,\"tid\":", context_class__name(fn->context), pid);
-	return fclose(out) == 0 ? 0 : -ENOMEM;
+	if (fclose(out) != 0 || !(padded = realloc(*head, *len + HEAD_PADDING)))
+		return -ENOMEM;
+	memset(padded + *len, 0, HEAD_PADDING);
+	*head = padded;
+	return 0;
 }
 
 static int make_function_text(const struct chrome_writer *cw, const struct trace_function *fn,

@@ -112,6 +112,19 @@ UNIT_TEST(put_numbers)
 	end = put_u64(buf, 1000000);
 	*end = 0;
 	CHECK_STR(buf, "1000000");
+	/* Each side of every power of ten: the digit count comes from a table. */
+	for (uint64_t p10 = 1, i = 0; i < 20; i++, p10 *= 10) {
+		char want[32];
+
+		for (uint64_t v = p10 - 1; v <= p10 + 1; v++) {
+			end = put_u64(buf, v);
+			*end = 0;
+			snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+			CHECK(!strcmp(buf, want));
+		}
+		if (p10 > UINT64_MAX / 10)
+			break;
+	}
 	end = put_us(buf, 1234567);
 	*end = 0;
 	CHECK_STR(buf, "1234.567");
@@ -121,6 +134,9 @@ UNIT_TEST(put_numbers)
 	end = put_hex(buf, 0x55da5e5b6c80ULL);
 	*end = 0;
 	CHECK_STR(buf, "55da5e5b6c80");
+	end = put_hex(buf, 0xabc);
+	*end = 0;
+	CHECK_STR(buf, "abc");
 	end = put_hex(buf, 0);
 	*end = 0;
 	CHECK_STR(buf, "0");
