@@ -17,6 +17,7 @@
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "export/model_job.h"
 #include "trace/polls.h"
 #include "trace/summary.h"
 #include "trace/tasks.h"
@@ -49,12 +50,18 @@ struct function_text {
 
 struct chrome_writer {
 	const struct trace_file *trace;
-	const struct task_model *model;
+	const struct task_model *model; /* NULL until taken from the job */
+	struct model_job *job;
+	/* Before the model is there: a model of nothing but the trace, for
+	 * task_model__on_task_track, which asks only the poll's function. */
+	struct task_model shadow;
+	struct poll_hold hold;       /* task-track polls waiting for the model */
 	const struct export_filter *filter;
 	struct outbuf out;
 	struct function_text *texts; /* per function id */
 	uint64_t origin_ns;
 	uint32_t task_pid;
+	int err;                     /* the model's build failed, or memory */
 };
 
 /* The longest slice after its head: every number at its widest. */
@@ -151,28 +158,62 @@ static void put_slice(struct chrome_writer *cw, const struct poll *p, enum track
 	outbuf__advance(&cw->out, put_slice_tail(at, cw, p));
 }
 
-/* Every poll on its thread (the first replay: no task model needed
- * unless the filter names tasks). */
-static void write_thread_slice(const struct poll *p, void *ctx)
+/* A future's poll once more on its task's track. */
+static void write_task_slice(struct chrome_writer *cw, const struct poll *p)
 {
-	struct chrome_writer *cw = ctx;
+	const struct task *task = task_model__find(cw->model, p->task, p->tid, p->start);
 
-	if (export_filter__keeps_poll(cw->filter, cw->model, p))
-		put_slice(cw, p, ON_THREAD, p->tid);
-}
-
-/* Futures polled for a task once more on the task's own track (the
- * second replay, with the model). */
-static void write_task_slice(const struct poll *p, void *ctx)
-{
-	struct chrome_writer *cw = ctx;
-	const struct task *task;
-
-	if (!task_model__on_task_track(cw->model, p) || !export_filter__keeps_poll(cw->filter, cw->model, p))
-		return;
-	task = task_model__find(cw->model, p->task, p->tid, p->start);
 	if (task)
 		put_slice(cw, p, ON_TASK, task->id);
+}
+
+static int write_task_names(struct chrome_writer *cw);
+
+/* Waits for the model, then writes the task tracks' names and the polls
+ * held for them. */
+static int take_model(struct chrome_writer *cw)
+{
+	int err = model_job__join(cw->job);
+
+	if (err)
+		return err;
+	cw->model = &cw->job->model;
+	err = write_task_names(cw);
+	for (size_t i = 0; !err && i < cw->hold.count; i++) {
+		struct poll p;
+
+		held_poll__unpack(&cw->hold.polls[i], cw->trace->meta.pid, &p);
+		write_task_slice(cw, &p);
+	}
+	poll_hold__free(&cw->hold);
+	return err;
+}
+
+/* Every poll on its thread; futures' polls also on their task's track,
+ * held until the model is there: the end of the replay, or the hold's
+ * limit (a point that depends on the trace only, so the file is the same
+ * every time). */
+static void write_poll(const struct poll *p, void *ctx)
+{
+	struct chrome_writer *cw = ctx;
+	int err;
+
+	if (cw->err || !export_filter__keeps_poll(cw->filter, cw->model, p))
+		return;
+	put_slice(cw, p, ON_THREAD, p->tid);
+	if (!task_model__on_task_track(cw->model ? cw->model : &cw->shadow, p))
+		return;
+	if (cw->model) {
+		write_task_slice(cw, p);
+		return;
+	}
+	err = poll_hold__push(&cw->hold, p);
+	if (err == -ENOSPC) {
+		err = take_model(cw);
+		if (!err)
+			write_task_slice(cw, p);
+	}
+	cw->err = err;
 }
 
 static char *put_track(char *at, uint32_t pid, uint32_t tid, uint64_t ns)
@@ -406,50 +447,11 @@ static int write_head(const struct chrome_writer *cw, FILE *out)
 	return 0;
 }
 
-/* The task model is built on a second thread while the first replay
- * writes the thread slices, which do not need it: building it is the
- * longest step of the export (docs/performance.md). */
-struct model_job {
-	const struct trace_file *trace;
-	struct task_model model;
-	pthread_t thread;
-	bool threaded;
-	bool joined;
-	int err;
-};
-
-static void *build_model(void *arg)
-{
-	struct model_job *job = arg;
-
-	job->err = task_model__build(&job->model, job->trace);
-	return NULL;
-}
-
-static void model_job__start(struct model_job *job, const struct trace_file *t)
-{
-	job->trace = t;
-	job->threaded = pthread_create(&job->thread, NULL, build_model, job) == 0;
-	if (!job->threaded)
-		build_model(job);
-}
-
-/* Returns the build's result; the model is there when it is 0. */
-static int model_job__join(struct model_job *job)
-{
-	if (job->threaded && !job->joined)
-		pthread_join(job->thread, NULL);
-	job->joined = true;
-	return job->err;
-}
-
-/* Once the model is there: the task tracks, then the arrows and markers. */
+/* Once the model is there: the arrows and markers. */
 static int write_task_events(struct chrome_writer *cw)
 {
-	int err = write_task_names(cw);
+	int err = cw->model ? 0 : take_model(cw);
 
-	if (!err)
-		err = trace_file__replay_polls(cw->trace, write_task_slice, cw, NULL);
 	if (!err) {
 		write_flows(cw);
 		write_cancellations(cw);
@@ -458,33 +460,37 @@ static int write_task_events(struct chrome_writer *cw)
 }
 
 /* The slices, flows and markers, through our buffers on out's descriptor
- * (stdio has nothing buffered any more: write_head flushed it). Replaying
- * the trace twice (threads, then tasks) costs one replay more than once,
- * and saves the model's build time, which is longer. */
-static int write_events(struct chrome_writer *cw, struct model_job *job, FILE *out)
+ * (stdio has nothing buffered any more: write_head flushed it). */
+static int write_events(struct chrome_writer *cw, FILE *out)
 {
 	int err = outbuf__open(&cw->out, out);
 	int close_err;
 
 	if (err)
 		return err;
-	err = trace_file__replay_polls(cw->trace, write_thread_slice, cw, NULL);
-	if (!model_job__join(job) && !err) {
-		cw->model = &job->model;
+	/* With task ids, the filter needs each poll's task from the start. */
+	if (cw->filter && cw->filter->task_count)
+		err = take_model(cw);
+	if (!err)
+		err = trace_file__replay_polls(cw->trace, write_poll, cw, NULL);
+	if (!err)
+		err = cw->err;
+	if (!err)
 		err = write_task_events(cw);
-	}
 	outbuf__put(&cw->out, "\n]}\n", 4);
 	close_err = outbuf__close(&cw->out);
-	return job->err ? job->err : err ? err : close_err;
+	return err ? err : close_err;
 }
 
 static int chrome_write(const struct trace_file *t, const struct export_filter *filter, FILE *out)
 {
 	struct chrome_writer cw = { .trace = t, .filter = filter, .task_pid = t->meta.pid + TASK_PID_OFFSET };
-	struct model_job job = { 0 };
+	struct model_job job;
 	uint64_t first = t->first_ts;
 	int err;
 
+	cw.shadow.trace = t;
+	cw.job = &job;
 	model_job__start(&job, t);
 	err = make_function_texts(&cw);
 	/* Task ids are checked before anything is written, and with them
@@ -493,15 +499,14 @@ static int chrome_write(const struct trace_file *t, const struct export_filter *
 		err = model_job__join(&job);
 		if (!err && export_filter__missing_task(filter, &job.model))
 			err = -ESRCH;
-		cw.model = &job.model;
 	}
 	cw.origin_ns = t->meta.start_clock_ns && t->meta.start_clock_ns <= first ? t->meta.start_clock_ns : first;
 	if (!err)
 		err = write_head(&cw, out);
 	if (!err)
-		err = write_events(&cw, &job, out);
-	if (!model_job__join(&job))
-		task_model__free(&job.model);
+		err = write_events(&cw, out);
+	model_job__free(&job);
+	poll_hold__free(&cw.hold);
 	free_function_texts(cw.texts, t->function_count);
 	return err;
 }
