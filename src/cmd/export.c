@@ -116,7 +116,8 @@ static void warn_if_too_big(const struct export_format *format, const struct tra
 
 	if (format->viewer_limit_bytes && estimate > format->viewer_limit_bytes)
 		report_warning("export: %s output of %llu events will be about %llu MB, more than its viewers open "
-			       "(%llu MB): --format perfetto is smaller and opens in ui.perfetto.dev",
+			       "(%llu MB): ui.perfetto.dev opens --format perfetto at that size, or export a part "
+			       "(--from, --to, --task, --thread)",
 			       format->name, (unsigned long long)trace->event_count,
 			       (unsigned long long)(estimate >> 20),
 			       (unsigned long long)(format->viewer_limit_bytes >> 20));
