@@ -58,7 +58,9 @@ struct held_poll {
 /* Polls held until the model is there, up to a limit: past it the
  * exporter waits for the model instead (memory stays bounded whatever
  * the trace's size). */
+#ifndef POLL_HOLD_LIMIT_BYTES /* a build may set it (tests: -DPOLL_HOLD_LIMIT_BYTES=4096) */
 #define POLL_HOLD_LIMIT_BYTES (256u << 20)
+#endif
 
 struct poll_hold {
 	struct held_poll *polls;
