@@ -1,28 +1,62 @@
 /* asynctrace export: write a trace in another tool's format. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
 #include "export/export.h"
+#include "export/filter.h"
 #include "util/error.h"
 
 struct export_options {
 	const char *path;
 	const char *output; /* NULL: standard output */
 	const struct export_format *format;
+	struct export_filter filter;
+	bool filtered; /* any of --from, --to, --task, --thread */
 };
 
 static void usage(FILE *out)
 {
 	const struct export_format *const *formats = export_formats();
 
-	fprintf(out, "usage: asynctrace export --format FORMAT [-o OUT] TRACE\n"
+	fprintf(out, "usage: asynctrace export --format FORMAT [-o OUT] [--from TIME] [--to TIME]\n"
+		     "                        [--task ID]... [--thread TID]... TRACE\n"
 		     "  -f, --format FORMAT   one of:\n");
 	for (size_t i = 0; formats[i]; i++)
 		fprintf(out, "                          %-8s %s\n", formats[i]->name, formats[i]->description);
-	fprintf(out, "  -o, --output OUT      write to OUT instead of standard output\n");
+	fprintf(out, "  -o, --output OUT      write to OUT instead of standard output\n"
+		     "      --from TIME       only polls starting at TIME or later (since the first poll,\n"
+		     "                        as report counts: 1.5s, 200ms, 30us, 100ns)\n"
+		     "      --to TIME         only polls ending by TIME\n"
+		     "      --task ID         only this task's polls and track (ids of report --tasks; repeatable)\n"
+		     "      --thread TID      only polls on this thread (repeatable)\n"
+		     "  Wakes are kept when both their ends are; cancellations when their task and time are.\n");
+}
+
+/* --from, --to, --task, --thread. Returns 0, or -1 after saying why. */
+static int parse_filter_option(struct export_options *o, int c, const char *arg)
+{
+	static const char *const names[] = { [0] = "from", [1] = "to", [2] = "task", [3] = "thread" };
+	int err;
+
+	switch (c) {
+	case 0: err = export_filter__parse_time(arg, &o->filter.from_ns); break;
+	case 1: err = export_filter__parse_time(arg, &o->filter.to_ns); break;
+	case 2: err = export_filter__add_task(&o->filter, arg); break;
+	default: err = export_filter__add_thread(&o->filter, arg); break;
+	}
+	o->filtered = true;
+	if (err == -ENOMEM)
+		report_error("export: out of memory");
+	else if (err && c <= 1)
+		report_error("export: --%s wants a time since the first poll with its unit (1.5s, 200ms, 30us, "
+			     "100ns), not '%s'", names[c], arg);
+	else if (err)
+		report_error("export: --%s wants a positive integer id, not '%s'", names[c], arg);
+	return err ? -1 : 0;
 }
 
 static int parse_options(struct export_options *o, int argc, char **argv)
@@ -31,6 +65,10 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "from", required_argument, NULL, 0x100 },
+		{ "to", required_argument, NULL, 0x101 },
+		{ "task", required_argument, NULL, 0x102 },
+		{ "thread", required_argument, NULL, 0x103 },
 		{ 0 },
 	};
 	int c;
@@ -48,6 +86,10 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 			break;
 		case 'o': o->output = optarg; break;
 		case 'h': usage(stdout); return 1;
+		case 0x100: case 0x101: case 0x102: case 0x103:
+			if (parse_filter_option(o, c - 0x100, optarg))
+				return -1;
+			break;
 		default: report_bad_option("export", c, argv); return -1;
 		}
 	}
@@ -57,6 +99,10 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		report_error("export: give exactly one trace file (see --help)");
+		return -1;
+	}
+	if (o->filter.from_ns > o->filter.to_ns) {
+		report_error("export: --from is after --to (see --help)");
 		return -1;
 	}
 	o->path = argv[optind];
@@ -70,38 +116,92 @@ static void warn_if_too_big(const struct export_format *format, const struct tra
 
 	if (format->viewer_limit_bytes && estimate > format->viewer_limit_bytes)
 		report_warning("export: %s output of %llu events will be about %llu MB, more than its viewers open "
-			       "(%llu MB): --format perfetto is smaller and opens in ui.perfetto.dev",
+			       "(%llu MB): ui.perfetto.dev opens --format perfetto at that size, or export a part "
+			       "(--from, --to, --task, --thread)",
 			       format->name, (unsigned long long)trace->event_count,
 			       (unsigned long long)(estimate >> 20),
 			       (unsigned long long)(format->viewer_limit_bytes >> 20));
+}
+
+/* A --thread the trace has no thread of is a typo, not an empty export. */
+static int check_threads(const struct export_options *o, const struct trace_file *trace)
+{
+	for (size_t i = 0; i < o->filter.thread_count; i++) {
+		size_t j = 0;
+
+		while (j < trace->thread_count && trace->threads[j].tid != o->filter.threads[i])
+			j++;
+		if (j == trace->thread_count && trace->thread_count) {
+			report_error("export: --thread %u: %s has no such thread (report lists its threads)",
+				     o->filter.threads[i], o->path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The filter's task list, for the message about one that does not exist. */
+static void report_missing_task(const struct export_options *o)
+{
+	char ids[256];
+	size_t at = 0;
+
+	ids[0] = '\0';
+	for (size_t i = 0; i < o->filter.task_count && at < sizeof(ids); i++)
+		at += (size_t)snprintf(ids + at, sizeof(ids) - at, "%s%u", i ? ", " : "", o->filter.tasks[i]);
+	report_error("export: --task %s: %s has no such task (report --tasks lists them)", ids, o->path);
+}
+
+/* Returns the exit status. */
+static int export_trace(struct export_options *o, struct trace_file *trace)
+{
+	const struct export_filter *filter = o->filtered ? &o->filter : NULL;
+	FILE *out = stdout;
+	int rc;
+
+	if (check_threads(o, trace))
+		return EXIT_USAGE;
+	rc = export_filter__bind(&o->filter, trace);
+	if (rc) {
+		report_trace_error("export", o->path, rc);
+		return 1;
+	}
+	if (!filter)
+		warn_if_too_big(o->format, trace);
+	if (o->output && !(out = fopen(o->output, "w"))) {
+		report_error("export: cannot create %s: %s", o->output, strerror(errno));
+		return 1;
+	}
+	rc = o->format->write(trace, filter, out);
+	if (out != stdout && fclose(out) != 0 && !rc)
+		rc = -errno;
+	/* The formats read the events as they write: a trace that does not
+	 * decode, or memory running out, is not the output's fault. */
+	if (rc == -ESRCH)
+		report_missing_task(o);
+	else if (rc == -EBADMSG || rc == -ENOMEM)
+		report_trace_error("export", o->path, rc);
+	else if (rc)
+		report_error("export: cannot write %s: %s", o->output ? o->output : "standard output", strerror(-rc));
+	return rc == -ESRCH ? EXIT_USAGE : rc ? 1 : 0;
 }
 
 int cmd_export(int argc, char **argv)
 {
 	struct export_options o = { 0 };
 	struct trace_file *trace;
-	FILE *out = stdout;
-	int rc = parse_options(&o, argc, argv);
+	int rc;
 
-	if (rc)
-		return rc > 0 ? 0 : EXIT_USAGE;
-	if (open_trace_for("export", o.path, &trace))
-		return 1;
-	warn_if_too_big(o.format, trace);
-	if (o.output && !(out = fopen(o.output, "w"))) {
-		report_error("export: cannot create %s: %s", o.output, strerror(errno));
+	export_filter__init(&o.filter);
+	rc = parse_options(&o, argc, argv);
+	if (!rc && open_trace_for("export", o.path, &trace))
+		rc = -2;
+	if (!rc) {
+		rc = export_trace(&o, trace);
 		trace_file__close(trace);
-		return 1;
+	} else {
+		rc = rc > 0 ? 0 : rc == -2 ? 1 : EXIT_USAGE;
 	}
-	rc = o.format->write(trace, out);
-	if (out != stdout && fclose(out) != 0 && !rc)
-		rc = -errno;
-	/* The formats read the events as they write: a trace that does not
-	 * decode, or memory running out, is not the output's fault. */
-	if (rc == -EBADMSG || rc == -ENOMEM)
-		report_trace_error("export", o.path, rc);
-	else if (rc)
-		report_error("export: cannot write %s: %s", o.output ? o.output : "standard output", strerror(-rc));
-	trace_file__close(trace);
-	return rc ? 1 : 0;
+	export_filter__free(&o.filter);
+	return rc;
 }

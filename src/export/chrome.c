@@ -1,60 +1,86 @@
 /* Chrome Trace Event JSON (chrome://tracing, Perfetto UI, speedscope):
- * one complete ("X") event per poll on its thread, nested by time. */
+ * one complete ("X") event per poll on its thread, nested by time.
+ *
+ * Written for traces of tens of millions of events: each function's
+ * constant text is escaped once, numbers are formatted without printf and
+ * the slices go through large buffers that a second thread writes
+ * (util/outbuf.h). A slice carries only what differs between polls; what
+ * is the same for every poll of a function (its source location) is said
+ * once, in otherData.locations, and default values are left out
+ * (docs/cli.md). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "export/export.h"
+#include "export/filter.h"
+#include "export/model_job.h"
 #include "trace/polls.h"
 #include "trace/summary.h"
 #include "trace/tasks.h"
-#include "util/json.h"
 #include "util/hash.h"
+#include "util/json.h"
+#include "util/outbuf.h"
+#include "util/put.h"
+#include "util/u64map.h"
 
-/* Trace-viewer's reserved color names. A function's color is picked from
- * these by a hash of its name, so it is the same in every trace; unwound
- * polls are "terrible" (red) whatever the function. */
-static const char *const function_colors[] = {
-	"thread_state_running", "thread_state_runnable", "thread_state_iowait",
-	"thread_state_sleeping", "thread_state_unknown", "background_memory_dump",
-	"light_memory_dump", "detailed_memory_dump", "vsync_highlight_color",
-	"generic_work", "good", "yellow", "olive", "rail_response", "rail_animation",
-	"rail_idle", "rail_load", "startup", "heap_dump_stack_frame",
-	"heap_dump_object_type", "cq_build_running", "cq_build_passed",
-	"cq_build_attempt_runnig", "cq_build_attempt_passed",
-};
-
+/* Trace-viewer's reserved color names, only for polls that are not like
+ * the others: other slices are colored by the viewers from their name,
+ * the same in every trace, so naming a color for them is bytes for
+ * nothing. */
 #define COLOR_UNWOUND "terrible"
 #define COLOR_UNFINISHED "grey"
 #define COLOR_LONG "bad"
 
+/* The tracks a slice can go on: its thread's, its task's. */
+enum track_kind { ON_THREAD, ON_TASK };
 
-
-/* A function's constant parts of a slice, escaped once: every poll of it
- * copies them instead of formatting the name and location again (stdio
- * formatting was half the export's time). */
-struct slice_text {
-	char *head;  /* ,\n{"ph":"X","name":NAME,"cat":"CAT","pid": */
-	size_t head_len;
-	char *tail;  /* ,"location":"FILE:LINE"}} or }} */
-	size_t tail_len;
+/* A function's constant text, escaped once: the head of its slices up to
+ * the tid, for each kind of track, and its name as a JSON string's inside
+ * (for the cancellation markers). */
+struct function_text {
+	char *head[2];  /* ,\n{"ph":"X","name":NAME,"cat":"CAT","pid":PID,"tid": */
+	size_t head_len[2];
+	char *name;     /* escaped, without the quotes */
+	size_t name_len;
 };
 
 struct chrome_writer {
 	const struct trace_file *trace;
-	const struct task_model *model;
-	FILE *out;
-	const char **colors; /* per function id */
-	struct slice_text *texts; /* per function id */
+	const struct task_model *model; /* NULL until taken from the job */
+	struct model_job *job;
+	/* Before the model is there: a model of nothing but the trace, for
+	 * task_model__on_task_track, which asks only the poll's function. */
+	struct task_model shadow;
+	struct poll_hold hold;       /* task-track polls waiting for the model */
+	const struct export_filter *filter;
+	struct outbuf out;
+	struct function_text *texts; /* per function id */
 	uint64_t origin_ns;
-	uint64_t polls;
 	uint32_t task_pid;
+	int err;                     /* the model's build failed, or memory */
 };
 
-static void write_us(FILE *out, uint64_t ns)
+/* The longest slice after its head: every number at its widest. */
+#define SLICE_TAIL_MAX 320
+/* Heads are copied in blocks of this many bytes (fixed-size copies the
+ * compiler inlines, where a copy of a varying length is a call): the
+ * last block reads past the head into this padding and writes past it
+ * into room the next bytes overwrite. */
+#define HEAD_PADDING 32
+
+static char *put_head(char *at, const char *head, size_t len)
 {
-	fprintf(out, "%" PRIu64 ".%03" PRIu64, ns / 1000, ns % 1000);
+	for (size_t i = 0; i < len; i += HEAD_PADDING)
+		memcpy(at + i, head + i, HEAD_PADDING);
+	return at + len;
+}
+
+static uint64_t since_origin(const struct chrome_writer *cw, uint64_t ts)
+{
+	return ts > cw->origin_ns ? ts - cw->origin_ns : 0;
 }
 
 static const char *poll_color(const struct chrome_writer *cw, const struct poll *p)
@@ -66,147 +92,148 @@ static const char *poll_color(const struct chrome_writer *cw, const struct poll 
 	if (!p->runs_tasks && p->end - p->start > LONG_POLL_NS_DEFAULT &&
 	    cw->trace->functions[p->func_id].context != CONTEXT_TASK)
 		return COLOR_LONG;
-	return cw->colors[p->func_id];
+	return NULL;
 }
 
-static uint64_t since_origin(const struct chrome_writer *cw, uint64_t ts)
-{
-	return ts > cw->origin_ns ? ts - cw->origin_ns : 0;
-}
-
-static char *put_str(char *p, const char *s)
-{
-	size_t n = strlen(s);
-
-	memcpy(p, s, n);
-	return p + n;
-}
-
-static char *put_u64(char *p, uint64_t v)
-{
-	char digits[20];
-	size_t n = 0;
-
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = digits[--n];
-	return p;
-}
-
-/* Microseconds with three decimals, as write_us. */
-static char *put_us(char *p, uint64_t ns)
-{
-	uint64_t frac = ns % 1000;
-
-	p = put_u64(p, ns / 1000);
-	*p++ = '.';
-	*p++ = (char)('0' + frac / 100);
-	*p++ = (char)('0' + frac / 10 % 10);
-	*p++ = (char)('0' + frac % 10);
-	return p;
-}
-
-static char *put_hex(char *p, uint64_t v)
-{
-	char digits[16];
-	size_t n = 0;
-
-	do {
-		digits[n++] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	while (n)
-		*p++ = digits[--n];
-	return p;
-}
-
-/* The same bytes write_slice wrote with stdio before the numbers, and after. */
-static int make_slice_text(const struct trace_function *fn, struct slice_text *st)
-{
-	FILE *head = open_memstream(&st->head, &st->head_len), *tail;
-
-	if (!head)
-		return -ENOMEM;
-	fputs(",\n{\"ph\":\"X\",\"name\":", head);
-	json_write_string(head, fn->name);
-	fprintf(head, ",\"cat\":\"%s\",\"pid\":", context_class__name(fn->context));
-	if (fclose(head) != 0)
-		return -ENOMEM;
-	tail = open_memstream(&st->tail, &st->tail_len);
-	if (!tail)
-		return -ENOMEM;
-	if (fn->source_file) {
-		char location[4096];
-
-		snprintf(location, sizeof(location), "%s:%u", fn->source_file, fn->source_line);
-		fputs(",\"location\":", tail);
-		json_write_string(tail, location);
-	}
-	fputs("}}", tail);
-	return fclose(tail) == 0 ? 0 : -ENOMEM;
-}
-
-static void free_slice_texts(struct slice_text *texts, size_t count)
-{
-	for (size_t i = 0; texts && i < count; i++) {
-		free(texts[i].head);
-		free(texts[i].tail);
-	}
-	free(texts);
-}
-
-static void write_slice(struct chrome_writer *cw, const struct poll *p, uint32_t pid, uint32_t tid)
+/* What follows the tid: ,"ts":..,"dur":..[,"cname"],"args":{..}} */
+static char *put_slice_tail(char *at, const struct chrome_writer *cw, const struct poll *p)
 {
 	const struct trace_function *fn = &cw->trace->functions[p->func_id];
-	const struct slice_text *st = &cw->texts[p->func_id];
-	char buf[512], *at = buf;
+	const char *color = poll_color(cw, p);
 	uint32_t line = p->has_state ? trace_function__await_line(fn, p->state) : 0;
 
-	fwrite(st->head, 1, st->head_len, cw->out);
-	at = put_u64(at, pid);
-	at = put_str(at, ",\"tid\":");
-	at = put_u64(at, tid);
-	at = put_str(at, ",\"ts\":");
+	at = PUT_LITERAL(at, ",\"ts\":");
 	at = put_us(at, since_origin(cw, p->start));
-	at = put_str(at, ",\"dur\":");
+	at = PUT_LITERAL(at, ",\"dur\":");
 	at = put_us(at, p->end - p->start);
-	at = put_str(at, ",\"cname\":\"");
-	at = put_str(at, poll_color(cw, p));
-	at = put_str(at, "\",\"args\":{\"future\":\"0x");
+	if (color) {
+		at = PUT_LITERAL(at, ",\"cname\":\"");
+		at = put_bytes(at, color, strlen(color));
+		*at++ = '"';
+	}
+	at = PUT_LITERAL(at, ",\"args\":{\"future\":\"0x");
 	at = put_hex(at, p->future);
-	at = put_str(at, "\",\"result\":\"");
-	at = put_str(at, poll_result__name(p->result));
-	at = put_str(at, "\",\"end\":\"");
-	at = put_str(at, poll_end__name(p->end_kind));
-	at = put_str(at, "\",\"depth\":");
+	*at++ = '"';
+	if (p->result != POLL_RESULT_UNKNOWN) {
+		const char *result = poll_result__name(p->result);
+
+		at = PUT_LITERAL(at, ",\"result\":\"");
+		at = put_bytes(at, result, strlen(result));
+		*at++ = '"';
+	}
+	if (p->end_kind != POLL_END_RETURNED) {
+		const char *end = poll_end__name(p->end_kind);
+
+		at = PUT_LITERAL(at, ",\"end\":\"");
+		at = put_bytes(at, end, strlen(end));
+		*at++ = '"';
+	}
+	at = PUT_LITERAL(at, ",\"depth\":");
 	at = put_u64(at, p->depth);
-	at = put_str(at, ",\"cpu\":");
+	at = PUT_LITERAL(at, ",\"cpu\":");
 	at = put_u64(at, p->cpu);
 	if (line) {
-		at = put_str(at, ",\"parked_at_line\":");
+		at = PUT_LITERAL(at, ",\"parked_at_line\":");
 		at = put_u64(at, line);
 	}
-	fwrite(buf, 1, (size_t)(at - buf), cw->out);
-	fwrite(st->tail, 1, st->tail_len, cw->out);
+	return PUT_LITERAL(at, "}}");
 }
 
-/* Every poll on its thread; futures polled for a task once more on the
- * task's own track. */
+/* One slice, formatted straight into the output buffer (a head too long
+ * for one room, a name of kilobytes, goes first on its own). */
+static void put_slice(struct chrome_writer *cw, const struct poll *p, enum track_kind track, uint32_t tid)
+{
+	const struct function_text *text = &cw->texts[p->func_id];
+	size_t head_len = text->head_len[track];
+	char *at;
+
+	if (head_len > OUTBUF_MAX_ROOM - HEAD_PADDING - 20 - SLICE_TAIL_MAX) {
+		outbuf__put(&cw->out, text->head[track], head_len);
+		head_len = 0;
+	}
+	at = outbuf__room(&cw->out, head_len + HEAD_PADDING + 20 + SLICE_TAIL_MAX);
+	at = put_head(at, text->head[track], head_len);
+	at = put_u64(at, tid);
+	outbuf__advance(&cw->out, put_slice_tail(at, cw, p));
+}
+
+/* A future's poll once more on its task's track. */
+static void write_task_slice(struct chrome_writer *cw, const struct poll *p)
+{
+	const struct task *task = task_model__find(cw->model, p->task, p->tid, p->start);
+
+	if (task)
+		put_slice(cw, p, ON_TASK, task->id);
+}
+
+static int write_task_names(struct chrome_writer *cw);
+
+/* Waits for the model, then writes the task tracks' names and the polls
+ * held for them. */
+static int take_model(struct chrome_writer *cw)
+{
+	int err = model_job__join(cw->job);
+
+	if (err)
+		return err;
+	cw->model = &cw->job->model;
+	err = write_task_names(cw);
+	for (size_t i = 0; !err && i < cw->hold.count; i++) {
+		struct poll p;
+
+		held_poll__unpack(&cw->hold.polls[i], cw->trace->meta.pid, &p);
+		write_task_slice(cw, &p);
+	}
+	poll_hold__free(&cw->hold);
+	return err;
+}
+
+/* Every poll on its thread; futures' polls also on their task's track,
+ * held until the model is there: the end of the replay, or the hold's
+ * limit (a point that depends on the trace only, so the file is the same
+ * every time). */
 static void write_poll(const struct poll *p, void *ctx)
 {
 	struct chrome_writer *cw = ctx;
-	const struct task *task;
+	int err;
 
-	write_slice(cw, p, p->pid, p->tid);
-	cw->polls++;
-	if (!task_model__on_task_track(cw->model, p))
+	if (cw->err || !export_filter__keeps_poll(cw->filter, cw->model, p))
 		return;
-	task = task_model__find(cw->model, p->task, p->tid, p->start);
-	if (task)
-		write_slice(cw, p, cw->task_pid, task->id);
+	put_slice(cw, p, ON_THREAD, p->tid);
+	if (!task_model__on_task_track(cw->model ? cw->model : &cw->shadow, p))
+		return;
+	if (cw->model) {
+		write_task_slice(cw, p);
+		return;
+	}
+	err = poll_hold__push(&cw->hold, p);
+	if (err == -ENOSPC) {
+		err = take_model(cw);
+		if (!err)
+			write_task_slice(cw, p);
+	}
+	cw->err = err;
+}
+
+static char *put_track(char *at, uint32_t pid, uint32_t tid, uint64_t ns)
+{
+	at = PUT_LITERAL(at, ",\"pid\":");
+	at = put_u64(at, pid);
+	at = PUT_LITERAL(at, ",\"tid\":");
+	at = put_u64(at, tid);
+	at = PUT_LITERAL(at, ",\"ts\":");
+	at = put_us(at, ns);
+	return PUT_LITERAL(at, "}");
+}
+
+static char *put_flow_end(char *at, char phase, const char *name, size_t id)
+{
+	at = PUT_LITERAL(at, ",\n{\"ph\":\"");
+	*at++ = phase;
+	at = PUT_LITERAL(at, "\",\"name\":\"");
+	at = put_bytes(at, name, strlen(name));
+	at = PUT_LITERAL(at, "\",\"cat\":\"wake\",\"id\":");
+	return put_u64(at, id);
 }
 
 /* A flow arrow from each wake (on the waking thread) to the poll it led to
@@ -214,48 +241,155 @@ static void write_poll(const struct poll *p, void *ctx)
  * which is not drawn on task tracks: it binds to the next slice there (the
  * default binding), the task's future polled by that poll; an "enclosing
  * slice" binding ("bp":"e") would find none and viewers drop the arrow. */
-static void write_flows(const struct chrome_writer *cw)
+static void write_flows(struct chrome_writer *cw)
 {
 	for (size_t i = 0; i < cw->model->wake_count; i++) {
 		const struct wake *w = &cw->model->wakes[i];
+		const char *name = wake__name(w);
+		char *at;
 
-		if (!w->poll_ts)
+		if (!w->poll_ts || !export_filter__keeps_wake(cw->filter, w))
 			continue;
-		fprintf(cw->out, ",\n{\"ph\":\"s\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
-			wake__name(w), i + 1, cw->trace->meta.pid, w->tid);
-		write_us(cw->out, since_origin(cw, w->ts));
-		fprintf(cw->out, "},\n{\"ph\":\"f\",\"name\":\"%s\",\"cat\":\"wake\",\"id\":%zu,\"pid\":%u,\"tid\":%u,\"ts\":",
-			wake__name(w), i + 1, cw->task_pid, w->target);
-		write_us(cw->out, since_origin(cw, w->poll_ts));
-		fputs("}", cw->out);
+		at = outbuf__room(&cw->out, 400);
+		at = put_flow_end(at, 's', name, i + 1);
+		at = put_track(at, cw->trace->meta.pid, w->tid, since_origin(cw, w->ts));
+		at = put_flow_end(at, 'f', name, i + 1);
+		at = put_track(at, cw->task_pid, w->target, since_origin(cw, w->poll_ts));
+		outbuf__advance(&cw->out, at);
 	}
 }
 
-static void write_cancellations(const struct chrome_writer *cw)
+#define CANCEL_HEAD ",\n{\"ph\":\"i\",\"s\":\"t\",\"cname\":\"" COLOR_UNWOUND "\",\"name\":\"cancelled: "
+
+static void write_cancellations(struct chrome_writer *cw)
 {
 	for (size_t i = 0; i < cw->model->cancellation_count; i++) {
 		const struct cancellation *c = &cw->model->cancellations[i];
-		char name[4200];
+		const struct function_text *text = &cw->texts[c->func_id];
+		char *at;
 
-		snprintf(name, sizeof(name), "cancelled: %s", cw->trace->functions[c->func_id].name);
-		fputs(",\n{\"ph\":\"i\",\"s\":\"t\",\"cname\":\"" COLOR_UNWOUND "\",\"name\":", cw->out);
-		json_write_string(cw->out, name);
-		fprintf(cw->out, ",\"cat\":\"cancel\",\"pid\":%u,\"tid\":%u,\"ts\":", cw->task_pid, c->task);
-		write_us(cw->out, since_origin(cw, c->ts));
-		fputs("}", cw->out);
+		if (!export_filter__keeps_cancellation(cw->filter, c))
+			continue;
+		outbuf__put(&cw->out, CANCEL_HEAD, sizeof(CANCEL_HEAD) - 1);
+		outbuf__put(&cw->out, text->name, text->name_len);
+		at = outbuf__room(&cw->out, 200);
+		at = PUT_LITERAL(at, "\",\"cat\":\"cancel\"");
+		at = put_track(at, cw->task_pid, c->task, since_origin(cw, c->ts));
+		outbuf__advance(&cw->out, at);
 	}
 }
 
-static void write_task_names(const struct chrome_writer *cw)
-{
-	FILE *out = cw->out;
+/* ---- the constant parts, with stdio ------------------------------------ */
 
+static int make_head(const struct trace_function *fn, uint32_t pid, char **head, size_t *len)
+{
+	FILE *out = open_memstream(head, len);
+	char *padded;
+
+	if (!out)
+		return -ENOMEM;
+	fputs(",\n{\"ph\":\"X\",\"name\":", out);
+	json_write_string(out, fn->name);
+	fprintf(out, ",\"cat\":\"%s\",\"pid\":%u,\"tid\":", context_class__name(fn->context), pid);
+	if (fclose(out) != 0 || !(padded = realloc(*head, *len + HEAD_PADDING)))
+		return -ENOMEM;
+	memset(padded + *len, 0, HEAD_PADDING);
+	*head = padded;
+	return 0;
+}
+
+static int make_function_text(const struct chrome_writer *cw, const struct trace_function *fn,
+			      struct function_text *text)
+{
+	FILE *out;
+	int err = make_head(fn, cw->trace->meta.pid, &text->head[ON_THREAD], &text->head_len[ON_THREAD]);
+
+	if (!err)
+		err = make_head(fn, cw->task_pid, &text->head[ON_TASK], &text->head_len[ON_TASK]);
+	if (err || !(out = open_memstream(&text->name, &text->name_len)))
+		return -ENOMEM;
+	json_write_string(out, fn->name);
+	if (fclose(out) != 0)
+		return -ENOMEM;
+	/* The quotes go: "cancelled: " comes before the name inside them. */
+	memmove(text->name, text->name + 1, text->name_len - 2);
+	text->name_len -= 2;
+	return 0;
+}
+
+static void free_function_texts(struct function_text *texts, size_t count)
+{
+	for (size_t i = 0; texts && i < count; i++) {
+		free(texts[i].head[ON_THREAD]);
+		free(texts[i].head[ON_TASK]);
+		free(texts[i].name);
+	}
+	free(texts);
+}
+
+static int make_function_texts(struct chrome_writer *cw)
+{
+	const struct trace_file *t = cw->trace;
+	int err = 0;
+
+	cw->texts = calloc(t->function_count + 1, sizeof(*cw->texts));
+	if (!cw->texts)
+		return -ENOMEM;
+	for (size_t i = 0; !err && i < t->function_count; i++)
+		err = make_function_text(cw, &t->functions[i], &cw->texts[i]);
+	return err;
+}
+
+/* Each poll function's source location, once for all its slices (copies of a
+ * function with the same name and place once: a 64-bit hash of both
+ * tells them apart well enough for a list people read). */
+static int write_locations(const struct trace_file *t, FILE *out)
+{
+	struct u64map seen = { 0 };
+	int err = 0;
+
+	fputs(",\"locations\":[", out);
+	for (size_t i = 0; i < t->function_count && !err; i++) {
+		const struct trace_function *fn = &t->functions[i];
+		char location[4096];
+		uint64_t key;
+
+		if (!fn->source_file || fn->role != ROLE_POLL)
+			continue;
+		snprintf(location, sizeof(location), "%s:%u", fn->source_file, fn->source_line);
+		key = (hash_string(fn->name) * 31 + hash_string(location)) | 1;
+		if (u64map_get(&seen, key))
+			continue;
+		err = u64map_put(&seen, key, (void *)1);
+		fputs(seen.count == 1 ? "\n[" : ",\n[", out);
+		json_write_string(out, fn->name);
+		fputc(',', out);
+		json_write_string(out, location);
+		fputc(']', out);
+	}
+	fputs("]", out);
+	u64map_free(&seen);
+	return err;
+}
+
+/* Task tracks' names: known once the model is built, when the thread
+ * slices are out already (through a memory stream: a few lines per task). */
+static int write_task_names(struct chrome_writer *cw)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (!out)
+		return -ENOMEM;
 	fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%u,\"tid\":0,\"args\":{\"name\":\"tasks\"}}",
 		cw->task_pid);
 	for (size_t i = 0; i < cw->model->task_count; i++) {
 		const struct task *t = &cw->model->tasks[i];
 		char label[4200];
 
+		if (!export_filter__keeps_task_track(cw->filter, t))
+			continue;
 		task_model__label(cw->model, t, label, sizeof(label));
 		fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
 			cw->task_pid, t->id);
@@ -263,13 +397,19 @@ static void write_task_names(const struct chrome_writer *cw)
 		fprintf(out, "}},\n{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%u,\"tid\":%u,\"args\":{\"sort_index\":%u}}",
 			cw->task_pid, t->id, t->id);
 	}
+	if (fclose(out) != 0) {
+		free(text);
+		return -ENOMEM;
+	}
+	outbuf__put(&cw->out, text, len);
+	free(text);
+	return 0;
 }
 
-static void write_metadata(const struct chrome_writer *cw)
+static void write_thread_names(const struct chrome_writer *cw, FILE *out)
 {
 	const struct trace_file *t = cw->trace;
 	const char *process = t->meta.target_path ? strrchr(t->meta.target_path, '/') : NULL;
-	FILE *out = cw->out;
 
 	fprintf(out, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%u,\"tid\":0,\"args\":{\"name\":", t->meta.pid);
 	json_write_string(out, process ? process + 1 : t->meta.target_path ? t->meta.target_path : "target");
@@ -277,6 +417,8 @@ static void write_metadata(const struct chrome_writer *cw)
 	for (size_t i = 0; i < t->thread_count; i++) {
 		char label[48];
 
+		if (!export_filter__keeps_thread(cw->filter, t->threads[i].tid))
+			continue;
 		snprintf(label, sizeof(label), "%s/%u", t->threads[i].name[0] ? t->threads[i].name : "thread",
 			 t->threads[i].tid);
 		fprintf(out, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":",
@@ -286,50 +428,85 @@ static void write_metadata(const struct chrome_writer *cw)
 	}
 }
 
-static int chrome_write(const struct trace_file *t, FILE *out)
+/* Everything before the slices, with stdio (a few hundred lines). */
+static int write_head(const struct chrome_writer *cw, FILE *out)
 {
-	struct chrome_writer cw = { .trace = t, .out = out, .task_pid = t->meta.pid + TASK_PID_OFFSET };
-	uint64_t first = t->first_ts;
-	struct task_model model;
-	int err;
+	const struct trace_file *t = cw->trace;
 
-	err = task_model__build(&model, t, TASK_MODEL_KEEP_HISTORY);
-	if (err)
-		return err;
-	cw.model = &model;
-	cw.colors = calloc(t->function_count + 1, sizeof(*cw.colors));
-	if (!cw.colors) {
-		task_model__free(&model);
-		return -ENOMEM;
-	}
-	cw.texts = calloc(t->function_count + 1, sizeof(*cw.texts));
-	for (size_t i = 0; cw.texts && !err && i < t->function_count; i++) {
-		cw.colors[i] = function_colors[hash_string(t->functions[i].name) %
-					       (sizeof(function_colors) / sizeof(function_colors[0]))];
-		err = make_slice_text(&t->functions[i], &cw.texts[i]);
-	}
-	if (!cw.texts || err) {
-		free_slice_texts(cw.texts, t->function_count);
-		free(cw.colors);
-		task_model__free(&model);
-		return -ENOMEM;
-	}
-	cw.origin_ns = t->meta.start_clock_ns && t->meta.start_clock_ns <= first ? t->meta.start_clock_ns : first;
 	fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"asynctrace\",\"target\":", out);
 	json_write_string(out, t->meta.target_path);
-	fprintf(out, ",\"events\":%" PRIu64 ",\"lost\":%" PRIu64 "},\n\"traceEvents\":[\n", t->trailer.events,
-		t->trailer.lost);
-	write_metadata(&cw);
-	write_task_names(&cw);
-	err = trace_file__replay_polls(t, write_poll, &cw, NULL);
-	write_flows(&cw);
-	write_cancellations(&cw);
-	fputs("\n]}\n", out);
-	free_slice_texts(cw.texts, t->function_count);
-	free(cw.colors);
-	task_model__free(&model);
-	if (!err && ferror(out))
-		err = -EIO;
+	fprintf(out, ",\"events\":%" PRIu64 ",\"lost\":%" PRIu64, t->trailer.events, t->trailer.lost);
+	if (write_locations(t, out))
+		return -ENOMEM;
+	fputs("},\n\"traceEvents\":[\n", out);
+	write_thread_names(cw, out);
+	errno = 0;
+	if (fflush(out) != 0 || ferror(out))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* Once the model is there: the arrows and markers. */
+static int write_task_events(struct chrome_writer *cw)
+{
+	int err = cw->model ? 0 : take_model(cw);
+
+	if (!err) {
+		write_flows(cw);
+		write_cancellations(cw);
+	}
+	return err;
+}
+
+/* The slices, flows and markers, through our buffers on out's descriptor
+ * (stdio has nothing buffered any more: write_head flushed it). */
+static int write_events(struct chrome_writer *cw, FILE *out)
+{
+	int err = outbuf__open(&cw->out, out);
+	int close_err;
+
+	if (err)
+		return err;
+	/* With task ids, the filter needs each poll's task from the start. */
+	if (cw->filter && cw->filter->task_count)
+		err = take_model(cw);
+	if (!err)
+		err = trace_file__replay_polls(cw->trace, write_poll, cw, NULL);
+	if (!err)
+		err = cw->err;
+	if (!err)
+		err = write_task_events(cw);
+	outbuf__put(&cw->out, "\n]}\n", 4);
+	close_err = outbuf__close(&cw->out);
+	return err ? err : close_err;
+}
+
+static int chrome_write(const struct trace_file *t, const struct export_filter *filter, FILE *out)
+{
+	struct chrome_writer cw = { .trace = t, .filter = filter, .task_pid = t->meta.pid + TASK_PID_OFFSET };
+	struct model_job job;
+	uint64_t first = t->first_ts;
+	int err;
+
+	cw.shadow.trace = t;
+	cw.job = &job;
+	model_job__start(&job, t);
+	err = make_function_texts(&cw);
+	/* Task ids are checked before anything is written, and with them
+	 * the first replay needs the model for each poll's task. */
+	if (!err && filter && filter->task_count) {
+		err = model_job__join(&job);
+		if (!err && export_filter__missing_task(filter, &job.model))
+			err = -ESRCH;
+	}
+	cw.origin_ns = t->meta.start_clock_ns && t->meta.start_clock_ns <= first ? t->meta.start_clock_ns : first;
+	if (!err)
+		err = write_head(&cw, out);
+	if (!err)
+		err = write_events(&cw, out);
+	model_job__free(&job);
+	poll_hold__free(&cw.hold);
+	free_function_texts(cw.texts, t->function_count);
 	return err;
 }
 
@@ -337,8 +514,10 @@ const struct export_format chrome_export_format = {
 	.name = "chrome",
 	.description = "Chrome Trace Event JSON for chrome://tracing and ui.perfetto.dev",
 	.write = chrome_write,
-	/* 250 on tokio_ct's 3.75 M events (docs/performance.md); Chrome's
-	 * viewer and ui.perfetto.dev's JSON importer give up near 256 MB. */
-	.bytes_per_event = 250,
+	/* tokio_ct (docs/performance.md): 168 with the default probes, 220
+	 * with --polls-only (every event a poll's): the larger, so that the
+	 * warning comes before a file too big. Chrome's viewer and
+	 * ui.perfetto.dev's JSON importer give up near 256 MB. */
+	.bytes_per_event = 220,
 	.viewer_limit_bytes = 256ULL << 20,
 };

@@ -7,11 +7,15 @@
 
 #include "trace/reader.h"
 
+struct export_filter;
+
 struct export_format {
 	const char *name;
 	const char *description;
-	/* Writes the whole trace to out. Returns 0 or a negative errno. */
-	int (*write)(const struct trace_file *trace, FILE *out);
+	/* Writes the trace to out: all of it, or with a filter (NULL: none)
+	 * what it keeps. Returns 0 or a negative errno; -ESRCH before writing
+	 * anything when the filter names a task the trace does not have. */
+	int (*write)(const struct trace_file *trace, const struct export_filter *filter, FILE *out);
 	/* Output bytes per trace event, as measured (0: not estimated), and
 	 * the size past which the format's viewers fail to open a file
 	 * (0: none known). */

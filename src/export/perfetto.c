@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "export/export.h"
+#include "export/filter.h"
 #include "export/perfetto.h"
 #include "export/perfetto_seq.h"
 #include "trace/polls.h"
@@ -76,6 +77,7 @@ struct pf_thread {
 struct pf_writer {
 	const struct trace_file *trace;
 	const struct task_model *model;
+	const struct export_filter *filter; /* NULL: everything */
 	struct pb_writer out;
 	struct pf_seq tasks;
 	struct pf_thread *threads;
@@ -208,10 +210,13 @@ static int known_threads(struct pf_writer *w)
 
 	if (!tids)
 		return -ENOMEM;
+	n = 0;
 	for (size_t i = 0; i < w->trace->thread_count; i++)
-		tids[i] = w->trace->threads[i].tid;
+		if (export_filter__keeps_thread(w->filter, w->trace->threads[i].tid))
+			tids[n++] = w->trace->threads[i].tid;
 	for (size_t i = 0; i < m->wake_count; i++)
-		tids[w->trace->thread_count + i] = m->wakes[i].tid;
+		if (export_filter__keeps_wake(w->filter, &m->wakes[i]))
+			tids[n++] = m->wakes[i].tid;
 	qsort(tids, n, sizeof(*tids), cmp_u32);
 	for (size_t i = 0; i < n && !w->err; i++) {
 		struct pf_thread *th = add_thread(w, tids[i]);
@@ -223,6 +228,8 @@ static int known_threads(struct pf_writer *w)
 	for (size_t i = 0; i < m->wake_count && !w->err; i++) {
 		struct pf_thread *th = find_thread(w, m->wakes[i].tid);
 
+		if (!export_filter__keeps_wake(w->filter, &m->wakes[i]))
+			continue;
 		if (ARRAY_RESERVE(th->wakes, th->wake_cap, th->wake_count + 1))
 			return w->err = -ENOMEM;
 		th->wakes[th->wake_count++] = (uint32_t)i;
@@ -505,10 +512,18 @@ static int flush_group(struct pf_writer *w, struct pf_thread *th)
 static void collect_poll(const struct poll *p, void *ctx)
 {
 	struct pf_writer *w = ctx;
+	bool group_ends = p->depth == 0 || p->parent_runs_tasks;
 	struct pf_thread *th;
 
 	if (w->err)
 		return;
+	if (!export_filter__keeps_poll(w->filter, w->model, p)) {
+		/* left out, but it may close a group of kept ones */
+		th = find_thread(w, p->tid);
+		if (group_ends && th && th->poll_count)
+			w->err = flush_group(w, th);
+		return;
+	}
 	th = add_thread(w, p->tid);
 	if (th && !th->seq.started)
 		w->err = start_thread(w, th);
@@ -525,7 +540,7 @@ static void collect_poll(const struct poll *p, void *ctx)
 	 * only the shell is open, and its slice, written when it closes,
 	 * begins before what the sequence has written: its BEGIN has an
 	 * absolute time (pf_seq__begin_event), and viewers sort by time. */
-	if (p->depth == 0 || p->parent_runs_tasks)
+	if (group_ends)
 		w->err = flush_group(w, th);
 }
 
@@ -554,12 +569,12 @@ static int task_events(struct pf_writer *w)
 
 	w->event_count = 0;
 	for (size_t i = 0; i < m->wake_count && !err; i++)
-		if (flows(w, &m->wakes[i]))
+		if (flows(w, &m->wakes[i]) && export_filter__keeps_wake(w->filter, &m->wakes[i]))
 			err = add_event(w, m->wakes[i].poll_ts, task_uuid(m->wakes[i].target), (uint32_t)i, PF_WOKEN);
 	for (size_t i = 0; i < m->cancellation_count && !err; i++) {
 		const struct cancellation *c = &m->cancellations[i];
 
-		if (c->task >= 1 && c->task <= m->task_count)
+		if (c->task >= 1 && c->task <= m->task_count && export_filter__keeps_cancellation(w->filter, c))
 			err = add_event(w, c->ts, task_uuid(c->task), (uint32_t)i, PF_CANCEL);
 	}
 	if (!err && w->event_count)
@@ -597,7 +612,8 @@ static int write_tasks_sequence(struct pf_writer *w)
 		err = pb_writer__end_packet(&w->out, packet);
 	}
 	for (size_t i = 0; i < w->model->task_count && !err; i++)
-		err = task_descriptor(w, &w->model->tasks[i]);
+		if (export_filter__keeps_task_track(w->filter, &w->model->tasks[i]))
+			err = task_descriptor(w, &w->model->tasks[i]);
 	if (!err)
 		err = pf_seq__start_clock(&w->tasks, &w->out, t->first_ts, true);
 	if (!err)
@@ -620,9 +636,9 @@ static void free_writer(struct pf_writer *w)
 	free(w->stack);
 }
 
-int perfetto_write_trace(const struct trace_file *t, FILE *out, int level)
+int perfetto_write_trace(const struct trace_file *t, const struct export_filter *filter, FILE *out, int level)
 {
-	struct pf_writer w = { .trace = t };
+	struct pf_writer w = { .trace = t, .filter = filter };
 	struct task_model model;
 	int err;
 
@@ -630,6 +646,10 @@ int perfetto_write_trace(const struct trace_file *t, FILE *out, int level)
 	if (err)
 		return err;
 	w.model = &model;
+	if (export_filter__missing_task(filter, &model)) {
+		task_model__free(&model);
+		return -ESRCH; /* nothing written */
+	}
 	pb_writer__init(&w.out, out, level);
 	pf_seq__init(&w.tasks, TASKS_SEQUENCE);
 	err = write_tasks_sequence(&w);
@@ -652,9 +672,9 @@ int perfetto_write_trace(const struct trace_file *t, FILE *out, int level)
 	return err;
 }
 
-static int perfetto_write(const struct trace_file *t, FILE *out)
+static int perfetto_write(const struct trace_file *t, const struct export_filter *filter, FILE *out)
 {
-	return perfetto_write_trace(t, out, PERFETTO_DEFLATE_LEVEL);
+	return perfetto_write_trace(t, filter, out, PERFETTO_DEFLATE_LEVEL);
 }
 
 const struct export_format perfetto_export_format = {

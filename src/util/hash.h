@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 /* FNV-1a of a NUL-terminated string (NULL hashes as ""): stable across runs
- * and machines, which export colors rely on. */
+ * and machines. */
 static inline uint64_t hash_string(const char *s)
 {
 	uint64_t hash = 1469598103934665603ULL;

@@ -56,7 +56,7 @@ def report_top_sort_and_long_poll_options():
 
 @test_once
 def chrome_export_says_when_too_big_for_viewers():
-    """2 M events make ~480 MB of Chrome JSON, past the ~256 MB viewers
+    """1.5 M events (polls only) make ~330 MB of Chrome JSON, past the ~256 MB viewers
     open: export says so once, suggests Perfetto, and still writes it; a
     small trace gets no warning."""
     need_root()

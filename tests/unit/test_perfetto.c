@@ -264,7 +264,7 @@ static char *export_bytes(struct events *ev, int level, size_t *len)
 	int err = -1;
 
 	if (out) {
-		err = perfetto_write_trace(t, out, level);
+		err = perfetto_write_trace(t, NULL, out, level);
 		fclose(out);
 	}
 	trace_file__close(t);
