@@ -10,10 +10,10 @@ many's begin), then the rule itself against the unfiltered export, and
 the Perfetto export (decoded with protoc) against the Chrome one."""
 import collections
 import os
-import subprocess
 
 from harness import *  # noqa: F401,F403
-from t_golden import PROTO, TASK_PID_OFFSET, fixtures, ns, one, parse_text_proto
+import perfetto_decode
+from t_golden import TASK_PID_OFFSET, fixtures, ns, one
 
 TIMING = os.path.join(RUST, "timing")
 FEW = "timing::few::{{closure}}"
@@ -67,35 +67,33 @@ def check_flows_inside(doc, keep_start, keep_end, what):
 def perfetto_slices(trace, *filters):
     """The Perfetto export's slices as (pid-like, tid, name, start, end) in
     Chrome's terms: thread tracks under the target's pid, task tracks under
-    the tasks' pid with the task id."""
+    the tasks' pid with the task id. Decoded (bundles inflated, interning
+    and clocks resolved) by perfetto_decode."""
     out = tmpfile("filtered.pftrace")
     proc = tracer("export", "--format", "perfetto", "-o", out, *filters, trace)
     check_eq(proc.returncode, 0, f"perfetto export {' '.join(filters)} ({proc.stderr.strip()})")
-    with open(out, "rb") as f:
-        dec = subprocess.run(["protoc", f"--proto_path={os.path.dirname(PROTO)}", "--decode=perfetto.protos.Trace",
-                              PROTO], stdin=f, capture_output=True, timeout=120)
-    check_eq(dec.returncode, 0, f"protoc --decode ({dec.stderr.decode()[-300:]})")
-    packets = parse_text_proto(dec.stdout.decode()).get("packet", [])
+    decoded = perfetto_decode.decode(out)
+    check_eq(decoded.problems, [], "Perfetto sequences, interning and clocks")
     tracks, pid = {}, None
-    for p in packets:
-        d = one(p, "track_descriptor")
-        if d and one(d, "thread"):
+    for d in decoded.descriptors:
+        if one(d, "thread"):
             pid = one(one(d, "thread"), "pid")
             tracks[one(d, "uuid")] = ("thread", one(one(d, "thread"), "tid"))
-        elif d and one(d, "parent_uuid") == 2:
+        elif one(d, "parent_uuid") == 2:
             tracks[one(d, "uuid")] = ("task", int(one(d, "name").split(":")[0].split()[1]))
     found, stacks = collections.Counter(), collections.defaultdict(list)
-    for p in packets:
-        e = one(p, "track_event")
-        if not e:
+    # in time order (stable: file order at equal times); a worker loop's
+    # BEGIN is written after what it contains
+    for e in sorted(decoded.events, key=lambda e: e["ts"]):
+        track = tracks.get(e["track"])
+        if e["type"] not in ("TYPE_SLICE_BEGIN", "TYPE_SLICE_END"):
             continue
-        track = tracks.get(one(e, "track_uuid"))
-        check(track is not None, f"perfetto: an event on an undeclared track {one(e, 'track_uuid')}")
-        if one(e, "type") == "TYPE_SLICE_BEGIN":
-            stacks[track].append((one(e, "name"), one(p, "timestamp")))
-        elif one(e, "type") == "TYPE_SLICE_END":
+        check(track is not None, f"perfetto: a slice on an undeclared track {e['track']}")
+        if e["type"] == "TYPE_SLICE_BEGIN":
+            stacks[track].append((e["name"], e["ts"]))
+        else:
             name, start = stacks[track].pop()
-            found[(track, name, start, one(p, "timestamp"))] += 1
+            found[(track, name, start, e["ts"])] += 1
     return found, {t for t in tracks.values()}, pid
 
 
