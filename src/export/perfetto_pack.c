@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -10,7 +12,7 @@ enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2 };
 #define TRACE_PACKET 1        /* Trace.packet */
 #define COMPRESSED_PACKETS 50 /* TracePacket.compressed_packets */
 
-static int grow(struct pb_buf *b, size_t more)
+int pb_buf__grow(struct pb_buf *b, size_t more)
 {
 	size_t cap = b->cap ? b->cap : 256;
 	uint8_t *data;
@@ -27,11 +29,9 @@ static int grow(struct pb_buf *b, size_t more)
 	return 0;
 }
 
-/* Every field's append checks for room: the check is inline, the growth
- * (rare) is not. */
 static inline int reserve(struct pb_buf *b, size_t more)
 {
-	return b->len + more <= b->cap && !b->err ? 0 : grow(b, more);
+	return pb_buf__reserve(b, more);
 }
 
 static size_t varint_size(uint64_t v)
@@ -54,30 +54,9 @@ static void put_varint(uint8_t *at, uint64_t v)
 	*at = (uint8_t)v;
 }
 
-void pb_varint(struct pb_buf *b, uint64_t v)
-{
-	uint8_t *at;
-
-	if (reserve(b, 10))
-		return;
-	at = b->data + b->len;
-	while (v > 0x7f) {
-		*at++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*at++ = (uint8_t)v;
-	b->len = (size_t)(at - b->data);
-}
-
 static void tag(struct pb_buf *b, uint32_t field, unsigned wire)
 {
 	pb_varint(b, (uint64_t)field << 3 | wire);
-}
-
-void pb_uint(struct pb_buf *b, uint32_t field, uint64_t v)
-{
-	tag(b, field, WIRE_VARINT);
-	pb_varint(b, v);
 }
 
 void pb_fixed64(struct pb_buf *b, uint32_t field, uint64_t v)
@@ -139,9 +118,125 @@ void pb_buf_free(struct pb_buf *b)
 	*b = (struct pb_buf){ 0 };
 }
 
+/* The compressing thread and the one bundle it may hold. */
+struct pb_compressor {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct pb_buf pending;  /* a full bundle handed over; len 0: none */
+	bool quit;
+	int err;                /* its first failure, sticky */
+	struct pb_writer *w;
+};
+
+static int write_out(struct pb_writer *w, const struct pb_buf *b)
+{
+	if (b->len && fwrite(b->data, 1, b->len, w->out) != b->len)
+		return -EIO;
+	w->bytes_written += b->len;
+	return 0;
+}
+
+/* A bundle as one TracePacket { compressed_packets: deflate(bundle) },
+ * built in d and written. Returns 0 or a negative errno. */
+static int deflate_and_write(struct pb_writer *w, const struct pb_buf *bundle, struct pb_buf *d)
+{
+	uLongf zlen = compressBound(bundle->len);
+	size_t packet, field;
+
+	if (!w->level)
+		return write_out(w, bundle);
+	d->len = 0;
+	packet = pb_begin(d, TRACE_PACKET);
+	field = pb_begin(d, COMPRESSED_PACKETS);
+	if (reserve(d, zlen))
+		return d->err;
+	if (compress2(d->data + d->len, &zlen, bundle->data, bundle->len, w->level) != Z_OK)
+		return -ENOMEM; /* zlib fails only for memory, the bound being enough */
+	d->len += zlen;
+	pb_end(d, field);
+	pb_end(d, packet);
+	return d->err ? d->err : write_out(w, d);
+}
+
+static void *compress_loop(void *arg)
+{
+	struct pb_compressor *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->pending.len && !c->quit)
+			pthread_cond_wait(&c->changed, &c->lock);
+		if (!c->pending.len)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		/* the writer's thread does not touch pending, deflated or out now */
+		int err = c->err ? 0 : deflate_and_write(c->w, &c->pending, &c->w->deflated);
+
+		pthread_mutex_lock(&c->lock);
+		if (err && !c->err)
+			c->err = err;
+		c->pending.len = 0;
+		pthread_cond_broadcast(&c->changed);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void start_compressor(struct pb_writer *w)
+{
+	struct pb_compressor *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return; /* compressed on the writer's thread instead */
+	c->w = w;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
+	if (pthread_create(&c->thread, NULL, compress_loop, c)) {
+		pthread_cond_destroy(&c->changed);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return;
+	}
+	w->compressor = c;
+}
+
+/* Waits until the thread holds no bundle; its error, if any. */
+static int wait_idle(struct pb_compressor *c)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->pending.len)
+		pthread_cond_wait(&c->changed, &c->lock);
+	err = c->err;
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+static void stop_compressor(struct pb_writer *w)
+{
+	struct pb_compressor *c = w->compressor;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->quit = true;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->lock);
+	pb_buf_free(&c->pending);
+	free(c);
+	w->compressor = NULL;
+}
+
 void pb_writer__init(struct pb_writer *w, FILE *out, int level)
 {
 	*w = (struct pb_writer){ .out = out, .level = level };
+	if (level)
+		start_compressor(w);
 }
 
 size_t pb_writer__begin_packet(struct pb_writer *w)
@@ -150,36 +245,27 @@ size_t pb_writer__begin_packet(struct pb_writer *w)
 	return pb_begin(&w->bundle, TRACE_PACKET);
 }
 
-static int write_out(struct pb_writer *w, const struct pb_buf *b)
-{
-	if (b->len && fwrite(b->data, 1, b->len, w->out) != b->len)
-		return w->err = -EIO;
-	w->bytes_written += b->len;
-	return 0;
-}
-
-/* The bundle as one TracePacket { compressed_packets: deflate(bundle) }. */
+/* The full bundle out: to the thread (swapping buffers: the one it gave
+ * back becomes the next bundle), or deflated and written here. */
 static int write_bundle(struct pb_writer *w)
 {
-	struct pb_buf *d = &w->deflated;
-	uLongf zlen = compressBound(w->bundle.len);
-	size_t packet, field;
+	struct pb_compressor *c = w->compressor;
+	struct pb_buf spare;
+	int err;
 
-	if (!w->level)
-		return write_out(w, &w->bundle);
-	d->len = 0;
-	packet = pb_begin(d, TRACE_PACKET);
-	field = pb_begin(d, COMPRESSED_PACKETS);
-	if (reserve(d, zlen))
-		return w->err = d->err;
-	if (compress2(d->data + d->len, &zlen, w->bundle.data, w->bundle.len, w->level) != Z_OK)
-		return w->err = -ENOMEM; /* zlib fails only for memory, the bound being enough */
-	d->len += zlen;
-	pb_end(d, field);
-	pb_end(d, packet);
-	if (d->err)
-		return w->err = d->err;
-	return write_out(w, d);
+	if (!c)
+		return w->err = deflate_and_write(w, &w->bundle, &w->deflated);
+	err = wait_idle(c);
+	if (err)
+		return w->err = err;
+	pthread_mutex_lock(&c->lock);
+	spare = c->pending;
+	c->pending = w->bundle;
+	w->bundle = spare;
+	w->bundle.len = 0;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 int pb_writer__end_packet(struct pb_writer *w, size_t mark)
@@ -203,6 +289,13 @@ int pb_writer__finish(struct pb_writer *w)
 		w->err = w->bundle.err;
 	if (!w->err && w->bundle.len)
 		write_bundle(w);
+	if (w->compressor) {
+		int err = wait_idle(w->compressor);
+
+		if (!w->err)
+			w->err = err;
+		stop_compressor(w);
+	}
 	pb_buf_free(&w->bundle);
 	pb_buf_free(&w->deflated);
 	return w->err;

@@ -24,9 +24,37 @@ struct pb_buf {
 	int err; /* sticky: -ENOMEM after a failed growth */
 };
 
-void pb_varint(struct pb_buf *b, uint64_t v);
+/* Room for `more` bytes: the check is inline (every append makes it), the
+ * growth is not. Returns 0 or the buffer's sticky error. */
+int pb_buf__grow(struct pb_buf *b, size_t more);
+
+static inline int pb_buf__reserve(struct pb_buf *b, size_t more)
+{
+	return b->len + more <= b->cap && !b->err ? 0 : pb_buf__grow(b, more);
+}
+
+/* Inline: several per event, a third of the export's time as calls. */
+static inline void pb_varint(struct pb_buf *b, uint64_t v)
+{
+	uint8_t *at;
+
+	if (pb_buf__reserve(b, 10))
+		return;
+	at = b->data + b->len;
+	while (v > 0x7f) {
+		*at++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*at++ = (uint8_t)v;
+	b->len = (size_t)(at - b->data);
+}
+
 /* A varint field: tag (field, wire type 0) and value. */
-void pb_uint(struct pb_buf *b, uint32_t field, uint64_t v);
+static inline void pb_uint(struct pb_buf *b, uint32_t field, uint64_t v)
+{
+	pb_varint(b, (uint64_t)field << 3); /* wire type 0 */
+	pb_varint(b, v);
+}
 void pb_fixed64(struct pb_buf *b, uint32_t field, uint64_t v);
 void pb_bytes(struct pb_buf *b, uint32_t field, const void *data, size_t len);
 void pb_string(struct pb_buf *b, uint32_t field, const char *s);
@@ -41,6 +69,8 @@ void pb_buf_free(struct pb_buf *b);
  * so more buys only fewer bundle headers), small enough to stay in cache. */
 #define PB_BUNDLE_BYTES (512u * 1024)
 
+struct pb_compressor;
+
 struct pb_writer {
 	FILE *out;
 	struct pb_buf bundle;   /* packets, each framed as Trace.packet */
@@ -49,6 +79,10 @@ struct pb_writer {
 	uint64_t packets;
 	uint64_t bytes_written;
 	int err;
+	/* Deflate is a third of the export: full bundles go to a thread that
+	 * compresses and writes them, in order, while the next one fills.
+	 * NULL: done on the caller's thread (level 0, or no thread). */
+	struct pb_compressor *compressor;
 };
 
 /* level: a zlib compression level, or 0 to write plain packets. */
