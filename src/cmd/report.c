@@ -349,7 +349,9 @@ static int analyse(const struct trace_file *trace, const struct report_options *
 
 	if (rc)
 		return rc;
-	rc = task_model__init(model, trace, 0);
+	/* The summary lists no task: fold them as they go (memory follows
+	 * live tasks); the task list and JSON keep every task. */
+	rc = task_model__init(model, trace, o->tasks || o->json ? 0 : TASK_MODEL_FOLD);
 	if (rc) {
 		trace_summary__free(summary);
 		return rc;

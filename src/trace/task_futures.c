@@ -58,7 +58,11 @@ int task_model__future_summaries(const struct task_model *m, struct future_summa
 		sums[i].last_func = NO_FUNCTION;
 	for (size_t i = 0; i < m->node_count && !err; i++) {
 		const struct tree_node *n = &m->nodes[i];
-		struct future_summary *f = &sums[canon[n->func_id]];
+		struct future_summary *f;
+
+		if (n->func_id == NO_FUNCTION)
+			continue; /* a folded node's free slot */
+		f = &sums[canon[n->func_id]];
 
 		f->last_func = n->func_id;
 		f->instances += n->instances;

@@ -12,21 +12,20 @@
 #include "trace/tasks_private.h"
 #include "util/array.h"
 
-static struct tree_node *node_for(struct task_model *m, const struct task *t, const struct poll *p)
+static struct tree_node *node_for(struct task_model *m, struct task *t, const struct poll *p)
 {
 	uint64_t key = tasks_mix(t->id, p->path);
 	uintptr_t index = (uintptr_t)u64map_get(&m->node_index, key);
 	struct tree_node *n;
+	uint32_t at;
 
 	if (index)
 		return &m->nodes[index - 1];
-	if (ARRAY_RESERVE(m->nodes, m->node_capacity, m->node_count + 1) ||
-	    u64map_put(&m->node_index, key, (void *)(uintptr_t)(m->node_count + 1))) {
+	n = tasks_new_node(m, t, &at);
+	if (!n || u64map_put(&m->node_index, key, (void *)(uintptr_t)(at + 1))) {
 		m->err = -ENOMEM;
 		return NULL;
 	}
-	n = &m->nodes[m->node_count++];
-	memset(n, 0, sizeof(*n));
 	n->task = t->id;
 	n->func_id = p->func_id;
 	n->path = p->path;
@@ -86,6 +85,7 @@ static struct future_slot *future_slot(struct task_model *m, const struct poll *
 	    u64map_get(&m->dropped_types, tasks_name_hash(m, p->func_id) | 1)) {
 		slot->node = slot->ready_node - 1;
 		slot->ready_node = 0;
+		tasks_count_future(m, slot, n->task); /* live again */
 		return slot;
 	}
 	if (!slot) {
@@ -97,6 +97,7 @@ static struct future_slot *future_slot(struct task_model *m, const struct poll *
 		}
 	}
 	/* A new instance (also one reusing a finished one's address). */
+	tasks_count_future(m, slot, n->task);
 	slot->node = (uint32_t)(n - m->nodes);
 	slot->root_of = 0;
 	slot->pending_since = 0;
@@ -114,9 +115,13 @@ static void end_future(struct task_model *m, const struct poll *p, struct future
 	    u64map_get(&m->dropped_types, tasks_name_hash(m, p->func_id) | 1)) {
 		slot->ready_node = slot->node + 1;
 		slot->node = NO_FUNCTION;
+		/* ended: its drop may never be seen (inlined), so it holds no
+		 * task from being folded */
+		tasks_count_future(m, slot, 0);
 		return;
 	}
 	u64map_remove(&m->futures, tasks_mix(p->future, tasks_name_hash(m, p->func_id)));
+	tasks_count_future(m, slot, 0);
 	free(slot);
 }
 
@@ -229,6 +234,7 @@ void tasks_on_drop(struct task_model *m, const struct hook *h)
 	}
 release:
 	u64map_remove(&m->futures, key);
+	tasks_count_future(m, slot, 0);
 	free(slot);
 }
 
@@ -254,7 +260,9 @@ int tasks_link_tree(struct task_model *m)
 	 * child list in start order. */
 	for (size_t k = m->node_count; k-- > 0;) {
 		struct tree_node *n = &m->nodes[order[k]];
-		uintptr_t parent = n->parent_path ? (uintptr_t)u64map_get(&m->node_index, tasks_mix(n->task, n->parent_path)) : 0;
+		/* a folded node's slot, free (TASK_MODEL_FOLD), has no tree */
+		uintptr_t parent = n->func_id == NO_FUNCTION || !n->parent_path ? 0 :
+				   (uintptr_t)u64map_get(&m->node_index, tasks_mix(n->task, n->parent_path));
 
 		if (!parent)
 			continue;
@@ -291,6 +299,8 @@ void tasks_name(struct task_model *m)
 		struct task *t = &m->tasks[i];
 		uint32_t n = t->first_node;
 
+		if (!t->id)
+			continue; /* a folded task's free slot */
 		t->name_func = t->root_func;
 		if (n == NO_FUNCTION)
 			continue;

@@ -118,7 +118,8 @@ void tasks_on_wake(struct task_model *m, const struct hook *h, struct task *wake
 	target->wakes++;
 	target->wakes_by_ref += w.by_ref;
 	target->self_wakes += w.self;
-	count_pair(m, &w);
+	if (!(m->flags & TASK_MODEL_FOLD))
+		count_pair(m, &w); /* folding reuses ids: pairs would mix tasks */
 	if (target->state != TASK_PENDING)
 		target->wakes_after_end++;
 	if (target->state != TASK_PENDING && !keeps_history(m))

@@ -32,24 +32,40 @@ struct task *tasks_live(struct task_model *m, uint64_t key)
 	return &m->tasks[index - 1];
 }
 
+/* A slot for a new task: a folded one's, or the next. Returns its index,
+ * or SIZE_MAX when out of memory. */
+static size_t task_slot(struct task_model *m)
+{
+	size_t index = m->free_tasks;
+
+	if (index) {
+		m->free_tasks = m->tasks[index - 1].own_nodes;
+		return index - 1;
+	}
+	if (ARRAY_RESERVE(m->tasks, m->task_capacity, m->task_count + 1))
+		return SIZE_MAX;
+	return m->task_count++;
+}
+
 static struct task *new_task(struct task_model *m, uint64_t key, uint64_t ptr, uint64_t created)
 {
+	bool folding = m->flags & TASK_MODEL_FOLD;
+	uintptr_t previous = folding ? 0 : (uintptr_t)u64map_get(&m->latest_tasks, key);
+	size_t index = task_slot(m);
 	struct task *t;
 
-	uintptr_t previous = (uintptr_t)u64map_get(&m->latest_tasks, key);
-
-	if (ARRAY_RESERVE(m->tasks, m->task_capacity, m->task_count + 1) ||
-	    u64map_put(&m->live_tasks, key, (void *)(uintptr_t)(m->task_count + 1)) ||
-	    u64map_put(&m->latest_tasks, key, (void *)(uintptr_t)(m->task_count + 1))) {
+	/* Folding, nothing looks tasks up by time: no latest_tasks. */
+	if (index == SIZE_MAX || u64map_put(&m->live_tasks, key, (void *)(uintptr_t)(index + 1)) ||
+	    (!folding && u64map_put(&m->latest_tasks, key, (void *)(uintptr_t)(index + 1)))) {
 		m->err = -ENOMEM;
 		return NULL;
 	}
 	if (key == m->cached_key)
-		m->cached_index = m->task_count + 1;
-	t = &m->tasks[m->task_count];
+		m->cached_index = index + 1;
+	t = &m->tasks[index];
 	memset(t, 0, sizeof(*t));
 	t->previous = (uint32_t)previous;
-	t->id = (uint32_t)++m->task_count;
+	t->id = (uint32_t)(index + 1);
 	t->ptr = ptr;
 	t->root_func = t->name_func = t->park_func = t->poll_park_func = NO_FUNCTION;
 	t->first_node = NO_FUNCTION;
@@ -84,6 +100,8 @@ static void start_task_poll(struct task_model *m, const struct hook *h)
 
 	if (!h->task || (t && t->state == TASK_PENDING))
 		return;
+	if (t)
+		tasks_release(m, t); /* its memory holds the new task */
 	t = new_task(m, h->task, h->task, h->event->ts);
 	if (t)
 		adopt_spawn(m, t);
@@ -95,6 +113,86 @@ void tasks_end(struct task *t, enum task_state state, uint64_t ts)
 		return;
 	t->state = state;
 	t->ended = ts;
+}
+
+static uint64_t task_key(const struct task *t)
+{
+	return t->ptr; /* only runtime tasks are released: block_on roots are not */
+}
+
+/* Nothing can refer to the task again: its counts go to the folded sums,
+ * its waiting wakes, nodes and slot are freed for reuse. */
+static void fold(struct task_model *m, struct task *t)
+{
+	uint32_t index = t->id;
+	uintptr_t live = (uintptr_t)u64map_get(&m->live_tasks, task_key(t));
+
+	m->folded_self_wakes += t->self_wakes;
+	m->folded_wakes_after_end += t->wakes_after_end;
+	while (t->waiting_head) {
+		uint32_t w = t->waiting_head;
+
+		t->waiting_head = m->wakes[w - 1].next;
+		m->wakes[w - 1].next = m->free_wakes;
+		m->free_wakes = w;
+	}
+	while (t->own_nodes) {
+		uint32_t at = t->own_nodes - 1;
+		struct tree_node *n = &m->nodes[at];
+
+		t->own_nodes = n->next_own;
+		u64map_remove(&m->node_index, tasks_mix(t->id, n->path));
+		n->func_id = NO_FUNCTION;
+		n->next_own = m->free_nodes;
+		m->free_nodes = at + 1;
+	}
+	if (live == index)
+		u64map_remove(&m->live_tasks, task_key(t));
+	if (m->cached_index == index)
+		m->cached_key = 0;
+	memset(t, 0, sizeof(*t)); /* id 0: a free slot */
+	t->own_nodes = m->free_tasks;
+	m->free_tasks = index;
+	m->tasks_folded++;
+}
+
+void tasks_release(struct task_model *m, struct task *t)
+{
+	t->freed = 1;
+	if ((m->flags & TASK_MODEL_FOLD) && !t->live_futures && t->ptr && t->id)
+		fold(m, t);
+}
+
+void tasks_count_future(struct task_model *m, struct future_slot *slot, uint32_t id)
+{
+	if (slot->task && slot->task <= m->task_count) {
+		struct task *old = &m->tasks[slot->task - 1];
+
+		if (old->live_futures && !--old->live_futures && old->freed)
+			tasks_release(m, old);
+	}
+	slot->task = id;
+	if (id)
+		m->tasks[id - 1].live_futures++;
+}
+
+struct tree_node *tasks_new_node(struct task_model *m, struct task *t, uint32_t *index)
+{
+	struct tree_node *n;
+
+	if (m->free_nodes) {
+		*index = m->free_nodes - 1;
+		m->free_nodes = m->nodes[*index].next_own;
+	} else {
+		if (ARRAY_RESERVE(m->nodes, m->node_capacity, m->node_count + 1))
+			return NULL;
+		*index = (uint32_t)m->node_count++;
+	}
+	n = &m->nodes[*index];
+	memset(n, 0, sizeof(*n));
+	n->next_own = t->own_nodes;
+	t->own_nodes = *index + 1;
+	return n;
 }
 
 /* The deepest .await reached during the poll that just ended is where the
@@ -227,8 +325,10 @@ static void on_task_new(struct task_model *m, const struct hook *h)
 
 	if (!h->event->arg0)
 		return;
-	if (old)
+	if (old) {
 		tasks_end(old, old->last_pending ? TASK_CANCELLED : TASK_COMPLETED, h->event->ts);
+		tasks_release(m, old);
+	}
 	t = new_task(m, h->event->arg0, h->event->arg0, h->event->ts);
 	if (!t)
 		return;
@@ -240,8 +340,10 @@ static void on_task_free(struct task_model *m, const struct hook *h)
 {
 	struct task *t = tasks_live(m, h->event->arg0);
 
-	if (t)
-		tasks_end(t, t->last_pending ? TASK_CANCELLED : TASK_COMPLETED, h->event->ts);
+	if (!t)
+		return;
+	tasks_end(t, t->last_pending ? TASK_CANCELLED : TASK_COMPLETED, h->event->ts);
+	tasks_release(m, t);
 }
 
 static void on_hook(const struct hook *h, void *ctx)
@@ -348,6 +450,8 @@ void task_model__warnings(const struct task_model *m, uint64_t long_polls, struc
 {
 	memset(w, 0, sizeof(*w));
 	w->long_polls = long_polls;
+	w->self_wakes = m->folded_self_wakes;
+	w->wakes_after_end = m->folded_wakes_after_end;
 	for (size_t i = 0; i < m->task_count; i++) {
 		const struct task *t = &m->tasks[i];
 

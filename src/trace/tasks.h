@@ -53,6 +53,9 @@ struct task {
 	uint32_t poll_park_func;
 	uint32_t poll_park_line;
 	uint16_t poll_park_depth;
+	uint8_t freed;          /* its memory was released (or reused by a new task) */
+	uint32_t live_futures;  /* future instances of it still live */
+	uint32_t own_nodes;     /* its nodes: index + 1, linked by tree_node.next_own */
 };
 
 /* One node of a task's async call tree: a function at a position in the
@@ -80,6 +83,7 @@ struct tree_node {
 	/* the .awaits its Pendings parked at: up to 4 lines with counts */
 	uint32_t park_lines[4];
 	uint32_t park_counts[4];
+	uint32_t next_own;      /* private: the task's next node + 1 */
 };
 
 /* The .await a node's futures parked at most often, 0 unknown. */
@@ -140,6 +144,12 @@ enum task_model_flags {
 	 * for consumers that read them after the pass. Without it the model's
 	 * memory grows with tasks and call-tree nodes, not with events. */
 	TASK_MODEL_KEEP_HISTORY = 1,
+	/* Fold a task away once nothing can refer to it again (the runtime
+	 * released its memory and its futures are gone): its warnings go to
+	 * the folded counts, its memory (task, nodes) is reused. Memory then
+	 * follows live tasks; ids are reused, trees and the task list are
+	 * not kept. For analyses that list no task (report's summary). */
+	TASK_MODEL_FOLD = 2,
 };
 
 struct task_model {
@@ -165,6 +175,9 @@ struct task_model {
 	size_t wake_pair_count;
 	size_t wake_pair_capacity;
 	uint64_t wake_latency[LATENCY_BUCKETS];
+	uint64_t tasks_folded;   /* TASK_MODEL_FOLD: tasks whose slots were reused */
+	uint64_t folded_self_wakes;
+	uint64_t folded_wakes_after_end;
 	uint64_t wakes_unknown;  /* wakes of tasks never seen polled */
 	uint64_t spawns;         /* tasks whose spawn call was traced */
 	struct poll_builder_stats stats;
@@ -181,6 +194,8 @@ struct task_model {
 	struct u64map spawning;      /* tid + 1 -> the thread's latest spawn: index + 1 */
 	struct u64map wake_pair_index; /* hash(target, waker, kind) -> wake_pairs index + 1 */
 	uint32_t free_wakes;         /* answered wake slots to reuse + 1, linked by next */
+	uint32_t free_tasks;         /* folded task slots + 1, linked by own_nodes */
+	uint32_t free_nodes;         /* folded node slots + 1, linked by next_own */
 	uint64_t *name_hashes;       /* per function */
 	uint64_t cached_key;         /* the last live_tasks hit */
 	size_t cached_index;

@@ -18,6 +18,7 @@ struct future_slot {
 	uint32_t root_of;       /* task id when it is that task's root future */
 	uint64_t pending_since; /* end of its last Pending poll, 0 none */
 	uint32_t ready_node;    /* ended by a Ready, not yet dropped: its node + 1 */
+	uint32_t task;          /* the id whose live_futures counts it, 0 none */
 };
 
 /* Two keys in one (never 0). Inline: several per poll. */
@@ -38,6 +39,15 @@ struct task *tasks_live(struct task_model *m, uint64_t key);
  * when out of memory (m->err is set). */
 struct task *tasks_for(struct task_model *m, uint64_t ptr, uint32_t tid, uint64_t ts);
 void tasks_end(struct task *t, enum task_state state, uint64_t ts);
+/* A future instance of task id starts (id) or ends (0) at slot; a freed
+ * task whose last one ends is folded (TASK_MODEL_FOLD). */
+void tasks_count_future(struct task_model *m, struct future_slot *slot, uint32_t id);
+/* TASK_MODEL_FOLD: the task's memory was released; folds it if nothing
+ * refers to it. */
+void tasks_release(struct task_model *m, struct task *t);
+/* A node slot for task t (a folded one reused, or a new one); NULL when
+ * out of memory. */
+struct tree_node *tasks_new_node(struct task_model *m, struct task *t, uint32_t *index);
 void tasks_commit_park(struct task *t);
 
 /* task_tree.c */

@@ -79,6 +79,32 @@ static bool same_groups(const struct task_model *a, const struct task_model *b)
 	return same;
 }
 
+/* A model that folds released tasks must give the same warnings, wake
+ * counts and latencies as the full one. */
+static int check_folding_agrees(const struct task_model *full, const struct trace_file *t)
+{
+	struct task_warnings want, got;
+	struct task_model m;
+	struct trace_consumer c;
+	bool same;
+	int err = task_model__init(&m, t, TASK_MODEL_FOLD);
+
+	if (err)
+		return err;
+	c = task_model__consumer(&m);
+	err = trace_file__pass(t, &c, 1, &m.stats);
+	if (!err)
+		err = task_model__finish(&m);
+	task_model__warnings(full, 0, &want);
+	task_model__warnings(&m, 0, &got);
+	same = !err && !memcmp(&want, &got, sizeof(want)) && m.spawns == full->spawns &&
+	       m.wakes_unknown == full->wakes_unknown && m.wake_total == full->wake_count &&
+	       m.cancelled_total == full->cancellation_count &&
+	       !memcmp(m.wake_latency, full->wake_latency, sizeof(m.wake_latency));
+	task_model__free(&m);
+	return err ? err : same ? 0 : -EDOM;
+}
+
 /* A model fed by a pass without history must agree with the full one on
  * everything it reports, while keeping none of the events. */
 static int check_streaming_agrees(const struct task_model *full, const struct trace_file *t)
@@ -103,6 +129,8 @@ static int check_streaming_agrees(const struct task_model *full, const struct tr
 	for (size_t i = 0; same && i < m.task_count; i++)
 		same = same_task(&m.tasks[i], &full->tasks[i]);
 	task_model__free(&m);
+	if (!err && same)
+		err = check_folding_agrees(full, t);
 	return err ? err : same ? 0 : -EDOM;
 }
 
@@ -408,5 +436,39 @@ UNIT_TEST(tasks_spawn_site_is_the_outermost_spawn_in_progress)
 		CHECK(m.tasks[1].parent == m.tasks[0].id);
 	}
 	task_model__free(&m);
+	trace_file__close(trace);
+}
+
+/* Folding: 50 tasks spawned, polled and freed one after another at their
+ * own addresses take one task slot and the nodes of one, reused; the full
+ * model keeps all 50. */
+UNIT_TEST(tasks_folded_once_released)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model full, folded;
+	struct trace_consumer c;
+
+	for (uint64_t i = 0; i < 10; i++) { /* 10 x 5 events fill 50 of the 64 */
+		uint64_t task = 0x7a00 + i * 0x100, ts = 1000 + i * 100;
+
+		add(&ev, TRACE_EVENT_EXIT, TASK_NEW, ts, 0x9400, task, 0, 0);
+		add(&ev, TRACE_EVENT_ENTRY, RAW_POLL, ts + 10, 0x9000, task, 0, 0);
+		add(&ev, TRACE_EVENT_ENTRY, OUTER, ts + 11, 0x8f00, 0xf1, 0, 0);
+		add(&ev, TRACE_EVENT_EXIT, OUTER, ts + 13, 0x8f00, 0, 0, 0);
+		add(&ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 14, 0x9000, 0, 0, 0);
+		if (ev.n < 60)
+			add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, ts + 20, 0x9000, task, 0, 0);
+	}
+	CHECK(build(&full, &trace, &ev) == 0);
+	CHECK(full.task_count == 10 && full.node_count == 10);
+	CHECK(task_model__init(&folded, trace, TASK_MODEL_FOLD) == 0);
+	c = task_model__consumer(&folded);
+	CHECK(trace_file__pass(trace, &c, 1, &folded.stats) == 0);
+	CHECK(task_model__finish(&folded) == 0);
+	CHECK(folded.task_count <= 2 && folded.node_count <= 2);
+	CHECK(folded.tasks_folded >= 9 && folded.live_tasks.count <= 2);
+	task_model__free(&folded);
+	task_model__free(&full);
 	trace_file__close(trace);
 }
