@@ -110,7 +110,7 @@ static bool flows(const struct pf_writer *w, const struct wake *wk)
 
 /* ---- track descriptors -------------------------------------------------- */
 
-static void process_descriptor(struct pb_buf *b, uint64_t uuid, uint32_t pid, const char *name,
+static void process_descriptor(struct buf *b, uint64_t uuid, uint32_t pid, const char *name,
 			       bool explicit_order)
 {
 	size_t track = pb_begin(b, PF_TRACK_DESCRIPTOR), process;
@@ -127,7 +127,7 @@ static void process_descriptor(struct pb_buf *b, uint64_t uuid, uint32_t pid, co
 
 static void thread_descriptor(struct pf_writer *w, uint32_t tid)
 {
-	struct pb_buf *b = &w->out.bundle;
+	struct buf *b = &w->out.bundle;
 	const char *name = trace_file__thread_name(w->trace, tid);
 	size_t track = pb_begin(b, PF_TRACK_DESCRIPTOR), thread;
 
@@ -143,7 +143,7 @@ static void thread_descriptor(struct pf_writer *w, uint32_t tid)
 
 static int task_descriptor(struct pf_writer *w, const struct task *t)
 {
-	struct pb_buf *b = &w->out.bundle;
+	struct buf *b = &w->out.bundle;
 	size_t packet = pf_seq__begin_packet(&w->tasks, &w->out), track;
 	char label[4200];
 
@@ -418,7 +418,7 @@ static uint64_t category(const struct trace_function *fn)
 
 /* The poll's arguments, as the Chrome export names them, on its END
  * (trace_processor merges a slice's BEGIN and END arguments). */
-static void poll_args(struct pf_seq *seq, struct pb_buf *b, const struct trace_function *fn, const struct poll *p)
+static void poll_args(struct pf_seq *seq, struct buf *b, const struct trace_function *fn, const struct poll *p)
 {
 	uint32_t line = p->has_state ? trace_function__await_line(fn, p->state) : 0;
 
@@ -443,7 +443,7 @@ static void poll_args(struct pf_seq *seq, struct pb_buf *b, const struct trace_f
 
 static void slice_event(struct pf_writer *w, struct pf_seq *seq, const struct pf_thread *th, const struct pf_event *e)
 {
-	struct pb_buf *b = &w->out.bundle;
+	struct buf *b = &w->out.bundle;
 	const struct poll *p = &th->polls[w->slices[e->ref].poll];
 	const struct trace_function *fn = &w->trace->functions[p->func_id];
 
@@ -462,7 +462,7 @@ static void slice_event(struct pf_writer *w, struct pf_seq *seq, const struct pf
  * woken task's track (where it ends). */
 static void wake_event(struct pf_writer *w, struct pf_seq *seq, uint32_t index, bool woken)
 {
-	struct pb_buf *b = &w->out.bundle;
+	struct buf *b = &w->out.bundle;
 	const struct wake *wk = &w->model->wakes[index];
 
 	pb_uint(b, PF_TE_TYPE, PF_INSTANT);
@@ -479,7 +479,7 @@ static void wake_event(struct pf_writer *w, struct pf_seq *seq, uint32_t index, 
 
 static void cancel_event(struct pf_writer *w, const struct cancellation *c)
 {
-	struct pb_buf *b = &w->out.bundle;
+	struct buf *b = &w->out.bundle;
 	const char *fn = w->trace->functions[c->func_id].name;
 	char name[4200];
 

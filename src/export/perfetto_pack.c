@@ -12,24 +12,12 @@ enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2 };
 #define TRACE_PACKET 1        /* Trace.packet */
 #define COMPRESSED_PACKETS 50 /* TracePacket.compressed_packets */
 
-int pb_buf__grow(struct pb_buf *b, size_t more)
+int pb_buf__grow(struct buf *b, size_t more)
 {
-	size_t cap = b->cap ? b->cap : 256;
-	uint8_t *data;
-
-	if (b->err)
-		return b->err;
-	while (cap < b->len + more)
-		cap *= 2;
-	data = realloc(b->data, cap);
-	if (!data)
-		return b->err = -ENOMEM;
-	b->data = data;
-	b->cap = cap;
-	return 0;
+	return buf_reserve(b, more);
 }
 
-static inline int reserve(struct pb_buf *b, size_t more)
+static inline int reserve(struct buf *b, size_t more)
 {
 	return pb_buf__reserve(b, more);
 }
@@ -54,12 +42,12 @@ static void put_varint(uint8_t *at, uint64_t v)
 	*at = (uint8_t)v;
 }
 
-static void tag(struct pb_buf *b, uint32_t field, unsigned wire)
+static void tag(struct buf *b, uint32_t field, unsigned wire)
 {
 	pb_varint(b, (uint64_t)field << 3 | wire);
 }
 
-void pb_fixed64(struct pb_buf *b, uint32_t field, uint64_t v)
+void pb_fixed64(struct buf *b, uint32_t field, uint64_t v)
 {
 	tag(b, field, WIRE_FIXED64);
 	if (reserve(b, 8))
@@ -68,7 +56,7 @@ void pb_fixed64(struct pb_buf *b, uint32_t field, uint64_t v)
 	b->len += 8;
 }
 
-void pb_bytes(struct pb_buf *b, uint32_t field, const void *data, size_t len)
+void pb_bytes(struct buf *b, uint32_t field, const void *data, size_t len)
 {
 	tag(b, field, WIRE_LEN);
 	pb_varint(b, len);
@@ -79,14 +67,14 @@ void pb_bytes(struct pb_buf *b, uint32_t field, const void *data, size_t len)
 	b->len += len;
 }
 
-void pb_string(struct pb_buf *b, uint32_t field, const char *s)
+void pb_string(struct buf *b, uint32_t field, const char *s)
 {
 	pb_bytes(b, field, s, strlen(s));
 }
 
 /* One byte is kept for the length: nearly every message we nest is
  * shorter than 128 bytes, so end rarely has to move its content. */
-size_t pb_begin(struct pb_buf *b, uint32_t field)
+size_t pb_begin(struct buf *b, uint32_t field)
 {
 	tag(b, field, WIRE_LEN);
 	if (reserve(b, 1))
@@ -95,7 +83,7 @@ size_t pb_begin(struct pb_buf *b, uint32_t field)
 	return b->len;
 }
 
-void pb_end(struct pb_buf *b, size_t mark)
+void pb_end(struct buf *b, size_t mark)
 {
 	size_t len, extra;
 
@@ -112,24 +100,19 @@ void pb_end(struct pb_buf *b, size_t mark)
 	put_varint(b->data + mark - 1, len);
 }
 
-void pb_buf_free(struct pb_buf *b)
-{
-	free(b->data);
-	*b = (struct pb_buf){ 0 };
-}
 
 /* The compressing thread and the one bundle it may hold. */
 struct pb_compressor {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	struct pb_buf pending;  /* a full bundle handed over; len 0: none */
+	struct buf pending;  /* a full bundle handed over; len 0: none */
 	bool quit;
 	int err;                /* its first failure, sticky */
 	struct pb_writer *w;
 };
 
-static int write_out(struct pb_writer *w, const struct pb_buf *b)
+static int write_out(struct pb_writer *w, const struct buf *b)
 {
 	if (b->len && fwrite(b->data, 1, b->len, w->out) != b->len)
 		return -EIO;
@@ -139,7 +122,7 @@ static int write_out(struct pb_writer *w, const struct pb_buf *b)
 
 /* A bundle as one TracePacket { compressed_packets: deflate(bundle) },
  * built in d and written. Returns 0 or a negative errno. */
-static int deflate_and_write(struct pb_writer *w, const struct pb_buf *bundle, struct pb_buf *d)
+static int deflate_and_write(struct pb_writer *w, const struct buf *bundle, struct buf *d)
 {
 	uLongf zlen = compressBound(bundle->len);
 	size_t packet, field;
@@ -227,7 +210,7 @@ static void stop_compressor(struct pb_writer *w)
 	pthread_join(c->thread, NULL);
 	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->lock);
-	pb_buf_free(&c->pending);
+	buf_free(&c->pending);
 	free(c);
 	w->compressor = NULL;
 }
@@ -250,7 +233,7 @@ size_t pb_writer__begin_packet(struct pb_writer *w)
 static int write_bundle(struct pb_writer *w)
 {
 	struct pb_compressor *c = w->compressor;
-	struct pb_buf spare;
+	struct buf spare;
 	int err;
 
 	if (!c)
@@ -296,7 +279,7 @@ int pb_writer__finish(struct pb_writer *w)
 			w->err = err;
 		stop_compressor(w);
 	}
-	pb_buf_free(&w->bundle);
-	pb_buf_free(&w->deflated);
+	buf_free(&w->bundle);
+	buf_free(&w->deflated);
 	return w->err;
 }

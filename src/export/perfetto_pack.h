@@ -17,24 +17,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct pb_buf {
-	uint8_t *data;
-	size_t len;
-	size_t cap;
-	int err; /* sticky: -ENOMEM after a failed growth */
-};
+#include "util/buf.h"
+
+/* Packets are built in util/buf.h's growable buffer. */
 
 /* Room for `more` bytes: the check is inline (every append makes it), the
  * growth is not. Returns 0 or the buffer's sticky error. */
-int pb_buf__grow(struct pb_buf *b, size_t more);
+int pb_buf__grow(struct buf *b, size_t more);
 
-static inline int pb_buf__reserve(struct pb_buf *b, size_t more)
+static inline int pb_buf__reserve(struct buf *b, size_t more)
 {
 	return b->len + more <= b->cap && !b->err ? 0 : pb_buf__grow(b, more);
 }
 
 /* Inline: several per event, a third of the export's time as calls. */
-static inline void pb_varint(struct pb_buf *b, uint64_t v)
+static inline void pb_varint(struct buf *b, uint64_t v)
 {
 	uint8_t *at;
 
@@ -50,19 +47,18 @@ static inline void pb_varint(struct pb_buf *b, uint64_t v)
 }
 
 /* A varint field: tag (field, wire type 0) and value. */
-static inline void pb_uint(struct pb_buf *b, uint32_t field, uint64_t v)
+static inline void pb_uint(struct buf *b, uint32_t field, uint64_t v)
 {
 	pb_varint(b, (uint64_t)field << 3); /* wire type 0 */
 	pb_varint(b, v);
 }
-void pb_fixed64(struct pb_buf *b, uint32_t field, uint64_t v);
-void pb_bytes(struct pb_buf *b, uint32_t field, const void *data, size_t len);
-void pb_string(struct pb_buf *b, uint32_t field, const char *s);
+void pb_fixed64(struct buf *b, uint32_t field, uint64_t v);
+void pb_bytes(struct buf *b, uint32_t field, const void *data, size_t len);
+void pb_string(struct buf *b, uint32_t field, const char *s);
 /* A length-delimited submessage: its fields go between begin and end,
  * which writes the length in front of them. Marks nest. */
-size_t pb_begin(struct pb_buf *b, uint32_t field);
-void pb_end(struct pb_buf *b, size_t mark);
-void pb_buf_free(struct pb_buf *b);
+size_t pb_begin(struct buf *b, uint32_t field);
+void pb_end(struct buf *b, size_t mark);
 
 /* Bytes of packets gathered before a bundle is deflated: large enough
  * that deflate finds the repeats between packets (its window is 32 KiB,
@@ -73,8 +69,8 @@ struct pb_compressor;
 
 struct pb_writer {
 	FILE *out;
-	struct pb_buf bundle;   /* packets, each framed as Trace.packet */
-	struct pb_buf deflated;
+	struct buf bundle;   /* packets, each framed as Trace.packet */
+	struct buf deflated;
 	int level;              /* zlib level; 0: write packets uncompressed */
 	uint64_t packets;
 	uint64_t bytes_written;

@@ -51,10 +51,10 @@ void pf_seq__free(struct pf_seq *s)
 {
 	u64map_free(&s->names);
 	u64map_free(&s->values);
-	pb_buf_free(&s->interned);
+	buf_free(&s->interned);
 }
 
-static void intern_entry(struct pb_buf *b, uint32_t field, uint64_t iid, const char *str)
+static void intern_entry(struct buf *b, uint32_t field, uint64_t iid, const char *str)
 {
 	size_t m = pb_begin(b, field);
 
@@ -63,7 +63,7 @@ static void intern_entry(struct pb_buf *b, uint32_t field, uint64_t iid, const c
 	pb_end(b, m);
 }
 
-static void fixed_interned(struct pb_buf *b)
+static void fixed_interned(struct buf *b)
 {
 	size_t m = pb_begin(b, PF_INTERNED_DATA);
 
@@ -91,7 +91,7 @@ size_t pf_seq__begin_packet(struct pf_seq *s, struct pb_writer *w)
 
 size_t pf_seq__begin_first(struct pf_seq *s, struct pb_writer *w, uint64_t default_track)
 {
-	struct pb_buf *b = &w->bundle;
+	struct buf *b = &w->bundle;
 	size_t mark = pf_seq__begin_packet(s, w), defaults;
 
 	pb_uint(b, PF_SEQUENCE_FLAGS, SEQ_INCREMENTAL_STATE_CLEARED);
@@ -109,7 +109,7 @@ size_t pf_seq__begin_first(struct pf_seq *s, struct pb_writer *w, uint64_t defau
 	return mark;
 }
 
-static void clock(struct pb_buf *b, uint32_t id, uint64_t ts, bool incremental)
+static void clock(struct buf *b, uint32_t id, uint64_t ts, bool incremental)
 {
 	size_t m = pb_begin(b, PF_CS_CLOCKS);
 
@@ -122,7 +122,7 @@ static void clock(struct pb_buf *b, uint32_t id, uint64_t ts, bool incremental)
 
 int pf_seq__start_clock(struct pf_seq *s, struct pb_writer *w, uint64_t origin, bool primary)
 {
-	struct pb_buf *b = &w->bundle;
+	struct buf *b = &w->bundle;
 	size_t mark = pf_seq__begin_packet(s, w);
 	size_t snapshot = pb_begin(b, PF_CLOCK_SNAPSHOT);
 
@@ -138,7 +138,7 @@ int pf_seq__start_clock(struct pf_seq *s, struct pb_writer *w, uint64_t origin, 
 
 int pf_seq__begin_event(struct pf_seq *s, struct pb_writer *w, uint64_t ts)
 {
-	struct pb_buf *b = &w->bundle;
+	struct buf *b = &w->bundle;
 	int err = s->clock_started ? 0 : pf_seq__start_clock(s, w, ts, false);
 
 	if (err)
@@ -191,7 +191,7 @@ uint64_t pf_seq__value_iid(const struct pf_seq *s, uint64_t key)
 
 int pf_seq__end_event(struct pf_seq *s, struct pb_writer *w)
 {
-	struct pb_buf *b = &w->bundle;
+	struct buf *b = &w->bundle;
 
 	pb_end(b, s->event_mark);
 	if (s->interned.err)
@@ -203,7 +203,7 @@ int pf_seq__end_event(struct pf_seq *s, struct pb_writer *w)
 	return pb_writer__end_packet(w, s->packet_mark);
 }
 
-static void arg(struct pb_buf *b, enum pf_arg name, uint32_t field, uint64_t value)
+static void arg(struct buf *b, enum pf_arg name, uint32_t field, uint64_t value)
 {
 	size_t m = pb_begin(b, PF_TE_DEBUG_ANNOTATIONS);
 
@@ -212,17 +212,17 @@ static void arg(struct pb_buf *b, enum pf_arg name, uint32_t field, uint64_t val
 	pb_end(b, m);
 }
 
-void pf_arg_uint(struct pb_buf *b, enum pf_arg name, uint64_t value)
+void pf_arg_uint(struct buf *b, enum pf_arg name, uint64_t value)
 {
 	arg(b, name, PF_DA_UINT_VALUE, value);
 }
 
-void pf_arg_pointer(struct pb_buf *b, enum pf_arg name, uint64_t value)
+void pf_arg_pointer(struct buf *b, enum pf_arg name, uint64_t value)
 {
 	arg(b, name, PF_DA_POINTER_VALUE, value);
 }
 
-void pf_arg_value(struct pb_buf *b, enum pf_arg name, uint64_t value_iid)
+void pf_arg_value(struct buf *b, enum pf_arg name, uint64_t value_iid)
 {
 	arg(b, name, PF_DA_STRING_VALUE_IID, value_iid);
 }

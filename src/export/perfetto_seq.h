@@ -71,7 +71,7 @@ struct pf_seq {
 	struct u64map names;  /* key + 1 -> event name iid */
 	struct u64map values; /* key + 1 -> debug annotation string iid */
 	uint64_t name_count, value_count;
-	struct pb_buf interned; /* this packet's new InternedData entries */
+	struct buf interned; /* this packet's new InternedData entries */
 	size_t packet_mark, event_mark;
 };
 
@@ -101,8 +101,8 @@ uint64_t pf_seq__value_iid(const struct pf_seq *s, uint64_t key);
 int pf_seq__end_event(struct pf_seq *s, struct pb_writer *w);
 
 /* Debug annotations, by fixed name iid. */
-void pf_arg_uint(struct pb_buf *b, enum pf_arg name, uint64_t value);
-void pf_arg_pointer(struct pb_buf *b, enum pf_arg name, uint64_t value);
-void pf_arg_value(struct pb_buf *b, enum pf_arg name, uint64_t value_iid);
+void pf_arg_uint(struct buf *b, enum pf_arg name, uint64_t value);
+void pf_arg_pointer(struct buf *b, enum pf_arg name, uint64_t value);
+void pf_arg_value(struct buf *b, enum pf_arg name, uint64_t value_iid);
 
 #endif

@@ -18,6 +18,9 @@ struct buf {
 	int err; /* sticky: -ENOMEM after a failed growth */
 };
 
+/* Room for `more` bytes past len (grows by doubling). Returns 0 or the
+ * sticky error. */
+int buf_reserve(struct buf *b, size_t more);
 void buf_put_bytes(struct buf *b, const void *data, size_t len);
 void buf_put_u8(struct buf *b, uint8_t v);
 void buf_put_u16(struct buf *b, uint16_t v);

@@ -85,16 +85,11 @@ static int check_folding_agrees(const struct task_model *full, const struct trac
 {
 	struct task_warnings want, got;
 	struct task_model m;
-	struct trace_consumer c;
 	bool same;
-	int err = task_model__init(&m, t, TASK_MODEL_FOLD);
+	int err = task_model__build(&m, t, TASK_MODEL_FOLD);
 
 	if (err)
 		return err;
-	c = task_model__consumer(&m);
-	err = trace_file__pass(t, &c, 1, &m.stats);
-	if (!err)
-		err = task_model__finish(&m);
 	task_model__warnings(full, 0, &want);
 	task_model__warnings(&m, 0, &got);
 	same = !err && !memcmp(&want, &got, sizeof(want)) && m.spawns == full->spawns &&
@@ -110,16 +105,11 @@ static int check_folding_agrees(const struct task_model *full, const struct trac
 static int check_streaming_agrees(const struct task_model *full, const struct trace_file *t)
 {
 	struct task_model m;
-	struct trace_consumer c;
 	bool same;
-	int err = task_model__init(&m, t, 0);
+	int err = task_model__build(&m, t, 0);
 
 	if (err)
 		return err;
-	c = task_model__consumer(&m);
-	err = trace_file__pass(t, &c, 1, &m.stats);
-	if (!err)
-		err = task_model__finish(&m);
 	same = !err && m.task_count == full->task_count && m.node_count == full->node_count &&
 	       m.spawns == full->spawns && m.wakes_unknown == full->wakes_unknown &&
 	       m.wake_total == full->wake_count && m.cancelled_total == full->cancellation_count &&
@@ -447,7 +437,6 @@ UNIT_TEST(tasks_folded_once_released)
 	struct events ev = { .n = 0 };
 	struct trace_file *trace = NULL;
 	struct task_model full, folded;
-	struct trace_consumer c;
 
 	for (uint64_t i = 0; i < 10; i++) { /* 10 x 5 events fill 50 of the 64 */
 		uint64_t task = 0x7a00 + i * 0x100, ts = 1000 + i * 100;
@@ -462,10 +451,7 @@ UNIT_TEST(tasks_folded_once_released)
 	}
 	CHECK(build(&full, &trace, &ev) == 0);
 	CHECK(full.task_count == 10 && full.node_count == 10);
-	CHECK(task_model__init(&folded, trace, TASK_MODEL_FOLD) == 0);
-	c = task_model__consumer(&folded);
-	CHECK(trace_file__pass(trace, &c, 1, &folded.stats) == 0);
-	CHECK(task_model__finish(&folded) == 0);
+	CHECK(task_model__build(&folded, trace, TASK_MODEL_FOLD) == 0);
 	CHECK(folded.task_count <= 2 && folded.node_count <= 2);
 	CHECK(folded.tasks_folded >= 9 && folded.live_tasks.count <= 2);
 	task_model__free(&folded);
