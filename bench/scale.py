@@ -6,7 +6,7 @@ tokio_ct (debug) `--tasks 500 --yields 2499` (`--quick`: 100 tasks) is recorded 
 (inproc, default probes: ~19 M events) and by `uftrace record -P` on every
 function `asynctrace symbols --all` lists (poll functions, runtime hooks,
 drop glue: ~20 M records). Timed, each in a fresh process whose peak RSS is
-its own (os.wait4): `uftrace dump --chrome` (records/s = its 16-byte records
+its own (GNU time's %M): `uftrace dump --chrome` (records/s = its 16-byte records
 / wall), and asynctrace `report`, `export --format chrome` and `export
 --format perfetto` (events/s = the trace's events / wall). Both recordings'
 counts are checked against the target's ground truth first.
@@ -22,12 +22,15 @@ deleted as soon as it is measured."""
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 
 from harness import die, ground_truth, must_succeed, say, timed
+
+GNU_TIME = "/usr/bin/time"  # Debian's `time` (scripts/install-deps.sh)
 from tables import Section
 from tracers import AsyncTrace, Uftrace, symbols
 
@@ -59,10 +62,17 @@ class Measured:
 def measure(cmd, stdout=None, output=None):
     """Run cmd in a fresh process, stdout to the file `stdout` (else
     discarded); `output`: the file it writes, whose size is its output."""
-    with open(stdout or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+    # Peak RSS through GNU time: Python starts children with vfork, and a
+    # child's ru_maxrss then starts at this process's own size (the kernel
+    # keeps the high-water mark of the mm an exec leaves), a floor of
+    # 18-31 MiB that is not the command's.
+    with open(stdout or os.devnull, "wb") as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as rss:
         t0 = time.monotonic()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        timer = threading.Timer(TIMEOUT_S, p.kill)
+        p = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", rss.name] + cmd, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=err, start_new_session=True)
+        # time and the command it runs, together
+        timer = threading.Timer(TIMEOUT_S, lambda: os.killpg(p.pid, signal.SIGKILL))
         timer.start()
         _, status, usage = os.wait4(p.pid, 0)
         timer.cancel()
@@ -70,14 +80,16 @@ def measure(cmd, stdout=None, output=None):
         p.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read().decode(errors="replace")
+        peak = rss.read().strip().splitlines()  # its last line: KiB (a status line may precede it)
+        maxrss = int(peak[-1]) if peak and peak[-1].isdigit() else usage.ru_maxrss
     if p.returncode == -9 and wall >= TIMEOUT_S:
         say("  killed after %.0f s: %s" % (wall, " ".join(cmd)))
-        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, 0, text, killed=True)
+        return Measured(wall, usage.ru_utime + usage.ru_stime, maxrss * 1024, 0, text, killed=True)
     if p.returncode != 0:
         die("`%s` exited %d:\n%s" % (" ".join(cmd), p.returncode, text.strip()[-2000:]))
     path = output or stdout
     size = os.path.getsize(path) if path else 0
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, size, text)
+    return Measured(wall, usage.ru_utime + usage.ru_stime, maxrss * 1024, size, text)
 
 
 def mib(n):
@@ -273,7 +285,7 @@ def recorded_section(res):
            % (a["record"], a["bytes"] / a["events"]))
     s.note("records/s of uftrace: its 16-byte records (entries and exits) / wall; events/s of asynctrace: the "
            "trace's events / wall; by CPU: the same with user + system seconds, which a loaded machine moves "
-           "less. Peak RSS: the command's own (wait4), each in a fresh process; one run each")
+           "less. Peak RSS: the command's own (GNU time's %M: wait4 of a vforked child starts at the bench's size), each in a fresh process; one run each")
     s.note("load average when the section began: %.1f (1 min) on %d CPUs: the machine is shared, walls move "
            "with it. A command still running after %.0f s is killed (BENCH_SCALE_TIMEOUT)"
            % (res["load"], os.cpu_count(), TIMEOUT_S))
