@@ -16,7 +16,6 @@
 
 #include "export/export.h"
 #include "export/filter.h"
-#include "export/model_job.h"
 #include "trace/polls.h"
 #include "trace/summary.h"
 #include "trace/tasks.h"
@@ -49,13 +48,13 @@ struct function_text {
 
 struct chrome_writer {
 	const struct trace_file *trace;
-	const struct task_model *model; /* NULL until taken from the job */
-	struct model_job *job;
-	/* Before the model is there: a model of nothing but the trace, for
-	 * task_model__on_task_track, which asks only the poll's function. */
-	struct task_model shadow;
-	struct poll_hold hold;       /* task-track polls waiting for the model */
+	/* Built in the same pass, a consumer before the writer: a poll's task
+	 * is known when the poll reaches the writer, a wake's answer and a
+	 * cancellation are told as they happen. With --task the model is
+	 * built first (ids are checked before anything is written). */
+	struct task_model *model;
 	const struct export_filter *filter;
+	size_t flows;                /* flow ids given */
 	struct outbuf out;
 	struct function_text *texts; /* per function id */
 	uint64_t origin_ns;
@@ -166,53 +165,16 @@ static void write_task_slice(struct chrome_writer *cw, const struct poll *p)
 		put_slice(cw, p, ON_TASK, task->id);
 }
 
-static int write_task_names(struct chrome_writer *cw);
-
-/* Waits for the model, then writes the task tracks' names and the polls
- * held for them. */
-static int take_model(struct chrome_writer *cw)
-{
-	int err = model_job__join(cw->job);
-
-	if (err)
-		return err;
-	cw->model = &cw->job->model;
-	err = write_task_names(cw);
-	for (size_t i = 0; !err && i < cw->hold.count; i++) {
-		struct poll p;
-
-		held_poll__unpack(&cw->hold.polls[i], cw->trace->meta.pid, &p);
-		write_task_slice(cw, &p);
-	}
-	poll_hold__free(&cw->hold);
-	return err;
-}
-
-/* Every poll on its thread; futures' polls also on their task's track,
- * held until the model is there: the end of the replay, or the hold's
- * limit (a point that depends on the trace only, so the file is the same
- * every time). */
+/* Every poll on its thread; futures' polls also on their task's track. */
 static void write_poll(const struct poll *p, void *ctx)
 {
 	struct chrome_writer *cw = ctx;
-	int err;
 
 	if (cw->err || !export_filter__keeps_poll(cw->filter, cw->model, p))
 		return;
 	put_slice(cw, p, ON_THREAD, p->tid);
-	if (!task_model__on_task_track(cw->model ? cw->model : &cw->shadow, p))
-		return;
-	if (cw->model) {
+	if (task_model__on_task_track(cw->model, p))
 		write_task_slice(cw, p);
-		return;
-	}
-	err = poll_hold__push(&cw->hold, p);
-	if (err == -ENOSPC) {
-		err = take_model(cw);
-		if (!err)
-			write_task_slice(cw, p);
-	}
-	cw->err = err;
 }
 
 static char *put_track(char *at, uint32_t pid, uint32_t tid, uint64_t ns)
@@ -236,47 +198,55 @@ static char *put_flow_end(char *at, char phase, const char *name, size_t id)
 	return put_u64(at, id);
 }
 
-/* A flow arrow from each wake (on the waking thread) to the poll it led to
+/* A flow arrow from a wake (on the waking thread) to the poll it led to
  * (on the woken task's track). Its end is at the start of the task poll,
  * which is not drawn on task tracks: it binds to the next slice there (the
  * default binding), the task's future polled by that poll; an "enclosing
  * slice" binding ("bp":"e") would find none and viewers drop the arrow. */
-static void write_flows(struct chrome_writer *cw)
+static void write_flow(const struct wake *w, void *ctx)
 {
-	for (size_t i = 0; i < cw->model->wake_count; i++) {
-		const struct wake *w = &cw->model->wakes[i];
-		const char *name = wake__name(w);
-		char *at;
+	struct chrome_writer *cw = ctx;
+	const char *name = wake__name(w);
+	size_t id;
+	char *at;
 
-		if (!w->poll_ts || !export_filter__keeps_wake(cw->filter, w))
-			continue;
-		at = outbuf__room(&cw->out, 400);
-		at = put_flow_end(at, 's', name, i + 1);
-		at = put_track(at, cw->trace->meta.pid, w->tid, since_origin(cw, w->ts));
-		at = put_flow_end(at, 'f', name, i + 1);
-		at = put_track(at, cw->task_pid, w->target, since_origin(cw, w->poll_ts));
-		outbuf__advance(&cw->out, at);
-	}
+	if (!w->poll_ts || !export_filter__keeps_wake(cw->filter, w))
+		return;
+	id = ++cw->flows;
+	at = outbuf__room(&cw->out, 400);
+	at = put_flow_end(at, 's', name, id);
+	at = put_track(at, cw->trace->meta.pid, w->tid, since_origin(cw, w->ts));
+	at = put_flow_end(at, 'f', name, id);
+	at = put_track(at, cw->task_pid, w->target, since_origin(cw, w->poll_ts));
+	outbuf__advance(&cw->out, at);
 }
 
 #define CANCEL_HEAD ",\n{\"ph\":\"i\",\"s\":\"t\",\"cname\":\"" COLOR_UNWOUND "\",\"name\":\"cancelled: "
 
-static void write_cancellations(struct chrome_writer *cw)
+static void write_cancellation(const struct cancellation *c, void *ctx)
 {
-	for (size_t i = 0; i < cw->model->cancellation_count; i++) {
-		const struct cancellation *c = &cw->model->cancellations[i];
-		const struct function_text *text = &cw->texts[c->func_id];
-		char *at;
+	struct chrome_writer *cw = ctx;
+	const struct function_text *text = &cw->texts[c->func_id];
+	char *at;
 
-		if (!export_filter__keeps_cancellation(cw->filter, c))
-			continue;
-		outbuf__put(&cw->out, CANCEL_HEAD, sizeof(CANCEL_HEAD) - 1);
-		outbuf__put(&cw->out, text->name, text->name_len);
-		at = outbuf__room(&cw->out, 200);
-		at = PUT_LITERAL(at, "\",\"cat\":\"cancel\"");
-		at = put_track(at, cw->task_pid, c->task, since_origin(cw, c->ts));
-		outbuf__advance(&cw->out, at);
-	}
+	if (!export_filter__keeps_cancellation(cw->filter, c))
+		return;
+	outbuf__put(&cw->out, CANCEL_HEAD, sizeof(CANCEL_HEAD) - 1);
+	outbuf__put(&cw->out, text->name, text->name_len);
+	at = outbuf__room(&cw->out, 200);
+	at = PUT_LITERAL(at, "\",\"cat\":\"cancel\"");
+	at = put_track(at, cw->task_pid, c->task, since_origin(cw, c->ts));
+	outbuf__advance(&cw->out, at);
+}
+
+/* A model built before the pass (--task) kept its history: its wakes and
+ * cancellations are written after the slices. */
+static void write_history(struct chrome_writer *cw)
+{
+	for (size_t i = 0; i < cw->model->wake_count; i++)
+		write_flow(&cw->model->wakes[i], cw);
+	for (size_t i = 0; i < cw->model->cancellation_count; i++)
+		write_cancellation(&cw->model->cancellations[i], cw);
 }
 
 /* ---- the constant parts, with stdio ------------------------------------ */
@@ -446,36 +416,36 @@ static int write_head(const struct chrome_writer *cw, FILE *out)
 	return 0;
 }
 
-/* Once the model is there: the arrows and markers. */
-static int write_task_events(struct chrome_writer *cw)
-{
-	int err = cw->model ? 0 : take_model(cw);
-
-	if (!err) {
-		write_flows(cw);
-		write_cancellations(cw);
-	}
-	return err;
-}
-
 /* The slices, flows and markers, through our buffers on out's descriptor
- * (stdio has nothing buffered any more: write_head flushed it). */
-static int write_events(struct chrome_writer *cw, FILE *out)
+ * (stdio has nothing buffered any more: write_head flushed it), in one
+ * pass with the model; the task tracks' names once it is finished. */
+static int write_events(struct chrome_writer *cw, FILE *out, bool model_built)
 {
+	struct trace_consumer consumers[2] = {
+		task_model__consumer(cw->model),
+		{ .poll = write_poll, .ctx = cw },
+	};
 	int err = outbuf__open(&cw->out, out);
 	int close_err;
 
 	if (err)
 		return err;
-	/* With task ids, the filter needs each poll's task from the start. */
-	if (cw->filter && cw->filter->task_count)
-		err = take_model(cw);
-	if (!err)
-		err = trace_file__replay_polls(cw->trace, write_poll, cw, NULL);
+	if (model_built) {
+		err = trace_file__pass(cw->trace, &consumers[1], 1, NULL);
+		if (!err)
+			write_history(cw);
+	} else {
+		cw->model->on_wake_answered = write_flow;
+		cw->model->on_cancel = write_cancellation;
+		cw->model->callback_ctx = cw;
+		err = trace_file__pass(cw->trace, consumers, 2, &cw->model->stats);
+		if (!err)
+			err = task_model__finish(cw->model);
+	}
 	if (!err)
 		err = cw->err;
 	if (!err)
-		err = write_task_events(cw);
+		err = write_task_names(cw);
 	outbuf__put(&cw->out, "\n]}\n", 4);
 	close_err = outbuf__close(&cw->out);
 	return err ? err : close_err;
@@ -484,28 +454,27 @@ static int write_events(struct chrome_writer *cw, FILE *out)
 static int chrome_write(const struct trace_file *t, const struct export_filter *filter, FILE *out)
 {
 	struct chrome_writer cw = { .trace = t, .filter = filter, .task_pid = t->meta.pid + TASK_PID_OFFSET };
-	struct model_job job;
+	bool by_task = filter && filter->task_count;
 	uint64_t first = t->first_ts;
+	struct task_model model;
 	int err;
 
-	cw.shadow.trace = t;
-	cw.job = &job;
-	model_job__start(&job, t);
-	err = make_function_texts(&cw);
-	/* Task ids are checked before anything is written, and with them
-	 * the first replay needs the model for each poll's task. */
-	if (!err && filter && filter->task_count) {
-		err = model_job__join(&job);
-		if (!err && export_filter__missing_task(filter, &job.model))
-			err = -ESRCH;
-	}
+	/* Task ids are checked before anything is written: the model first,
+	 * with its wakes and cancellations kept for after the slices. */
+	err = by_task ? task_model__build(&model, t, TASK_MODEL_KEEP_HISTORY) : task_model__init(&model, t, 0);
+	if (err)
+		return err;
+	cw.model = &model;
+	if (by_task && export_filter__missing_task(filter, &model))
+		err = -ESRCH;
+	if (!err)
+		err = make_function_texts(&cw);
 	cw.origin_ns = t->meta.start_clock_ns && t->meta.start_clock_ns <= first ? t->meta.start_clock_ns : first;
 	if (!err)
 		err = write_head(&cw, out);
 	if (!err)
-		err = write_events(&cw, out);
-	model_job__free(&job);
-	poll_hold__free(&cw.hold);
+		err = write_events(&cw, out, by_task);
+	task_model__free(&model);
 	free_function_texts(cw.texts, t->function_count);
 	return err;
 }
