@@ -59,7 +59,6 @@ struct chrome_writer {
 	struct function_text *texts; /* per function id */
 	uint64_t origin_ns;
 	uint32_t task_pid;
-	int err;                     /* the model's build failed, or memory */
 };
 
 /* The longest slice after its head: every number at its widest. */
@@ -170,7 +169,7 @@ static void write_poll(const struct poll *p, void *ctx)
 {
 	struct chrome_writer *cw = ctx;
 
-	if (cw->err || !export_filter__keeps_poll(cw->filter, cw->model, p))
+	if (!export_filter__keeps_poll(cw->filter, cw->model, p))
 		return;
 	put_slice(cw, p, ON_THREAD, p->tid);
 	if (task_model__on_task_track(cw->model, p))
@@ -442,8 +441,6 @@ static int write_events(struct chrome_writer *cw, FILE *out, bool model_built)
 		if (!err)
 			err = task_model__finish(cw->model);
 	}
-	if (!err)
-		err = cw->err;
 	if (!err)
 		err = write_task_names(cw);
 	outbuf__put(&cw->out, "\n]}\n", 4);
