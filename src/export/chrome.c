@@ -54,7 +54,6 @@ struct chrome_writer {
 	 * built first (ids are checked before anything is written). */
 	struct task_model *model;
 	const struct export_filter *filter;
-	size_t flows;                /* flow ids given */
 	struct outbuf out;
 	struct function_text *texts; /* per function id */
 	uint64_t origin_ns;
@@ -206,12 +205,11 @@ static void write_flow(const struct wake *w, void *ctx)
 {
 	struct chrome_writer *cw = ctx;
 	const char *name = wake__name(w);
-	size_t id;
+	size_t id = w->ordinal; /* the same id in every export of the trace, filtered or not */
 	char *at;
 
 	if (!w->poll_ts || !export_filter__keeps_wake(cw->filter, w))
 		return;
-	id = ++cw->flows;
 	at = outbuf__room(&cw->out, 400);
 	at = put_flow_end(at, 's', name, id);
 	at = put_track(at, cw->trace->meta.pid, w->tid, since_origin(cw, w->ts));

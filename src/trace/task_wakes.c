@@ -114,7 +114,7 @@ void tasks_on_wake(struct task_model *m, const struct hook *h, struct task *wake
 		.waker = waker ? waker->id : 0, .by_ref = h->role == ROLE_WAKE_BY_REF,
 		.self = waker == target,
 	};
-	m->wake_total++;
+	w.ordinal = ++m->wake_total;
 	target->wakes++;
 	target->wakes_by_ref += w.by_ref;
 	target->self_wakes += w.self;

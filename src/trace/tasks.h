@@ -99,6 +99,7 @@ struct wake {
 	uint8_t by_ref;
 	uint8_t self;
 	uint32_t next;          /* private: the target's next waiting wake + 1 */
+	uint64_t ordinal;       /* 1, 2, ...: its place among the wakes of known tasks */
 };
 
 /* A spawn call, and whether a task took it as its origin. */
