@@ -454,6 +454,8 @@ UNIT_TEST(tasks_folded_once_released)
 	CHECK(task_model__build(&folded, trace, TASK_MODEL_FOLD) == 0);
 	CHECK(folded.task_count <= 2 && folded.node_count <= 2);
 	CHECK(folded.tasks_folded >= 9 && folded.live_tasks.count <= 2);
+	/* every task was released: none of their nodes is left indexed */
+	CHECK(folded.node_index.count == 0 && folded.free_nodes != 0);
 	task_model__free(&folded);
 	task_model__free(&full);
 	trace_file__close(trace);
