@@ -165,6 +165,8 @@ void tasks_release(struct task_model *m, struct task *t)
 
 void tasks_count_future(struct task_model *m, struct future_slot *slot, uint32_t id)
 {
+	if (slot->task == id)
+		return; /* the same task's again: its count stands (and it is in use) */
 	if (slot->task && slot->task <= m->task_count) {
 		struct task *old = &m->tasks[slot->task - 1];
 
