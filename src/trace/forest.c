@@ -5,11 +5,10 @@
 #include <string.h>
 
 #include "util/array.h"
-#include "util/hash.h"
 
 static uint64_t name_key(const struct task_model *m, uint32_t func_id)
 {
-	return hash_string(m->trace->functions[func_id].name) | 1;
+	return m->name_hashes[func_id] | 1; /* the model hashed each name once */
 }
 
 static void add_counts(struct tree_node *sum, const struct tree_node *n)

@@ -259,11 +259,12 @@ static void place_in_task(const struct poll_builder *b, struct frame *f, const s
 static int push_frame(struct poll_builder *b, struct thread_stack *t, const struct trace_event *e)
 {
 	const struct trace_function *fn = &b->functions[e->func_id];
-	struct frame *f;
+	struct frame *f, *parent;
 
 	close_unwound(b, t, e->sp, e->ts, 1);
 	if (ARRAY_RESERVE(t->frames, t->capacity, t->depth + 1))
 		return -ENOMEM;
+	parent = t->depth ? &t->frames[t->depth - 1] : NULL;
 	f = &t->frames[t->depth++];
 	f->sp = e->sp;
 	f->start = e->ts;
@@ -271,8 +272,8 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	f->func_id = e->func_id;
 	f->cpu = e->cpu;
 	f->runs_tasks = 0;
-	place_in_task(b, f, t->depth > 1 ? &t->frames[t->depth - 2] : NULL);
-	if (b->on_hook && is_task_poll(b, f) && (t->depth == 1 || !is_task_poll(b, &t->frames[t->depth - 2]))) {
+	place_in_task(b, f, parent);
+	if (b->on_hook && is_task_poll(b, f) && (!parent || !is_task_poll(b, parent))) {
 		struct hook h = { .event = e, .role = HOOK_TASK_POLL_START, .in_poll = 1,
 				  .func_id = f->func_id, .task = f->task, .future = f->future };
 
@@ -282,8 +283,7 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	if (b->on_begin) {
 		struct poll p;
 
-		frame_poll(b, t, f, t->depth > 1 ? &t->frames[t->depth - 2] : NULL, t->depth - 1, &p);
-
+		frame_poll(b, t, f, parent, t->depth - 1, &p);
 		b->on_begin(&p, b->begin_ctx);
 	}
 	return 0;

@@ -7,7 +7,6 @@
 #include "trace/histogram.h"
 #include "util/u64map.h"
 #include "util/array.h"
-#include "util/hash.h"
 
 /* A row's durations: kept exactly while there are few (percentiles then
  * exact), in a histogram past EXACT_LIMIT (within 0.8 %): memory per row
@@ -53,9 +52,7 @@ static int push_duration(struct durations *d, uint64_t value)
 	d->total += value;
 	if (value > d->max)
 		d->max = value;
-	if (d->histogram.count)
-		return histogram__add(&d->histogram, value);
-	if (d->count == EXACT_LIMIT && spill(d))
+	if (!d->histogram.count && d->count == EXACT_LIMIT && spill(d))
 		return -ENOMEM;
 	if (d->histogram.count)
 		return histogram__add(&d->histogram, value);
@@ -70,33 +67,27 @@ static int build_rows(struct summary_builder *b)
 {
 	const struct trace_file *t = b->trace;
 	struct trace_summary *s = b->summary;
-	struct u64map by_name = { 0 };
-	int err = 0;
+	uint32_t *first;
+	int err;
 
 	b->row_of_function = calloc(t->function_count + 1, sizeof(uint32_t));
 	s->functions = calloc(t->function_count + 1, sizeof(*s->functions));
 	b->durations = calloc(t->function_count + 1, sizeof(*b->durations));
-	if (!b->row_of_function || !s->functions || !b->durations)
-		return -ENOMEM;
+	first = calloc(t->function_count + 1, sizeof(*first));
+	err = b->row_of_function && s->functions && b->durations && first ?
+	      trace_functions__first_of_name(t->functions, t->function_count, first) : -ENOMEM;
 	for (size_t i = 0; i < t->function_count && !err; i++) {
-		const char *name = t->functions[i].name;
-		uint64_t hash = hash_string(name) | 1;
-		uintptr_t row;
-
-		/* Chain on collision: probe successive keys until the name matches. */
-		while ((row = (uintptr_t)u64map_get(&by_name, hash)) &&
-		       strcmp(s->functions[row - 1].name, name) != 0)
-			hash += 2;
-		if (!row) {
-			row = ++s->function_count;
-			s->functions[row - 1].name = name;
-			s->functions[row - 1].first_func_id = (uint32_t)i;
-			err = u64map_put(&by_name, hash, (void *)row);
+		if (first[i] == i) {
+			s->functions[s->function_count] = (struct function_summary){
+				.name = t->functions[i].name, .first_func_id = (uint32_t)i,
+			};
+			b->row_of_function[i] = (uint32_t)s->function_count++;
+		} else {
+			b->row_of_function[i] = b->row_of_function[first[i]];
 		}
-		s->functions[row - 1].copies++;
-		b->row_of_function[i] = (uint32_t)(row - 1);
+		s->functions[b->row_of_function[i]].copies++;
 	}
-	u64map_free(&by_name);
+	free(first);
 	return err;
 }
 

@@ -1,6 +1,10 @@
 #include "trace/trace.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+#include "util/u64map.h"
 
 void trace_meta__free(struct trace_meta *meta)
 {
@@ -74,4 +78,24 @@ const char *context_class__name(enum context_class context)
 	case CONTEXT_FUNCTION: return "function";
 	}
 	return "unknown";
+}
+
+int trace_functions__first_of_name(const struct trace_function *fns, size_t count, uint32_t *first)
+{
+	struct u64map by_name = { 0 };
+	int err = 0;
+
+	for (size_t i = 0; i < count && !err; i++) {
+		uint64_t key = hash_string(fns[i].name) | 1;
+		uintptr_t seen;
+
+		/* Chain on collision: successive keys until the name matches. */
+		while ((seen = (uintptr_t)u64map_get(&by_name, key)) && strcmp(fns[seen - 1].name, fns[i].name))
+			key += 2;
+		first[i] = seen ? (uint32_t)(seen - 1) : (uint32_t)i;
+		if (!seen)
+			err = u64map_put(&by_name, key, (void *)(uintptr_t)(i + 1));
+	}
+	u64map_free(&by_name);
+	return err;
 }

@@ -4,6 +4,7 @@
 #ifndef ASYNCTRACE_TRACE_TRACE_H
 #define ASYNCTRACE_TRACE_TRACE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trace/function_kinds.h"
@@ -110,6 +111,9 @@ struct trace_trailer {
 
 void trace_meta__free(struct trace_meta *meta);
 void trace_function__free(struct trace_function *fn);
+/* first[i]: the lowest id whose function has fns[i]'s name (the copies of
+ * one generic are one row, one group). Returns 0 or -ENOMEM. */
+int trace_functions__first_of_name(const struct trace_function *fns, size_t count, uint32_t *first);
 void trace_site__free(struct trace_site *site);
 const char *trace_end_reason__name(uint32_t reason);
 
