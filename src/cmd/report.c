@@ -135,16 +135,13 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 	       t->meta.pid, arch_machine_name(t->meta.machine));
 	if (t->meta.capture && *t->meta.capture)
 		printf("Capture:  %s\n", t->meta.capture);
+	printf("Recorded: %llu events", (unsigned long long)t->trailer.events);
 	if (t->cut_short) /* no trailer: neither the loss nor the exit is known */
-		printf("Recorded: %llu events kept, loss unknown, polls spanning %s; ended: %s",
-		       (unsigned long long)t->trailer.events,
-		       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
-		       trace_end_reason__name(t->trailer.end_reason));
+		printf(" kept, loss unknown");
 	else
-		printf("Recorded: %llu events, %llu lost, polls spanning %s; ended: %s",
-		       (unsigned long long)t->trailer.events, (unsigned long long)t->trailer.lost,
-		       format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
-		       trace_end_reason__name(t->trailer.end_reason));
+		printf(", %llu lost", (unsigned long long)t->trailer.lost);
+	printf(", polls spanning %s; ended: %s", format_duration(s->last_ts - s->first_ts, span, sizeof(span)),
+	       trace_end_reason__name(t->trailer.end_reason));
 	if (!t->cut_short)
 		print_exit_status(t->trailer.exit_status);
 	printf("\nPolls:    %llu (%llu unwound by panics, %llu unfinished)\n",

@@ -145,6 +145,7 @@ static int deflate_and_write(struct pb_writer *w, const struct buf *bundle, stru
 static void *compress_loop(void *arg)
 {
 	struct pb_compressor *c = arg;
+	int err;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -153,8 +154,9 @@ static void *compress_loop(void *arg)
 		if (!c->pending.len)
 			break;
 		pthread_mutex_unlock(&c->lock);
-		/* the writer's thread does not touch pending, deflated or out now */
-		int err = c->err ? 0 : deflate_and_write(c->w, &c->pending, &c->w->deflated);
+		/* the writer's thread does not touch pending, deflated or out now;
+		 * c->err is this thread's alone to write */
+		err = c->err ? 0 : deflate_and_write(c->w, &c->pending, &c->w->deflated);
 
 		pthread_mutex_lock(&c->lock);
 		if (err && !c->err)
