@@ -92,6 +92,23 @@ def measure(cmd, stdout=None, output=None):
     return Measured(wall, usage.ru_utime + usage.ru_stime, maxrss * 1024, size, text)
 
 
+def measure_median(reps, cmd, stdout=None, output=None):
+    """measure() `reps` times (the output removed after each run but the
+    last); the run of median wall time, with the largest peak RSS seen. A
+    shared machine moves single runs by up to 2x (docs/performance.md)."""
+    runs = []
+    for i in range(max(1, reps)):
+        runs.append(measure(cmd, stdout=stdout, output=output))
+        if runs[-1].killed:
+            return runs[-1]
+        if i + 1 < reps and (output or stdout):
+            remove(output or stdout)
+    runs.sort(key=lambda m: m.wall)
+    mid = runs[len(runs) // 2]
+    mid.rss = max(m.rss for m in runs)
+    return mid
+
+
 def mib(n):
     return "%.0f MiB" % (n / 2 ** 20)
 
@@ -145,7 +162,7 @@ def uftrace_side(bench, binary, shape, gt):
     good, calls = check_uftrace(bench, uft, out, rec, gt)
     say("  uftrace: %s records in %.1f s; dump --chrome" % ("{:,}".format(records), rec.wall))
     dump = bench.path("scale-uftrace.json")
-    m = measure(["uftrace", "dump", "--chrome", "-d", out], stdout=dump)
+    m = measure_median(bench.reps, ["uftrace", "dump", "--chrome", "-d", out], stdout=dump)
     remove(dump)
     subprocess.run(["rm", "-rf", out])
     return {"record": rec.wall, "records": records, "calls": calls, "functions": uft.copies, "dump": m,
@@ -173,8 +190,8 @@ def asynctrace_side(bench, binary, shape, gt):
     for name, command, to_stdout in ASYNCTRACE_COMMANDS:
         out = bench.path("scale.out")
         say("  asynctrace " + name)
-        runs[name] = measure(command(bench.at, trace, out), stdout=out if to_stdout else None,
-                             output=None if to_stdout else out)
+        runs[name] = measure_median(bench.reps, command(bench.at, trace, out), stdout=out if to_stdout else None,
+                                    output=None if to_stdout else out)
         remove(out)
     size = os.path.getsize(trace)
     os.unlink(trace)
@@ -285,7 +302,7 @@ def recorded_section(res):
            % (a["record"], a["bytes"] / a["events"]))
     s.note("records/s of uftrace: its 16-byte records (entries and exits) / wall; events/s of asynctrace: the "
            "trace's events / wall; by CPU: the same with user + system seconds, which a loaded machine moves "
-           "less. Peak RSS: the command's own (GNU time's %M: wait4 of a vforked child starts at the bench's size), each in a fresh process; one run each")
+           "less. Peak RSS: the command's own (GNU time's %M: wait4 of a vforked child starts at the bench's size), each in a fresh process; the run of median wall of the section's runs (--reps), the largest peak RSS of them")
     s.note("load average when the section began: %.1f (1 min) on %d CPUs: the machine is shared, walls move "
            "with it. A command still running after %.0f s is killed (BENCH_SCALE_TIMEOUT)"
            % (res["load"], os.cpu_count(), TIMEOUT_S))

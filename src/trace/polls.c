@@ -4,7 +4,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "trace/pipeline.h"
 #include "trace/reader.h"
 #include "util/u64map.h"
 #include "util/array.h"
@@ -544,8 +546,8 @@ static int pass_event(const struct trace_event *event, void *ctx)
 	return trace_pass__add(ctx, event);
 }
 
-int trace_file__pass(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
-		     struct poll_builder_stats *stats)
+static int pass_on_this_thread(const struct trace_file *trace, const struct trace_consumer *consumers,
+			       size_t count, struct poll_builder_stats *stats)
 {
 	struct trace_pass *r;
 	int err = trace_pass__new(&r, trace->functions, trace->function_count, consumers, count);
@@ -559,6 +561,30 @@ int trace_file__pass(const struct trace_file *trace, const struct trace_consumer
 		*stats = *poll_builder__stats(r->builder);
 	trace_pass__free(r);
 	return err;
+}
+
+int trace_file__pass_threaded(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
+			      struct poll_builder_stats *stats)
+{
+	struct trace_pipeline *pipeline;
+	struct trace_consumer front;
+	int err = trace_pipeline__new(&pipeline, consumers, count, &front);
+
+	if (err == -EAGAIN)
+		return pass_on_this_thread(trace, consumers, count, stats);
+	if (err)
+		return err;
+	err = pass_on_this_thread(trace, &front, 1, stats);
+	trace_pipeline__finish(pipeline);
+	return err;
+}
+
+int trace_file__pass(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
+		     struct poll_builder_stats *stats)
+{
+	if (trace->event_count >= PASS_THREADED_MIN_EVENTS && sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		return trace_file__pass_threaded(trace, consumers, count, stats);
+	return pass_on_this_thread(trace, consumers, count, stats);
 }
 
 int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,

@@ -140,6 +140,14 @@ struct trace_file;
  * -EINVAL for more than TRACE_PASS_MAX_CONSUMERS, or a negative errno. */
 int trace_file__pass(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
 		     struct poll_builder_stats *stats);
+/* trace_file__pass with the consumers on a second thread while this one
+ * decodes and pairs the events: the same calls in the same order. What
+ * trace_file__pass does for a trace of PASS_THREADED_MIN_EVENTS or more
+ * on a machine with two CPUs or more (below it, a thread costs more than
+ * it saves). */
+#define PASS_THREADED_MIN_EVENTS 200000
+int trace_file__pass_threaded(const struct trace_file *trace, const struct trace_consumer *consumers, size_t count,
+			      struct poll_builder_stats *stats);
 /* The same with one consumer that has only `poll`. */
 int trace_file__replay_polls(const struct trace_file *trace, poll_callback callback, void *ctx,
 			     struct poll_builder_stats *stats);

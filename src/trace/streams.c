@@ -166,15 +166,21 @@ void trace_streams__release_range(uintptr_t base, size_t map_len, uintptr_t star
 		*to = *from;
 }
 
-static void release_pages(const struct trace_streams *s, const void *start, size_t len)
+/* last_to: where the caller's previous release ended, or NULL. The same
+ * range again (chunks within one window) is not released twice: with a
+ * second thread in the process each madvise costs a TLB shootdown. */
+static void release_pages(const struct trace_streams *s, const void *start, size_t len, uintptr_t *last_to)
 {
 	uintptr_t from, to;
 
 	if (!s->map || !len)
 		return; /* bytes not from a file mapping are never given away */
 	trace_streams__release_range((uintptr_t)s->map, s->map_len, (uintptr_t)start, len, &from, &to);
-	if (from < to)
-		madvise((void *)from, to - from, MADV_DONTNEED);
+	if (from >= to || (last_to && *last_to == to))
+		return;
+	madvise((void *)from, to - from, MADV_DONTNEED);
+	if (last_to)
+		*last_to = to;
 }
 
 /* What the header promises must fit the payload: encoded bytes inside it
@@ -206,7 +212,7 @@ int trace_streams__add_stream_chunk(struct trace_streams *s, const uint8_t *payl
 		return err;
 	if ((uint32_t)crc32(0L, payload + STREAM_HEADER_SIZE, h.encoded_bytes) != h.crc32)
 		return -EBADMSG;
-	release_pages(s, payload, size);
+	release_pages(s, payload, size, NULL);
 	s->encoded = true;
 	chunk = (struct stream_chunk){
 		.bytes = payload + STREAM_HEADER_SIZE, .first_ts = h.first_ts, .last_ts = h.last_ts,
@@ -266,6 +272,7 @@ struct cursor {
 	bool has_event;
 	struct trace_event event;
 	struct codec_state *state;
+	uintptr_t released_to;  /* the end of its last page release */
 };
 
 static void load_chunk(const struct trace_streams *s, struct cursor *c, uint32_t chunk)
@@ -313,7 +320,7 @@ static int advance(const struct trace_streams *s, struct cursor *c)
 
 	if (c->left)
 		return decode_next(s, c);
-	release_pages(s, s->chunks[c->chunk].bytes, s->chunks[c->chunk].size);
+	release_pages(s, s->chunks[c->chunk].bytes, s->chunks[c->chunk].size, &c->released_to);
 	if (next == NO_CHUNK)
 		return 1;
 	load_chunk(s, c, next);

@@ -88,7 +88,7 @@ struct task *tasks_for(struct task_model *m, uint64_t ptr, uint32_t tid, uint64_
 	return new_task(m, key, ptr, ts);
 }
 
-static void adopt_spawn(struct task_model *m, struct task *t);
+static void adopt_spawn(struct task_model *m, struct task *t, uint32_t tid);
 
 /* A task whose poll chain starts: a finished task at the same address is
  * gone, its memory reused (runtimes without allocation hooks, like
@@ -104,7 +104,7 @@ static void start_task_poll(struct task_model *m, const struct hook *h)
 		tasks_release(m, t); /* its memory holds the new task */
 	t = new_task(m, h->task, h->task, h->event->ts);
 	if (t)
-		adopt_spawn(m, t);
+		adopt_spawn(m, t, h->event->tid);
 }
 
 void tasks_end(struct task *t, enum task_state state, uint64_t ts)
@@ -299,6 +299,7 @@ static void on_spawn(struct task_model *m, const struct hook *h)
 		.ts = h->event->ts,
 		.site = h->event->flags & TRACE_EVENT_RETURN_ADDRESS ? h->event->aux : 0,
 		.parent = parent ? parent->id : 0,
+		.tid = h->event->tid,
 	};
 }
 
@@ -310,12 +311,30 @@ static void take_spawn(struct task_model *m, struct task *t, struct spawn *s)
 	m->spawns++;
 }
 
-static void adopt_spawn(struct task_model *m, struct task *t)
+/* Where tasks are allocated through a hook, another thread's latest spawn
+ * is still in flight: its allocation is coming, on that thread, and the
+ * spawned task is that one, not a task first seen at its poll here. */
+static bool in_flight_elsewhere(struct task_model *m, const struct spawn *s, uint32_t tid)
+{
+	return m->allocations_seen && s->tid != tid && open_spawn(m, s->tid) == s;
+}
+
+/* The oldest spawn no allocation took (at most one in flight per thread
+ * is passed over). */
+static void adopt_spawn(struct task_model *m, struct task *t, uint32_t tid)
 {
 	while (m->spawn_head < m->spawn_count && m->spawn_queue[m->spawn_head].consumed)
 		m->spawn_head++;
-	if (m->spawn_head < m->spawn_count && m->spawn_queue[m->spawn_head].ts <= t->created)
-		take_spawn(m, t, &m->spawn_queue[m->spawn_head]);
+	for (size_t i = m->spawn_head; i < m->spawn_count; i++) {
+		struct spawn *s = &m->spawn_queue[i];
+
+		if (s->ts > t->created)
+			return;
+		if (!s->consumed && !in_flight_elsewhere(m, s, tid)) {
+			take_spawn(m, t, s);
+			return;
+		}
+	}
 }
 
 /* A task allocation: a new instance, also where an old task's memory is
@@ -327,6 +346,7 @@ static void on_task_new(struct task_model *m, const struct hook *h)
 
 	if (!h->event->arg0)
 		return;
+	m->allocations_seen = true;
 	if (old) {
 		tasks_end(old, old->last_pending ? TASK_CANCELLED : TASK_COMPLETED, h->event->ts);
 		tasks_release(m, old);

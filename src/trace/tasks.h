@@ -107,6 +107,7 @@ struct spawn {
 	uint64_t ts;
 	uint64_t site;          /* return address of the outermost spawn call */
 	uint32_t parent;        /* the task that called it, 0 none */
+	uint32_t tid;           /* the thread that called it */
 	uint8_t consumed;
 };
 
@@ -207,6 +208,7 @@ struct task_model {
 	size_t spawn_count;          /* in the queue */
 	size_t spawn_capacity;
 	size_t spawn_head;           /* oldest maybe unconsumed, counted from spawn_base */
+	bool allocations_seen;       /* the runtime allocates its tasks through a hook */
 	int err;
 };
 

@@ -383,8 +383,7 @@ static uint64_t shell_task(const struct thread_gen *th)
 }
 
 /* The worker loop's task is spawned (spawn_blocking) before its first
- * poll, outside any poll: a task the model meets first at a poll would take
- * whatever spawn is in flight, on any thread. */
+ * poll, outside any poll, as tokio does. */
 static uint64_t enter_shell(struct gen *g, struct thread_gen *th)
 {
 	uint64_t start;

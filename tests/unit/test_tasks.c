@@ -253,16 +253,24 @@ UNIT_TEST(tasks_future_replacing_itself_is_not_cancelled)
 	trace_file__close(trace);
 }
 
+/* One poll of `task`: its outer future (Pending unless last) polls a
+ * child at 0xc1, Ready unless child_pending. */
+static void task_poll_with_child(struct events *ev, uint64_t ts, uint64_t task, uint64_t outer, int child_pending,
+				 int last)
+{
+	add(ev, TRACE_EVENT_ENTRY, RAW_POLL, ts, 0x9000, task, 0, 0);
+	add(ev, TRACE_EVENT_ENTRY, OUTER, ts + 1, 0x8f00, outer, 0, 0);
+	add(ev, TRACE_EVENT_ENTRY, CHILD, ts + 2, 0x8e00, 0xc1, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, CHILD, ts + 3, 0x8e00, child_pending, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, OUTER, ts + 4, 0x8f00, last ? 0 : 1, 0, 0);
+	add(ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 5, 0x9000, 0, 0, 0);
+}
+
 /* One task poll: outer (Pending unless last) polls a child at 0xc1 that
  * returns Ready each time. */
 static void poll_with_child(struct events *ev, uint64_t ts, int last)
 {
-	add(ev, TRACE_EVENT_ENTRY, RAW_POLL, ts, 0x9000, 0x7a5c, 0, 0);
-	add(ev, TRACE_EVENT_ENTRY, OUTER, ts + 1, 0x8f00, 0xf1, 0, 0);
-	add(ev, TRACE_EVENT_ENTRY, CHILD, ts + 2, 0x8e00, 0xc1, 0, 0);
-	add(ev, TRACE_EVENT_EXIT, CHILD, ts + 3, 0x8e00, 0, 0, 0);
-	add(ev, TRACE_EVENT_EXIT, OUTER, ts + 4, 0x8f00, last ? 0 : 1, 0, 0);
-	add(ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 5, 0x9000, 0, 0, 0);
+	task_poll_with_child(ev, ts, 0x7a5c, 0xf1, 0, last);
 }
 
 static uint64_t child_instances(int drop_between)
@@ -292,6 +300,29 @@ UNIT_TEST(tasks_fused_future_polled_after_ready_is_one_instance)
 	CHECK(child_instances(0) == 1);
 	/* ... unless it was dropped between: then a new one took its place. */
 	CHECK(child_instances(1) == 2);
+}
+
+/* A fused future's Ready is forgotten once another instance took its
+ * address (in another task's tree, its drop not seen): polled there again,
+ * it is a new instance, not the old one come back. */
+UNIT_TEST(tasks_fused_future_replaced_elsewhere_is_a_new_instance)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+	uint64_t instances[2] = { 0, 0 };
+
+	task_poll_with_child(&ev, 100, 0x7a5c, 0xf1, 0, 0);
+	task_poll_with_child(&ev, 150, 0x7b00, 0xf2, 1, 0);
+	task_poll_with_child(&ev, 200, 0x7a5c, 0xf1, 0, 1);
+	CHECK(build(&m, &trace, &ev) == 0);
+	for (size_t i = 0; i < m.node_count; i++)
+		if (m.nodes[i].func_id == CHILD && m.nodes[i].task >= 1 && m.nodes[i].task <= 2)
+			instances[m.nodes[i].task - 1] += m.nodes[i].instances;
+	CHECK(m.task_count == 2);
+	CHECK(instances[0] == 2 && instances[1] == 1);
+	task_model__free(&m);
+	trace_file__close(trace);
 }
 
 /* Freed while its root future was last Pending, with no drop seen (drop glue
@@ -425,6 +456,61 @@ UNIT_TEST(tasks_spawn_site_is_the_outermost_spawn_in_progress)
 		CHECK(m.tasks[1].ptr == 0x8b00 && m.tasks[1].spawn_site == 0x6666);
 		CHECK(m.tasks[1].parent == m.tasks[0].id);
 	}
+	task_model__free(&m);
+	trace_file__close(trace);
+}
+
+/* A task's root future whose address another task's inner future took
+ * (the first one's drop not seen): dropping the newer one cancels it, not
+ * the first task. */
+UNIT_TEST(tasks_root_slot_taken_by_an_inner_future_forgets_its_task)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	task_poll(&ev, 100, 0x7a5c, 1, 0);
+	add(&ev, TRACE_EVENT_ENTRY, RAW_POLL, 200, 0x9000, 0x7b00, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, OUTER, 201, 0x8f00, 0xf2, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, OUTER, 202, 0x8e00, 0xf1, 0, 0);
+	add(&ev, TRACE_EVENT_EXIT, OUTER, 203, 0x8e00, 1, 3, TRACE_EVENT_STATE);
+	add(&ev, TRACE_EVENT_EXIT, OUTER, 204, 0x8f00, 1, 3, TRACE_EVENT_STATE);
+	add(&ev, TRACE_EVENT_EXIT, RAW_POLL, 205, 0x9000, 0, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, DROP_OUTER, 300, 0x8000, 0xf1, 0, 0);
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 2 && m.cancellation_count == 1);
+	if (m.task_count == 2) {
+		CHECK(m.tasks[0].ptr == 0x7a5c && m.tasks[0].state == TASK_PENDING);
+		CHECK(m.tasks[1].ptr == 0x7b00 && m.tasks[1].state == TASK_PENDING);
+	}
+	if (m.cancellation_count == 1)
+		CHECK(m.cancellations[0].task == m.tasks[1].id);
+	task_model__free(&m);
+	trace_file__close(trace);
+}
+
+/* A spawn in flight on one thread (its allocation comes next, there) is
+ * not taken by a task another thread meets first at its poll (allocated
+ * before the trace began): the allocation takes it. */
+UNIT_TEST(tasks_spawn_in_flight_elsewhere_is_not_adopted)
+{
+	struct events ev = { .n = 0 };
+	struct trace_file *trace = NULL;
+	struct task_model m;
+
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 5, 0x9600, 0x7a5c, 0, 0);
+	add(&ev, TRACE_EVENT_ENTRY, SPAWN, 10, 0x9500, 0, 0x6666, TRACE_EVENT_RETURN_ADDRESS);
+	ev.e[ev.n - 1].tid = 2;
+	task_poll(&ev, 20, 0xa000, 1, 0);
+	add(&ev, TRACE_EVENT_EXIT, TASK_NEW, 30, 0x9400, 0xb000, 0, 0);
+	ev.e[ev.n - 1].tid = 2;
+	CHECK(build(&m, &trace, &ev) == 0);
+	CHECK(m.task_count == 3);
+	if (m.task_count == 3) {
+		CHECK(m.tasks[1].ptr == 0xa000 && m.tasks[1].spawn_site == 0);
+		CHECK(m.tasks[2].ptr == 0xb000 && m.tasks[2].spawn_site == 0x6666);
+	}
+	CHECK(m.spawns == 1);
 	task_model__free(&m);
 	trace_file__close(trace);
 }
