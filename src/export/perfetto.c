@@ -424,7 +424,8 @@ static void poll_args(struct pf_seq *seq, struct buf *b, const struct trace_func
 
 	pf_arg_pointer(b, PF_ARG_FUTURE, p->future);
 	pf_arg_value(b, PF_ARG_RESULT, PF_VALUE_RESULT + (p->result <= POLL_RESULT_PENDING ? p->result : 0));
-	pf_arg_value(b, PF_ARG_END, PF_VALUE_END + (p->end_kind <= POLL_END_UNFINISHED ? p->end_kind : 0));
+	if (p->end_kind != POLL_END_RETURNED) /* as in Chrome's slices: the default goes unsaid */
+		pf_arg_value(b, PF_ARG_END, PF_VALUE_END + (p->end_kind <= POLL_END_UNFINISHED ? p->end_kind : 0));
 	pf_arg_uint(b, PF_ARG_DEPTH, p->depth);
 	pf_arg_uint(b, PF_ARG_CPU, p->cpu);
 	if (line)

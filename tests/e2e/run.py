@@ -396,8 +396,8 @@ def perfetto_export_decodes():
              "slice begins on thread tracks vs polls")
     check(all(e["name"] and e["categories"] for e in begins), "every slice has its name and category")
     ends = [e for e in events if e["type"] == "TYPE_SLICE_END"]
-    check(all(e["args"].get("result") in ("Ready", "Pending", "?") and e["args"].get("end") in ("returned", "unwound", "unfinished")
-              and "future" in e["args"] for e in ends), "result, end and future on every END")
+    check(all(e["args"].get("result") in ("Ready", "Pending", "?") and e["args"].get("end") in (None, "unwound", "unfinished")
+              and "future" in e["args"] for e in ends), "result and future on every END, end when not returned")
     open_slices = {}
     for e in sorted(events, key=lambda e: e["ts"]):  # as viewers read it: slices must nest on each track
         n = open_slices.get(e["track"], 0) + {"TYPE_SLICE_BEGIN": 1, "TYPE_SLICE_END": -1}.get(e["type"], 0)
