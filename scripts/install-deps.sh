@@ -9,7 +9,7 @@ check_only=0
 
 PACKAGES="
 make gcc g++ clang llvm lld pkg-config
-libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev
+libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libdeflate-dev libzstd-dev
 libcapstone-dev libiberty-dev
 protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 python3 jq libcap2-bin bpftrace uftrace time

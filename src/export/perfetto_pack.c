@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "export/perfetto_pack.h"
 
@@ -124,18 +124,26 @@ static int write_out(struct pb_writer *w, const struct buf *b)
  * built in d and written. Returns 0 or a negative errno. */
 static int deflate_and_write(struct pb_writer *w, const struct buf *bundle, struct buf *d)
 {
-	uLongf zlen = compressBound(bundle->len);
-	size_t packet, field;
+	size_t packet, field, zlen;
 
 	if (!w->level)
 		return write_out(w, bundle);
+	/* libdeflate, not zlib: the same zlib stream (what Perfetto inflates),
+	 * CPU 5.4 -> 4.3 s for the whole export at level 1, 9 % larger
+	 * (docs/perfetto-export.md).
+	 * One thread at a time compresses: the compressor thread, or this
+	 * one when there is none. */
+	if (!w->deflater && !(w->deflater = libdeflate_alloc_compressor(w->level)))
+		return -ENOMEM;
+	zlen = libdeflate_zlib_compress_bound(w->deflater, bundle->len);
 	d->len = 0;
 	packet = pb_begin(d, TRACE_PACKET);
 	field = pb_begin(d, COMPRESSED_PACKETS);
 	if (reserve(d, zlen))
 		return d->err;
-	if (compress2(d->data + d->len, &zlen, bundle->data, bundle->len, w->level) != Z_OK)
-		return -ENOMEM; /* zlib fails only for memory, the bound being enough */
+	zlen = libdeflate_zlib_compress(w->deflater, bundle->data, bundle->len, d->data + d->len, zlen);
+	if (!zlen)
+		return -ENOMEM; /* cannot happen: the bound is enough */
 	d->len += zlen;
 	pb_end(d, field);
 	pb_end(d, packet);
@@ -283,5 +291,8 @@ int pb_writer__finish(struct pb_writer *w)
 	}
 	buf_free(&w->bundle);
 	buf_free(&w->deflated);
+	if (w->deflater)
+		libdeflate_free_compressor(w->deflater);
+	w->deflater = NULL;
 	return w->err;
 }

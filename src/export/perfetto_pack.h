@@ -66,12 +66,14 @@ void pb_end(struct buf *b, size_t mark);
 #define PB_BUNDLE_BYTES (512u * 1024)
 
 struct pb_compressor;
+struct libdeflate_compressor;
 
 struct pb_writer {
 	FILE *out;
 	struct buf bundle;   /* packets, each framed as Trace.packet */
 	struct buf deflated;
-	int level;              /* zlib level; 0: write packets uncompressed */
+	int level;              /* deflate level (1-12); 0: write packets uncompressed */
+	struct libdeflate_compressor *deflater;
 	uint64_t packets;
 	uint64_t bytes_written;
 	int err;
@@ -81,7 +83,7 @@ struct pb_writer {
 	struct pb_compressor *compressor;
 };
 
-/* level: a zlib compression level, or 0 to write plain packets. */
+/* level: a libdeflate compression level (1-12), or 0 to write plain packets. */
 void pb_writer__init(struct pb_writer *w, FILE *out, int level);
 /* A TracePacket: its fields go into w->bundle between begin and end. */
 size_t pb_writer__begin_packet(struct pb_writer *w);
