@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
@@ -16,6 +17,7 @@ struct export_options {
 	const struct export_format *format;
 	struct export_filter filter;
 	bool filtered; /* any of --from, --to, --task, --thread */
+	int level;     /* --compression-level, or -1: the format's default */
 };
 
 static void usage(FILE *out)
@@ -33,6 +35,8 @@ static void usage(FILE *out)
 		     "      --to TIME         only polls ending by TIME\n"
 		     "      --task ID         only this task's polls and track (ids of report --tasks; repeatable)\n"
 		     "      --thread TID      only polls on this thread (repeatable)\n"
+		     "      --compression-level N  perfetto: deflate level of the packet bundles, 0 (plain\n"
+		     "                        packets) to 12 (smallest, slowest); default 1\n"
 		     "  Wakes are kept when both their ends are; cancellations when their task and time are.\n");
 }
 
@@ -59,6 +63,22 @@ static int parse_filter_option(struct export_options *o, int c, const char *arg)
 	return err ? -1 : 0;
 }
 
+/* The level itself; its range is the format's, checked once both are known. */
+static int parse_level(struct export_options *o, const char *arg)
+{
+	char *end;
+	long level;
+
+	errno = 0;
+	level = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || level < 0 || level > 99) {
+		report_error("export: --compression-level wants a level from 0 (none), not '%s'", arg);
+		return -1;
+	}
+	o->level = (int)level;
+	return 0;
+}
+
 static int parse_options(struct export_options *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -69,6 +89,7 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 		{ "to", required_argument, NULL, 0x101 },
 		{ "task", required_argument, NULL, 0x102 },
 		{ "thread", required_argument, NULL, 0x103 },
+		{ "compression-level", required_argument, NULL, 0x104 },
 		{ 0 },
 	};
 	int c;
@@ -90,11 +111,24 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 			if (parse_filter_option(o, c - 0x100, optarg))
 				return -1;
 			break;
+		case 0x104:
+			if (parse_level(o, optarg))
+				return -1;
+			break;
 		default: report_bad_option("export", c, argv); return -1;
 		}
 	}
 	if (!o->format) {
 		report_error("export: --format is required (see --help)");
+		return -1;
+	}
+	if (o->level >= 0 && !o->format->write_at_level) {
+		report_error("export: --compression-level is for --format perfetto, not %s", o->format->name);
+		return -1;
+	}
+	if (o->level > o->format->max_level) {
+		report_error("export: --compression-level %d: %s goes from 0 to %d", o->level, o->format->name,
+			     o->format->max_level);
 		return -1;
 	}
 	if (optind != argc - 1) {
@@ -172,7 +206,7 @@ static int export_trace(struct export_options *o, struct trace_file *trace)
 		report_error("export: cannot create %s: %s", o->output, strerror(errno));
 		return 1;
 	}
-	rc = o->format->write(trace, filter, out);
+	rc = o->level >= 0 ? o->format->write_at_level(trace, filter, out, o->level) : o->format->write(trace, filter, out);
 	if (out != stdout && fclose(out) != 0 && !rc)
 		rc = -errno;
 	/* The formats read the events as they write: a trace that does not
@@ -188,7 +222,7 @@ static int export_trace(struct export_options *o, struct trace_file *trace)
 
 int cmd_export(int argc, char **argv)
 {
-	struct export_options o = { 0 };
+	struct export_options o = { .level = -1 };
 	struct trace_file *trace;
 	int rc;
 

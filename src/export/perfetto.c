@@ -709,4 +709,7 @@ const struct export_format perfetto_export_format = {
 	.name = "perfetto",
 	.description = "Perfetto protobuf trace for ui.perfetto.dev and trace_processor",
 	.write = perfetto_write,
+	.write_at_level = perfetto_write_trace,
+	.max_level = PERFETTO_MAX_DEFLATE_LEVEL,
+	.default_level = PERFETTO_DEFLATE_LEVEL,
 };

@@ -14,6 +14,7 @@ struct export_filter;
  * (zlib's level 1: 13.4 bytes, 3.4 s; libdeflate's 3: 13.0 bytes, 3.3-3.9
  * s); the budget is 40 (docs/perfetto-export.md). */
 #define PERFETTO_DEFLATE_LEVEL 1
+#define PERFETTO_MAX_DEFLATE_LEVEL 12
 
 /* filter: NULL, or what to keep (export/filter.h). Returns 0 or a negative
  * errno: -ESRCH, nothing written, when the filter names a task the trace

@@ -99,3 +99,31 @@ def full_stdout_is_one_error_line():
         line = one_error_line(proc, " ".join(args[:-1]) + " > /dev/full")
         check_eq(proc.returncode, 1, f"{args[0]} > /dev/full: exit status")
         check("No space left on device" in line, f"{args[0]} > /dev/full: {line!r}")
+
+
+@test_once
+def perfetto_compression_level_option():
+    """--compression-level: 0 writes plain packets, any level the same
+    packets once inflated; out of range, or for Chrome, one line and exit 2."""
+    from perfetto_decode import inflate
+    trace, files = fixtures()["stats"], {}
+    for level in ("0", "1", "9"):
+        files[level] = tmpfile(f"level{level}.pftrace")
+        proc = tracer("export", "--format", "perfetto", "--compression-level", level, "-o", files[level], trace)
+        check_eq(proc.returncode, 0, f"--compression-level {level} ({proc.stderr.strip()})")
+    default = tmpfile("level-default.pftrace")
+    check_eq(tracer("export", "--format", "perfetto", "-o", default, trace).returncode, 0, "default level")
+    data = {k: open(v, "rb").read() for k, v in dict(files, default=default).items()}
+    plain = {k: inflate(v) for k, v in data.items()}
+    check_eq(plain["0"][1], 0, "level 0: no compressed bundle")
+    check(plain["1"][1] >= 1 and plain["9"][1] >= 1, "levels 1 and 9: compressed bundles")
+    check(plain["0"][0] == plain["1"][0] == plain["9"][0] == data["0"], "the same packets at every level")
+    check_eq(data["default"], data["1"], "the default is level 1")
+    for args in (("--format", "perfetto", "--compression-level", "13"),
+                 ("--format", "perfetto", "--compression-level", "x"),
+                 ("--format", "perfetto", "--compression-level", "-1"),
+                 ("--format", "chrome", "--compression-level", "1")):
+        proc = tracer("export", *args, "-o", "/dev/null", trace)
+        line = one_error_line(proc, f"export {' '.join(args)}")
+        check_eq(proc.returncode, 2, f"export {' '.join(args)}: exit status")
+        check(line.startswith("asynctrace: export: --compression-level"), f"{' '.join(args)}: {line!r}")
