@@ -185,8 +185,13 @@ def filters_bad_values():
             line = one_error_line(proc, f"export {fmt} {' '.join(args)}")
             check_eq(proc.returncode, 2, f"export {fmt} {' '.join(args)}: exit status")
             check(line.startswith("asynctrace: export: "), f"{' '.join(args)}: {line!r}")
-    check("has no such task" in one_error_line(tracer("export", "--format", "chrome", "--task", "999", trace),
-                                               "--task 999"), "--task 999 says why")
+    line = one_error_line(tracer("export", "--format", "chrome", "--task", "2", "--task", "999", trace),
+                          "--task 999")
+    check("--task 2, 999:" in line and "has no such task" in line, f"--task 999 says which and why: {line!r}")
+    proc = tracer("export", "--format", "chrome", "-o", "/nonexistent-dir/out.json", trace)
+    line = one_error_line(proc, "export to a directory that does not exist")
+    check_eq(proc.returncode, 1, "export to a directory that does not exist: exit status")
+    check(line.startswith("asynctrace: export: cannot create /nonexistent-dir/out.json"), repr(line))
 
 
 # --- a recorded target -------------------------------------------------------

@@ -524,13 +524,17 @@ UNIT_TEST(tasks_folded_once_released)
 	struct trace_file *trace = NULL;
 	struct task_model full, folded;
 
-	for (uint64_t i = 0; i < 10; i++) { /* 10 x 6 events, 2 more: 62 of the 64 */
+	struct task_warnings warn_full, warn_folded;
+
+	for (uint64_t i = 0; i < 10; i++) { /* 10 x 6 events, 4 more: 64 of the 64 */
 		uint64_t task = 0x7a00 + i * 0x100, ts = 1000 + i * 100;
 		int pending = i == 3; /* parks, is woken, then aborted: dropped and freed unpolled */
 
 		add(&ev, TRACE_EVENT_EXIT, TASK_NEW, ts, 0x9400, task, 0, 0);
 		add(&ev, TRACE_EVENT_ENTRY, RAW_POLL, ts + 10, 0x9000, task, 0, 0);
 		add(&ev, TRACE_EVENT_ENTRY, OUTER, ts + 11, 0x8f00, 0xf1, 0, 0);
+		if (i == 6) /* wakes itself in its last poll */
+			add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, ts + 12, 0x8e00, task, 0, 0);
 		add(&ev, TRACE_EVENT_EXIT, OUTER, ts + 13, 0x8f00, pending, pending ? 3 : 0,
 		    pending ? TRACE_EVENT_STATE : 0);
 		add(&ev, TRACE_EVENT_EXIT, RAW_POLL, ts + 14, 0x9000, 0, 0, 0);
@@ -538,17 +542,24 @@ UNIT_TEST(tasks_folded_once_released)
 			add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, ts + 15, 0x9000, task, 0, 0);
 			add(&ev, TRACE_EVENT_ENTRY, DROP_OUTER, ts + 16, 0x9000, 0xf1, 0, 0);
 		}
+		if (i == 5) /* woken after it completed, before its memory goes */
+			add(&ev, TRACE_EVENT_ENTRY, WAKE_BY_REF, ts + 15, 0x9000, task, 0, 0);
 		add(&ev, TRACE_EVENT_ENTRY, TASK_FREE, ts + 20, 0x9000, task, 0, 0);
 	}
 	CHECK(build(&full, &trace, &ev) == 0);
 	CHECK(full.task_count == 10 && full.node_count == 10);
-	CHECK(full.cancellation_count == 1 && full.wake_count == 1 && full.tasks[3].waiting_head);
+	CHECK(full.cancellation_count == 1 && full.wake_count == 3 && full.tasks[3].waiting_head);
 	CHECK(task_model__build(&folded, trace, TASK_MODEL_FOLD) == 0);
 	CHECK(folded.task_count <= 2 && folded.node_count <= 2);
 	CHECK(folded.tasks_folded >= 9 && folded.live_tasks.count <= 2);
 	/* every task was released: none of their nodes is left indexed */
 	CHECK(folded.node_index.count == 0 && folded.free_nodes != 0);
-	CHECK(folded.free_wakes == 1); /* the aborted task's unanswered wake, given back */
+	CHECK(folded.free_wakes != 0); /* the aborted task's unanswered wake, given back */
+	/* folded tasks' warnings are kept in sums */
+	task_model__warnings(&full, 0, &warn_full);
+	task_model__warnings(&folded, 0, &warn_folded);
+	CHECK(warn_full.self_wakes == 1 && warn_full.wakes_after_end == 1);
+	CHECK(warn_folded.self_wakes == warn_full.self_wakes && warn_folded.wakes_after_end == warn_full.wakes_after_end);
 	task_model__free(&folded);
 	task_model__free(&full);
 	trace_file__close(trace);
