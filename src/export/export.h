@@ -17,11 +17,10 @@ struct export_format {
 	 * anything when the filter names a task the trace does not have. */
 	int (*write)(const struct trace_file *trace, const struct export_filter *filter, FILE *out);
 	/* A format that compresses: the same with a level from 0 (none) to
-	 * max_level, the one write uses being default_level. NULL: none. */
+	 * max_level (write uses the format's default). NULL: none. */
 	int (*write_at_level)(const struct trace_file *trace, const struct export_filter *filter, FILE *out,
 			      int level);
 	int max_level;
-	int default_level;
 	/* Output bytes per trace event, as measured (0: not estimated), and
 	 * the size past which the format's viewers fail to open a file
 	 * (0: none known). */

@@ -711,5 +711,4 @@ const struct export_format perfetto_export_format = {
 	.write = perfetto_write,
 	.write_at_level = perfetto_write_trace,
 	.max_level = PERFETTO_MAX_DEFLATE_LEVEL,
-	.default_level = PERFETTO_DEFLATE_LEVEL,
 };

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "trace/consumer_set.h"
 #include "trace/pipeline.h"
 
 enum record_kind { RECORD_POLL_BEGIN, RECORD_POLL, RECORD_HOOK };
@@ -38,8 +39,7 @@ struct batch {
 };
 
 struct trace_pipeline {
-	struct trace_consumer consumers[TRACE_PASS_MAX_CONSUMERS];
-	size_t count;
+	struct consumer_set consumers;
 	struct batch *batches; /* a ring: the producer fills [produced % BATCHES] */
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -49,17 +49,12 @@ struct trace_pipeline {
 	pthread_t thread;
 };
 
-static void consume_record(const struct trace_pipeline *p, struct record *r)
+static void consume_record(const struct trace_pipeline *p, const struct record *r)
 {
-	for (size_t i = 0; i < p->count; i++) {
-		const struct trace_consumer *c = &p->consumers[i];
-
-		if (r->kind == RECORD_POLL && c->poll)
-			c->poll(&r->poll, c->ctx);
-		else if (r->kind == RECORD_POLL_BEGIN && c->poll_begin)
-			c->poll_begin(&r->poll, c->ctx);
-		else if (r->kind == RECORD_HOOK && c->hook)
-			c->hook(&r->hook, c->ctx);
+	switch (r->kind) {
+	case RECORD_POLL: consumer_set__poll(&p->consumers, &r->poll); break;
+	case RECORD_POLL_BEGIN: consumer_set__poll_begin(&p->consumers, &r->poll); break;
+	default: consumer_set__hook(&p->consumers, &r->hook); break;
 	}
 }
 
@@ -135,22 +130,18 @@ static void forward_hook(const struct hook *hook, void *ctx)
 int trace_pipeline__new(struct trace_pipeline **out, const struct trace_consumer *consumers, size_t count,
 			struct trace_consumer *front)
 {
+	struct consumer_set set;
 	struct trace_pipeline *p;
-	bool begins = false, hooks = false;
+	int err = consumer_set__init(&set, consumers, count);
 
-	if (count > TRACE_PASS_MAX_CONSUMERS)
-		return -EINVAL;
+	if (err)
+		return err;
 	p = calloc(1, sizeof(*p));
 	if (!p || !(p->batches = calloc(BATCHES, sizeof(*p->batches)))) {
 		free(p);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < count; i++) {
-		p->consumers[i] = consumers[i];
-		begins |= consumers[i].poll_begin != NULL;
-		hooks |= consumers[i].hook != NULL;
-	}
-	p->count = count;
+	p->consumers = set;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->changed, NULL);
 	if (pthread_create(&p->thread, NULL, consumer_loop, p)) {
@@ -162,8 +153,8 @@ int trace_pipeline__new(struct trace_pipeline **out, const struct trace_consumer
 	}
 	*front = (struct trace_consumer){
 		.poll = forward_poll,
-		.poll_begin = begins ? forward_poll_begin : NULL, /* unasked-for records cost nothing */
-		.hook = hooks ? forward_hook : NULL,
+		.poll_begin = p->consumers.begins ? forward_poll_begin : NULL, /* unasked-for records cost nothing */
+		.hook = p->consumers.hooks ? forward_hook : NULL,
 		.ctx = p,
 	};
 	*out = p;

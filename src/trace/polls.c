@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trace/consumer_set.h"
 #include "trace/pipeline.h"
 #include "trace/reader.h"
 #include "util/u64map.h"
@@ -453,67 +454,47 @@ const char *poll_result__name(enum poll_result result)
 
 struct trace_pass {
 	struct poll_builder *builder;
-	struct trace_consumer consumers[TRACE_PASS_MAX_CONSUMERS];
-	size_t count;
+	struct consumer_set consumers;
 	uint64_t last_ts;
 };
 
-/* The poll (at_end) or its begin to each consumer that wants it. */
-static void fan_out(const struct trace_pass *r, const struct poll *p, bool at_end)
-{
-	for (size_t i = 0; i < r->count; i++) {
-		poll_callback cb = at_end ? r->consumers[i].poll : r->consumers[i].poll_begin;
-
-		if (cb)
-			cb(p, r->consumers[i].ctx);
-	}
-}
-
 static void pass_poll(const struct poll *p, void *ctx)
 {
-	fan_out(ctx, p, true);
+	consumer_set__poll(&((const struct trace_pass *)ctx)->consumers, p);
 }
 
 static void pass_poll_begin(const struct poll *p, void *ctx)
 {
-	fan_out(ctx, p, false);
+	consumer_set__poll_begin(&((const struct trace_pass *)ctx)->consumers, p);
 }
 
 static void pass_hook(const struct hook *h, void *ctx)
 {
-	const struct trace_pass *r = ctx;
-
-	for (size_t i = 0; i < r->count; i++)
-		if (r->consumers[i].hook)
-			r->consumers[i].hook(h, r->consumers[i].ctx);
+	consumer_set__hook(&((const struct trace_pass *)ctx)->consumers, h);
 }
 
 int trace_pass__new(struct trace_pass **out, const struct trace_function *functions, size_t function_count,
 		    const struct trace_consumer *consumers, size_t count)
 {
+	struct consumer_set set;
 	struct trace_pass *r;
-	bool begins = false, hooks = false;
+	int err = consumer_set__init(&set, consumers, count);
 
-	if (count > TRACE_PASS_MAX_CONSUMERS)
-		return -EINVAL;
+	if (err)
+		return err;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->consumers = set;
 	r->builder = poll_builder__new(functions, function_count, pass_poll, r);
 	if (!r->builder) {
 		free(r);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < count; i++) {
-		r->consumers[i] = consumers[i];
-		begins |= consumers[i].poll_begin != NULL;
-		hooks |= consumers[i].hook != NULL;
-	}
-	r->count = count;
 	/* Unasked-for callbacks cost nothing: the builder skips them. */
-	if (hooks)
+	if (r->consumers.hooks)
 		poll_builder__set_hook_callback(r->builder, pass_hook, r);
-	if (begins)
+	if (r->consumers.begins)
 		poll_builder__set_begin_callback(r->builder, pass_poll_begin, r);
 	*out = r;
 	return 0;
