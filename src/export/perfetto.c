@@ -5,15 +5,22 @@
  *
  * Written as the Perfetto SDK writes (perfetto_seq.h): one packet sequence
  * per thread, whose default track is the thread's, carrying that thread's
- * polls and the task-track copies of them; one more sequence for the task
- * process's descriptors, the wakes' flow ends and the cancellations.
+ * polls, the task-track copies of them and its wakes; one more sequence for
+ * the task tracks' descriptors, the wakes' flow ends and the cancellations.
+ *
+ * One pass: the task model is a consumer before the writer, and tells
+ * wakes, their answers and cancellations as they happen. A task's track
+ * is declared just before its first event, as the SDK does. A wake is
+ * written once its fate is known (answered by a poll, or not: its task
+ * ended, or the trace did), so its flow has both ends or none; it is then
+ * behind its sequence's clock and carries its absolute time.
  *
  * Slices are BEGIN/END pairs, so a track's events must nest, but polls
  * reach us at their end, inner first. A thread's polls are held until its
  * outermost poll (or a task poll inside a runtime shell) closes; then that
- * group is sorted per track, turned into events with a stack, merged in
- * time with the thread's wakes and written. Memory is one group per
- * thread, not the trace. */
+ * group is sorted per track, turned into events with a stack and written.
+ * Memory is one group per thread and the wakes waiting for a poll, not the
+ * trace. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -44,9 +51,6 @@
 enum pf_kind {
 	PF_BEGIN,   /* a poll's slice on a thread or task track */
 	PF_END,
-	PF_WAKE,    /* on the waking thread: a flow starts */
-	PF_WOKEN,   /* on the woken task's track: the flow ends */
-	PF_CANCEL,
 };
 
 struct pf_slice {
@@ -61,7 +65,7 @@ struct pf_event {
 	uint64_t ts;
 	uint64_t track;
 	uint32_t order;  /* generation order: keeps each track's nesting at equal ts */
-	uint32_t ref;    /* slice, wake or cancellation index by kind */
+	uint32_t ref;    /* the slice's index */
 	uint8_t kind;    /* enum pf_kind */
 };
 
@@ -69,9 +73,8 @@ struct pf_thread {
 	uint32_t tid;
 	struct pf_seq seq;
 	struct poll *polls;     /* the open group: since the last outermost poll */
-	size_t poll_count, poll_cap;
-	uint32_t *wakes;        /* indices of the thread's wakes, by time */
-	size_t wake_count, wake_cap, wake_next;
+	uint32_t *poll_tasks;   /* each one's task track (task id), 0 none */
+	size_t poll_count, poll_cap, poll_task_cap;
 };
 
 struct pf_writer {
@@ -83,6 +86,14 @@ struct pf_writer {
 	struct pf_thread *threads;
 	size_t thread_count, thread_cap;
 	struct u64map thread_index; /* tid + 1 -> index + 1 */
+	uint8_t *declared;          /* bit per task id: its track is described */
+	size_t declared_bytes;
+	/* Wakes of pending tasks, kept (for their flow) until a poll answers
+	 * them or the trace ends; slots reused through .next. */
+	struct wake *waiting;
+	size_t waiting_count, waiting_cap;
+	uint32_t free_waiting;      /* slot + 1 */
+	struct u64map waiting_index; /* wake ordinal -> slot + 1 */
 	/* scratch for one group, reused */
 	struct pf_slice *slices;
 	size_t slice_count, slice_cap;
@@ -103,10 +114,6 @@ static uint64_t task_uuid(uint32_t id)
 	return TASKS_UUID + id;
 }
 
-static bool flows(const struct pf_writer *w, const struct wake *wk)
-{
-	return wk->poll_ts && wk->target >= 1 && wk->target <= w->model->task_count;
-}
 
 /* ---- track descriptors -------------------------------------------------- */
 
@@ -141,13 +148,17 @@ static void thread_descriptor(struct pf_writer *w, uint32_t tid)
 	pb_end(b, track);
 }
 
+/* "task N: future": the state the Chrome export's label ends with is not
+ * known yet (a descriptor comes before the track's first event). */
 static int task_descriptor(struct pf_writer *w, const struct task *t)
 {
 	struct buf *b = &w->out.bundle;
 	size_t packet = pf_seq__begin_packet(&w->tasks, &w->out), track;
+	uint32_t func = task_model__name_func(w->model, t);
 	char label[4200];
 
-	task_model__label(w->model, t, label, sizeof(label));
+	snprintf(label, sizeof(label), "task %u: %s", t->id,
+		 func == NO_FUNCTION ? "?" : w->trace->functions[func].name);
 	track = pb_begin(b, PF_TRACK_DESCRIPTOR);
 	pb_uint(b, 1, task_uuid(t->id));    /* uuid */
 	pb_string(b, 2, label);             /* name */
@@ -156,6 +167,29 @@ static int task_descriptor(struct pf_writer *w, const struct task *t)
 	pb_uint(b, 12, t->id > INT32_MAX ? INT32_MAX : t->id);
 	pb_end(b, track);
 	return pb_writer__end_packet(&w->out, packet);
+}
+
+/* Before the first event on a task's track: its descriptor. */
+static int declare_task(struct pf_writer *w, uint32_t id)
+{
+	size_t byte = id / 8;
+
+	if (!id || id > w->model->task_count)
+		return 0;
+	if (byte >= w->declared_bytes) {
+		size_t bytes = (byte + 1) * 2;
+		uint8_t *bits = realloc(w->declared, bytes);
+
+		if (!bits)
+			return -ENOMEM;
+		memset(bits + w->declared_bytes, 0, bytes - w->declared_bytes);
+		w->declared = bits;
+		w->declared_bytes = bytes;
+	}
+	if (w->declared[byte] & (1u << (id % 8)))
+		return 0;
+	w->declared[byte] |= (uint8_t)(1u << (id % 8));
+	return task_descriptor(w, &w->model->tasks[id - 1]);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -200,23 +234,18 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The threads known before replaying (named ones, wakers), in tid order
- * so the same trace always gives the same file, each with its wakes. */
+/* The trace's threads first, in tid order, so the same trace always gives
+ * the same file (a thread known only from its wakes starts at its first). */
 static int known_threads(struct pf_writer *w)
 {
-	const struct task_model *m = w->model;
-	size_t n = w->trace->thread_count + m->wake_count;
-	uint32_t *tids = malloc((n + 1) * sizeof(*tids));
+	size_t n = 0;
+	uint32_t *tids = malloc((w->trace->thread_count + 1) * sizeof(*tids));
 
 	if (!tids)
 		return -ENOMEM;
-	n = 0;
 	for (size_t i = 0; i < w->trace->thread_count; i++)
 		if (export_filter__keeps_thread(w->filter, w->trace->threads[i].tid))
 			tids[n++] = w->trace->threads[i].tid;
-	for (size_t i = 0; i < m->wake_count; i++)
-		if (export_filter__keeps_wake(w->filter, &m->wakes[i]))
-			tids[n++] = m->wakes[i].tid;
 	qsort(tids, n, sizeof(*tids), cmp_u32);
 	for (size_t i = 0; i < n && !w->err; i++) {
 		struct pf_thread *th = add_thread(w, tids[i]);
@@ -225,33 +254,7 @@ static int known_threads(struct pf_writer *w)
 			w->err = start_thread(w, th);
 	}
 	free(tids);
-	for (size_t i = 0; i < m->wake_count && !w->err; i++) {
-		struct pf_thread *th = find_thread(w, m->wakes[i].tid);
-
-		if (!export_filter__keeps_wake(w->filter, &m->wakes[i]))
-			continue;
-		if (ARRAY_RESERVE(th->wakes, th->wake_cap, th->wake_count + 1))
-			return w->err = -ENOMEM;
-		th->wakes[th->wake_count++] = (uint32_t)i;
-	}
 	return w->err;
-}
-
-static int cmp_wakes_by_ts(const void *a, const void *b, void *ctx)
-{
-	const struct wake *wakes = ctx;
-	const struct wake *x = &wakes[*(const uint32_t *)a], *y = &wakes[*(const uint32_t *)b];
-
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return cmp_u32(a, b);
-}
-
-static void sort_thread_wakes(struct pf_writer *w)
-{
-	for (size_t i = 0; i < w->thread_count; i++)
-		qsort_r(w->threads[i].wakes, w->threads[i].wake_count, sizeof(uint32_t), cmp_wakes_by_ts,
-			w->model->wakes);
 }
 
 /* ---- slices of a group -------------------------------------------------- */
@@ -283,14 +286,12 @@ static int group_slices(struct pf_writer *w, const struct pf_thread *th)
 	w->slice_count = 0;
 	for (size_t i = 0; i < th->poll_count && !err; i++) {
 		const struct poll *p = &th->polls[i];
-		const struct task *task;
 
 		err = add_slice(w, p, (uint32_t)i, DEFAULT_TRACK);
-		if (err || !task_model__on_task_track(w->model, p))
-			continue;
-		task = task_model__find(w->model, p->task, p->tid, p->start);
-		if (task)
-			err = add_slice(w, p, (uint32_t)i, task_uuid(task->id));
+		if (!err && th->poll_tasks[i])
+			err = declare_task(w, th->poll_tasks[i]);
+		if (!err && th->poll_tasks[i])
+			err = add_slice(w, p, (uint32_t)i, task_uuid(th->poll_tasks[i]));
 	}
 	return err;
 }
@@ -459,13 +460,11 @@ static void slice_event(struct pf_writer *w, struct pf_seq *seq, const struct pf
 	}
 }
 
-/* A wake's instant: on the waking thread (the flow starts) or on the
- * woken task's track (where it ends). */
-static void wake_event(struct pf_writer *w, struct pf_seq *seq, uint32_t index, bool woken)
+/* A wake's instant: on the waking thread (the flow starts when it led to
+ * a poll) or on the woken task's track (where it ends). Flow ids are the
+ * wake's ordinal: the same in every export of the trace, and nonzero. */
+static void wake_event(struct pf_seq *seq, struct buf *b, const struct wake *wk, bool woken)
 {
-	struct buf *b = &w->out.bundle;
-	const struct wake *wk = &w->model->wakes[index];
-
 	pb_uint(b, PF_TE_TYPE, PF_INSTANT);
 	if (woken)
 		pb_uint(b, PF_TE_TRACK_UUID, task_uuid(wk->target));
@@ -473,9 +472,9 @@ static void wake_event(struct pf_writer *w, struct pf_seq *seq, uint32_t index, 
 	pb_uint(b, PF_TE_CATEGORY_IIDS, PF_CAT_WAKE);
 	pf_arg_uint(b, PF_ARG_TASK, wk->target);
 	if (woken)
-		pb_fixed64(b, PF_TE_TERMINATING_FLOW_IDS, (uint64_t)index + 1);
-	else if (flows(w, wk))
-		pb_fixed64(b, PF_TE_FLOW_IDS, (uint64_t)index + 1); /* wake index + 1: ids are nonzero */
+		pb_fixed64(b, PF_TE_TERMINATING_FLOW_IDS, wk->ordinal);
+	else if (wk->poll_ts)
+		pb_fixed64(b, PF_TE_FLOW_IDS, wk->ordinal);
 }
 
 static void cancel_event(struct pf_writer *w, const struct cancellation *c)
@@ -491,29 +490,6 @@ static void cancel_event(struct pf_writer *w, const struct cancellation *c)
 	pb_uint(b, PF_TE_CATEGORY_IIDS, PF_CAT_CANCEL);
 }
 
-/* The thread's wakes before `until` (inclusive when asked): at equal
- * times the group's slice events go first, as they did when every event
- * of the trace was sorted at once. */
-static int thread_wakes(struct pf_writer *w, struct pf_thread *th, uint64_t until, bool inclusive)
-{
-	int err = 0;
-
-	while (th->wake_next < th->wake_count && !err) {
-		uint32_t i = th->wakes[th->wake_next];
-		uint64_t ts = w->model->wakes[i].ts;
-
-		if (ts > until || (ts == until && !inclusive))
-			break;
-		th->wake_next++;
-		err = pf_seq__begin_event(&th->seq, &w->out, ts);
-		if (!err) {
-			wake_event(w, &th->seq, i, false);
-			err = pf_seq__end_event(&th->seq, &w->out);
-		}
-	}
-	return err;
-}
-
 static int flush_group(struct pf_writer *w, struct pf_thread *th)
 {
 	int err = group_slices(w, th);
@@ -523,16 +499,12 @@ static int flush_group(struct pf_writer *w, struct pf_thread *th)
 	for (size_t i = 0; i < w->event_count && !err; i++) {
 		const struct pf_event *e = &w->events[i];
 
-		err = thread_wakes(w, th, e->ts, false);
-		if (!err)
-			err = pf_seq__begin_event(&th->seq, &w->out, e->ts);
+		err = pf_seq__begin_event(&th->seq, &w->out, e->ts);
 		if (err)
 			break;
 		slice_event(w, &th->seq, th, e);
 		err = pf_seq__end_event(&th->seq, &w->out);
 	}
-	if (!err && w->event_count)
-		err = thread_wakes(w, th, w->events[w->event_count - 1].ts, true);
 	th->poll_count = 0;
 	return err;
 }
@@ -557,9 +529,18 @@ static void collect_poll(const struct poll *p, void *ctx)
 		w->err = start_thread(w, th);
 	if (w->err)
 		return;
-	if (th->poll_count >= UINT32_MAX / 2 || ARRAY_RESERVE(th->polls, th->poll_cap, th->poll_count + 1)) {
+	if (th->poll_count >= UINT32_MAX / 2 || ARRAY_RESERVE(th->polls, th->poll_cap, th->poll_count + 1) ||
+	    ARRAY_RESERVE(th->poll_tasks, th->poll_task_cap, th->poll_count + 1)) {
 		w->err = -ENOMEM;
 		return;
+	}
+	/* Its task now, while the model is at this poll. */
+	if (task_model__on_task_track(w->model, p)) {
+		const struct task *task = task_model__find(w->model, p->task, p->tid, p->start);
+
+		th->poll_tasks[th->poll_count] = task ? task->id : 0;
+	} else {
+		th->poll_tasks[th->poll_count] = 0;
 	}
 	th->polls[th->poll_count++] = *p;
 	/* Nothing of the group is still open when the outermost poll on its
@@ -576,54 +557,138 @@ static int flush_threads(struct pf_writer *w)
 {
 	int err = 0;
 
-	for (size_t i = 0; i < w->thread_count && !err; i++) {
-		struct pf_thread *th = &w->threads[i];
-
-		if (th->poll_count)
-			err = flush_group(w, th);
-		if (!err)
-			err = thread_wakes(w, th, UINT64_MAX, true);
-	}
+	for (size_t i = 0; i < w->thread_count && !err; i++)
+		if (w->threads[i].poll_count)
+			err = flush_group(w, &w->threads[i]);
 	return err;
 }
 
-/* ---- the tasks sequence ------------------------------------------------- */
+/* ---- wakes and cancellations, as the model tells them ------------------- */
 
-/* Flow ends and cancellations, in time order on the tasks sequence. */
-static int task_events(struct pf_writer *w)
+/* The instant on the waking thread: its sequence may not have started (a
+ * thread that only wakes), and its clock is past the wake by now. */
+static int write_wake(struct pf_writer *w, const struct wake *wk)
 {
-	const struct task_model *m = w->model;
+	struct pf_thread *th = add_thread(w, wk->tid);
+	int err = w->err;
+
+	if (!err && !th->seq.started)
+		err = start_thread(w, th);
+	if (!err)
+		err = pf_seq__begin_event(&th->seq, &w->out, wk->ts);
+	if (err)
+		return err;
+	wake_event(&th->seq, &w->out.bundle, wk, false);
+	return pf_seq__end_event(&th->seq, &w->out);
+}
+
+/* Where the flow ends: on the woken task's track, at the poll it led to. */
+static int write_woken(struct pf_writer *w, const struct wake *wk)
+{
+	int err = declare_task(w, wk->target);
+
+	if (!err)
+		err = pf_seq__begin_event(&w->tasks, &w->out, wk->poll_ts);
+	if (err)
+		return err;
+	wake_event(&w->tasks, &w->out.bundle, wk, true);
+	return pf_seq__end_event(&w->tasks, &w->out);
+}
+
+static void wait_for_answer(struct pf_writer *w, const struct wake *wk)
+{
+	uint32_t slot = w->free_waiting;
+
+	if (slot) {
+		w->free_waiting = w->waiting[slot - 1].next;
+	} else {
+		if (ARRAY_RESERVE(w->waiting, w->waiting_cap, w->waiting_count + 1)) {
+			w->err = -ENOMEM;
+			return;
+		}
+		slot = (uint32_t)++w->waiting_count;
+	}
+	w->waiting[slot - 1] = *wk;
+	if (u64map_put(&w->waiting_index, wk->ordinal, (void *)(uintptr_t)slot))
+		w->err = -ENOMEM;
+}
+
+static void on_wake(const struct wake *wk, bool answerable, void *ctx)
+{
+	struct pf_writer *w = ctx;
+
+	if (w->err || !export_filter__keeps_wake(w->filter, wk))
+		return;
+	if (answerable)
+		wait_for_answer(w, wk);
+	else
+		w->err = write_wake(w, wk); /* its task has ended: no poll will answer it */
+}
+
+/* Both ends of the flow, when the poll that answers it is kept; else the
+ * wake is left out (as the Chrome export does). */
+static void on_wake_answered(const struct wake *wk, void *ctx)
+{
+	struct pf_writer *w = ctx;
+	uintptr_t slot = (uintptr_t)u64map_get(&w->waiting_index, wk->ordinal);
+
+	if (!slot || w->err)
+		return;
+	u64map_remove(&w->waiting_index, wk->ordinal);
+	w->waiting[slot - 1].next = w->free_waiting;
+	w->free_waiting = (uint32_t)slot;
+	if (!export_filter__keeps_wake(w->filter, wk))
+		return;
+	w->err = write_wake(w, wk);
+	if (!w->err)
+		w->err = write_woken(w, wk);
+}
+
+static void on_cancel(const struct cancellation *c, void *ctx)
+{
+	struct pf_writer *w = ctx;
+
+	if (w->err || !export_filter__keeps_cancellation(w->filter, c) || c->task < 1 ||
+	    c->task > w->model->task_count)
+		return;
+	w->err = declare_task(w, c->task);
+	if (!w->err)
+		w->err = pf_seq__begin_event(&w->tasks, &w->out, c->ts);
+	if (!w->err) {
+		cancel_event(w, c);
+		w->err = pf_seq__end_event(&w->tasks, &w->out);
+	}
+}
+
+static int cmp_ordinals(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct wake *const *)a)->ordinal, y = (*(const struct wake *const *)b)->ordinal;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The wakes no poll answered before the trace ended, in the order they
+ * happened. */
+static int write_unanswered(struct pf_writer *w)
+{
+	const struct wake **left = malloc((w->waiting_index.count + 1) * sizeof(*left));
+	size_t n = 0;
 	int err = 0;
 
-	w->event_count = 0;
-	for (size_t i = 0; i < m->wake_count && !err; i++)
-		if (flows(w, &m->wakes[i]) && export_filter__keeps_wake(w->filter, &m->wakes[i]))
-			err = add_event(w, m->wakes[i].poll_ts, task_uuid(m->wakes[i].target), (uint32_t)i, PF_WOKEN);
-	for (size_t i = 0; i < m->cancellation_count && !err; i++) {
-		const struct cancellation *c = &m->cancellations[i];
-
-		if (c->task >= 1 && c->task <= m->task_count && export_filter__keeps_cancellation(w->filter, c))
-			err = add_event(w, c->ts, task_uuid(c->task), (uint32_t)i, PF_CANCEL);
-	}
-	if (!err && w->event_count)
-		qsort(w->events, w->event_count, sizeof(*w->events), cmp_events);
-	for (size_t i = 0; i < w->event_count && !err; i++) {
-		const struct pf_event *e = &w->events[i];
-
-		err = pf_seq__begin_event(&w->tasks, &w->out, e->ts);
-		if (err)
-			break;
-		if (e->kind == PF_WOKEN)
-			wake_event(w, &w->tasks, e->ref, true);
-		else
-			cancel_event(w, &m->cancellations[e->ref]);
-		err = pf_seq__end_event(&w->tasks, &w->out);
-	}
+	if (!left)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->waiting_count; i++)
+		if ((uintptr_t)u64map_get(&w->waiting_index, w->waiting[i].ordinal) == i + 1)
+			left[n++] = &w->waiting[i];
+	qsort(left, n, sizeof(*left), cmp_ordinals);
+	for (size_t i = 0; i < n && !err; i++)
+		err = write_wake(w, left[i]);
+	free(left);
 	return err;
 }
 
-/* First in the file: the processes (the target's, and "tasks" with a
- * track per task), the trace's clock, the task events. */
+/* First in the file: the processes (the target's, and "tasks" under
+ * which the task tracks go) and the trace's clock. */
 static int write_tasks_sequence(struct pf_writer *w)
 {
 	const struct trace_file *t = w->trace;
@@ -639,13 +704,8 @@ static int write_tasks_sequence(struct pf_writer *w)
 		process_descriptor(&w->out.bundle, TASKS_UUID, t->meta.pid + TASK_PID_OFFSET, "tasks", true);
 		err = pb_writer__end_packet(&w->out, packet);
 	}
-	for (size_t i = 0; i < w->model->task_count && !err; i++)
-		if (export_filter__keeps_task_track(w->filter, &w->model->tasks[i]))
-			err = task_descriptor(w, &w->model->tasks[i]);
 	if (!err)
 		err = pf_seq__start_clock(&w->tasks, &w->out, t->first_ts, true);
-	if (!err)
-		err = task_events(w);
 	return err;
 }
 
@@ -654,43 +714,79 @@ static void free_writer(struct pf_writer *w)
 	for (size_t i = 0; i < w->thread_count; i++) {
 		pf_seq__free(&w->threads[i].seq);
 		free(w->threads[i].polls);
-		free(w->threads[i].wakes);
+		free(w->threads[i].poll_tasks);
 	}
 	free(w->threads);
 	pf_seq__free(&w->tasks);
 	u64map_free(&w->thread_index);
+	u64map_free(&w->waiting_index);
+	free(w->waiting);
+	free(w->declared);
 	free(w->slices);
 	free(w->events);
 	free(w->stack);
+}
+
+/* --task: its ids are checked before anything is written, by a model of
+ * its own (one more pass, over a trace the user is taking a part of). */
+static int check_tasks(const struct trace_file *t, const struct export_filter *filter)
+{
+	struct task_model model;
+	int err;
+
+	if (!filter || !filter->task_count)
+		return 0;
+	err = task_model__build(&model, t, 0);
+	if (err)
+		return err;
+	err = export_filter__missing_task(filter, &model) ? -ESRCH : 0; /* nothing written */
+	task_model__free(&model);
+	return err;
+}
+
+static int write_events(struct pf_writer *w, struct task_model *model)
+{
+	struct trace_consumer consumers[2] = {
+		task_model__consumer(model),
+		{ .poll = collect_poll, .ctx = w },
+	};
+	int err = known_threads(w);
+
+	model->on_wake = on_wake;
+	model->on_wake_answered = on_wake_answered;
+	model->on_cancel = on_cancel;
+	model->callback_ctx = w;
+	if (!err)
+		err = trace_file__pass(w->trace, consumers, 2, &model->stats);
+	if (!err)
+		err = w->err;
+	if (!err)
+		err = task_model__finish(model);
+	if (!err)
+		err = w->err;
+	if (!err)
+		err = flush_threads(w);
+	if (!err)
+		err = write_unanswered(w);
+	return err;
 }
 
 int perfetto_write_trace(const struct trace_file *t, const struct export_filter *filter, FILE *out, int level)
 {
 	struct pf_writer w = { .trace = t, .filter = filter };
 	struct task_model model;
-	int err;
+	int err = check_tasks(t, filter);
 
-	err = task_model__build(&model, t, TASK_MODEL_KEEP_HISTORY);
+	if (!err)
+		err = task_model__init(&model, t, 0);
 	if (err)
 		return err;
 	w.model = &model;
-	if (export_filter__missing_task(filter, &model)) {
-		task_model__free(&model);
-		return -ESRCH; /* nothing written */
-	}
 	pb_writer__init(&w.out, out, level);
 	pf_seq__init(&w.tasks, TASKS_SEQUENCE);
 	err = write_tasks_sequence(&w);
 	if (!err)
-		err = known_threads(&w);
-	if (!err) {
-		sort_thread_wakes(&w);
-		err = trace_file__replay_polls(t, collect_poll, &w, NULL);
-	}
-	if (!err)
-		err = w.err;
-	if (!err)
-		err = flush_threads(&w);
+		err = write_events(&w, &model);
 	w.out.err = w.out.err ? w.out.err : err;
 	err = pb_writer__finish(&w.out);
 	free_writer(&w);

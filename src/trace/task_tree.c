@@ -293,21 +293,25 @@ static bool is_library_wrapper(const struct trace_function *fn)
 	return false;
 }
 
+uint32_t task_model__name_func(const struct task_model *m, const struct task *t)
+{
+	uint32_t n = t->first_node;
+
+	if (n == NO_FUNCTION)
+		return t->root_func;
+	while (is_library_wrapper(&m->trace->functions[m->nodes[n].func_id]) &&
+	       m->nodes[n].first_child != NO_FUNCTION)
+		n = m->nodes[n].first_child;
+	return m->nodes[n].func_id;
+}
+
 void tasks_name(struct task_model *m)
 {
 	for (size_t i = 0; i < m->task_count; i++) {
 		struct task *t = &m->tasks[i];
-		uint32_t n = t->first_node;
 
-		if (!t->id)
-			continue; /* a folded task's free slot */
-		t->name_func = t->root_func;
-		if (n == NO_FUNCTION)
-			continue;
-		while (is_library_wrapper(&m->trace->functions[m->nodes[n].func_id]) &&
-		       m->nodes[n].first_child != NO_FUNCTION)
-			n = m->nodes[n].first_child;
-		t->name_func = m->nodes[n].func_id;
+		if (t->id) /* else a folded task's free slot */
+			t->name_func = task_model__name_func(m, t);
 	}
 }
 

@@ -122,6 +122,8 @@ void tasks_on_wake(struct task_model *m, const struct hook *h, struct task *wake
 		count_pair(m, &w); /* folding reuses ids: pairs would mix tasks */
 	if (target->state != TASK_PENDING)
 		target->wakes_after_end++;
+	if (m->on_wake)
+		m->on_wake(&w, target->state == TASK_PENDING, m->callback_ctx);
 	if (target->state != TASK_PENDING && !keeps_history(m))
 		return; /* nothing will answer it */
 	index = wake_slot(m);

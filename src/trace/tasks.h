@@ -184,6 +184,7 @@ struct task_model {
 	uint64_t spawns;         /* tasks whose spawn call was traced */
 	struct poll_builder_stats stats;
 	/* Told during the pass, for consumers that stream (may be NULL). */
+	void (*on_wake)(const struct wake *w, bool answerable, void *ctx); /* answerable: its task is pending */
 	void (*on_wake_answered)(const struct wake *w, void *ctx);
 	void (*on_cancel)(const struct cancellation *c, void *ctx);
 	void *callback_ctx;
@@ -273,6 +274,11 @@ void task_model__warnings(const struct task_model *model, uint64_t long_polls, s
  * (their time is their futures'), plain functions and forwarding wrappers
  * are not. */
 bool task_model__on_task_track(const struct task_model *model, const struct poll *p);
+/* The function a task is named after: its outermost future that is not a
+ * library's wrapper. Final after task_model__finish (which sets
+ * name_func); during the pass, from the polls seen so far (a task's first
+ * poll already names it). */
+uint32_t task_model__name_func(const struct task_model *model, const struct task *t);
 /* "task N: future (state)", the name of a task's track. */
 void task_model__label(const struct task_model *model, const struct task *t, char *buf, size_t len);
 /* The task a poll belonged to (by its task pointer, or outside tasks its

@@ -133,6 +133,7 @@ class Decoded:
     def __init__(self, packets):
         self.descriptors, self.events, self.problems = [], [], []
         self.sequences = {}
+        self.declared = set()  # uuids described so far: upstream wants a descriptor before its track's events
         for p in packets:
             self._packet(p)
 
@@ -171,6 +172,7 @@ class Decoded:
             return
         if "track_descriptor" in p:
             self.descriptors.append(one(p, "track_descriptor"))
+            self.declared.add(one(self.descriptors[-1], "uuid"))
         event = one(p, "track_event")
         if event:
             self._event(seq_id, seq, flags, p, event)
@@ -212,7 +214,10 @@ class Decoded:
                 args[key] = self._lookup(seq_id, seq, "debug_annotation_string_values", a["string_value_iid"][0])
             else:
                 args[key] = one(a, "uint_value", one(a, "pointer_value", one(a, "string_value")))
-        self.events.append({"seq": seq_id, "ts": ts, "track": one(e, "track_uuid", seq.track),
+        track = one(e, "track_uuid", seq.track)
+        if track not in self.declared:
+            self._problem(f"an event on track {track} before its TrackDescriptor")
+        self.events.append({"seq": seq_id, "ts": ts, "track": track,
                             "type": one(e, "type"), "name": name, "categories": cats, "args": args,
                             "flow_ids": e.get("flow_ids", []),
                             "terminating_flow_ids": e.get("terminating_flow_ids", [])})
