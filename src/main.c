@@ -17,6 +17,7 @@ struct command {
 static const struct command commands[] = {
 	{ "symbols", cmd_symbols, "list the poll functions of a binary, with context classes" },
 	{ "record", cmd_record, "trace the polls of a running process or a command" },
+	{ "profile", cmd_profile, "record with on-CPU samples: where each task spends CPU time" },
 	{ "report", cmd_report, "summarise a trace: polls, durations, threads, tasks" },
 	{ "tree", cmd_tree, "each task's async call tree: who polled whom, waits, cancellations" },
 	{ "export", cmd_export, "convert a trace for other tools (Chrome/Perfetto timeline)" },

@@ -5,6 +5,7 @@
 
 int cmd_symbols(int argc, char **argv);
 int cmd_record(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_tree(int argc, char **argv);

@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "export/export.h"
 #include "export/filter.h"
+#include "trace/profile.h"
 #include "util/error.h"
 
 struct export_options {
@@ -18,6 +19,7 @@ struct export_options {
 	struct export_filter filter;
 	bool filtered; /* any of --from, --to, --task, --thread */
 	int level;     /* --compression-level, or -1: the format's default */
+	int group_by;  /* --group-by (enum profile_group), or -1: the format's default */
 };
 
 static void usage(FILE *out)
@@ -37,6 +39,8 @@ static void usage(FILE *out)
 		     "      --thread TID      only polls on this thread (repeatable)\n"
 		     "      --compression-level N  perfetto: deflate level of the packet bundles, 0 (plain\n"
 		     "                        packets) to 12 (smallest, slowest); default 1\n"
+		     "      --group-by KIND   folded: what the stacks are rooted at: task (default), function\n"
+		     "                        (the outermost future) or thread\n"
 		     "  Wakes are kept when both their ends are; cancellations when their task and time are.\n");
 }
 
@@ -61,6 +65,21 @@ static int parse_filter_option(struct export_options *o, int c, const char *arg)
 	else if (err)
 		report_error("export: --%s wants a positive integer id, not '%s'", names[c], arg);
 	return err ? -1 : 0;
+}
+
+static int parse_group_by(struct export_options *o, const char *arg)
+{
+	static const char *const kinds[] = {
+		[PROFILE_BY_TASK] = "task", [PROFILE_BY_FUNCTION] = "function", [PROFILE_BY_THREAD] = "thread",
+	};
+
+	for (int i = 0; i < (int)(sizeof(kinds) / sizeof(kinds[0])); i++)
+		if (!strcmp(arg, kinds[i])) {
+			o->group_by = i;
+			return 0;
+		}
+	report_error("export: --group-by wants task, function or thread, not '%s'", arg);
+	return -1;
 }
 
 /* The level itself; its range is the format's, checked once both are known. */
@@ -90,6 +109,7 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 		{ "task", required_argument, NULL, 0x102 },
 		{ "thread", required_argument, NULL, 0x103 },
 		{ "compression-level", required_argument, NULL, 0x104 },
+		{ "group-by", required_argument, NULL, 0x105 },
 		{ 0 },
 	};
 	int c;
@@ -115,6 +135,10 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 			if (parse_level(o, optarg))
 				return -1;
 			break;
+		case 0x105:
+			if (parse_group_by(o, optarg))
+				return -1;
+			break;
 		default: report_bad_option("export", c, argv); return -1;
 		}
 	}
@@ -124,6 +148,10 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 	}
 	if (o->level >= 0 && !o->format->write_at_level) {
 		report_error("export: --compression-level is for --format perfetto, not %s", o->format->name);
+		return -1;
+	}
+	if (o->group_by >= 0 && !o->format->write_grouped) {
+		report_error("export: --group-by is for --format folded, not %s", o->format->name);
 		return -1;
 	}
 	if (o->level > o->format->max_level) {
@@ -206,13 +234,20 @@ static int export_trace(struct export_options *o, struct trace_file *trace)
 		report_error("export: cannot create %s: %s", o->output, strerror(errno));
 		return 1;
 	}
-	rc = o->level >= 0 ? o->format->write_at_level(trace, filter, out, o->level) : o->format->write(trace, filter, out);
+	if (o->level >= 0)
+		rc = o->format->write_at_level(trace, filter, out, o->level);
+	else if (o->group_by >= 0)
+		rc = o->format->write_grouped(trace, filter, out, o->group_by);
+	else
+		rc = o->format->write(trace, filter, out);
 	if (out != stdout && fclose(out) != 0 && !rc)
 		rc = -errno;
 	/* The formats read the events as they write: a trace that does not
 	 * decode, or memory running out, is not the output's fault. */
 	if (rc == -ESRCH)
 		report_missing_task(o);
+	else if (rc == -ENODATA)
+		report_error("export: %s has no on-CPU samples (record it with `asynctrace profile`)", o->path);
 	else if (rc == -EBADMSG || rc == -ENOMEM)
 		report_trace_error("export", o->path, rc);
 	else if (rc)
@@ -222,7 +257,7 @@ static int export_trace(struct export_options *o, struct trace_file *trace)
 
 int cmd_export(int argc, char **argv)
 {
-	struct export_options o = { .level = -1 };
+	struct export_options o = { .level = -1, .group_by = -1 };
 	struct trace_file *trace;
 	int rc;
 

@@ -47,6 +47,8 @@ static void usage(FILE *out)
 		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
 		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
+		"  -F, --freq HZ          also sample on-CPU user stacks HZ times a second per CPU (1..10000;\n"
+		"                         `asynctrace profile`: 99 unless given)\n"
 		"  -p, --pid PID          trace a running process\n"
 		"  -b, --buffer-size MB   bpf: ring buffer size (default 16); inproc: buffer pool (default 64)\n"
 		"      --no-cache         analyse the binary again (its analysis is kept in ~/.cache/asynctrace)\n"
@@ -83,6 +85,15 @@ static int parse_number_option(struct record_options *o, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
+	case 'F':
+		errno = 0;
+		pid = strtol(arg, &end, 10);
+		if (*end || errno || pid < 1 || pid > 10000) {
+			report_error("record: -F wants samples per second in 1..10000, not '%s'", arg);
+			return -EINVAL;
+		}
+		o->sample_hz = (unsigned)pid;
+		return 0;
 	case 'p':
 		errno = 0;
 		pid = strtol(arg, &end, 10);
@@ -111,6 +122,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "function", required_argument, NULL, 'f' },
 		{ "polls-only", no_argument, NULL, 'P' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "freq", required_argument, NULL, 'F' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-size", required_argument, NULL, 'b' },
 		{ "no-cache", no_argument, NULL, 'C' },
@@ -125,7 +137,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	/* '+': the first non-option starts the command, whose own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+o:B:m:f:d:p:b:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:B:m:f:d:F:p:b:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
 		case 'B':
@@ -138,6 +150,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 				return -ENOMEM;
 			break;
 		case 'd':
+		case 'F':
 		case 'p':
 		case 'b':
 			if ((err = parse_number_option(o, c, optarg)))
@@ -150,7 +163,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		case 'h': usage(stdout); return 1;
 		default:
 			report_error("record: %s option '%s' (see --help)",
-				     optopt && strchr("oBmfdpb", optopt) ? "missing the argument of" : "unknown",
+				     optopt && strchr("oBmfdFpb", optopt) ? "missing the argument of" : "unknown",
 				     argv[optind - 1]);
 			return -EINVAL;
 		}
@@ -388,6 +401,9 @@ static int run_record(struct record_run *run)
 		err = recorder__open_output(rec, run->o->output);
 	if (!err)
 		err = record_start_target(run);
+	if (!err && run->o->sample_hz)
+		err = sample_sink__start(&rec->samples, rec->child_pid > 0 ? rec->child_pid : run->o->pid,
+					 run->o->sample_hz, rec->child_pid > 0);
 	if (err)
 		return status;
 	rec->command_name = run->o->command ? run->o->command[0] : run->shown;
@@ -410,9 +426,9 @@ static int run_record(struct record_run *run)
 	return status;
 }
 
-int cmd_record(int argc, char **argv)
+int record_main(int argc, char **argv, unsigned default_hz)
 {
-	struct record_options options = { 0 };
+	struct record_options options = { .sample_hz = default_hz };
 	struct record_run run = { .o = &options };
 	int rc = parse_options(&options, argc, argv);
 	int status;
@@ -427,4 +443,9 @@ int cmd_record(int argc, char **argv)
 	free(options.match);
 	free(options.functions);
 	return status;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	return record_main(argc, argv, 0);
 }

@@ -32,6 +32,7 @@ struct record_options {
 	enum record_backend backend;
 	int verbose;
 	int drain_at_end;     /* ASYNCTRACE_DRAIN_AT_END set: drain only when the recording ends (tests) */
+	unsigned sample_hz;   /* -F: on-CPU samples per second and CPU; 0 none */
 };
 
 /* One recording's state, shared by the two files. */
@@ -66,6 +67,10 @@ int record_start_target(struct record_run *run);
  * flow. */
 int record_arm_capture(struct record_run *run);
 size_t record_count_by_uprobe(const struct record_run *run);
+
+/* record.c: `record` (default_hz 0: no samples unless -F) and `profile`
+ * (default_hz: sampling on). Returns the exit status. */
+int record_main(int argc, char **argv, unsigned default_hz);
 void record_run__free(struct record_run *run);
 
 #endif

@@ -305,6 +305,23 @@ static void checkpoint_now_and_then(struct recorder *rec)
 		write_failed(rec, err);
 }
 
+/* Samples go with the events; a failure ends the sampling, not the
+ * recording. */
+static void drain_samples(struct recorder *rec)
+{
+	int rc;
+
+	if (!rec->samples.sampler || rec->write_error)
+		return;
+	rc = sample_sink__drain(&rec->samples, rec->writer);
+	if (rc < 0) {
+		report_error("profile: reading the samples failed: %s; sampling stops", strerror(-rc));
+		sampler__free(rec->samples.sampler);
+		rec->samples.sampler = NULL;
+		rec->failed = 1;
+	}
+}
+
 int recorder__poll(struct recorder *rec, int timeout_ms)
 {
 	int rc = 0;
@@ -331,6 +348,7 @@ int recorder__poll(struct recorder *rec, int timeout_ms)
 	} else if (rec->agent) {
 		agent_session__wait(rec->agent, timeout_ms);
 	}
+	drain_samples(rec);
 	checkpoint_now_and_then(rec);
 	return rec->write_error;
 }
@@ -381,6 +399,7 @@ void recorder__wait_child(struct recorder *rec, bool terminate)
 
 		if (rec->agent && !rec->write_error)
 			agent_session__drain(rec->agent, false);
+		drain_samples(rec);
 		nanosleep(&pause, NULL);
 	}
 }
@@ -411,7 +430,9 @@ int recorder__finish(struct recorder *rec, enum trace_end_reason reason)
 	trailer.end_clock_ns = clock_ns(CLOCK_MONOTONIC);
 	if (rec->child_reaped)
 		trailer.exit_status = rec->wait_status;
-	err = write_addresses(rec);
+	err = rec->write_error ? 0 : sample_sink__finish(&rec->samples, rec->writer);
+	if (!err)
+		err = write_addresses(rec);
 	if (!err)
 		err = trace_writer__write_threads(rec->writer, rec->threads, rec->thread_count);
 	if (!err)
@@ -430,6 +451,9 @@ void recorder__print_summary(const struct recorder *rec, const char *output, dou
 		    (unsigned long long)rec->events, rec->thread_count, rec->thread_count == 1 ? "" : "s",
 		    seconds, output, bytes / 1e6, rec->events ? (double)bytes / rec->events : 0.0,
 		    (unsigned long long)rec->lost);
+	if (rec->samples.hz)
+		report_info("profile: %llu samples at %u Hz; %llu lost", (unsigned long long)rec->samples.samples,
+			    rec->samples.hz, (unsigned long long)sampler__lost(rec->samples.sampler));
 	if (rec->lost)
 		report_warning("record: %llu events were lost (%s full): the report counts them; try a larger --buffer-size",
 			       (unsigned long long)rec->lost, rec->agent ? "buffers" : "ring buffer");
@@ -439,6 +463,7 @@ void recorder__close(struct recorder *rec)
 {
 	trace_writer__free(rec->writer);
 	rec->writer = NULL;
+	sample_sink__free(&rec->samples);
 	uprobe_session__free(rec->uprobes);
 	rec->uprobes = NULL;
 	agent_session__free(rec->agent);

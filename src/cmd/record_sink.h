@@ -15,6 +15,7 @@
 #include "probe/addresses.h"
 #include "probe/agent_session.h"
 #include "probe/uprobe.h"
+#include "cmd/record_samples.h"
 #include "trace/trace.h"
 #include "trace/writer.h"
 #include "util/u64map.h"
@@ -45,6 +46,7 @@ struct recorder {
 	const struct poll_fn_list *fns; /* what the func_ids of events index */
 	const char *binary;          /* the probed file (for addresses and lines) */
 	struct address_book addresses; /* spawn sites */
+	struct sample_sink samples;  /* on-CPU samples (profile), or none */
 	char *sites_cache;           /* sites resolved by earlier recordings of this binary, or NULL */
 };
 

@@ -21,6 +21,10 @@ struct export_format {
 	int (*write_at_level)(const struct trace_file *trace, const struct export_filter *filter, FILE *out,
 			      int level);
 	int max_level;
+	/* A profile format: the same with the flame graph's root (enum
+	 * profile_group, export --group-by). NULL: not a profile. */
+	int (*write_grouped)(const struct trace_file *trace, const struct export_filter *filter, FILE *out,
+			     int group_by);
 	/* Output bytes per trace event, as measured (0: not estimated), and
 	 * the size past which the format's viewers fail to open a file
 	 * (0: none known). */
@@ -35,5 +39,6 @@ const struct export_format *const *export_formats(void);
 
 extern const struct export_format chrome_export_format;
 extern const struct export_format perfetto_export_format;
+extern const struct export_format folded_export_format;
 
 #endif

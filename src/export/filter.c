@@ -208,6 +208,15 @@ bool export_filter__keeps_poll(const struct export_filter *f, const struct task_
 	return task && has_id(f->tasks, f->task_count, task->id);
 }
 
+bool export_filter__keeps_sample(const struct export_filter *f, uint32_t tid, uint64_t ts, uint32_t task)
+{
+	if (!f)
+		return true;
+	if (!keeps_span(f, ts, ts) || !export_filter__keeps_thread(f, tid))
+		return false;
+	return !f->task_count || (task && has_id(f->tasks, f->task_count, task));
+}
+
 bool export_filter__keeps_wake(const struct export_filter *f, const struct wake *w)
 {
 	if (!keeps_span(f, w->ts, w->ts) || !export_filter__keeps_thread(f, w->tid) ||

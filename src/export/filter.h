@@ -57,6 +57,9 @@ bool export_filter__keeps_poll(const struct export_filter *f, const struct task_
 /* A wake whose waking thread, time, target task and (when it led to one)
  * answering poll's thread and start are all kept: both ends of its arrow. */
 bool export_filter__keeps_wake(const struct export_filter *f, const struct wake *w);
+/* An on-CPU sample of a kept thread, in the range, of a kept task (0: it
+ * ran outside tasks). */
+bool export_filter__keeps_sample(const struct export_filter *f, uint32_t tid, uint64_t ts, uint32_t task);
 bool export_filter__keeps_cancellation(const struct export_filter *f, const struct cancellation *c);
 
 #endif

@@ -28,20 +28,20 @@ int address_book__note(struct address_book *book, uint64_t addr)
 	return err;
 }
 
-/* A line of /proc/PID/maps: "start-end perms offset major:minor inode path". */
-static bool parse_mapping(const char *line, uint64_t *start, uint64_t *end, uint64_t *offset,
-			  dev_t *dev, ino_t *inode, bool *executable)
+bool proc_mapping__parse(const char *line, struct proc_mapping *m)
 {
 	unsigned major, minor;
 	unsigned long long ino;
 	char perms[8];
+	int path_at = 0;
 
-	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %llu", start, end, perms,
-		   offset, &major, &minor, &ino) != 7)
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %llu %n", &m->start, &m->end, perms,
+		   &m->offset, &major, &minor, &ino, &path_at) != 7)
 		return false;
-	*dev = makedev(major, minor);
-	*inode = (ino_t)ino;
-	*executable = perms[2] == 'x';
+	m->dev = makedev(major, minor);
+	m->inode = (ino_t)ino;
+	m->executable = perms[2] == 'x';
+	m->path = line + path_at;
 	return true;
 }
 
@@ -49,11 +49,8 @@ int address_book__find_bias(struct address_book *book, pid_t pid, const char *pa
 			    uint64_t file_offset, uint64_t vaddr)
 {
 	char maps_path[64], line[4096];
-	uint64_t start, end, offset;
+	struct proc_mapping m;
 	struct stat st;
-	dev_t dev;
-	ino_t inode;
-	bool executable;
 	FILE *maps;
 	int err = -ENOENT;
 
@@ -68,12 +65,12 @@ int address_book__find_bias(struct address_book *book, pid_t pid, const char *pa
 	 * page rounding maps the bytes around a segment boundary twice, once
 	 * with the read-only segment's addresses. */
 	while (fgets(line, sizeof(line), maps)) {
-		if (!parse_mapping(line, &start, &end, &offset, &dev, &inode, &executable) || !executable ||
-		    inode != st.st_ino || major(dev) != major(st.st_dev) || minor(dev) != minor(st.st_dev))
+		if (!proc_mapping__parse(line, &m) || !m.executable || m.inode != st.st_ino ||
+		    major(m.dev) != major(st.st_dev) || minor(m.dev) != minor(st.st_dev))
 			continue;
-		if (file_offset < offset || file_offset - offset >= end - start)
+		if (file_offset < m.offset || file_offset - m.offset >= m.end - m.start)
 			continue;
-		book->load_bias = start + (file_offset - offset) - vaddr;
+		book->load_bias = m.start + (file_offset - m.offset) - vaddr;
 		book->have_bias = true;
 		err = 0;
 		break;

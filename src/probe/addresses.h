@@ -21,6 +21,17 @@ struct address_book {
 	bool have_bias;
 };
 
+/* A line of /proc/PID/maps: "start-end perms offset major:minor inode path". */
+struct proc_mapping {
+	uint64_t start, end, offset;
+	dev_t dev;
+	ino_t inode;
+	bool executable;
+	const char *path; /* into the line: to its end, newline included; "" anonymous */
+};
+
+bool proc_mapping__parse(const char *line, struct proc_mapping *m);
+
 /* Remembers a code address of the process (once). Returns 0 or -ENOMEM. */
 int address_book__note(struct address_book *book, uint64_t addr);
 /* Finds the load bias from /proc/PID/maps: where the bytes at file_offset

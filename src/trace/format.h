@@ -39,7 +39,23 @@ enum trace_chunk_type {
 	TRACE_CHUNK_SITES = 6,     /* at most one: resolved code addresses */
 	TRACE_CHUNK_MAPPING = 7,   /* at most one: u64 load bias of the target */
 	TRACE_CHUNK_STREAM = 8,    /* 3.x, any number: a stream header, then encoded events */
+	TRACE_CHUNK_SAMPLES = 9,   /* 3.0+, any number: struct trace_samples_header, then samples */
+	TRACE_CHUNK_FRAMES = 10,   /* 3.0+, at most one: the sampled addresses resolved, as SITES */
 };
+
+/* A SAMPLES chunk's payload starts with this; then `count` samples, each
+ * u64 ts, u32 tid, u32 frame count, that many u64 user addresses (the
+ * sampled one first, then return addresses). Older readers skip the
+ * chunk. */
+struct trace_samples_header {
+	uint32_t count;
+	uint32_t hz;               /* the sampling frequency asked for */
+	uint64_t lost;             /* samples the kernel dropped since the previous chunk */
+	uint32_t crc32;            /* zlib crc32() of the samples' bytes */
+	uint32_t flags;            /* none defined: readers skip a chunk with others */
+};
+
+#define TRACE_MAX_SAMPLE_FRAMES 1024
 
 struct trace_chunk_header {
 	uint32_t type;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "trace/format.h"
+#include "trace/samples.h"
 #include "trace/streams.h"
 #include "util/buf.h"
 
@@ -193,21 +194,24 @@ static int parse_functions(struct trace_file *t, struct cursor *c)
 	return c->err ? c->err : check_targets(t);
 }
 
-static int parse_sites(struct trace_file *t, struct cursor *c)
+/* SITES and FRAMES: addresses and where they are in the source. */
+static int parse_site_table(struct cursor *c, struct trace_site **out, size_t *out_count)
 {
 	uint32_t count = cursor_u32(c);
+	struct trace_site *sites;
 
 	if (c->err || count > TRACE_MAX_SITES || count > c->left / 20)
 		return -EINVAL;
-	t->sites = calloc(count ? count : 1, sizeof(*t->sites));
-	if (!t->sites)
+	sites = calloc(count ? count : 1, sizeof(*sites));
+	if (!sites)
 		return -ENOMEM;
-	t->site_count = count;
+	*out = sites;
+	*out_count = count;
 	for (uint32_t i = 0; i < count && !c->err; i++) {
-		t->sites[i].addr = cursor_u64(c);
-		t->sites[i].line = cursor_u32(c);
-		t->sites[i].file = cursor_str(c, TRACE_MAX_STRING);
-		t->sites[i].function = cursor_str(c, TRACE_MAX_STRING);
+		sites[i].addr = cursor_u64(c);
+		sites[i].line = cursor_u32(c);
+		sites[i].file = cursor_str(c, TRACE_MAX_STRING);
+		sites[i].function = cursor_str(c, TRACE_MAX_STRING);
 	}
 	return c->err;
 }
@@ -250,6 +254,8 @@ static const char *chunk_name(uint32_t type)
 	case TRACE_CHUNK_SITES: return "sites";
 	case TRACE_CHUNK_MAPPING: return "mapping";
 	case TRACE_CHUNK_STREAM: return "stream";
+	case TRACE_CHUNK_SAMPLES: return "samples";
+	case TRACE_CHUNK_FRAMES: return "frames";
 	default: return "unknown";
 	}
 }
@@ -259,7 +265,7 @@ static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_
 		       unsigned *seen)
 {
 	struct cursor c = { .p = t->map + offset, .left = size };
-	bool events = type == TRACE_CHUNK_EVENTS || type == TRACE_CHUNK_STREAM;
+	bool events = type == TRACE_CHUNK_EVENTS || type == TRACE_CHUNK_STREAM || type == TRACE_CHUNK_SAMPLES;
 
 	if (type < 32 && !events && (*seen & (1u << type)))
 		return -EINVAL; /* duplicated singleton chunk */
@@ -275,7 +281,9 @@ static int parse_chunk(struct trace_file *t, uint32_t type, size_t offset, size_
 	case TRACE_CHUNK_STREAM: return trace_streams__add_stream_chunk(t->streams, c.p, size);
 	case TRACE_CHUNK_THREADS: return parse_threads(t, &c);
 	case TRACE_CHUNK_TRAILER: return parse_trailer(t, &c);
-	case TRACE_CHUNK_SITES: return parse_sites(t, &c);
+	case TRACE_CHUNK_SITES: return parse_site_table(&c, &t->sites, &t->site_count);
+	case TRACE_CHUNK_FRAMES: return parse_site_table(&c, &t->frames, &t->frame_count);
+	case TRACE_CHUNK_SAMPLES: return trace_samples__add_chunk(t, c.p, size);
 	case TRACE_CHUNK_MAPPING:
 		t->load_bias = cursor_u64(&c);
 		return c.err;
@@ -325,7 +333,7 @@ static int walk_chunks(struct trace_file *t, const char *path, size_t offset, ch
 		rc = parse_chunk(t, h.type, offset, h.size, &seen);
 		if (rc == -ENOMEM)
 			return fail(err, errlen, rc, "%s: out of memory", path);
-		if (rc == -EBADMSG && h.type == TRACE_CHUNK_STREAM) {
+		if (rc == -EBADMSG && (h.type == TRACE_CHUNK_STREAM || h.type == TRACE_CHUNK_SAMPLES)) {
 			t->chunks_skipped++; /* its events are not trusted; the others are */
 			t->bytes_discarded += sizeof(h) + h.size;
 			offset += h.size;
@@ -363,6 +371,8 @@ static int index_streams(struct trace_file *t, const char *path, char *err, size
 		t->trailer.events = t->event_count; /* what was kept; the loss is not known */
 	t->stream_count = trace_streams__stream_count(t->streams);
 	t->first_ts = trace_streams__first_ts(t->streams);
+	if (trace_samples__finish(t))
+		return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 	return 0;
 }
 
@@ -431,6 +441,11 @@ void trace_file__close(struct trace_file *t)
 	for (size_t i = 0; i < t->site_count; i++)
 		trace_site__free(&t->sites[i]);
 	free(t->sites);
+	for (size_t i = 0; i < t->frame_count; i++)
+		trace_site__free(&t->frames[i]);
+	free(t->frames);
+	free(t->samples);
+	free(t->sample_frames);
 	trace_streams__free(t->streams);
 	if (t->map)
 		munmap((void *)t->map, t->map_len);

@@ -22,6 +22,16 @@ struct trace_file {
 	struct trace_site *sites;
 	size_t site_count;
 	uint64_t load_bias;       /* address in the process - address in the file */
+	/* On-CPU samples (asynctrace profile), by thread then time, and the
+	 * sampled addresses resolved (sorted by address). */
+	struct trace_sample *samples;
+	size_t sample_count;
+	uint64_t *sample_frames;
+	size_t sample_frame_count;
+	uint64_t samples_lost;
+	uint32_t sample_hz;       /* 0: the trace has no samples */
+	struct trace_site *frames;
+	size_t frame_count;
 	uint64_t event_count;     /* events present in the file */
 	size_t stream_count;      /* thread instances with events (a 2.x file: 1, or 0) */
 	uint64_t first_ts;        /* the first event's, in for_each_event order; 0: none */
@@ -38,6 +48,7 @@ struct trace_file {
 	const uint8_t *map;
 	size_t map_len;
 	struct trace_streams *streams;
+	size_t sample_cap, sample_frame_cap;
 };
 
 /* Returns 0, or a negative errno with a one-line reason in err[]. */
@@ -63,6 +74,9 @@ void trace_event_iter__free(struct trace_event_iter *it);
 
 /* The resolved site of a code address, or NULL. */
 const struct trace_site *trace_file__site(const struct trace_file *trace, uint64_t addr);
+
+/* The resolved frame of a sampled address, or NULL. */
+const struct trace_site *trace_file__frame(const struct trace_file *trace, uint64_t addr);
 
 /* The thread's name, or NULL when the trace has none for it. */
 const char *trace_file__thread_name(const struct trace_file *trace, uint32_t tid);

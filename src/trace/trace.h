@@ -101,6 +101,15 @@ struct trace_site {
 	char *function;            /* owned, may be NULL */
 };
 
+/* An on-CPU sample: its user frames are frame_count addresses from
+ * first_frame on in the trace's frame array, the sampled one first. */
+struct trace_sample {
+	uint64_t ts;
+	uint32_t tid;
+	uint32_t frame_count;
+	uint64_t first_frame;
+};
+
 struct trace_trailer {
 	uint64_t events;
 	uint64_t lost;

@@ -399,7 +399,7 @@ int trace_writer__write_threads(struct trace_writer *w, const struct trace_threa
 	return write_buf_chunk(w, TRACE_CHUNK_THREADS, &b);
 }
 
-int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *sites, size_t count)
+static int write_site_table(struct trace_writer *w, uint32_t type, const struct trace_site *sites, size_t count)
 {
 	struct buf b = { 0 };
 
@@ -410,7 +410,39 @@ int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *s
 		buf_put_str(&b, sites[i].file);
 		buf_put_str(&b, sites[i].function);
 	}
-	return write_buf_chunk(w, TRACE_CHUNK_SITES, &b);
+	return write_buf_chunk(w, type, &b);
+}
+
+int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *sites, size_t count)
+{
+	return write_site_table(w, TRACE_CHUNK_SITES, sites, count);
+}
+
+int trace_writer__write_samples(struct trace_writer *w, const struct trace_sample *samples, size_t count,
+				const uint64_t *frames, uint32_t hz, uint64_t lost)
+{
+	struct trace_samples_header head = { .count = (uint32_t)count, .hz = hz, .lost = lost };
+	struct buf b = { 0 };
+	int err;
+
+	for (size_t i = 0; i < count; i++) {
+		buf_put_u64(&b, samples[i].ts);
+		buf_put_u32(&b, samples[i].tid);
+		buf_put_u32(&b, samples[i].frame_count);
+		for (uint32_t f = 0; f < samples[i].frame_count; f++)
+			buf_put_u64(&b, frames[samples[i].first_frame + f]);
+	}
+	if (b.err)
+		return b.err;
+	head.crc32 = (uint32_t)crc32(0, b.data, (uInt)b.len);
+	err = write_chunk(w, TRACE_CHUNK_SAMPLES, &head, sizeof(head), b.data, b.len);
+	buf_free(&b);
+	return err;
+}
+
+int trace_writer__write_frames(struct trace_writer *w, const struct trace_site *frames, size_t count)
+{
+	return write_site_table(w, TRACE_CHUNK_FRAMES, frames, count);
 }
 
 int trace_writer__write_mapping(struct trace_writer *w, uint64_t load_bias)

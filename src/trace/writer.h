@@ -35,6 +35,12 @@ int trace_writer__write_threads(struct trace_writer *w, const struct trace_threa
 /* Resolved code addresses (spawn sites). */
 int trace_writer__write_sites(struct trace_writer *w, const struct trace_site *sites, size_t count);
 /* The target's load bias: address in the process = address in the file + bias. */
+/* One SAMPLES chunk: samples[i]'s frames are frames[first_frame ..
+ * first_frame + frame_count). */
+int trace_writer__write_samples(struct trace_writer *w, const struct trace_sample *samples, size_t count,
+				const uint64_t *frames, uint32_t hz, uint64_t lost);
+/* The FRAMES chunk: sampled addresses and where they are in the source. */
+int trace_writer__write_frames(struct trace_writer *w, const struct trace_site *frames, size_t count);
 int trace_writer__write_mapping(struct trace_writer *w, uint64_t load_bias);
 /* Flushes every stream, writes the trailer (its `events` field is filled in) and
  * closes the file, checking that every byte reached it. */

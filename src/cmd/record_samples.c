@@ -1,0 +1,131 @@
+/* Samples beside the events (record_samples.h). */
+#include "cmd/record_samples.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/array.h"
+#include "util/error.h"
+
+#define BATCH_SAMPLES 4096
+/* A library loaded while the target runs is seen at the next drain that
+ * meets one of its addresses, but /proc/PID/maps is read at most this
+ * often. */
+#define MAPS_INTERVAL_NS (50 * 1000000ULL)
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int sample_sink__start(struct sample_sink *s, pid_t pid, unsigned hz, bool on_exec)
+{
+	int err = frame_book__new(&s->frames);
+
+	if (!err)
+		err = sampler__open(&s->sampler, pid, hz, on_exec);
+	if (err == -EACCES || err == -EPERM)
+		report_error("profile: perf_event_open: %s (kernel.perf_event_paranoid is above 2, or the target "
+			     "is another user's: run as root or lower it with sysctl kernel.perf_event_paranoid=2)",
+			     strerror(-err));
+	else if (err)
+		report_error("profile: cannot sample process %d: %s", (int)pid, strerror(-err));
+	s->pid = pid;
+	s->hz = hz;
+	s->maps_stale = true;
+	return err;
+}
+
+static int flush_batch(struct sample_sink *s, struct trace_writer *w)
+{
+	uint64_t lost = sampler__lost(s->sampler);
+	int err;
+
+	if (!s->batch_count && lost == s->lost_written)
+		return 0;
+	err = trace_writer__write_samples(w, s->batch, s->batch_count, s->batch_frames, s->hz,
+					  lost - s->lost_written);
+	s->lost_written = lost;
+	s->batch_count = s->batch_frame_count = 0;
+	return err;
+}
+
+/* Frames after the first are return addresses: kept as the call's last
+ * byte (minus one), whose line is the call's. */
+static int on_sample(const struct cpu_sample *sample, void *ctx)
+{
+	struct sample_sink *s = ctx;
+	struct trace_sample *t;
+
+	if (ARRAY_RESERVE(s->batch, s->batch_capacity, s->batch_count + 1) ||
+	    ARRAY_RESERVE(s->batch_frames, s->batch_frame_capacity, s->batch_frame_count + sample->frame_count))
+		return -ENOMEM;
+	t = &s->batch[s->batch_count++];
+	*t = (struct trace_sample){ sample->ts, sample->tid, sample->frame_count, s->batch_frame_count };
+	for (uint32_t i = 0; i < sample->frame_count; i++) {
+		uint64_t addr = sample->frames[i] - (i > 0);
+		int err = frame_book__note(s->frames, addr);
+
+		if (err)
+			return err;
+		if (!s->maps_stale && !frame_book__covers(s->frames, addr))
+			s->maps_stale = true;
+		s->batch_frames[s->batch_frame_count++] = addr;
+	}
+	s->samples++;
+	return 0;
+}
+
+int sample_sink__drain(struct sample_sink *s, struct trace_writer *w)
+{
+	int err;
+
+	if (!s->sampler)
+		return 0;
+	err = sampler__drain(s->sampler, on_sample, s);
+	if (!err && s->maps_stale && monotonic_ns() - s->maps_read_ns >= MAPS_INTERVAL_NS) {
+		/* best effort: a process that is gone keeps the mappings seen */
+		frame_book__read_maps(s->frames, s->pid);
+		s->maps_read_ns = monotonic_ns();
+		s->maps_stale = false;
+	}
+	if (!err && s->batch_count >= BATCH_SAMPLES)
+		err = flush_batch(s, w);
+	return err;
+}
+
+int sample_sink__finish(struct sample_sink *s, struct trace_writer *w)
+{
+	struct trace_site *frames = NULL;
+	size_t count = 0;
+	int err;
+
+	if (!s->sampler)
+		return 0;
+	err = sampler__drain(s->sampler, on_sample, s);
+	if (!err)
+		err = flush_batch(s, w);
+	if (!err)
+		err = frame_book__resolve(s->frames, &frames, &count);
+	if (!err)
+		err = trace_writer__write_frames(w, frames, count);
+	for (size_t i = 0; i < count; i++)
+		trace_site__free(&frames[i]);
+	free(frames);
+	return err;
+}
+
+void sample_sink__free(struct sample_sink *s)
+{
+	sampler__free(s->sampler);
+	frame_book__free(s->frames);
+	free(s->batch);
+	free(s->batch_frames);
+	memset(s, 0, sizeof(*s));
+}

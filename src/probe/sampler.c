@@ -1,0 +1,298 @@
+/* perf_event cpu-clock sampling (sampler.h). One ring buffer per CPU:
+ * inherited events must be per CPU to be mmapped, and the events of the
+ * other threads on a CPU write into its first event's buffer
+ * (PERF_EVENT_IOC_SET_OUTPUT), as perf record does. */
+#include "probe/sampler.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* 2^6 data pages (256 KiB) per CPU: at 999 Hz, samples of 128 frames
+ * (1 KiB) fill it in a quarter of a second; record drains every few ms. */
+#define RING_DATA_PAGES 64
+#define MAX_FRAMES 127
+
+struct ring {
+	int fd;            /* the event whose buffer it is */
+	void *base;        /* metadata page, then the data pages */
+	size_t data_size;
+};
+
+struct sampler {
+	int *fds;          /* every event */
+	size_t fd_count;
+	struct ring *rings; /* one per CPU */
+	size_t ring_count;
+	size_t page_size;
+	uint64_t lost;
+	uint8_t *scratch;  /* a record that wraps around the buffer's end */
+	size_t scratch_size;
+	uint64_t frames[MAX_FRAMES + 1];
+};
+
+static int perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu, int group, unsigned long flags)
+{
+	return (int)syscall(SYS_perf_event_open, attr, pid, cpu, group, flags);
+}
+
+static void sampling_attr(struct perf_event_attr *attr, unsigned hz, int on_exec)
+{
+	memset(attr, 0, sizeof(*attr));
+	attr->size = sizeof(*attr);
+	attr->type = PERF_TYPE_SOFTWARE;
+	attr->config = PERF_COUNT_SW_CPU_CLOCK;
+	attr->freq = 1;
+	attr->sample_freq = hz;
+	attr->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN;
+	attr->inherit = 1;
+	attr->disabled = on_exec ? 1 : 0;
+	attr->enable_on_exec = on_exec ? 1 : 0;
+	attr->exclude_kernel = 1;   /* what paranoid 2 allows, and the target's code is in user space */
+	attr->exclude_hv = 1;
+	attr->exclude_callchain_kernel = 1;
+	attr->use_clockid = 1;
+	attr->clockid = CLOCK_MONOTONIC;
+	attr->sample_max_stack = MAX_FRAMES;
+}
+
+static int online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	return n > 0 ? (int)n : 1;
+}
+
+/* The threads to open events for: the pid alone when it is a held child
+ * (inherit follows what it starts), every thread of a running process. */
+static int thread_list(pid_t pid, int on_exec, pid_t **tids, size_t *count)
+{
+	char path[64];
+	struct dirent *d;
+	size_t n = 0, cap = 16;
+	DIR *dir;
+
+	*tids = malloc(cap * sizeof(**tids));
+	if (!*tids)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (on_exec || !(dir = opendir(path))) {
+		(*tids)[0] = pid;
+		*count = 1;
+		return 0;
+	}
+	while ((d = readdir(dir))) {
+		pid_t tid = (pid_t)atoi(d->d_name);
+
+		if (tid <= 0)
+			continue;
+		if (n == cap) {
+			pid_t *more = realloc(*tids, (cap *= 2) * sizeof(*more));
+
+			if (!more) {
+				closedir(dir);
+				return -ENOMEM;
+			}
+			*tids = more;
+		}
+		(*tids)[n++] = tid;
+	}
+	closedir(dir);
+	*count = n;
+	return n ? 0 : -ESRCH;
+}
+
+static int map_ring(struct sampler *s, struct ring *r, int fd)
+{
+	size_t len = (RING_DATA_PAGES + 1) * s->page_size;
+
+	r->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r->base == MAP_FAILED) {
+		r->base = NULL;
+		return -errno;
+	}
+	r->fd = fd;
+	r->data_size = RING_DATA_PAGES * s->page_size;
+	return 0;
+}
+
+/* The events of one CPU: the first owns the ring, the rest write to it.
+ * A thread that exited meanwhile (-ESRCH) is skipped. */
+static int open_cpu(struct sampler *s, int cpu, const pid_t *tids, size_t count, unsigned hz, int on_exec)
+{
+	struct perf_event_attr attr;
+	struct ring *ring = &s->rings[s->ring_count];
+
+	sampling_attr(&attr, hz, on_exec);
+	for (size_t i = 0; i < count; i++) {
+		int fd = perf_event_open(&attr, tids[i], cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		int err;
+
+		if (fd < 0) {
+			if (errno == ESRCH && count > 1)
+				continue;
+			return -errno;
+		}
+		s->fds[s->fd_count++] = fd;
+		if (!ring->base) {
+			err = map_ring(s, ring, fd);
+			s->ring_count += !err;
+		} else {
+			err = ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, ring->fd) < 0 ? -errno : 0;
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec)
+{
+	int cpus = online_cpus(), err;
+	struct sampler *s = calloc(1, sizeof(*s));
+	pid_t *tids = NULL;
+	size_t count = 0;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->page_size = (size_t)sysconf(_SC_PAGESIZE);
+	err = thread_list(pid, on_exec, &tids, &count);
+	if (!err) {
+		s->fds = calloc((size_t)cpus * count, sizeof(*s->fds));
+		s->rings = calloc((size_t)cpus, sizeof(*s->rings));
+		if (!s->fds || !s->rings)
+			err = -ENOMEM;
+	}
+	for (int cpu = 0; cpu < cpus && !err; cpu++)
+		err = open_cpu(s, cpu, tids, count, hz, on_exec);
+	free(tids);
+	if (err) {
+		sampler__free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+/* A record's bytes, contiguous: in place, or copied when it wraps. */
+static const uint8_t *record_at(struct sampler *s, const struct ring *r, uint64_t pos, size_t size)
+{
+	const uint8_t *data = (const uint8_t *)r->base + s->page_size;
+	size_t off = pos % r->data_size, first = r->data_size - off;
+
+	if (size <= first)
+		return data + off;
+	if (size > s->scratch_size) {
+		uint8_t *more = realloc(s->scratch, size);
+
+		if (!more)
+			return NULL;
+		s->scratch = more;
+		s->scratch_size = size;
+	}
+	memcpy(s->scratch, data + off, first);
+	memcpy(s->scratch + first, data, size - first);
+	return s->scratch;
+}
+
+/* PERF_RECORD_SAMPLE with TID | TIME | CALLCHAIN: pid, tid, time, nr,
+ * ips[nr]; the chain starts with a PERF_CONTEXT_USER marker. */
+static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, cpu_sample_fn fn, void *ctx)
+{
+	const struct perf_event_header *h = (const void *)rec;
+	struct cpu_sample sample = { 0 };
+	uint64_t nr;
+	const uint8_t *p = rec + sizeof(*h);
+
+	if (size < sizeof(*h) + 24)
+		return 0;
+	memcpy(&sample.pid, p, 4);
+	memcpy(&sample.tid, p + 4, 4);
+	memcpy(&sample.ts, p + 8, 8);
+	memcpy(&nr, p + 16, 8);
+	p += 24;
+	if (nr > (size - sizeof(*h) - 24) / 8)
+		return 0;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t ip;
+
+		memcpy(&ip, p + i * 8, 8);
+		if (ip >= PERF_CONTEXT_MAX)
+			continue; /* a context marker */
+		if (sample.frame_count < MAX_FRAMES + 1)
+			s->frames[sample.frame_count++] = ip;
+	}
+	sample.frames = s->frames;
+	return fn(&sample, ctx);
+}
+
+static int drain_ring(struct sampler *s, struct ring *r, cpu_sample_fn fn, void *ctx)
+{
+	struct perf_event_mmap_page *meta = r->base;
+	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = meta->data_tail;
+	int err = 0;
+
+	while (tail < head && !err) {
+		struct perf_event_header h;
+		const uint8_t *rec = record_at(s, r, tail, sizeof(h));
+
+		if (!rec)
+			return -ENOMEM;
+		memcpy(&h, rec, sizeof(h));
+		if (h.size < sizeof(h) || tail + h.size > head)
+			break;
+		rec = record_at(s, r, tail, h.size);
+		if (!rec)
+			return -ENOMEM;
+		if (h.type == PERF_RECORD_SAMPLE)
+			err = one_sample(s, rec, h.size, fn, ctx);
+		else if (h.type == PERF_RECORD_LOST && h.size >= sizeof(h) + 16) {
+			uint64_t lost;
+
+			memcpy(&lost, rec + sizeof(h) + 8, 8);
+			s->lost += lost;
+		}
+		tail += h.size;
+	}
+	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+	return err;
+}
+
+int sampler__drain(struct sampler *s, cpu_sample_fn fn, void *ctx)
+{
+	int err = 0;
+
+	for (size_t i = 0; s && i < s->ring_count && !err; i++)
+		err = drain_ring(s, &s->rings[i], fn, ctx);
+	return err;
+}
+
+uint64_t sampler__lost(const struct sampler *s)
+{
+	return s ? s->lost : 0;
+}
+
+void sampler__free(struct sampler *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->ring_count; i++)
+		munmap(s->rings[i].base, (RING_DATA_PAGES + 1) * s->page_size);
+	for (size_t i = 0; i < s->fd_count; i++)
+		close(s->fds[i]);
+	free(s->fds);
+	free(s->rings);
+	free(s->scratch);
+	free(s);
+}

@@ -1,0 +1,201 @@
+/* Samples to polls (profile.h). Polls reach a pass at their end, inner
+ * first, so the first poll to cover a sample is its innermost, and each
+ * enclosing one comes after: appending gives the chain innermost first. */
+#include "trace/profile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace/function_kinds.h"
+
+static int index_threads(struct profile *p)
+{
+	const struct trace_file *t = p->trace;
+	size_t n = 0;
+
+	p->ranges = calloc(t->sample_count + 1, sizeof(*p->ranges));
+	if (!p->ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->sample_count; i++) {
+		if (i && t->samples[i].tid == t->samples[i - 1].tid) {
+			p->ranges[n - 1].count++;
+			continue;
+		}
+		p->ranges[n].first = i;
+		p->ranges[n].count = 1;
+		n++;
+		if (u64map_put(&p->thread_range, (uint64_t)t->samples[i].tid + 1, (void *)(uintptr_t)n))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int profile__init(struct profile *p, const struct trace_file *trace, const struct task_model *model)
+{
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->trace = trace;
+	p->model = model;
+	p->contexts = calloc(trace->sample_count + 1, sizeof(*p->contexts));
+	if (!p->contexts)
+		return -ENOMEM;
+	err = index_threads(p);
+	if (err)
+		profile__free(p);
+	return err;
+}
+
+/* The thread's samples, or NULL. */
+static const void *thread_samples(struct profile *p, uint32_t tid, size_t *first, size_t *count)
+{
+	uintptr_t r;
+
+	if (p->cached_range && p->cached_tid == tid) {
+		r = p->cached_range;
+	} else {
+		r = (uintptr_t)u64map_get(&p->thread_range, (uint64_t)tid + 1);
+		p->cached_tid = tid;
+		p->cached_range = r;
+	}
+	if (!r)
+		return NULL;
+	*first = p->ranges[r - 1].first;
+	*count = p->ranges[r - 1].count;
+	return p;
+}
+
+/* The first of [first, first + count) at or after ts. */
+static size_t first_at(const struct trace_sample *s, size_t first, size_t count, uint64_t ts)
+{
+	size_t lo = first, hi = first + count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s[mid].ts < ts)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void on_poll(const struct poll *poll, void *ctx)
+{
+	struct profile *p = ctx;
+	const struct trace_sample *s = p->trace->samples;
+	size_t first, count, i;
+	uint32_t task = 0;
+	bool task_known = false;
+
+	if (!p->trace->sample_count || !thread_samples(p, poll->tid, &first, &count))
+		return;
+	for (i = first_at(s, first, count, poll->start); i < first + count && s[i].ts <= poll->end; i++) {
+		struct sample_context *c = &p->contexts[i];
+
+		if (c->poll_count < PROFILE_MAX_ASYNC)
+			c->polls[c->poll_count] = poll->func_id;
+		c->poll_count += c->poll_count < UINT16_MAX;
+		if (c->task || !poll->task || !p->model)
+			continue;
+		if (!task_known) {
+			const struct task *t = task_model__find(p->model, poll->task, poll->tid, poll->start);
+
+			task = t ? t->id : 0;
+			task_known = true;
+		}
+		c->task = task;
+	}
+}
+
+struct trace_consumer profile__consumer(struct profile *p)
+{
+	return (struct trace_consumer){ .poll = on_poll, .ctx = p };
+}
+
+static bool in_function(const struct trace_file *t, uint32_t func_id, uint64_t addr)
+{
+	const struct trace_function *fn = &t->functions[func_id];
+	uint64_t start = fn->addr + t->load_bias;
+
+	return fn->size && addr >= start && addr - start < fn->size;
+}
+
+uint32_t profile__frames_below(const struct profile *p, size_t sample)
+{
+	const struct trace_sample *s = &p->trace->samples[sample];
+	const struct sample_context *c = &p->contexts[sample];
+	const uint64_t *frames = &p->trace->sample_frames[s->first_frame];
+
+	if (!c->poll_count)
+		return s->frame_count;
+	for (uint32_t i = 0; i < s->frame_count; i++)
+		if (in_function(p->trace, c->polls[0], frames[i]))
+			return i;
+	return s->frame_count ? 1 : 0;
+}
+
+static void emit_root(const struct profile *p, const struct trace_sample *s, const struct sample_context *c,
+		      enum profile_group by, void (*emit)(const char *name, void *ctx), void *ctx)
+{
+	char name[4300];
+
+	if (by == PROFILE_BY_THREAD) {
+		const char *thread = trace_file__thread_name(p->trace, s->tid);
+
+		snprintf(name, sizeof(name), "%s/%u", thread ? thread : "thread", s->tid);
+		emit(name, ctx);
+	}
+	if (!c->poll_count) {
+		emit("[runtime]", ctx);
+	} else if (by != PROFILE_BY_FUNCTION && c->task && p->model && c->task <= p->model->task_count) {
+		const struct task *t = &p->model->tasks[c->task - 1];
+
+		snprintf(name, sizeof(name), "task %u: %s", t->id,
+			 t->name_func == NO_FUNCTION ? "?" : p->trace->functions[t->name_func].name);
+		emit(name, ctx);
+	} else if (by != PROFILE_BY_FUNCTION) {
+		emit("[no task]", ctx);
+	}
+}
+
+void profile__stack(const struct profile *p, size_t sample, enum profile_group by,
+		    void (*emit)(const char *name, void *ctx), void *ctx)
+{
+	const struct trace_sample *s = &p->trace->samples[sample];
+	const struct sample_context *c = &p->contexts[sample];
+	const uint64_t *frames = &p->trace->sample_frames[s->first_frame];
+	uint32_t kept = c->poll_count < PROFILE_MAX_ASYNC ? c->poll_count : PROFILE_MAX_ASYNC;
+	uint32_t below = profile__frames_below(p, sample);
+
+	emit_root(p, s, c, by, emit, ctx);
+	for (uint32_t i = kept; i-- > 0;) {
+		const struct trace_function *fn = &p->trace->functions[c->polls[i]];
+
+		if (fn->context != CONTEXT_TASK)
+			emit(fn->name, ctx);
+	}
+	for (uint32_t i = below; i-- > 0;) {
+		const struct trace_site *frame = trace_file__frame(p->trace, frames[i]);
+		char hex[24];
+
+		if (frame && frame->function) {
+			emit(frame->function, ctx);
+		} else {
+			snprintf(hex, sizeof(hex), "0x%" PRIx64, frames[i]);
+			emit(hex, ctx);
+		}
+	}
+}
+
+void profile__free(struct profile *p)
+{
+	free(p->contexts);
+	free(p->ranges);
+	u64map_free(&p->thread_range);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,64 @@
+/* On-CPU samples joined with the polls of the same run: each sample gets
+ * the chain of polls open on its thread at its instant (innermost first)
+ * and the task they belong to. Fed by a pass (a consumer after the task
+ * model), so the live view and the exporters share it. Samples are few
+ * next to events (a profiler's rate), so what is kept is per sample. */
+#ifndef ASYNCTRACE_TRACE_PROFILE_H
+#define ASYNCTRACE_TRACE_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/polls.h"
+#include "trace/reader.h"
+#include "trace/tasks.h"
+
+#define PROFILE_MAX_ASYNC 32
+
+/* What ran when sample i (of trace->samples) was taken. */
+struct sample_context {
+	uint32_t task;                     /* task id, 0 none */
+	uint16_t poll_count;               /* polls open, at most PROFILE_MAX_ASYNC kept */
+	uint32_t polls[PROFILE_MAX_ASYNC]; /* their function ids, innermost first */
+};
+
+struct profile {
+	const struct trace_file *trace;
+	const struct task_model *model;    /* may be NULL: no tasks */
+	struct sample_context *contexts;   /* per sample */
+	/* private: each thread's samples, [first, first + count) */
+	struct u64map thread_range;        /* tid + 1 -> index of ranges + 1 */
+	struct { size_t first, count; } *ranges;
+	uint32_t cached_tid;
+	size_t cached_range;
+};
+
+/* Returns 0 or -ENOMEM. */
+int profile__init(struct profile *p, const struct trace_file *trace, const struct task_model *model);
+/* Hand to trace_file__pass after the task model's consumer. */
+struct trace_consumer profile__consumer(struct profile *p);
+void profile__free(struct profile *p);
+
+/* What a flame graph is rooted at. */
+enum profile_group {
+	PROFILE_BY_TASK,     /* "task N: FUTURE", then its futures */
+	PROFILE_BY_FUNCTION, /* the outermost future itself */
+	PROFILE_BY_THREAD,   /* "NAME/TID", then the task */
+};
+
+/* A sample's stack, root first, one call of emit per frame: the root the
+ * grouping asks for ("[runtime]" for a sample outside every poll), the
+ * futures being polled outer to inner (not the runtime's task polls: the
+ * root names the task), then the native frames below the innermost poll
+ * (named from the trace's FRAMES, else "0xADDR"). Names are valid during
+ * the call. Needs the task model finished (task names). */
+void profile__stack(const struct profile *p, size_t sample, enum profile_group by,
+		    void (*emit)(const char *name, void *ctx), void *ctx);
+
+/* Where a sample's native frames meet its innermost poll: how many of its
+ * frames (leaf first) ran below that poll's function. With a chain that
+ * does not reach the poll function (frame pointers missing), the sampled
+ * frame alone; with no poll open, every frame. */
+uint32_t profile__frames_below(const struct profile *p, size_t sample);
+
+#endif
