@@ -9,6 +9,7 @@
 
 #include "arch/arch.h"
 #include "cmd/cmd.h"
+#include "cmd/report_profile.h"
 #include "cmd/report_tasks.h"
 #include "trace/reader.h"
 #include "trace/summary.h"
@@ -268,7 +269,14 @@ static void json_longest(struct json_writer *w, const struct trace_file *t, cons
 	json_writer__array_end(w);
 }
 
-static int print_json(const struct trace_file *t, const struct trace_summary *s, size_t rows,
+/* The samples of a profiled trace, joined with its polls in the same pass. */
+struct report_profile {
+	bool on;
+	struct profile profile;
+	struct profile_summary summary;
+};
+
+static int print_json(const struct report_profile *rp, const struct trace_file *t, const struct trace_summary *s, size_t rows,
 		      const struct task_model *m, const struct task_warnings *warnings)
 {
 	struct future_summary *futures = NULL;
@@ -303,6 +311,8 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 	json_threads(&w, s);
 	json_longest(&w, t, s);
 	report_tasks__json(&w, m, s, warnings);
+	if (rp->on)
+		report_profile__json(&w, &rp->profile, &rp->summary);
 	json_writer__object_end(&w);
 	err = json_writer__finish(&w);
 	free(futures);
@@ -310,7 +320,7 @@ static int print_json(const struct trace_file *t, const struct trace_summary *s,
 }
 
 static int print_report(const struct report_options *o, const struct trace_file *trace,
-			struct trace_summary *summary, const struct task_model *model)
+			struct trace_summary *summary, const struct task_model *model, const struct report_profile *rp)
 {
 	struct task_warnings warnings;
 	size_t rows;
@@ -319,7 +329,7 @@ static int print_report(const struct report_options *o, const struct trace_file 
 	rows = o->top && (size_t)o->top < summary->function_count ? (size_t)o->top : summary->function_count;
 	task_model__warnings(model, summary->long_polls, &warnings);
 	if (o->json)
-		return print_json(trace, summary, rows, model, &warnings);
+		return print_json(rp, trace, summary, rows, model, &warnings);
 	print_header(trace, summary);
 	if (!summary->stats.polls) {
 		printf("\nNo polls were recorded: the probed functions never ran while tracing.\n");
@@ -333,14 +343,16 @@ static int print_report(const struct report_options *o, const struct trace_file 
 		report_tasks__print_latency(model);
 	}
 	report_tasks__print_warnings(&warnings, o->long_poll_ns);
+	if (rp->on)
+		report_profile__print(&rp->profile, &rp->summary, (size_t)o->top);
 	return 0;
 }
 
 /* The summary and the task model from one pass over the events. */
 static int analyse(const struct trace_file *trace, const struct report_options *o, struct trace_summary *summary,
-		   struct task_model *model)
+		   struct task_model *model, struct report_profile *rp)
 {
-	struct trace_consumer consumers[2];
+	struct trace_consumer consumers[3];
 	struct poll_builder_stats stats;
 	int rc = trace_summary__init(summary, trace, o->top ? (size_t)o->top : DEFAULT_LONGEST, o->long_poll_ns);
 
@@ -348,20 +360,33 @@ static int analyse(const struct trace_file *trace, const struct report_options *
 		return rc;
 	/* The summary lists no task: fold them as they go (memory follows
 	 * live tasks); the task list and JSON keep every task. */
-	rc = task_model__init(model, trace, o->tasks || o->json ? 0 : TASK_MODEL_FOLD);
+	/* Samples name their task by id: ids are not reused then. */
+	rc = task_model__init(model, trace, o->tasks || o->json || trace->sample_hz ? 0 : TASK_MODEL_FOLD);
 	if (rc) {
 		trace_summary__free(summary);
 		return rc;
 	}
+	if (trace->sample_hz && (rc = profile__init(&rp->profile, trace, model))) {
+		task_model__free(model);
+		trace_summary__free(summary);
+		return rc;
+	}
+	rp->on = trace->sample_hz != 0;
 	consumers[0] = trace_summary__consumer(summary);
 	consumers[1] = task_model__consumer(model);
-	rc = trace_file__pass(trace, consumers, 2, &stats);
+	consumers[2] = profile__consumer(&rp->profile);
+	rc = trace_file__pass(trace, consumers, rp->on ? 3 : 2, &stats);
 	if (!rc)
 		rc = trace_summary__finish(summary, &stats);
 	if (!rc)
 		rc = task_model__finish(model);
+	if (!rc && rp->on)
+		rc = profile__summarize(&rp->profile, &rp->summary);
 	model->stats = stats;
 	if (rc) {
+		if (rp->on)
+			profile__free(&rp->profile);
+		rp->on = false;
 		task_model__free(model);
 		trace_summary__free(summary);
 	}
@@ -373,6 +398,7 @@ int cmd_report(int argc, char **argv)
 	struct report_options o = { 0 };
 	struct trace_summary summary = { 0 };
 	struct task_model model = { 0 };
+	struct report_profile rp = { 0 };
 	struct trace_file *trace;
 	int rc = parse_options(&o, argc, argv);
 
@@ -380,12 +406,16 @@ int cmd_report(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	if (open_trace_for("report", o.path, &trace))
 		return 1;
-	rc = analyse(trace, &o, &summary, &model);
+	rc = analyse(trace, &o, &summary, &model, &rp);
 	if (rc)
 		report_trace_error("report", o.path, rc);
-	else if ((rc = print_report(&o, trace, &summary, &model)))
+	else if ((rc = print_report(&o, trace, &summary, &model, &rp)))
 		report_error("report: cannot write the report: %s",
 			     rc == -EINVAL ? "malformed JSON (a bug)" : strerror(rc == -EIO && errno ? errno : -rc));
+	if (rp.on) {
+		profile_summary__free(&rp.summary);
+		profile__free(&rp.profile);
+	}
 	task_model__free(&model);
 	trace_summary__free(&summary);
 	trace_file__close(trace);

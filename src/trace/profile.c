@@ -199,3 +199,77 @@ void profile__free(struct profile *p)
 	u64map_free(&p->thread_range);
 	memset(p, 0, sizeof(*p));
 }
+
+/* The innermost poll that is not the runtime's task poll, or NO_FUNCTION. */
+static uint32_t innermost_future(const struct profile *p, const struct sample_context *c)
+{
+	uint32_t kept = c->poll_count < PROFILE_MAX_ASYNC ? c->poll_count : PROFILE_MAX_ASYNC;
+
+	for (uint32_t i = 0; i < kept; i++)
+		if (p->trace->functions[c->polls[i]].context != CONTEXT_TASK)
+			return c->polls[i];
+	return NO_FUNCTION;
+}
+
+static int cmp_counts(const void *a, const void *b)
+{
+	const struct profile_count *x = a, *y = b;
+
+	if (x->samples != y->samples)
+		return x->samples > y->samples ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Nonzero entries of per-id counts, most first. */
+static int compact(uint64_t *counts, size_t n, struct profile_count **out, size_t *count)
+{
+	*count = 0;
+	*out = calloc(n + 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (counts[i])
+			(*out)[(*count)++] = (struct profile_count){ (uint32_t)i, counts[i] };
+	qsort(*out, *count, sizeof(**out), cmp_counts);
+	return 0;
+}
+
+int profile__summarize(const struct profile *p, struct profile_summary *s)
+{
+	size_t tasks = p->model ? p->model->task_count + 1 : 1;
+	uint64_t *by_task = calloc(tasks, sizeof(*by_task));
+	uint64_t *by_function = calloc(p->trace->function_count + 1, sizeof(*by_function));
+	int err = by_task && by_function ? 0 : -ENOMEM;
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < p->trace->sample_count && !err; i++) {
+		const struct sample_context *c = &p->contexts[i];
+		uint32_t fn = innermost_future(p, c);
+
+		s->samples++;
+		if (!c->poll_count)
+			s->outside_polls++;
+		else if (!c->task || c->task >= tasks)
+			s->outside_tasks++;
+		else
+			by_task[c->task]++;
+		if (fn != NO_FUNCTION)
+			by_function[fn]++;
+	}
+	if (!err)
+		err = compact(by_task, tasks, &s->tasks, &s->task_count);
+	if (!err)
+		err = compact(by_function, p->trace->function_count, &s->functions, &s->function_count);
+	free(by_task);
+	free(by_function);
+	if (err)
+		profile_summary__free(s);
+	return err;
+}
+
+void profile_summary__free(struct profile_summary *s)
+{
+	free(s->tasks);
+	free(s->functions);
+	memset(s, 0, sizeof(*s));
+}

@@ -61,4 +61,24 @@ void profile__stack(const struct profile *p, size_t sample, enum profile_group b
  * frame alone; with no poll open, every frame. */
 uint32_t profile__frames_below(const struct profile *p, size_t sample);
 
+/* Samples per task and per innermost future, most first. */
+struct profile_count {
+	uint32_t id;       /* task id, or function id */
+	uint64_t samples;
+};
+
+struct profile_summary {
+	uint64_t samples;
+	uint64_t outside_polls;  /* the runtime: scheduler, I/O driver, no future polled */
+	uint64_t outside_tasks;  /* in polls, but of no task (block_on's future, ...) */
+	struct profile_count *tasks;
+	size_t task_count;
+	struct profile_count *functions; /* the innermost poll's function (not a task poll) */
+	size_t function_count;
+};
+
+/* After the pass. Returns 0 or -ENOMEM. */
+int profile__summarize(const struct profile *p, struct profile_summary *s);
+void profile_summary__free(struct profile_summary *s);
+
 #endif

@@ -1,0 +1,17 @@
+/* The profile part of `report`: what the on-CPU samples say (see
+ * report_profile.c). */
+#ifndef ASYNCTRACE_CMD_REPORT_PROFILE_H
+#define ASYNCTRACE_CMD_REPORT_PROFILE_H
+
+#include <stddef.h>
+
+#include "trace/profile.h"
+#include "util/json.h"
+
+/* A "Profile" section: samples by task and by innermost future, `top` rows
+ * each (0: all). */
+void report_profile__print(const struct profile *p, const struct profile_summary *s, size_t top);
+/* The "profile" member of the report object. */
+void report_profile__json(struct json_writer *w, const struct profile *p, const struct profile_summary *s);
+
+#endif
