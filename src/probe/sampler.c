@@ -229,6 +229,8 @@ static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, cpu_sa
 		memcpy(&ip, p + i * 8, 8);
 		if (ip >= PERF_CONTEXT_MAX)
 			continue; /* a context marker */
+		if (ip < 4096)
+			break; /* a frame-pointer walk that ran into zeros or garbage */
 		if (sample.frame_count < MAX_FRAMES + 1)
 			s->frames[sample.frame_count++] = ip;
 	}
