@@ -30,6 +30,10 @@ int sample_sink__start(struct sample_sink *s, pid_t pid, unsigned hz, bool on_ex
 
 	if (!err)
 		err = sampler__open(&s->sampler, pid, hz, on_exec);
+	/* Without them, no blocking polls: said once, the profile goes on. */
+	if (!err && (s->switch_error = sampler__add_switches(s->sampler)))
+		report_warning("profile: no context switches (%s: they need root or kernel.perf_event_paranoid <= 1): "
+			       "blocking polls will not be found", strerror(-s->switch_error));
 	if (err == -EACCES || err == -EPERM)
 		report_error("profile: perf_event_open: %s (kernel.perf_event_paranoid is above 2, or the target "
 			     "is another user's: run as root or lower it with sysctl kernel.perf_event_paranoid=2)",
@@ -67,7 +71,8 @@ static int on_sample(const struct cpu_sample *sample, void *ctx)
 	    ARRAY_RESERVE(s->batch_frames, s->batch_frame_capacity, s->batch_frame_count + sample->frame_count))
 		return -ENOMEM;
 	t = &s->batch[s->batch_count++];
-	*t = (struct trace_sample){ sample->ts, sample->tid, sample->frame_count, s->batch_frame_count };
+	*t = (struct trace_sample){ .ts = sample->ts, .tid = sample->tid, .kind = (uint16_t)sample->kind,
+				    .frame_count = (uint16_t)sample->frame_count, .first_frame = s->batch_frame_count };
 	for (uint32_t i = 0; i < sample->frame_count; i++) {
 		uint64_t addr = sample->frames[i] - (i > 0);
 		int err = frame_book__note(s->frames, addr);
@@ -78,7 +83,8 @@ static int on_sample(const struct cpu_sample *sample, void *ctx)
 			s->maps_stale = true;
 		s->batch_frames[s->batch_frame_count++] = addr;
 	}
-	s->samples++;
+	s->samples += sample->kind == SAMPLE_ON_CPU;
+	s->switches += sample->kind == SAMPLE_SWITCH_OUT;
 	return 0;
 }
 

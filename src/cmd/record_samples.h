@@ -23,7 +23,9 @@ struct sample_sink {
 	uint64_t *batch_frames;
 	size_t batch_frame_count, batch_frame_capacity;
 	uint64_t lost_written;       /* of sampler__lost, already in a chunk */
-	uint64_t samples;
+	uint64_t samples;            /* on CPU */
+	uint64_t switches;           /* voluntary switch-outs */
+	int switch_error;            /* why switches are not recorded, 0 they are */
 	bool maps_stale;             /* an address outside every mapping seen */
 	uint64_t maps_read_ns;
 };

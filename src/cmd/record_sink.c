@@ -452,8 +452,10 @@ void recorder__print_summary(const struct recorder *rec, const char *output, dou
 		    seconds, output, bytes / 1e6, rec->events ? (double)bytes / rec->events : 0.0,
 		    (unsigned long long)rec->lost);
 	if (rec->samples.hz)
-		report_info("profile: %llu samples at %u Hz; %llu lost", (unsigned long long)rec->samples.samples,
-			    rec->samples.hz, (unsigned long long)sampler__lost(rec->samples.sampler));
+		report_info("profile: %llu samples at %u Hz, %llu times off CPU waiting; %llu lost",
+			    (unsigned long long)rec->samples.samples, rec->samples.hz,
+			    (unsigned long long)rec->samples.switches,
+			    (unsigned long long)sampler__lost(rec->samples.sampler));
 	if (rec->lost)
 		report_warning("record: %llu events were lost (%s full): the report counts them; try a larger --buffer-size",
 			       (unsigned long long)rec->lost, rec->agent ? "buffers" : "ring buffer");

@@ -311,8 +311,10 @@ static int print_json(const struct report_profile *rp, const struct trace_file *
 	json_threads(&w, s);
 	json_longest(&w, t, s);
 	report_tasks__json(&w, m, s, warnings);
-	if (rp->on)
+	if (rp->on) {
 		report_profile__json(&w, &rp->profile, &rp->summary);
+		report_profile__json_blocking(&w, &rp->profile);
+	}
 	json_writer__object_end(&w);
 	err = json_writer__finish(&w);
 	free(futures);

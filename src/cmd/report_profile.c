@@ -1,7 +1,11 @@
 /* The profile part of `report` (report_profile.h). */
 #include "cmd/report_profile.h"
 
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "util/format.h"
 
 #define DEFAULT_ROWS 10
 
@@ -15,6 +19,56 @@ static const char *task_name(const struct profile *p, uint32_t id)
 	const struct task *t = p->model && id && id <= p->model->task_count ? &p->model->tasks[id - 1] : NULL;
 
 	return t && t->name_func != NO_FUNCTION ? p->trace->functions[t->name_func].name : "?";
+}
+
+static const char *frame_name(const struct profile *p, uint64_t addr, char *buf, size_t len)
+{
+	const struct trace_site *frame = trace_file__frame(p->trace, addr);
+
+	if (frame && frame->function)
+		return frame->function;
+	snprintf(buf, len, "0x%" PRIx64, addr);
+	return buf;
+}
+
+/* The wait's stack, from where it entered the kernel outwards, on one line
+ * (the first frames: the rest is the runtime's). */
+static void print_stack(const struct profile *p, int64_t stack)
+{
+	const struct trace_sample *s = stack >= 0 ? &p->trace->samples[stack] : NULL;
+	char hex[24];
+
+	if (!s || !s->frame_count)
+		return;
+	printf("           at");
+	for (uint32_t i = 0; i < s->frame_count && i < 6; i++)
+		printf("%s %s", i ? " <" : "", frame_name(p, p->trace->sample_frames[s->first_frame + i], hex, sizeof(hex)));
+	printf("\n");
+}
+
+static void print_blocking(const struct profile *p, size_t rows)
+{
+	char d[32], off[32], at[32];
+
+	printf("\nBlocking polls: %zu poll%s made %s thread wait %s or more (nothing else ran on it meanwhile)\n",
+	       p->blocking_count, p->blocking_count == 1 ? "" : "s", p->blocking_count == 1 ? "its" : "their",
+	       format_duration(BLOCKING_MIN_NS, d, sizeof(d)));
+	if (!p->blocking_count)
+		return;
+	printf("   OFF-CPU   DURATION         AT  SYSCALLS            TASK  FUNCTION\n");
+	for (size_t i = 0; i < p->blocking_count && i < rows; i++) {
+		const struct blocking_poll *b = &p->blocking[i];
+		char calls[140] = "";
+
+		for (int k = 0; k < 4 && b->syscalls[k][0]; k++)
+			snprintf(calls + strlen(calls), sizeof(calls) - strlen(calls), "%s%s", k ? "," : "",
+				 b->syscalls[k]);
+		printf("%10s %10s %10s  %-18s %5u  %s\n", format_duration(b->offcpu_ns, off, sizeof(off)),
+		       format_duration(b->end - b->start, d, sizeof(d)),
+		       format_duration(b->start - p->trace->first_ts, at, sizeof(at)), calls[0] ? calls : "?", b->task,
+		       p->trace->functions[b->func_id].name);
+		print_stack(p, b->stack);
+	}
 }
 
 void report_profile__print(const struct profile *p, const struct profile_summary *s, size_t top)
@@ -36,6 +90,50 @@ void report_profile__print(const struct profile *p, const struct profile_summary
 	for (size_t i = 0; i < s->function_count && i < rows; i++)
 		printf("%9llu  %5.1f%%  %s\n", (unsigned long long)s->functions[i].samples,
 		       percent(s->functions[i].samples, s->samples), p->trace->functions[s->functions[i].id].name);
+	if (p->has_switches)
+		print_blocking(p, rows);
+}
+
+void report_profile__json_blocking(struct json_writer *w, const struct profile *p)
+{
+	char hex[24];
+
+	if (!p->has_switches)
+		return;
+	json_writer__key(w, "blocking");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < p->blocking_count; i++) {
+		const struct blocking_poll *b = &p->blocking[i];
+		const struct trace_sample *s = b->stack >= 0 ? &p->trace->samples[b->stack] : NULL;
+
+		json_writer__object_begin(w);
+		json_writer__key(w, "function");
+		json_writer__string(w, p->trace->functions[b->func_id].name);
+		json_writer__key(w, "task");
+		json_writer__uint(w, b->task);
+		json_writer__key(w, "tid");
+		json_writer__uint(w, b->tid);
+		json_writer__key(w, "poll_start_ns");
+		json_writer__uint(w, b->start - p->trace->first_ts);
+		json_writer__key(w, "duration_ns");
+		json_writer__uint(w, b->end - b->start);
+		json_writer__key(w, "offcpu_ns");
+		json_writer__uint(w, b->offcpu_ns);
+		json_writer__key(w, "waits");
+		json_writer__uint(w, b->waits);
+		json_writer__key(w, "syscalls");
+		json_writer__array_begin(w);
+		for (int k = 0; k < 4 && b->syscalls[k][0]; k++)
+			json_writer__string(w, b->syscalls[k]);
+		json_writer__array_end(w);
+		json_writer__key(w, "stack");
+		json_writer__array_begin(w);
+		for (uint32_t f = 0; s && f < s->frame_count; f++)
+			json_writer__string(w, frame_name(p, p->trace->sample_frames[s->first_frame + f], hex, sizeof(hex)));
+		json_writer__array_end(w);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
 }
 
 void report_profile__json(struct json_writer *w, const struct profile *p, const struct profile_summary *s)

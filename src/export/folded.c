@@ -50,7 +50,8 @@ static int sample_lines(const struct profile *p, const struct export_filter *fil
 	for (size_t i = 0; i < t->sample_count; i++) {
 		struct buf b = { 0 };
 
-		if (!export_filter__keeps_sample(filter, t->samples[i].tid, t->samples[i].ts, p->contexts[i].task))
+		if (t->samples[i].kind != TRACE_SAMPLE_ON_CPU ||
+		    !export_filter__keeps_sample(filter, t->samples[i].tid, t->samples[i].ts, p->contexts[i].task))
 			continue;
 		profile__stack(p, i, (enum profile_group)group_by, put_frame, &b);
 		buf_put_bytes(&b, "", 1);

@@ -24,15 +24,20 @@
 
 struct ring {
 	int fd;            /* the event whose buffer it is */
+	bool switches;     /* the context-switch event's: its samples are stacks at a switch-out */
 	void *base;        /* metadata page, then the data pages */
 	size_t data_size;
 };
 
 struct sampler {
 	int *fds;          /* every event */
-	size_t fd_count;
-	struct ring *rings; /* one per CPU */
+	size_t fd_count, fd_capacity;
+	struct ring *rings; /* one per CPU, and one more per CPU with switches */
 	size_t ring_count;
+	pid_t *tids;       /* what the events were opened for */
+	size_t tid_count;
+	int on_exec;
+	int cpus;
 	size_t page_size;
 	uint64_t lost;
 	uint8_t *scratch;  /* a record that wraps around the buffer's end */
@@ -63,6 +68,19 @@ static void sampling_attr(struct perf_event_attr *attr, unsigned hz, int on_exec
 	attr->use_clockid = 1;
 	attr->clockid = CLOCK_MONOTONIC;
 	attr->sample_max_stack = MAX_FRAMES;
+}
+
+/* Context switches, each a sample (period 1) whose user stack is where the
+ * thread left the CPU, and PERF_RECORD_SWITCH records with their times. */
+static void switch_attr(struct perf_event_attr *attr, int on_exec)
+{
+	sampling_attr(attr, 1, on_exec);
+	attr->config = PERF_COUNT_SW_CONTEXT_SWITCHES;
+	attr->freq = 0;
+	attr->sample_period = 1;
+	attr->exclude_kernel = 0; /* the switch happens there */
+	attr->context_switch = 1;
+	attr->sample_id_all = 1;  /* the switch records carry tid and time */
 }
 
 static int online_cpus(void)
@@ -127,14 +145,15 @@ static int map_ring(struct sampler *s, struct ring *r, int fd)
 
 /* The events of one CPU: the first owns the ring, the rest write to it.
  * A thread that exited meanwhile (-ESRCH) is skipped. */
-static int open_cpu(struct sampler *s, int cpu, const pid_t *tids, size_t count, unsigned hz, int on_exec)
+static int open_cpu(struct sampler *s, int cpu, struct perf_event_attr *attr, bool switches)
 {
-	struct perf_event_attr attr;
+	const pid_t *tids = s->tids;
+	size_t count = s->tid_count;
 	struct ring *ring = &s->rings[s->ring_count];
 
-	sampling_attr(&attr, hz, on_exec);
+	ring->switches = switches;
 	for (size_t i = 0; i < count; i++) {
-		int fd = perf_event_open(&attr, tids[i], cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		int fd = perf_event_open(attr, tids[i], cpu, -1, PERF_FLAG_FD_CLOEXEC);
 		int err;
 
 		if (fd < 0) {
@@ -157,31 +176,52 @@ static int open_cpu(struct sampler *s, int cpu, const pid_t *tids, size_t count,
 
 int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec)
 {
-	int cpus = online_cpus(), err;
+	struct perf_event_attr attr;
 	struct sampler *s = calloc(1, sizeof(*s));
-	pid_t *tids = NULL;
-	size_t count = 0;
+	int err;
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
 	s->page_size = (size_t)sysconf(_SC_PAGESIZE);
-	err = thread_list(pid, on_exec, &tids, &count);
+	s->cpus = online_cpus();
+	s->on_exec = on_exec;
+	err = thread_list(pid, on_exec, &s->tids, &s->tid_count);
 	if (!err) {
-		s->fds = calloc((size_t)cpus * count, sizeof(*s->fds));
-		s->rings = calloc((size_t)cpus, sizeof(*s->rings));
+		s->fd_capacity = 2 * (size_t)s->cpus * s->tid_count;
+		s->fds = calloc(s->fd_capacity, sizeof(*s->fds));
+		s->rings = calloc(2 * (size_t)s->cpus, sizeof(*s->rings));
 		if (!s->fds || !s->rings)
 			err = -ENOMEM;
 	}
-	for (int cpu = 0; cpu < cpus && !err; cpu++)
-		err = open_cpu(s, cpu, tids, count, hz, on_exec);
-	free(tids);
+	sampling_attr(&attr, hz, on_exec);
+	for (int cpu = 0; cpu < s->cpus && !err; cpu++)
+		err = open_cpu(s, cpu, &attr, false);
 	if (err) {
 		sampler__free(s);
 		return err;
 	}
 	*out = s;
 	return 0;
+}
+
+int sampler__add_switches(struct sampler *s)
+{
+	struct perf_event_attr attr;
+	size_t rings = s->ring_count, fds = s->fd_count;
+	int err = 0;
+
+	switch_attr(&attr, s->on_exec);
+	for (int cpu = 0; cpu < s->cpus && !err; cpu++)
+		err = open_cpu(s, cpu, &attr, true);
+	if (!err)
+		return 0;
+	/* none, rather than some CPUs' */
+	while (s->ring_count > rings)
+		munmap(s->rings[--s->ring_count].base, (RING_DATA_PAGES + 1) * s->page_size);
+	while (s->fd_count > fds)
+		close(s->fds[--s->fd_count]);
+	return err;
 }
 
 /* A record's bytes, contiguous: in place, or copied when it wraps. */
@@ -207,10 +247,11 @@ static const uint8_t *record_at(struct sampler *s, const struct ring *r, uint64_
 
 /* PERF_RECORD_SAMPLE with TID | TIME | CALLCHAIN: pid, tid, time, nr,
  * ips[nr]; the chain starts with a PERF_CONTEXT_USER marker. */
-static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, cpu_sample_fn fn, void *ctx)
+static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, bool switches, cpu_sample_fn fn,
+		      void *ctx)
 {
 	const struct perf_event_header *h = (const void *)rec;
-	struct cpu_sample sample = { 0 };
+	struct cpu_sample sample = { .kind = switches ? SAMPLE_BLOCKED_AT : SAMPLE_ON_CPU };
 	uint64_t nr;
 	const uint8_t *p = rec + sizeof(*h);
 
@@ -238,6 +279,24 @@ static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, cpu_sa
 	return fn(&sample, ctx);
 }
 
+/* PERF_RECORD_SWITCH: no body, then the sample_id fields (TID, TIME). */
+static int one_switch(const uint8_t *rec, size_t size, cpu_sample_fn fn, void *ctx)
+{
+	const struct perf_event_header *h = (const void *)rec;
+	struct cpu_sample sample = { 0 };
+
+	if (size < sizeof(*h) + 16)
+		return 0;
+	memcpy(&sample.pid, rec + sizeof(*h), 4);
+	memcpy(&sample.tid, rec + sizeof(*h) + 4, 4);
+	memcpy(&sample.ts, rec + sizeof(*h) + 8, 8);
+	if (!(h->misc & PERF_RECORD_MISC_SWITCH_OUT))
+		sample.kind = SAMPLE_SWITCH_IN;
+	else
+		sample.kind = h->misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT ? SAMPLE_PREEMPTED : SAMPLE_SWITCH_OUT;
+	return fn(&sample, ctx);
+}
+
 static int drain_ring(struct sampler *s, struct ring *r, cpu_sample_fn fn, void *ctx)
 {
 	struct perf_event_mmap_page *meta = r->base;
@@ -258,7 +317,9 @@ static int drain_ring(struct sampler *s, struct ring *r, cpu_sample_fn fn, void 
 		if (!rec)
 			return -ENOMEM;
 		if (h.type == PERF_RECORD_SAMPLE)
-			err = one_sample(s, rec, h.size, fn, ctx);
+			err = one_sample(s, rec, h.size, r->switches, fn, ctx);
+		else if (h.type == PERF_RECORD_SWITCH)
+			err = one_switch(rec, h.size, fn, ctx);
 		else if (h.type == PERF_RECORD_LOST && h.size >= sizeof(h) + 16) {
 			uint64_t lost;
 
@@ -295,6 +356,7 @@ void sampler__free(struct sampler *s)
 		close(s->fds[i]);
 	free(s->fds);
 	free(s->rings);
+	free(s->tids);
 	free(s->scratch);
 	free(s);
 }

@@ -12,8 +12,20 @@
 
 struct sampler;
 
+/* What a sample is: an on-CPU sample, or (with switches) a thread
+ * leaving the CPU, voluntarily (it blocked: the stack where) or preempted,
+ * and coming back. Values are the trace's (trace/trace.h). */
+enum cpu_sample_kind {
+	SAMPLE_ON_CPU = 0,
+	SAMPLE_BLOCKED_AT = 1,    /* the user stack at a switch-out */
+	SAMPLE_SWITCH_OUT = 2,    /* voluntary: the thread slept or blocked */
+	SAMPLE_PREEMPTED = 3,     /* involuntary: still runnable */
+	SAMPLE_SWITCH_IN = 4,
+};
+
 struct cpu_sample {
 	uint64_t ts;             /* CLOCK_MONOTONIC ns */
+	unsigned kind;           /* enum cpu_sample_kind */
 	uint32_t pid, tid;
 	uint32_t frame_count;
 	const uint64_t *frames;  /* user addresses, the sampled one first; valid during the callback */
@@ -29,6 +41,11 @@ typedef int (*cpu_sample_fn)(const struct cpu_sample *sample, void *ctx);
  * negative errno of perf_event_open (-EACCES/-EPERM: not allowed,
  * -ENOENT/-ENODEV: no such event). */
 int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec);
+/* Also every context switch of the same threads, with the user stack of a
+ * switch-out: what a blocking poll was waiting in. A context-switch event
+ * counts in the kernel, so this needs perf_event_paranoid <= 1 or root
+ * (-EACCES otherwise, and the sampler goes on without). */
+int sampler__add_switches(struct sampler *s);
 /* Hands over every sample the kernel holds now. Returns 0 or the
  * callback's negative value. */
 int sampler__drain(struct sampler *s, cpu_sample_fn fn, void *ctx);

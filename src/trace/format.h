@@ -44,9 +44,9 @@ enum trace_chunk_type {
 };
 
 /* A SAMPLES chunk's payload starts with this; then `count` samples, each
- * u64 ts, u32 tid, u32 frame count, that many u64 user addresses (the
- * sampled one first, then return addresses). Older readers skip the
- * chunk. */
+ * u64 ts, u32 tid, u16 kind (enum trace_sample_kind), u16 frame count,
+ * that many u64 user addresses (the sampled one first, then return
+ * addresses minus one). Older readers skip the chunk. */
 struct trace_samples_header {
 	uint32_t count;
 	uint32_t hz;               /* the sampling frequency asked for */

@@ -33,6 +33,84 @@ static int index_threads(struct profile *p)
 	return 0;
 }
 
+/* A BLOCKED_AT stack belongs to the switch-out at about its time: the two
+ * are written at the same switch, in either order. */
+#define STACK_SLACK_NS 100000ULL
+
+struct wait_builder {
+	uint32_t tid;
+	bool open;            /* switched out voluntarily, not back yet */
+	uint64_t out_ts;
+	int64_t stack;        /* for the open wait */
+	int64_t candidate;    /* a stack seen before its switch-out */
+};
+
+static int add_wait(struct profile *p, size_t *cap, const struct wait_builder *b, uint64_t end)
+{
+	if (p->wait_count == *cap) {
+		size_t n = *cap ? *cap * 2 : 64;
+		struct offcpu *more = realloc(p->waits, n * sizeof(*more));
+
+		if (!more)
+			return -ENOMEM;
+		p->waits = more;
+		*cap = n;
+	}
+	p->waits[p->wait_count++] = (struct offcpu){ b->out_ts, end, b->tid, b->stack, false };
+	return 0;
+}
+
+static void wait_step(const struct trace_file *t, struct wait_builder *b, size_t i)
+{
+	const struct trace_sample *s = &t->samples[i];
+
+	switch (s->kind) {
+	case TRACE_SAMPLE_BLOCKED_AT:
+		if (b->open && b->stack < 0)
+			b->stack = (int64_t)i;
+		else if (!b->open)
+			b->candidate = (int64_t)i;
+		break;
+	case TRACE_SAMPLE_SWITCH_OUT:
+		b->open = true;
+		b->out_ts = s->ts;
+		b->stack = b->candidate >= 0 && t->samples[b->candidate].ts + STACK_SLACK_NS >= s->ts ? b->candidate : -1;
+		b->candidate = -1;
+		break;
+	case TRACE_SAMPLE_PREEMPTED:
+		b->open = false; /* runnable all along: not a wait */
+		b->candidate = -1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The voluntary off-CPU intervals, from the switch records. */
+static int build_waits(struct profile *p)
+{
+	const struct trace_file *t = p->trace;
+	struct wait_builder b = { .candidate = -1, .stack = -1 };
+	size_t cap = 0;
+
+	for (size_t i = 0; i < t->sample_count; i++) {
+		const struct trace_sample *s = &t->samples[i];
+
+		if (!i || s->tid != b.tid)
+			b = (struct wait_builder){ .tid = s->tid, .candidate = -1, .stack = -1 };
+		if (s->kind != TRACE_SAMPLE_ON_CPU)
+			p->has_switches = true;
+		if (s->kind == TRACE_SAMPLE_SWITCH_IN) {
+			if (b.open && add_wait(p, &cap, &b, s->ts))
+				return -ENOMEM;
+			b.open = false;
+			continue;
+		}
+		wait_step(t, &b, i);
+	}
+	return 0;
+}
+
 int profile__init(struct profile *p, const struct trace_file *trace, const struct task_model *model)
 {
 	int err;
@@ -44,6 +122,8 @@ int profile__init(struct profile *p, const struct trace_file *trace, const struc
 	if (!p->contexts)
 		return -ENOMEM;
 	err = index_threads(p);
+	if (!err)
+		err = build_waits(p);
 	if (err)
 		profile__free(p);
 	return err;
@@ -84,6 +164,83 @@ static size_t first_at(const struct trace_sample *s, size_t first, size_t count,
 	return lo;
 }
 
+/* The first wait of thread tid starting at or after ts (waits are by
+ * thread, then time). */
+static size_t first_wait(const struct profile *p, uint32_t tid, uint64_t ts)
+{
+	size_t lo = 0, hi = p->wait_count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct offcpu *w = &p->waits[mid];
+
+		if (w->tid < tid || (w->tid == tid && w->start < ts))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void note_syscall(struct profile *p, struct blocking_poll *b, int64_t stack)
+{
+	char name[32];
+	size_t i = 0;
+
+	profile__syscall_name(p, stack, name, sizeof(name));
+	if (!name[0])
+		return;
+	while (i < 4 && b->syscalls[i][0] && strcmp(b->syscalls[i], name))
+		i++;
+	if (i < 4 && !b->syscalls[i][0])
+		memcpy(b->syscalls[i], name, sizeof(name));
+}
+
+/* The waits inside a poll not claimed by a poll inside it are its own. */
+static void claim_waits(struct profile *p, const struct poll *poll, uint32_t task)
+{
+	struct blocking_poll b = { .start = poll->start, .end = poll->end, .func_id = poll->func_id,
+				   .tid = poll->tid, .task = task, .stack = -1 };
+	uint64_t longest = 0;
+
+	for (size_t i = first_wait(p, poll->tid, poll->start);
+	     i < p->wait_count && p->waits[i].tid == poll->tid && p->waits[i].start <= poll->end; i++) {
+		struct offcpu *w = &p->waits[i];
+		uint64_t ns = (w->end < poll->end ? w->end : poll->end) - w->start;
+
+		if (w->claimed)
+			continue;
+		w->claimed = true;
+		b.offcpu_ns += ns;
+		b.waits++;
+		note_syscall(p, &b, w->stack);
+		if (ns > longest) {
+			longest = ns;
+			b.stack = w->stack;
+		}
+	}
+	if (b.offcpu_ns < BLOCKING_MIN_NS)
+		return;
+	if (p->blocking_count == p->blocking_cap) {
+		size_t n = p->blocking_cap ? p->blocking_cap * 2 : 16;
+		struct blocking_poll *more = realloc(p->blocking, n * sizeof(*more));
+
+		if (!more)
+			return; /* the list is shorter; the counts stay right */
+		p->blocking = more;
+		p->blocking_cap = n;
+	}
+	p->blocking[p->blocking_count++] = b;
+}
+
+static uint32_t task_of(const struct profile *p, const struct poll *poll)
+{
+	const struct task *t = poll->task && p->model ? task_model__find(p->model, poll->task, poll->tid, poll->start)
+						      : NULL;
+
+	return t ? t->id : 0;
+}
+
 static void on_poll(const struct poll *poll, void *ctx)
 {
 	struct profile *p = ctx;
@@ -92,6 +249,11 @@ static void on_poll(const struct poll *poll, void *ctx)
 	uint32_t task = 0;
 	bool task_known = false;
 
+	if (p->wait_count) {
+		task = task_of(p, poll);
+		task_known = true;
+		claim_waits(p, poll, task);
+	}
 	if (!p->trace->sample_count || !thread_samples(p, poll->tid, &first, &count))
 		return;
 	for (i = first_at(s, first, count, poll->start); i < first + count && s[i].ts <= poll->end; i++) {
@@ -103,9 +265,7 @@ static void on_poll(const struct poll *poll, void *ctx)
 		if (c->task || !poll->task || !p->model)
 			continue;
 		if (!task_known) {
-			const struct task *t = task_model__find(p->model, poll->task, poll->tid, poll->start);
-
-			task = t ? t->id : 0;
+			task = task_of(p, poll);
 			task_known = true;
 		}
 		c->task = task;
@@ -192,9 +352,34 @@ void profile__stack(const struct profile *p, size_t sample, enum profile_group b
 	}
 }
 
+void profile__syscall_name(const struct profile *p, int64_t stack, char *buf, size_t len)
+{
+	static const char *const prefixes[] = { "__GI___", "__GI_", "__libc_", "__", "GI_" };
+	const struct trace_site *frame = NULL;
+	const char *name;
+	size_t n;
+
+	buf[0] = '\0';
+	if (stack < 0 || !p->trace->samples[stack].frame_count)
+		return;
+	frame = trace_file__frame(p->trace, p->trace->sample_frames[p->trace->samples[stack].first_frame]);
+	if (!frame || !frame->function || frame->function[0] == '[')
+		return;
+	name = frame->function;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			name += strlen(prefixes[i]);
+	n = strcspn(name, "@");
+	if (strstr(name, "futex"))
+		name = "futex", n = 5;
+	snprintf(buf, len, "%.*s", (int)n, name);
+}
+
 void profile__free(struct profile *p)
 {
 	free(p->contexts);
+	free(p->waits);
+	free(p->blocking);
 	free(p->ranges);
 	u64map_free(&p->thread_range);
 	memset(p, 0, sizeof(*p));
@@ -246,6 +431,8 @@ int profile__summarize(const struct profile *p, struct profile_summary *s)
 		const struct sample_context *c = &p->contexts[i];
 		uint32_t fn = innermost_future(p, c);
 
+		if (p->trace->samples[i].kind != TRACE_SAMPLE_ON_CPU)
+			continue;
 		s->samples++;
 		if (!c->poll_count)
 			s->outside_polls++;

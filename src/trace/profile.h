@@ -6,6 +6,7 @@
 #ifndef ASYNCTRACE_TRACE_PROFILE_H
 #define ASYNCTRACE_TRACE_PROFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,30 @@ struct sample_context {
 	uint32_t polls[PROFILE_MAX_ASYNC]; /* their function ids, innermost first */
 };
 
+/* A thread off the CPU because it waited (slept, blocked in a syscall):
+ * from a voluntary switch-out to its switch-in. */
+struct offcpu {
+	uint64_t start, end;
+	uint32_t tid;
+	int64_t stack;                     /* the BLOCKED_AT sample with its stack, -1 none */
+	bool claimed;                      /* by the innermost poll around it */
+};
+
+/* A poll that made its thread wait: the executor could run nothing else. */
+struct blocking_poll {
+	uint64_t start, end;
+	uint64_t offcpu_ns;
+	uint32_t func_id;
+	uint32_t tid;
+	uint32_t task;                     /* 0 none */
+	size_t waits;                      /* off-CPU intervals inside it */
+	int64_t stack;                     /* the longest wait's stack sample, -1 none */
+	char syscalls[4][32];              /* the libc functions it entered the kernel through ("" none) */
+};
+
+/* Voluntary off-CPU time in one poll from which it is reported. */
+#define BLOCKING_MIN_NS 1000000ULL
+
 struct profile {
 	const struct trace_file *trace;
 	const struct task_model *model;    /* may be NULL: no tasks */
@@ -31,6 +56,13 @@ struct profile {
 	struct { size_t first, count; } *ranges;
 	uint32_t cached_tid;
 	size_t cached_range;
+	/* Off-CPU intervals, by thread then time, and the polls they made
+	 * block (at least BLOCKING_MIN_NS of waiting). */
+	struct offcpu *waits;
+	size_t wait_count;
+	struct blocking_poll *blocking;
+	size_t blocking_count, blocking_cap;
+	bool has_switches;                 /* the trace recorded context switches */
 };
 
 /* Returns 0 or -ENOMEM. */
@@ -60,6 +92,11 @@ void profile__stack(const struct profile *p, size_t sample, enum profile_group b
  * does not reach the poll function (frame pointers missing), the sampled
  * frame alone; with no poll open, every frame. */
 uint32_t profile__frames_below(const struct profile *p, size_t sample);
+
+/* The name of the syscall a wait's stack entered the kernel by: its libc
+ * function's, without the library's prefixes and versions (read,
+ * clock_nanosleep, futex, epoll_wait), written into buf. */
+void profile__syscall_name(const struct profile *p, int64_t stack, char *buf, size_t len);
 
 /* Samples per task and per innermost future, most first. */
 struct profile_count {

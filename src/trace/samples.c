@@ -46,7 +46,10 @@ static int parse_samples(struct trace_file *t, const uint8_t *p, size_t left, ui
 			return -EINVAL;
 		s.ts = get_u64(p);
 		s.tid = get_u32(p + 8);
-		s.frame_count = get_u32(p + 12);
+		memcpy(&s.kind, p + 12, 2);
+		memcpy(&s.frame_count, p + 14, 2);
+		if (s.kind >= TRACE_SAMPLE_KINDS)
+			return -EINVAL;
 		p += 16;
 		left -= 16;
 		if (s.frame_count > TRACE_MAX_SAMPLE_FRAMES || s.frame_count > left / 8)
@@ -99,6 +102,8 @@ static int cmp_samples(const void *a, const void *b)
 		return x->tid < y->tid ? -1 : 1;
 	if (x->ts != y->ts)
 		return x->ts < y->ts ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
 	return x->first_frame < y->first_frame ? -1 : x->first_frame > y->first_frame;
 }
 

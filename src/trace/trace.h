@@ -106,8 +106,19 @@ struct trace_site {
 struct trace_sample {
 	uint64_t ts;
 	uint32_t tid;
-	uint32_t frame_count;
+	uint16_t kind;             /* enum trace_sample_kind */
+	uint16_t frame_count;
 	uint64_t first_frame;
+};
+
+/* On-CPU samples, and with switches recorded a thread's comings and goings. */
+enum trace_sample_kind {
+	TRACE_SAMPLE_ON_CPU = 0,
+	TRACE_SAMPLE_BLOCKED_AT = 1, /* the user stack where it left the CPU */
+	TRACE_SAMPLE_SWITCH_OUT = 2, /* it slept or blocked */
+	TRACE_SAMPLE_PREEMPTED = 3,  /* it was preempted, still runnable */
+	TRACE_SAMPLE_SWITCH_IN = 4,
+	TRACE_SAMPLE_KINDS
 };
 
 struct trace_trailer {

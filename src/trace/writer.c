@@ -428,7 +428,8 @@ int trace_writer__write_samples(struct trace_writer *w, const struct trace_sampl
 	for (size_t i = 0; i < count; i++) {
 		buf_put_u64(&b, samples[i].ts);
 		buf_put_u32(&b, samples[i].tid);
-		buf_put_u32(&b, samples[i].frame_count);
+		buf_put_u16(&b, samples[i].kind);
+		buf_put_u16(&b, samples[i].frame_count);
 		for (uint32_t f = 0; f < samples[i].frame_count; f++)
 			buf_put_u64(&b, frames[samples[i].first_frame + f]);
 	}
