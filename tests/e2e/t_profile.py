@@ -128,3 +128,98 @@ def profile_errors():
     check("profile" not in report_json(trace), "report --json of a trace without samples has no profile")
     proc = tracer("export", "--format", "chrome", "--group-by", "task", trace)
     check_eq(proc.returncode, 2, "--group-by with chrome: exit status")
+
+
+# --- profile_tasks: a CPU-heavy task, idle ones, blocking ones, a timer ------
+# (tests/targets/rust/src/bin/profile_tasks.rs; its ground truth's "profile"
+# names the burning function, the blocking polls and what must not block.)
+
+def profile_tasks(build):
+    """profile_tasks of a build (debug or release) profiled under this
+    backend: (truth, trace, report --json, task id by spawn line)."""
+    key = (backend(), build)
+    if key in _recorded:
+        return _recorded[key]
+    need_root()
+    binary = os.path.join(RUST if build == "debug" else RUST_RELEASE, "profile_tasks")
+    truth = ground_truth(binary)
+    trace = tmpfile(f"profile-tasks-{build}-{backend()}.trace")
+    proc = tracer("profile", "-q", "-F", str(HZ), "-o", trace, *backend_args(), "--", binary)
+    check_eq(proc.returncode, 0, f"profile profile_tasks ({proc.stderr.strip()})")
+    check_eq(proc.stdout, truth["stdout"], "the target's stdout")
+    report = report_json(trace)
+    by_line = {}
+    for t in report["tasks"]:
+        m = re.search(r":(\d+)$", t.get("spawn_site") or "")
+        if m:
+            by_line.setdefault(int(m.group(1)), []).append(t["id"])
+    _recorded[key] = (truth, trace, report, by_line)
+    return _recorded[key]
+
+
+def task_of_root(truth, by_line, root):
+    """The task ids of the truth's tasks rooted at `root` (by spawn line:
+    a release build may have inlined the root's own poll function)."""
+    lines = {t["spawn_line"] for t in truth["tasks"] if t["root"] == root}
+    check(lines, f"the truth has no task rooted at {root}")
+    return {i for line in lines for i in by_line.get(line, [])}
+
+
+def check_cpu_attribution(build):
+    truth, trace, report, by_line = profile_tasks(build)
+    burn_fn, burn_task = truth["profile"]["burn_fn"], truth["profile"]["burn_task_fn"]
+    tasks = task_of_root(truth, by_line, burn_task)
+    check_eq(len(tasks), 1, f"{build}: burner tasks found by spawn line")
+    (task,) = tasks
+    in_burn = attributed = 0
+    for stack, n in folded(trace).items():
+        if stack.split(";")[-1] != burn_fn:
+            continue
+        in_burn += n
+        attributed += n if stack.startswith(f"task {task}: ") else 0
+    # 5 polls x 40 ms of CPU at 999 Hz: ~200 samples, nearly all in burn_cpu.
+    check(in_burn >= 50, f"{build}: only {in_burn} samples in {burn_fn} of ~{truth['profile']['burn_ms_total']} ms")
+    check(attributed >= 0.9 * in_burn, f"{build}: {attributed} of {in_burn} samples in {burn_fn} are task {task}'s")
+
+
+def check_blocking(build):
+    truth, trace, report, by_line = profile_tasks(build)
+    check("blocking" in report, f"{build}: report --json has no blocking list (were context switches recorded?)")
+    found = report["blocking"]
+    for want in truth["profile"]["blocking"]:
+        tasks = task_of_root(truth, by_line, want["function"])
+        mine = [b for b in found if b["task"] in tasks]
+        check_eq(len(mine), want["polls"], f"{build}: blocking polls of {want['function']}")
+        for b in mine:
+            if build == "debug":  # release inlines the async fn into the task's poll
+                check_eq(b["function"], want["function"], f"{build}: the blocking poll's function")
+            check(b["offcpu_ns"] >= want["min_offcpu_ns"],
+                  f"{build}: {want['function']} off CPU {b['offcpu_ns']} ns < {want['min_offcpu_ns']}")
+            check(b["offcpu_ns"] <= b["duration_ns"], f"{build}: off-CPU time longer than its poll: {b}")
+            check(want["syscall"] in b["syscalls"], f"{build}: {want['function']} blocked in {b['syscalls']}, "
+                                                     f"want {want['syscall']}")
+            check(b["stack"], f"{build}: a blocking poll without the stack where it waited")
+    for name in truth["profile"]["not_blocking"]:
+        tasks = task_of_root(truth, by_line, name)
+        check_eq([b for b in found if b["task"] in tasks or b["function"] == name], [],
+                 f"{build}: {name} flagged as blocking")
+
+
+@test
+def profile_cpu_heavy_task_debug():
+    check_cpu_attribution("debug")
+
+
+@test
+def profile_cpu_heavy_task_release():
+    check_cpu_attribution("release")
+
+
+@test
+def profile_blocking_polls_debug():
+    check_blocking("debug")
+
+
+@test
+def profile_blocking_polls_release():
+    check_blocking("release")

@@ -128,10 +128,13 @@ fn burn_cpu(ms: u64) -> u64 {
     let limit = Duration::from_millis(ms);
     let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
     loop {
-        for _ in 0..1024 {
+        // A `while`, not `for 0..1024`: a range's `next` is a call in debug builds.
+        let mut k = 0;
+        while k < 1024 {
             h ^= h << 13;
             h ^= h >> 7;
             h ^= h << 17;
+            k += 1;
         }
         h = std::hint::black_box(h);
         if start.elapsed() >= limit {
@@ -221,7 +224,7 @@ fn asleep(tid: libc::pid_t) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     // The state follows the comm, which is in parentheses and may hold spaces.
     stat.rsplit_once(')')
-        .map_or(false, |(_, rest)| rest.trim_start().starts_with('S'))
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
 }
 
 /// pipe-writer: for each thread id received, waits until that thread sleeps
