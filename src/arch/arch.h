@@ -5,6 +5,7 @@
 #ifndef ASYNCTRACE_ARCH_ARCH_H
 #define ASYNCTRACE_ARCH_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,15 @@ struct arch_ops {
 	 * near the entry, or all of a tiny function). NULL when unsupported. */
 	int (*plan_short_patch)(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
 	uint8_t padding_byte;   /* what compilers put between functions (x86: int3) */
+	/* DWARF unwinding of sampled user stacks: the perf_event user
+	 * registers to sample (sample_regs_user), and those registers, in the
+	 * kernel's order of the mask's bits, as DWARF registers 0..count-1
+	 * (*pc and *sp said apart). 0 / NULL: no DWARF unwinding. */
+	uint64_t perf_user_regs;
+	/* Whether a function's first instructions set up a frame pointer (for
+	 * --call-graph auto). NULL: never assumed. */
+	bool (*sets_frame_pointer)(const uint8_t *code, size_t size);
+	unsigned (*perf_regs_to_dwarf)(const uint64_t *perf, uint64_t *dwarf, uint64_t *pc, uint64_t *sp);
 };
 
 /* NULL when the machine has no probe support (its symbols still load). */

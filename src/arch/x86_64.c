@@ -1,5 +1,6 @@
 /* x86_64: exits found by decoding the function with capstone; the patch
  * planner is in x86_64_patch.c. */
+#include <string.h>
 #include "arch/arch.h"
 #include "arch/x86_64_patch.h"
 
@@ -7,6 +8,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* How many preceding instructions to search for the table arithmetic that
  * feeds an indirect `jmp *%reg`. */
@@ -118,6 +120,37 @@ static int x86_64_find_exits(const uint8_t *code, size_t size, uint64_t addr,
 	return err;
 }
 
+/* perf's x86 register numbers (asm/perf_regs.h) and the System V ABI's
+ * DWARF numbers: 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp,
+ * 8-15 r8-r15, 16 the return address (rip). */
+enum { P_AX, P_BX, P_CX, P_DX, P_SI, P_DI, P_BP, P_SP, P_IP, P_R8 = 16 };
+#define PERF_GENERAL_REGS ((1ULL << P_AX) | (1ULL << P_BX) | (1ULL << P_CX) | (1ULL << P_DX) | (1ULL << P_SI) | \
+			   (1ULL << P_DI) | (1ULL << P_BP) | (1ULL << P_SP) | (1ULL << P_IP) | (0xffULL << P_R8))
+
+static unsigned x86_64_perf_regs_to_dwarf(const uint64_t *perf, uint64_t *dwarf, uint64_t *pc, uint64_t *sp)
+{
+	/* the mask's bits in order: ax bx cx dx si di bp sp ip r8..r15 */
+	static const uint8_t dwarf_of[17] = { 0, 3, 2, 1, 4, 5, 6, 7, 16, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+	for (unsigned i = 0; i < 17; i++)
+		dwarf[dwarf_of[i]] = perf[i];
+	*pc = perf[8];
+	*sp = perf[7];
+	return 17;
+}
+
+/* [endbr64] push %rbp; mov %rsp,%rbp */
+static bool x86_64_sets_frame_pointer(const uint8_t *code, size_t size)
+{
+	static const uint8_t endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa }, prologue[4] = { 0x55, 0x48, 0x89, 0xe5 };
+
+	if (size >= 4 && !memcmp(code, endbr64, 4)) {
+		code += 4;
+		size -= 4;
+	}
+	return size >= 4 && !memcmp(code, prologue, 4);
+}
+
 const struct arch_ops x86_64_arch_ops = {
 	.name = "x86_64",
 	.machine = EM_X86_64,
@@ -125,4 +158,7 @@ const struct arch_ops x86_64_arch_ops = {
 	.plan_patch = x86_64_plan_patch,
 	.plan_short_patch = x86_64_plan_short_patch,
 	.padding_byte = 0xcc,
+	.perf_user_regs = PERF_GENERAL_REGS,
+	.perf_regs_to_dwarf = x86_64_perf_regs_to_dwarf,
+	.sets_frame_pointer = x86_64_sets_frame_pointer,
 };

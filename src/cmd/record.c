@@ -17,6 +17,7 @@
 
 #include "cmd/cmd.h"
 #include "elf/pollfn_cache.h"
+#include "elf/unwind.h"
 #include "util/error.h"
 
 #define DEFAULT_OUTPUT "asynctrace.trace"
@@ -49,6 +50,9 @@ static void usage(FILE *out)
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -F, --freq HZ          also sample on-CPU user stacks HZ times a second per CPU (1..10000;\n"
 		"                         `asynctrace profile`: 99 unless given)\n"
+		"      --call-graph KIND  how samples' stacks are unwound: fp (frame pointers), dwarf (a\n"
+		"                         16 KiB stack copy unwound with the binaries' CFI) or auto (default:\n"
+		"                         fp when the binary keeps frame pointers)\n"
 		"  -p, --pid PID          trace a running process\n"
 		"  -b, --buffer-size MB   bpf: ring buffer size (default 16); inproc: buffer pool (default 64)\n"
 		"      --no-cache         analyse the binary again (its analysis is kept in ~/.cache/asynctrace)\n"
@@ -67,6 +71,21 @@ static int parse_backend(const char *text, enum record_backend *backend)
 		*backend = BACKEND_BPF;
 	else {
 		report_error("record: --backend wants inproc, bpf or auto, not '%s'", text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_call_graph(const char *text, int *mode)
+{
+	if (!strcmp(text, "auto"))
+		*mode = CALL_GRAPH_AUTO;
+	else if (!strcmp(text, "fp"))
+		*mode = CALL_GRAPH_FP;
+	else if (!strcmp(text, "dwarf"))
+		*mode = CALL_GRAPH_DWARF;
+	else {
+		report_error("record: --call-graph wants fp, dwarf or auto, not '%s'", text);
 		return -EINVAL;
 	}
 	return 0;
@@ -123,6 +142,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "polls-only", no_argument, NULL, 'P' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "freq", required_argument, NULL, 'F' },
+		{ "call-graph", required_argument, NULL, 'G' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-size", required_argument, NULL, 'b' },
 		{ "no-cache", no_argument, NULL, 'C' },
@@ -157,13 +177,17 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 				return err;
 			break;
 		case 'P': o->no_tasks = 1; break;
+		case 'G':
+			if ((err = parse_call_graph(optarg, &o->call_graph)))
+				return err;
+			break;
 		case 'C': o->no_cache = 1; break;
 		case 'v': o->verbose = 1; break;
 		case 'q': report_set_quiet(1); break;
 		case 'h': usage(stdout); return 1;
 		default:
 			report_error("record: %s option '%s' (see --help)",
-				     optopt && strchr("oBmfdFpb", optopt) ? "missing the argument of" : "unknown",
+				     optopt && strchr("oBmfdFpbG", optopt) ? "missing the argument of" : "unknown",
 				     argv[optind - 1]);
 			return -EINVAL;
 		}
@@ -369,6 +393,20 @@ static int end_recording(struct record_run *run, enum trace_end_reason reason)
 	return err;
 }
 
+/* auto: frame pointers when the binary keeps them (a frame-pointer walk
+ * is exact and costs nothing), else DWARF. */
+static int start_sampling(struct record_run *run)
+{
+	struct recorder *rec = &run->rec;
+	int mode = run->o->call_graph;
+
+	if (mode == CALL_GRAPH_AUTO)
+		mode = elf_keeps_frame_pointers(run->path) == 1 ? CALL_GRAPH_FP : CALL_GRAPH_DWARF;
+	report_info("profile: call graphs from %s", mode == CALL_GRAPH_FP ? "frame pointers" : "DWARF CFI");
+	return sample_sink__start(&rec->samples, rec->child_pid > 0 ? rec->child_pid : run->o->pid, run->o->sample_hz,
+				  rec->child_pid > 0, mode == CALL_GRAPH_DWARF, run->fns.machine);
+}
+
 static void print_attached(const struct record_run *run, double started)
 {
 	size_t by_uprobe = record_count_by_uprobe(run);
@@ -402,8 +440,7 @@ static int run_record(struct record_run *run)
 	if (!err)
 		err = record_start_target(run);
 	if (!err && run->o->sample_hz)
-		err = sample_sink__start(&rec->samples, rec->child_pid > 0 ? rec->child_pid : run->o->pid,
-					 run->o->sample_hz, rec->child_pid > 0);
+		err = start_sampling(run);
 	if (err)
 		return status;
 	rec->command_name = run->o->command ? run->o->command[0] : run->shown;

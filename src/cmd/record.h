@@ -13,6 +13,12 @@
 #include "cmd/record_sink.h"
 #include "util/spawn.h"
 
+enum call_graph {
+	CALL_GRAPH_AUTO = 0, /* frame pointers when the binary keeps them, else DWARF */
+	CALL_GRAPH_FP,
+	CALL_GRAPH_DWARF,
+};
+
 enum record_backend {
 	BACKEND_AUTO = 0,   /* inproc for -- CMD, bpf for -p */
 	BACKEND_INPROC = 1,
@@ -33,6 +39,7 @@ struct record_options {
 	int verbose;
 	int drain_at_end;     /* ASYNCTRACE_DRAIN_AT_END set: drain only when the recording ends (tests) */
 	unsigned sample_hz;   /* -F: on-CPU samples per second and CPU; 0 none */
+	int call_graph;       /* --call-graph: enum call_graph */
 };
 
 /* One recording's state, shared by the two files. */

@@ -11,6 +11,7 @@
 #include "util/error.h"
 
 #define BATCH_SAMPLES 4096
+#define UNWIND_MAX_FRAMES 128
 /* A library loaded while the target runs is seen at the next drain that
  * meets one of its addresses, but /proc/PID/maps is read at most this
  * often. */
@@ -24,12 +25,16 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-int sample_sink__start(struct sample_sink *s, pid_t pid, unsigned hz, bool on_exec)
+int sample_sink__start(struct sample_sink *s, pid_t pid, unsigned hz, bool on_exec, bool dwarf, uint16_t machine)
 {
 	int err = frame_book__new(&s->frames);
 
+	if (!err && dwarf && (err = dwarf_unwinder__new(&s->unwinder, pid, machine)) == -ENOTSUP) {
+		report_error("profile: --call-graph dwarf: no DWARF unwinding for this machine's binaries");
+		return err;
+	}
 	if (!err)
-		err = sampler__open(&s->sampler, pid, hz, on_exec);
+		err = sampler__open(&s->sampler, pid, hz, on_exec, s->unwinder ? dwarf_unwinder__regs_mask(s->unwinder) : 0);
 	/* Without them, no blocking polls: said once, the profile goes on. */
 	if (!err && (s->switch_error = sampler__add_switches(s->sampler)))
 		report_warning("profile: no context switches (%s: they need root or kernel.perf_event_paranoid <= 1): "
@@ -60,12 +65,33 @@ static int flush_batch(struct sample_sink *s, struct trace_writer *w)
 	return err;
 }
 
+/* DWARF mode: the sample's stack copy unwound now, while the process's
+ * mappings can still be read. */
+static void unwind(struct sample_sink *s, struct cpu_sample *sample, uint64_t *pcs, size_t max)
+{
+	uint64_t t0 = monotonic_ns();
+
+	sample->frame_count = (uint32_t)dwarf_unwinder__unwind(s->unwinder, (pid_t)sample->tid, sample->regs,
+							       sample->stack, sample->stack_len, pcs, max);
+	sample->frames = pcs;
+	s->unwind_ns += monotonic_ns() - t0;
+	s->unwound++;
+}
+
 /* Frames after the first are return addresses: kept as the call's last
  * byte (minus one), whose line is the call's. */
-static int on_sample(const struct cpu_sample *sample, void *ctx)
+static int on_sample(const struct cpu_sample *raw, void *ctx)
 {
 	struct sample_sink *s = ctx;
+	struct cpu_sample unwound = *raw;
+	const struct cpu_sample *sample = raw;
+	uint64_t pcs[UNWIND_MAX_FRAMES];
 	struct trace_sample *t;
+
+	if (s->unwinder && raw->regs) {
+		unwind(s, &unwound, pcs, UNWIND_MAX_FRAMES);
+		sample = &unwound;
+	}
 
 	if (ARRAY_RESERVE(s->batch, s->batch_capacity, s->batch_count + 1) ||
 	    ARRAY_RESERVE(s->batch_frames, s->batch_frame_capacity, s->batch_frame_count + sample->frame_count))
@@ -130,6 +156,7 @@ int sample_sink__finish(struct sample_sink *s, struct trace_writer *w)
 void sample_sink__free(struct sample_sink *s)
 {
 	sampler__free(s->sampler);
+	dwarf_unwinder__free(s->unwinder);
 	frame_book__free(s->frames);
 	free(s->batch);
 	free(s->batch_frames);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "elf/unwind.h"
 #include "probe/frames.h"
 #include "probe/sampler.h"
 #include "trace/trace.h"
@@ -16,6 +17,8 @@
 struct sample_sink {
 	struct sampler *sampler;     /* NULL: not sampling */
 	struct frame_book *frames;
+	struct dwarf_unwinder *unwinder; /* --call-graph dwarf, else NULL */
+	uint64_t unwound, unwind_ns;     /* samples unwound with DWARF, and the time it took */
 	pid_t pid;
 	unsigned hz;
 	struct trace_sample *batch;
@@ -32,7 +35,7 @@ struct sample_sink {
 
 /* Starts sampling pid (on_exec: a held child, from its exec on). Says why
  * not, in one line, and returns a negative errno. */
-int sample_sink__start(struct sample_sink *s, pid_t pid, unsigned hz, bool on_exec);
+int sample_sink__start(struct sample_sink *s, pid_t pid, unsigned hz, bool on_exec, bool dwarf, uint16_t machine);
 /* Takes what the kernel holds; writes full batches. */
 int sample_sink__drain(struct sample_sink *s, struct trace_writer *w);
 /* The last batch and the frames. Returns 0 or a negative errno. */

@@ -456,6 +456,10 @@ void recorder__print_summary(const struct recorder *rec, const char *output, dou
 			    (unsigned long long)rec->samples.samples, rec->samples.hz,
 			    (unsigned long long)rec->samples.switches,
 			    (unsigned long long)sampler__lost(rec->samples.sampler));
+	if (rec->samples.unwound)
+		report_info("profile: %llu stacks unwound with DWARF, %.1f us each",
+			    (unsigned long long)rec->samples.unwound,
+			    rec->samples.unwind_ns / 1e3 / (double)rec->samples.unwound);
 	if (rec->lost)
 		report_warning("record: %llu events were lost (%s full): the report counts them; try a larger --buffer-size",
 			       (unsigned long long)rec->lost, rec->agent ? "buffers" : "ring buffer");

@@ -34,6 +34,9 @@ struct sampler {
 	size_t fd_count, fd_capacity;
 	struct ring *rings; /* one per CPU, and one more per CPU with switches */
 	size_t ring_count;
+	uint64_t regs_mask; /* DWARF mode: the user registers sampled */
+	unsigned reg_count;
+	size_t data_pages;
 	pid_t *tids;       /* what the events were opened for */
 	size_t tid_count;
 	int on_exec;
@@ -50,7 +53,7 @@ static int perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu, int
 	return (int)syscall(SYS_perf_event_open, attr, pid, cpu, group, flags);
 }
 
-static void sampling_attr(struct perf_event_attr *attr, unsigned hz, int on_exec)
+static void sampling_attr(struct perf_event_attr *attr, unsigned hz, int on_exec, uint64_t regs_mask)
 {
 	memset(attr, 0, sizeof(*attr));
 	attr->size = sizeof(*attr);
@@ -68,13 +71,20 @@ static void sampling_attr(struct perf_event_attr *attr, unsigned hz, int on_exec
 	attr->use_clockid = 1;
 	attr->clockid = CLOCK_MONOTONIC;
 	attr->sample_max_stack = MAX_FRAMES;
+	if (regs_mask) {
+		attr->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+		attr->sample_regs_user = regs_mask;
+		attr->sample_stack_user = SAMPLER_STACK_COPY;
+		attr->exclude_callchain_kernel = 0;
+		attr->sample_max_stack = 0;
+	}
 }
 
 /* Context switches, each a sample (period 1) whose user stack is where the
  * thread left the CPU, and PERF_RECORD_SWITCH records with their times. */
-static void switch_attr(struct perf_event_attr *attr, int on_exec)
+static void switch_attr(struct perf_event_attr *attr, int on_exec, uint64_t regs_mask)
 {
-	sampling_attr(attr, 1, on_exec);
+	sampling_attr(attr, 1, on_exec, regs_mask);
 	attr->config = PERF_COUNT_SW_CONTEXT_SWITCHES;
 	attr->freq = 0;
 	attr->sample_period = 1;
@@ -131,7 +141,7 @@ static int thread_list(pid_t pid, int on_exec, pid_t **tids, size_t *count)
 
 static int map_ring(struct sampler *s, struct ring *r, int fd)
 {
-	size_t len = (RING_DATA_PAGES + 1) * s->page_size;
+	size_t len = (s->data_pages + 1) * s->page_size;
 
 	r->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (r->base == MAP_FAILED) {
@@ -139,7 +149,7 @@ static int map_ring(struct sampler *s, struct ring *r, int fd)
 		return -errno;
 	}
 	r->fd = fd;
-	r->data_size = RING_DATA_PAGES * s->page_size;
+	r->data_size = s->data_pages * s->page_size;
 	return 0;
 }
 
@@ -174,7 +184,7 @@ static int open_cpu(struct sampler *s, int cpu, struct perf_event_attr *attr, bo
 	return 0;
 }
 
-int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec)
+int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec, uint64_t regs_mask)
 {
 	struct perf_event_attr attr;
 	struct sampler *s = calloc(1, sizeof(*s));
@@ -186,6 +196,10 @@ int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec)
 	s->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	s->cpus = online_cpus();
 	s->on_exec = on_exec;
+	s->regs_mask = regs_mask;
+	s->reg_count = (unsigned)__builtin_popcountll(regs_mask);
+	/* A stack copy per sample: room for a quarter second at 999 Hz. */
+	s->data_pages = regs_mask ? RING_DATA_PAGES * 16 : RING_DATA_PAGES;
 	err = thread_list(pid, on_exec, &s->tids, &s->tid_count);
 	if (!err) {
 		s->fd_capacity = 2 * (size_t)s->cpus * s->tid_count;
@@ -194,7 +208,7 @@ int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec)
 		if (!s->fds || !s->rings)
 			err = -ENOMEM;
 	}
-	sampling_attr(&attr, hz, on_exec);
+	sampling_attr(&attr, hz, on_exec, regs_mask);
 	for (int cpu = 0; cpu < s->cpus && !err; cpu++)
 		err = open_cpu(s, cpu, &attr, false);
 	if (err) {
@@ -211,14 +225,14 @@ int sampler__add_switches(struct sampler *s)
 	size_t rings = s->ring_count, fds = s->fd_count;
 	int err = 0;
 
-	switch_attr(&attr, s->on_exec);
+	switch_attr(&attr, s->on_exec, s->regs_mask);
 	for (int cpu = 0; cpu < s->cpus && !err; cpu++)
 		err = open_cpu(s, cpu, &attr, true);
 	if (!err)
 		return 0;
 	/* none, rather than some CPUs' */
 	while (s->ring_count > rings)
-		munmap(s->rings[--s->ring_count].base, (RING_DATA_PAGES + 1) * s->page_size);
+		munmap(s->rings[--s->ring_count].base, (s->data_pages + 1) * s->page_size);
 	while (s->fd_count > fds)
 		close(s->fds[--s->fd_count]);
 	return err;
@@ -245,6 +259,40 @@ static const uint8_t *record_at(struct sampler *s, const struct ring *r, uint64_
 	return s->scratch;
 }
 
+/* DWARF mode's PERF_RECORD_SAMPLE after pid, tid, time: u64 abi, the
+ * registers when abi is not 0 (the sample was in user space), u64 size,
+ * size bytes of stack, and when size is not 0 u64 dyn_size: how many of
+ * them were copied. */
+static int one_stack_sample(struct sampler *s, const uint8_t *p, size_t left, struct cpu_sample *sample,
+			    cpu_sample_fn fn, void *ctx)
+{
+	uint64_t abi, size, dyn_size = 0;
+
+	if (left < 8)
+		return 0;
+	memcpy(&abi, p, 8);
+	p += 8, left -= 8;
+	if (abi) {
+		if (left < 8ULL * s->reg_count)
+			return 0;
+		sample->regs = (const uint64_t *)(const void *)p; /* records are 8-byte aligned */
+		p += 8ULL * s->reg_count, left -= 8ULL * s->reg_count;
+	}
+	if (left < 8)
+		return 0;
+	memcpy(&size, p, 8);
+	p += 8, left -= 8;
+	if (size > left || (size && left - size < 8))
+		return 0;
+	if (size)
+		memcpy(&dyn_size, p + size, 8);
+	sample->stack = p;
+	sample->stack_len = dyn_size < size ? dyn_size : size;
+	if (!sample->regs)
+		sample->stack = NULL;
+	return fn(sample, ctx);
+}
+
 /* PERF_RECORD_SAMPLE with TID | TIME | CALLCHAIN: pid, tid, time, nr,
  * ips[nr]; the chain starts with a PERF_CONTEXT_USER marker. */
 static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, bool switches, cpu_sample_fn fn,
@@ -260,6 +308,8 @@ static int one_sample(struct sampler *s, const uint8_t *rec, size_t size, bool s
 	memcpy(&sample.pid, p, 4);
 	memcpy(&sample.tid, p + 4, 4);
 	memcpy(&sample.ts, p + 8, 8);
+	if (s->regs_mask)
+		return one_stack_sample(s, p + 16, size - sizeof(*h) - 16, &sample, fn, ctx);
 	memcpy(&nr, p + 16, 8);
 	p += 24;
 	if (nr > (size - sizeof(*h) - 24) / 8)
@@ -351,7 +401,7 @@ void sampler__free(struct sampler *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->ring_count; i++)
-		munmap(s->rings[i].base, (RING_DATA_PAGES + 1) * s->page_size);
+		munmap(s->rings[i].base, (s->data_pages + 1) * s->page_size);
 	for (size_t i = 0; i < s->fd_count; i++)
 		close(s->fds[i]);
 	free(s->fds);

@@ -29,7 +29,17 @@ struct cpu_sample {
 	uint32_t pid, tid;
 	uint32_t frame_count;
 	const uint64_t *frames;  /* user addresses, the sampled one first; valid during the callback */
+	/* With a register mask (DWARF mode) instead of frames: the user
+	 * registers (the mask's bits in order) and the copy of the stack from
+	 * the stack pointer up; NULL when the sample has none (in the kernel). */
+	const uint64_t *regs;
+	const uint8_t *stack;
+	size_t stack_len;
 };
+
+/* Bytes of user stack copied with each sample in DWARF mode, as perf's
+ * default (8 KiB) doubled: async Rust stacks are deep. */
+#define SAMPLER_STACK_COPY 16384
 
 /* Called per sample; a negative return stops the drain and is returned. */
 typedef int (*cpu_sample_fn)(const struct cpu_sample *sample, void *ctx);
@@ -39,8 +49,10 @@ typedef int (*cpu_sample_fn)(const struct cpu_sample *sample, void *ctx);
  * at once when `on_exec` is false (a running process: its existing
  * threads are not followed, only those it starts later). Returns 0 or a
  * negative errno of perf_event_open (-EACCES/-EPERM: not allowed,
- * -ENOENT/-ENODEV: no such event). */
-int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec);
+ * -ENOENT/-ENODEV: no such event). regs_mask 0: call chains from frame
+ * pointers; else the user registers it names and SAMPLER_STACK_COPY bytes
+ * of stack, for DWARF unwinding. */
+int sampler__open(struct sampler **out, pid_t pid, unsigned hz, int on_exec, uint64_t regs_mask);
 /* Also every context switch of the same threads, with the user stack of a
  * switch-out: what a blocking poll was waiting in. A context-switch event
  * counts in the kernel, so this needs perf_event_paranoid <= 1 or root

@@ -134,17 +134,21 @@ def profile_errors():
 # (tests/targets/rust/src/bin/profile_tasks.rs; its ground truth's "profile"
 # names the burning function, the blocking polls and what must not block.)
 
-def profile_tasks(build):
+def profile_tasks(build, call_graph="auto"):
     """profile_tasks of a build (debug or release) profiled under this
     backend: (truth, trace, report --json, task id by spawn line)."""
-    key = (backend(), build)
+    key = (backend(), build, call_graph)
     if key in _recorded:
         return _recorded[key]
     need_root()
     binary = os.path.join(RUST if build == "debug" else RUST_RELEASE, "profile_tasks")
     truth = ground_truth(binary)
-    trace = tmpfile(f"profile-tasks-{build}-{backend()}.trace")
-    proc = tracer("profile", "-q", "-F", str(HZ), "-o", trace, *backend_args(), "--", binary)
+    trace = tmpfile(f"profile-tasks-{build}-{call_graph}-{backend()}.trace")
+    proc = tracer("profile", "-F", str(HZ), "--call-graph", call_graph, "-o", trace, *backend_args(), "--",
+                  binary)
+    # The targets keep no frame pointers (rustc's x86_64 default): auto picks DWARF.
+    want = {"auto": "DWARF CFI", "dwarf": "DWARF CFI", "fp": "frame pointers"}[call_graph]
+    check(f"profile: call graphs from {want}" in proc.stderr, f"--call-graph {call_graph}: {proc.stderr!r}")
     check_eq(proc.returncode, 0, f"profile profile_tasks ({proc.stderr.strip()})")
     check_eq(proc.stdout, truth["stdout"], "the target's stdout")
     report = report_json(trace)
@@ -165,8 +169,8 @@ def task_of_root(truth, by_line, root):
     return {i for line in lines for i in by_line.get(line, [])}
 
 
-def check_cpu_attribution(build):
-    truth, trace, report, by_line = profile_tasks(build)
+def check_cpu_attribution(build, call_graph="auto"):
+    truth, trace, report, by_line = profile_tasks(build, call_graph)
     burn_fn, burn_task = truth["profile"]["burn_fn"], truth["profile"]["burn_task_fn"]
     tasks = task_of_root(truth, by_line, burn_task)
     check_eq(len(tasks), 1, f"{build}: burner tasks found by spawn line")
@@ -180,6 +184,7 @@ def check_cpu_attribution(build):
     # 5 polls x 40 ms of CPU at 999 Hz: ~200 samples, nearly all in burn_cpu.
     check(in_burn >= 50, f"{build}: only {in_burn} samples in {burn_fn} of ~{truth['profile']['burn_ms_total']} ms")
     check(attributed >= 0.9 * in_burn, f"{build}: {attributed} of {in_burn} samples in {burn_fn} are task {task}'s")
+    return truth, trace, report
 
 
 def check_blocking(build):
@@ -223,3 +228,19 @@ def profile_blocking_polls_debug():
 @test
 def profile_blocking_polls_release():
     check_blocking("release")
+
+
+@test
+def profile_call_graph_fp_and_dwarf():
+    """Both unwinders attribute the burning; only DWARF gets through the
+    code without frame pointers: a blocked stack goes on past the blocking
+    future into the runtime that polled it (tokio's Core::poll)."""
+    for mode in ("fp", "dwarf"):
+        check_cpu_attribution("debug", mode)
+    truth, trace, report, by_line = profile_tasks("debug", "dwarf")
+    for b in report["blocking"]:
+        fn = b["function"]
+        check(fn in b["stack"], f"dwarf: the blocked stack of {fn} does not hold it: {b['stack']}")
+        below = b["stack"][b["stack"].index(fn) + 1:]
+        check(any(f.startswith("tokio::runtime::") for f in below),
+              f"dwarf: the blocked stack of {fn} stops at it: {b['stack']}")
