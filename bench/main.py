@@ -24,13 +24,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fidelity      # noqa: E402
 import http_server   # noqa: E402
 import overhead      # noqa: E402
+import profiling     # noqa: E402
 import rate          # noqa: E402
 import scale         # noqa: E402
 from harness import Bench, die, say  # noqa: E402
 from tables import Bars, Section, render_markdown, render_text, update_doc  # noqa: E402
 from tracers import AsyncTrace, unpatched_reasons  # noqa: E402
 
-SECTIONS = ("polls", "c", "fidelity", "http", "rate", "attach", "analysis", "scale", "coverage")
+SECTIONS = ("polls", "c", "fidelity", "http", "rate", "attach", "analysis", "scale", "profile", "coverage")
 
 
 def version(cmd):
@@ -125,6 +126,8 @@ def bars(bench, res):
                   % (best[0] / 1e6, best[1], unthrottled), best[0] >= 10e6 * 0.95 and best[1] >= 10)
     if res.get("scale"):
         scale.bars(b, res["scale"])
+    if res.get("profile"):
+        profiling.bars(b, res["profile"])
     bpe = asynctrace_bytes_per_event(bench)
     if bpe:
         b.add("<= 16 bytes per event on disk", "%.1f (all asynctrace recordings above)" % bpe, bpe <= 16)
@@ -151,6 +154,8 @@ def sections_of(bench, res):
             sections.append(res[key])
         if key == "analysis" and res.get("scale"):
             sections += scale.sections(res["scale"])
+        if key == "analysis" and res.get("profile"):
+            sections.append(profiling.section(res["profile"]))
     return sections
 
 
@@ -218,6 +223,7 @@ def run(args, tmp):
     step("analysis", "analysis speed", lambda: overhead.analysis(bench))
     step("scale", "analysis at scale: tokio_ct 19 M events, uftrace dump vs report and exports",
          lambda: scale.scale(bench, uft))
+    step("profile", "profiling cost: cpu_work, untraced vs profile at 99 and 999 Hz", lambda: profiling.profile(bench))
     step("coverage", "coverage", lambda: coverage(bench))
 
     sections = sections_of(bench, res)
