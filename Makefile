@@ -93,7 +93,7 @@ $(PROTO_OBJS): $(BUILD)/obj/%.pb-c.o: $(BUILD)/%.pb-c.c
 	$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
 
 # Objects that include generated protobuf headers.
-$(BUILD)/obj/export/perfetto.o: | $(PROTO_HDRS)
+$(BUILD)/obj/export/perfetto.o $(BUILD)/obj/export/pprof.o: | $(PROTO_HDRS)
 
 $(BUILD)/agent/buffers.c.o: AGENT_CFLAGS += -mgeneral-regs-only
 

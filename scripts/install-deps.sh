@@ -46,6 +46,25 @@ if [ -n "$missing" ]; then
 	apt-get install -y -q --no-install-recommends $missing >&2
 fi
 
+# Node.js reads our exports back in the tests with independent readers
+# (tests/web: pprof-format), from the npm registry, pinned by its lock file.
+if ! command -v npm >/dev/null 2>&1; then
+	if [ "$check_only" -eq 1 ] || [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing: nodejs npm" >&2
+		exit 1
+	fi
+	apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >&2
+fi
+web="$(dirname "$0")/../tests/web"
+if [ ! -d "$web/node_modules/pprof-format" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+	if [ "$check_only" -eq 1 ]; then
+		echo "install-deps: missing: the npm packages of tests/web" >&2
+		exit 1
+	fi
+	(cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
 # tracefs is needed by bpftrace (benchmarks) and handy for debugging uprobes.
 if [ "$(id -u)" -eq 0 ] && [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/uprobe_events ]; then
 	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true

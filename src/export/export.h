@@ -40,5 +40,6 @@ const struct export_format *const *export_formats(void);
 extern const struct export_format chrome_export_format;
 extern const struct export_format perfetto_export_format;
 extern const struct export_format folded_export_format;
+extern const struct export_format pprof_export_format;
 
 #endif

@@ -78,30 +78,6 @@ static int write_counted(char **lines, size_t count, FILE *out)
 	return ferror(out) ? -EIO : 0;
 }
 
-static int build_profile(const struct trace_file *t, struct task_model *model, struct profile *p)
-{
-	struct trace_consumer consumers[2];
-	int err = task_model__init(model, t, 0);
-
-	if (err)
-		return err;
-	err = profile__init(p, t, model);
-	if (err) {
-		task_model__free(model);
-		return err;
-	}
-	consumers[0] = task_model__consumer(model);
-	consumers[1] = profile__consumer(p);
-	err = trace_file__pass(t, consumers, 2, &model->stats);
-	if (!err)
-		err = task_model__finish(model);
-	if (err) {
-		profile__free(p);
-		task_model__free(model);
-	}
-	return err;
-}
-
 static int folded_write_grouped(const struct trace_file *t, const struct export_filter *filter, FILE *out,
 				int group_by)
 {
@@ -109,7 +85,7 @@ static int folded_write_grouped(const struct trace_file *t, const struct export_
 	struct profile p;
 	char **lines = NULL;
 	size_t count = 0;
-	int err = build_profile(t, &model, &p);
+	int err = profile__build(&p, &model, t);
 
 	if (err)
 		return err;

@@ -6,6 +6,7 @@ static const struct export_format *const formats[] = {
 	&chrome_export_format,
 	&perfetto_export_format,
 	&folded_export_format,
+	&pprof_export_format,
 	NULL,
 };
 

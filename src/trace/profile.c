@@ -460,3 +460,27 @@ void profile_summary__free(struct profile_summary *s)
 	free(s->functions);
 	memset(s, 0, sizeof(*s));
 }
+
+int profile__build(struct profile *p, struct task_model *model, const struct trace_file *t)
+{
+	struct trace_consumer consumers[2];
+	int err = task_model__init(model, t, 0);
+
+	if (err)
+		return err;
+	err = profile__init(p, t, model);
+	if (err) {
+		task_model__free(model);
+		return err;
+	}
+	consumers[0] = task_model__consumer(model);
+	consumers[1] = profile__consumer(p);
+	err = trace_file__pass(t, consumers, 2, &model->stats);
+	if (!err)
+		err = task_model__finish(model);
+	if (err) {
+		profile__free(p);
+		task_model__free(model);
+	}
+	return err;
+}

@@ -67,6 +67,10 @@ struct profile {
 
 /* Returns 0 or -ENOMEM. */
 int profile__init(struct profile *p, const struct trace_file *trace, const struct task_model *model);
+/* A task model (without folding: samples name tasks by id) and the
+ * profile, built in one pass of their own and finished. Returns 0 or a
+ * negative errno; on success both are the caller's to free. */
+int profile__build(struct profile *p, struct task_model *model, const struct trace_file *trace);
 /* Hand to trace_file__pass after the task model's consumer. */
 struct trace_consumer profile__consumer(struct profile *p);
 void profile__free(struct profile *p);

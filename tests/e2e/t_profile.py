@@ -244,3 +244,34 @@ def profile_call_graph_fp_and_dwarf():
         below = b["stack"][b["stack"].index(fn) + 1:]
         check(any(f.startswith("tokio::runtime::") for f in below),
               f"dwarf: the blocked stack of {fn} stops at it: {b['stack']}")
+
+
+WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "web")
+
+
+def pprof_read(path):
+    """The pprof file as the pprof-format package reads it (tests/web)."""
+    proc = run(["node", os.path.join(WEB, "pprof_read.mjs"), path])
+    check_eq(proc.returncode, 0, f"pprof-format could not read {path}: {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+@test
+def profile_pprof_reads_back_as_the_folded_stacks():
+    truth, trace, report, by_line = profile_tasks("debug")
+    out = tmpfile(f"profile-{backend()}.pb.gz")
+    proc = tracer("export", "--format", "pprof", "-o", out, trace)
+    check_eq(proc.returncode, 0, f"export pprof ({proc.stderr.strip()})")
+    with open(out, "rb") as f:
+        check_eq(f.read(2), b"\x1f\x8b", "a gzipped file")
+    prof = pprof_read(out)
+    check_eq(prof["sampleTypes"], [["samples", "count"], ["cpu", "nanoseconds"]], "sample types")
+    check_eq(prof["periodType"], ["cpu", "nanoseconds"], "period type")
+    check_eq(prof["period"], 1_000_000_000 // HZ, "period: one sample's CPU time")
+    stacks = collections.Counter(";".join(s["stack"]) for s in prof["samples"])
+    check_eq(stacks, folded(trace), "pprof's stacks vs the folded stacks")
+    for s in prof["samples"]:
+        check_eq(s["values"], [1, prof["period"]], "a sample's values")
+        m = re.match(r"task (\d+): ", s["stack"][0])
+        check_eq(s["labels"].get("task"), int(m.group(1)) if m else 0, f"task label of {s['stack'][0]!r}")
+        check(s["labels"].get("thread") in {t["tid"] for t in report["threads"]}, f"thread label {s['labels']}")
