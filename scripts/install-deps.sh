@@ -12,7 +12,7 @@ make gcc g++ clang llvm lld pkg-config
 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libdeflate-dev libzstd-dev
 libcapstone-dev libiberty-dev
 protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
-python3 jq libcap2-bin bpftrace uftrace time
+python3 jq libcap2-bin bpftrace uftrace time chromium
 librust-tokio-dev librust-async-std-dev librust-futures-dev
 librust-async-executor-dev librust-async-task-dev
 librust-libc-dev librust-hyper-dev
@@ -47,7 +47,8 @@ if [ -n "$missing" ]; then
 fi
 
 # Node.js reads our exports back in the tests with independent readers
-# (tests/web: pprof-format), from the npm registry, pinned by its lock file.
+# (tests/web: pprof-format; speedscope's own app, in Debian's Chromium), from
+# the npm registry, pinned by its lock file.
 if ! command -v npm >/dev/null 2>&1; then
 	if [ "$check_only" -eq 1 ] || [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: missing: nodejs npm" >&2
@@ -57,7 +58,7 @@ if ! command -v npm >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >&2
 fi
 web="$(dirname "$0")/../tests/web"
-if [ ! -d "$web/node_modules/pprof-format" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+if [ ! -e "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
 	if [ "$check_only" -eq 1 ]; then
 		echo "install-deps: missing: the npm packages of tests/web" >&2
 		exit 1

@@ -7,6 +7,7 @@ static const struct export_format *const formats[] = {
 	&perfetto_export_format,
 	&folded_export_format,
 	&pprof_export_format,
+	&speedscope_export_format,
 	NULL,
 };
 

@@ -13,6 +13,7 @@ import collections
 import json
 import os
 import re
+import shutil
 
 from harness import *  # noqa: F401,F403
 
@@ -275,3 +276,62 @@ def profile_pprof_reads_back_as_the_folded_stacks():
         m = re.match(r"task (\d+): ", s["stack"][0])
         check_eq(s["labels"].get("task"), int(m.group(1)) if m else 0, f"task label of {s['stack'][0]!r}")
         check(s["labels"].get("thread") in {t["tid"] for t in report["threads"]}, f"thread label {s['labels']}")
+
+
+def page_text(url, *words, screenshot=None):
+    """The text of the page at url in headless Chromium, once it holds every
+    word (tests/web/page_text.mjs): (text, found)."""
+    check(shutil.which("chromium") is not None, "chromium is not installed (scripts/install-deps.sh installs it)")
+    extra = ["--screenshot", screenshot] if screenshot else []
+    proc = run(["node", os.path.join(WEB, "page_text.mjs"), url, *extra, *words], timeout=120)
+    check_eq(proc.returncode, 0, f"page_text.mjs: {proc.stderr[-800:]}")
+    out = json.loads(proc.stdout)
+    return out["text"], out["found"]
+
+
+def served(directory):
+    """An HTTP server on localhost for directory, in a thread: (server, port)."""
+    import functools
+    import http.server
+    import threading
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=directory))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+@test
+def profile_speedscope_loads_in_speedscope():
+    truth, trace, report, by_line = profile_tasks("debug")
+    www = tmpfile(f"speedscope-www-{backend()}")
+    shutil.rmtree(www, ignore_errors=True)
+    shutil.copytree(os.path.join(WEB, "node_modules", "speedscope", "dist", "release"), os.path.join(www, "app"))
+    out = os.path.join(www, "profile.json")
+    proc = tracer("export", "--format", "speedscope", "-o", out, trace)
+    check_eq(proc.returncode, 0, f"export speedscope ({proc.stderr.strip()})")
+    with open(out) as f:
+        doc = json.load(f)
+    check_eq(doc["$schema"], "https://www.speedscope.app/file-format-schema.json", "schema")
+    names = [fr["name"] for fr in doc["shared"]["frames"]]
+    stacks = collections.Counter()
+    for p in doc["profiles"]:
+        check_eq(p["type"], "sampled", "profile type")
+        check_eq(len(p["samples"]), len(p["weights"]), f"{p['name']}: samples vs weights")
+        check_eq(sum(p["weights"]), p["endValue"] - p["startValue"], f"{p['name']}: weights vs its span")
+        for s in p["samples"]:
+            stacks[";".join(names[i] for i in s)] += 1
+    check_eq(stacks, folded(trace), "speedscope's stacks vs the folded stacks")
+    burn_fn, burn_task = truth["profile"]["burn_fn"], truth["profile"]["burn_task_fn"]
+    (task,) = task_of_root(truth, by_line, burn_task)
+    server, port = served(www)
+    # speedscope's sandwich view lists every function as text: the task root and the burning function.
+    words = (doc["profiles"][0]["name"], f"task {task}: {burn_task}", burn_fn)
+    try:
+        url = f"http://127.0.0.1:{port}/app/index.html#profileURL=" + \
+              f"http%3A%2F%2F127.0.0.1%3A{port}%2Fprofile.json&view=sandwich"
+        text, found = page_text(url, *words)
+    finally:
+        server.shutdown()
+    check(found, f"speedscope never showed {words}: it shows {text[:600]!r}")
