@@ -151,7 +151,7 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 		return -1;
 	}
 	if (o->group_by >= 0 && !o->format->write_grouped) {
-		report_error("export: --group-by is for the profile formats (folded, pprof, speedscope), not %s", o->format->name);
+		report_error("export: --group-by is for the profile formats (folded, pprof, speedscope, svg), not %s", o->format->name);
 		return -1;
 	}
 	if (o->level > o->format->max_level) {

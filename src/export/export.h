@@ -42,5 +42,6 @@ extern const struct export_format perfetto_export_format;
 extern const struct export_format folded_export_format;
 extern const struct export_format pprof_export_format;
 extern const struct export_format speedscope_export_format;
+extern const struct export_format svg_export_format;
 
 #endif

@@ -17,10 +17,11 @@
 
 /* A frame name may hold a separator: ';' and line ends become ':' (its
  * spaces are kept: readers take the count after the last space). */
-static void put_frame(const char *name, void *ctx)
+static void put_frame(const char *name, enum profile_frame_kind kind, void *ctx)
 {
 	struct buf *b = ctx;
 
+	(void)kind;
 	if (b->len)
 		buf_put_bytes(b, ";", 1);
 	for (const char *c = name; *c; c++) {

@@ -8,6 +8,7 @@ static const struct export_format *const formats[] = {
 	&folded_export_format,
 	&pprof_export_format,
 	&speedscope_export_format,
+	&svg_export_format,
 	NULL,
 };
 

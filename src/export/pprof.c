@@ -90,11 +90,12 @@ static uint64_t location_of(struct pprof_writer *w, const char *name)
 	return id;
 }
 
-static void push_frame(const char *name, void *ctx)
+static void push_frame(const char *name, enum profile_frame_kind kind, void *ctx)
 {
 	struct pprof_writer *w = ctx;
 	uint64_t id = location_of(w, name);
 
+	(void)kind;
 	if (id && w->depth < MAX_STACK)
 		w->stack[w->depth++] = id;
 }

@@ -46,11 +46,12 @@ static uint32_t frame_of(struct ss_writer *w, const char *name)
 	return (uint32_t)(w->frame_count - 1);
 }
 
-static void push_frame(const char *name, void *ctx)
+static void push_frame(const char *name, enum profile_frame_kind kind, void *ctx)
 {
 	struct ss_writer *w = ctx;
 	uint32_t f = frame_of(w, name);
 
+	(void)kind;
 	if (!w->err && ARRAY_RESERVE(w->stacks, w->stacks_cap, w->stacks_len + 1))
 		w->err = -ENOMEM;
 	if (!w->err)

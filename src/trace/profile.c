@@ -246,6 +246,11 @@ static void on_poll(const struct poll *poll, void *ctx)
 	struct profile *p = ctx;
 	const struct trace_sample *s = p->trace->samples;
 	size_t first, count, i;
+
+	/* A runtime shell (tokio's worker loop inside a blocking task's poll):
+	 * its time outside the tasks it ran is the runtime's, not a task's. */
+	if (poll->runs_tasks)
+		return;
 	uint32_t task = 0;
 	bool task_known = false;
 
@@ -300,7 +305,7 @@ uint32_t profile__frames_below(const struct profile *p, size_t sample)
 }
 
 static void emit_root(const struct profile *p, const struct trace_sample *s, const struct sample_context *c,
-		      enum profile_group by, void (*emit)(const char *name, void *ctx), void *ctx)
+		      enum profile_group by, profile_frame_fn emit, void *ctx)
 {
 	char name[4300];
 
@@ -308,23 +313,23 @@ static void emit_root(const struct profile *p, const struct trace_sample *s, con
 		const char *thread = trace_file__thread_name(p->trace, s->tid);
 
 		snprintf(name, sizeof(name), "%s/%u", thread ? thread : "thread", s->tid);
-		emit(name, ctx);
+		emit(name, PROFILE_FRAME_ROOT, ctx);
 	}
 	if (!c->poll_count) {
-		emit("[runtime]", ctx);
+		emit("[runtime]", PROFILE_FRAME_ROOT, ctx);
 	} else if (by != PROFILE_BY_FUNCTION && c->task && p->model && c->task <= p->model->task_count) {
 		const struct task *t = &p->model->tasks[c->task - 1];
 
 		snprintf(name, sizeof(name), "task %u: %s", t->id,
 			 t->name_func == NO_FUNCTION ? "?" : p->trace->functions[t->name_func].name);
-		emit(name, ctx);
+		emit(name, PROFILE_FRAME_ROOT, ctx);
 	} else if (by != PROFILE_BY_FUNCTION) {
-		emit("[no task]", ctx);
+		emit("[no task]", PROFILE_FRAME_ROOT, ctx);
 	}
 }
 
 void profile__stack(const struct profile *p, size_t sample, enum profile_group by,
-		    void (*emit)(const char *name, void *ctx), void *ctx)
+		    profile_frame_fn emit, void *ctx)
 {
 	const struct trace_sample *s = &p->trace->samples[sample];
 	const struct sample_context *c = &p->contexts[sample];
@@ -337,17 +342,17 @@ void profile__stack(const struct profile *p, size_t sample, enum profile_group b
 		const struct trace_function *fn = &p->trace->functions[c->polls[i]];
 
 		if (fn->context != CONTEXT_TASK)
-			emit(fn->name, ctx);
+			emit(fn->name, PROFILE_FRAME_FUTURE, ctx);
 	}
 	for (uint32_t i = below; i-- > 0;) {
 		const struct trace_site *frame = trace_file__frame(p->trace, frames[i]);
 		char hex[24];
 
 		if (frame && frame->function) {
-			emit(frame->function, ctx);
+			emit(frame->function, PROFILE_FRAME_NATIVE, ctx);
 		} else {
 			snprintf(hex, sizeof(hex), "0x%" PRIx64, frames[i]);
-			emit(hex, ctx);
+			emit(hex, PROFILE_FRAME_NATIVE, ctx);
 		}
 	}
 }

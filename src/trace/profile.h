@@ -88,8 +88,14 @@ enum profile_group {
  * root names the task), then the native frames below the innermost poll
  * (named from the trace's FRAMES, else "0xADDR"). Names are valid during
  * the call. Needs the task model finished (task names). */
-void profile__stack(const struct profile *p, size_t sample, enum profile_group by,
-		    void (*emit)(const char *name, void *ctx), void *ctx);
+enum profile_frame_kind {
+	PROFILE_FRAME_ROOT,   /* the task, thread, "[runtime]" or "[no task]" */
+	PROFILE_FRAME_FUTURE, /* a future being polled */
+	PROFILE_FRAME_NATIVE, /* a native frame below the innermost poll */
+};
+typedef void (*profile_frame_fn)(const char *name, enum profile_frame_kind kind, void *ctx);
+void profile__stack(const struct profile *p, size_t sample, enum profile_group by, profile_frame_fn emit,
+		    void *ctx);
 
 /* Where a sample's native frames meet its innermost poll: how many of its
  * frames (leaf first) ran below that poll's function. With a chain that
