@@ -51,3 +51,92 @@ struct trace_file *trace_fixture__open(const struct trace_function *fns, size_t 
 	free(path);
 	return t;
 }
+
+struct sample_set {
+	const struct trace_sample *samples;
+	size_t count, per_chunk;
+	const uint64_t *frames;
+	unsigned hz;
+	const struct trace_site *sites;
+	size_t site_count;
+};
+
+static int write_profiled(const char *path, const struct trace_function *fns, size_t fn_count,
+			  const struct trace_event *events, size_t count, const struct sample_set *s)
+{
+	struct trace_meta meta = { .clock = 1, .pid = 1, .target_path = "/bin/fixture", .capture = "test" };
+	struct trace_trailer trailer = { .end_reason = TRACE_END_TARGET_EXITED, .exit_status = 0 };
+	struct trace_writer *w;
+	int err = trace_writer__open(&w, path);
+
+	if (err)
+		return err;
+	err = trace_writer__write_meta(w, &meta);
+	err = err ? err : trace_writer__write_functions(w, fns, fn_count);
+	for (size_t i = 0; !err && i < count; i++)
+		err = trace_writer__add_event(w, &events[i]);
+	for (size_t i = 0; !err && i < s->count; i += s->per_chunk) {
+		size_t n = s->count - i < s->per_chunk ? s->count - i : s->per_chunk;
+
+		err = trace_writer__write_samples(w, &s->samples[i], n, s->frames, s->hz, 0);
+	}
+	err = err ? err : trace_writer__write_frames(w, s->sites, s->site_count);
+	err = err ? err : trace_writer__finish(w, &trailer);
+	trace_writer__free(w);
+	return err;
+}
+
+/* Flips the first sample byte of the n-th SAMPLES chunk (type 9): the
+ * chunk header is 16 bytes, the samples header 24. */
+static void corrupt_samples(const char *path, int n)
+{
+	FILE *f = fopen(path, "r+b");
+	uint8_t head[16];
+	long at = 24; /* the file header */
+
+	while (f && fseek(f, at, SEEK_SET) == 0 && fread(head, sizeof(head), 1, f) == 1) {
+		uint32_t type;
+		uint64_t size;
+
+		memcpy(&type, head, 4);
+		memcpy(&size, head + 8, 8);
+		if (type == 9 && --n == 0) {
+			int c;
+
+			fseek(f, at + 16 + 24, SEEK_SET);
+			c = fgetc(f);
+			fseek(f, at + 16 + 24, SEEK_SET);
+			fputc(c ^ 0x40, f);
+			break;
+		}
+		at += 16 + (long)size;
+	}
+	if (f)
+		fclose(f);
+}
+
+struct trace_file *trace_fixture__open_profiled(const struct trace_function *fns, size_t fn_count,
+						const struct trace_event *events, size_t count,
+						const struct trace_sample *samples, size_t sample_count,
+						const uint64_t *sample_frames, size_t per_chunk, unsigned hz,
+						const struct trace_site *frames, size_t frame_count, int corrupt_chunk)
+{
+	struct sample_set set = { samples, sample_count, per_chunk ? per_chunk : 1, sample_frames, hz, frames,
+				  frame_count };
+	char *path = trace_fixture__temp_path(), why[256] = "";
+	struct trace_file *t = NULL;
+
+	if (!path)
+		return NULL;
+	if (write_profiled(path, fns, fn_count, events, count, &set) != 0) {
+		printf("note: trace fixture: cannot write\n");
+	} else {
+		if (corrupt_chunk > 0)
+			corrupt_samples(path, corrupt_chunk);
+		if (trace_file__open(&t, path, why, sizeof(why)) != 0)
+			printf("note: trace fixture: %s\n", why);
+	}
+	unlink(path);
+	free(path);
+	return t;
+}

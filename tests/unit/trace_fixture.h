@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "trace/reader.h"
 
 /* A malloc'ed path of a new empty file under /tmp. */
@@ -15,5 +17,15 @@ char *trace_fixture__temp_path(void);
  * unlinked. NULL (a note printed) when writing or reading failed. */
 struct trace_file *trace_fixture__open(const struct trace_function *fns, size_t fn_count,
 				       const struct trace_event *events, size_t count);
+
+/* The same with on-CPU samples: one SAMPLES chunk per `per_chunk` samples
+ * (at `hz`), and `frames`, the resolved addresses, as the FRAMES chunk.
+ * corrupt_chunk > 0: that SAMPLES chunk (1-based) gets one byte of its
+ * samples flipped after its checksum was computed. */
+struct trace_file *trace_fixture__open_profiled(const struct trace_function *fns, size_t fn_count,
+						const struct trace_event *events, size_t count,
+						const struct trace_sample *samples, size_t sample_count,
+						const uint64_t *sample_frames, size_t per_chunk, unsigned hz,
+						const struct trace_site *frames, size_t frame_count, int corrupt_chunk);
 
 #endif
