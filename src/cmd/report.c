@@ -374,6 +374,7 @@ static int analyse(const struct trace_file *trace, const struct report_options *
 		return rc;
 	}
 	rp->on = trace->sample_hz != 0;
+	rp->profile.heavy_min_ns = o->long_poll_ns;
 	consumers[0] = trace_summary__consumer(summary);
 	consumers[1] = task_model__consumer(model);
 	consumers[2] = profile__consumer(&rp->profile);

@@ -71,6 +71,25 @@ static void print_blocking(const struct profile *p, size_t rows)
 	}
 }
 
+static void print_heavy(const struct profile *p, size_t rows)
+{
+	char min[32], on[32], d[32], at[32];
+
+	printf("\nCPU-heavy polls: %zu poll%s ran on the CPU for %s or more without a break\n", p->heavy_count,
+	       p->heavy_count == 1 ? "" : "s", format_duration(p->heavy_min_ns, min, sizeof(min)));
+	if (!p->heavy_count)
+		return;
+	printf("    ON-CPU   DURATION         AT   TASK  FUNCTION\n");
+	for (size_t i = 0; i < p->heavy_count && i < rows; i++) {
+		const struct heavy_poll *h = &p->heavy[i];
+
+		printf("%10s %10s %10s  %5u  %s\n", format_duration(h->oncpu_ns, on, sizeof(on)),
+		       format_duration(h->end - h->start, d, sizeof(d)),
+		       format_duration(h->start - p->trace->first_ts, at, sizeof(at)), h->task,
+		       p->trace->functions[h->func_id].name);
+	}
+}
+
 void report_profile__print(const struct profile *p, const struct profile_summary *s, size_t top)
 {
 	size_t rows = top ? top : DEFAULT_ROWS;
@@ -90,8 +109,10 @@ void report_profile__print(const struct profile *p, const struct profile_summary
 	for (size_t i = 0; i < s->function_count && i < rows; i++)
 		printf("%9llu  %5.1f%%  %s\n", (unsigned long long)s->functions[i].samples,
 		       percent(s->functions[i].samples, s->samples), p->trace->functions[s->functions[i].id].name);
-	if (p->has_switches)
+	if (p->has_switches) {
 		print_blocking(p, rows);
+		print_heavy(p, rows);
+	}
 }
 
 void report_profile__json_blocking(struct json_writer *w, const struct profile *p)
@@ -131,6 +152,27 @@ void report_profile__json_blocking(struct json_writer *w, const struct profile *
 		for (uint32_t f = 0; s && f < s->frame_count; f++)
 			json_writer__string(w, frame_name(p, p->trace->sample_frames[s->first_frame + f], hex, sizeof(hex)));
 		json_writer__array_end(w);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+	json_writer__key(w, "cpu_heavy");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < p->heavy_count; i++) {
+		const struct heavy_poll *h = &p->heavy[i];
+
+		json_writer__object_begin(w);
+		json_writer__key(w, "function");
+		json_writer__string(w, p->trace->functions[h->func_id].name);
+		json_writer__key(w, "task");
+		json_writer__uint(w, h->task);
+		json_writer__key(w, "tid");
+		json_writer__uint(w, h->tid);
+		json_writer__key(w, "poll_start_ns");
+		json_writer__uint(w, h->start - p->trace->first_ts);
+		json_writer__key(w, "duration_ns");
+		json_writer__uint(w, h->end - h->start);
+		json_writer__key(w, "oncpu_ns");
+		json_writer__uint(w, h->oncpu_ns);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "trace/function_kinds.h"
+#include "trace/summary.h"
 
 static int index_threads(struct profile *p)
 {
@@ -39,7 +40,8 @@ static int index_threads(struct profile *p)
 
 struct wait_builder {
 	uint32_t tid;
-	bool open;            /* switched out voluntarily, not back yet */
+	bool open;            /* switched out, not back yet */
+	bool preempted;       /* ... involuntarily */
 	uint64_t out_ts;
 	int64_t stack;        /* for the open wait */
 	int64_t candidate;    /* a stack seen before its switch-out */
@@ -56,7 +58,7 @@ static int add_wait(struct profile *p, size_t *cap, const struct wait_builder *b
 		p->waits = more;
 		*cap = n;
 	}
-	p->waits[p->wait_count++] = (struct offcpu){ b->out_ts, end, b->tid, b->stack, false };
+	p->waits[p->wait_count++] = (struct offcpu){ b->out_ts, end, b->tid, b->stack, false, b->preempted };
 	return 0;
 }
 
@@ -73,12 +75,16 @@ static void wait_step(const struct trace_file *t, struct wait_builder *b, size_t
 		break;
 	case TRACE_SAMPLE_SWITCH_OUT:
 		b->open = true;
+		b->preempted = false;
 		b->out_ts = s->ts;
 		b->stack = b->candidate >= 0 && t->samples[b->candidate].ts + STACK_SLACK_NS >= s->ts ? b->candidate : -1;
 		b->candidate = -1;
 		break;
 	case TRACE_SAMPLE_PREEMPTED:
-		b->open = false; /* runnable all along: not a wait */
+		b->open = true; /* runnable all along: off CPU, but not a wait */
+		b->preempted = true;
+		b->out_ts = s->ts;
+		b->stack = -1;
 		b->candidate = -1;
 		break;
 	default:
@@ -118,6 +124,7 @@ int profile__init(struct profile *p, const struct trace_file *trace, const struc
 	memset(p, 0, sizeof(*p));
 	p->trace = trace;
 	p->model = model;
+	p->heavy_min_ns = LONG_POLL_NS_DEFAULT;
 	p->contexts = calloc(trace->sample_count + 1, sizeof(*p->contexts));
 	if (!p->contexts)
 		return -ENOMEM;
@@ -208,7 +215,7 @@ static void claim_waits(struct profile *p, const struct poll *poll, uint32_t tas
 		struct offcpu *w = &p->waits[i];
 		uint64_t ns = (w->end < poll->end ? w->end : poll->end) - w->start;
 
-		if (w->claimed)
+		if (w->claimed || w->preempted)
 			continue;
 		w->claimed = true;
 		b.offcpu_ns += ns;
@@ -233,6 +240,46 @@ static void claim_waits(struct profile *p, const struct poll *poll, uint32_t tas
 	p->blocking[p->blocking_count++] = b;
 }
 
+/* Time off the CPU inside the poll, waiting or preempted. */
+static uint64_t offcpu_in(const struct profile *p, const struct poll *poll)
+{
+	uint64_t ns = 0;
+
+	for (size_t i = first_wait(p, poll->tid, poll->start);
+	     i < p->wait_count && p->waits[i].tid == poll->tid && p->waits[i].start <= poll->end; i++)
+		ns += (p->waits[i].end < poll->end ? p->waits[i].end : poll->end) - p->waits[i].start;
+	return ns;
+}
+
+/* The innermost poll on CPU for long: one inside it reported before (polls
+ * end inner first) makes it not the innermost. */
+static void note_heavy(struct profile *p, const struct poll *poll, uint32_t task)
+{
+	uint64_t off = offcpu_in(p, poll), on = poll->end - poll->start > off ? poll->end - poll->start - off : 0;
+
+	if (on < p->heavy_min_ns)
+		return;
+	for (size_t i = p->heavy_count; i-- > 0;) {
+		const struct heavy_poll *h = &p->heavy[i];
+
+		if (h->tid != poll->tid)
+			continue;
+		if (h->start >= poll->start && h->end <= poll->end)
+			return;
+		break;
+	}
+	if (p->heavy_count == p->heavy_cap) {
+		size_t n = p->heavy_cap ? p->heavy_cap * 2 : 16;
+		struct heavy_poll *more = realloc(p->heavy, n * sizeof(*more));
+
+		if (!more)
+			return; /* the list is shorter */
+		p->heavy = more;
+		p->heavy_cap = n;
+	}
+	p->heavy[p->heavy_count++] = (struct heavy_poll){ poll->start, poll->end, on, poll->func_id, poll->tid, task };
+}
+
 static uint32_t task_of(const struct profile *p, const struct poll *poll)
 {
 	const struct task *t = poll->task && p->model ? task_model__find(p->model, poll->task, poll->tid, poll->start)
@@ -254,10 +301,11 @@ static void on_poll(const struct poll *poll, void *ctx)
 	uint32_t task = 0;
 	bool task_known = false;
 
-	if (p->wait_count) {
+	if (p->has_switches) {
 		task = task_of(p, poll);
 		task_known = true;
 		claim_waits(p, poll, task);
+		note_heavy(p, poll, task);
 	}
 	if (!p->trace->sample_count || !thread_samples(p, poll->tid, &first, &count))
 		return;
@@ -385,6 +433,7 @@ void profile__free(struct profile *p)
 	free(p->contexts);
 	free(p->waits);
 	free(p->blocking);
+	free(p->heavy);
 	free(p->ranges);
 	u64map_free(&p->thread_range);
 	memset(p, 0, sizeof(*p));

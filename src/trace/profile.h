@@ -30,6 +30,17 @@ struct offcpu {
 	uint32_t tid;
 	int64_t stack;                     /* the BLOCKED_AT sample with its stack, -1 none */
 	bool claimed;                      /* by the innermost poll around it */
+	bool preempted;                    /* runnable all along: off CPU, but no wait */
+};
+
+/* A poll that ran on the CPU for long (its duration less its time off
+ * CPU): the innermost such poll, not the ones around it. */
+struct heavy_poll {
+	uint64_t start, end;
+	uint64_t oncpu_ns;
+	uint32_t func_id;
+	uint32_t tid;
+	uint32_t task;
 };
 
 /* A poll that made its thread wait: the executor could run nothing else. */
@@ -62,6 +73,11 @@ struct profile {
 	size_t wait_count;
 	struct blocking_poll *blocking;
 	size_t blocking_count, blocking_cap;
+	/* With switches recorded: the polls on CPU for heavy_min_ns or more
+	 * (set before the pass; profile__init makes it LONG_POLL_NS_DEFAULT). */
+	uint64_t heavy_min_ns;
+	struct heavy_poll *heavy;
+	size_t heavy_count, heavy_cap;
 	bool has_switches;                 /* the trace recorded context switches */
 };
 

@@ -209,6 +209,15 @@ def check_blocking(build):
         tasks = task_of_root(truth, by_line, name)
         check_eq([b for b in found if b["task"] in tasks or b["function"] == name], [],
                  f"{build}: {name} flagged as blocking")
+    # CPU-heavy: the burner's polls spin 40 ms each (of wall time: on a loaded
+    # machine less of it on the CPU), the blocking ones wait; only the burner.
+    burner = task_of_root(truth, by_line, truth["profile"]["burn_task_fn"])
+    heavy = report["cpu_heavy"]
+    check(heavy, f"{build}: no CPU-heavy poll, though burner spins {truth['burn_ms']} ms a poll")
+    check_eq([h for h in heavy if h["task"] not in burner], [], f"{build}: CPU-heavy polls of other tasks")
+    check(len(heavy) <= truth["burn_polls"], f"{build}: more CPU-heavy polls than burner's polls: {heavy}")
+    for h in heavy:
+        check(h["oncpu_ns"] <= h["duration_ns"], f"{build}: on CPU longer than the poll: {h}")
 
 
 @test

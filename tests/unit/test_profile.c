@@ -142,10 +142,46 @@ UNIT_TEST(profile_waits_belong_to_the_innermost_poll)
 		return;
 	CHECK(profile__build(&p, &model, t) == 0);
 	CHECK(p.has_switches);
-	CHECK(p.wait_count == 2); /* the preemption is no wait */
-	CHECK(p.waits[0].start == 1250 && p.waits[0].end == 1450 && p.waits[0].stack == 0);
-	CHECK(p.waits[0].claimed && !p.waits[1].claimed);
+	CHECK(p.wait_count == 3);
+	CHECK(p.waits[0].start == 1250 && p.waits[0].end == 1450 && p.waits[0].stack == 0 && !p.waits[0].preempted);
+	CHECK(p.waits[1].start == 1600 && p.waits[1].end == 1800 && p.waits[1].preempted);
+	CHECK(p.waits[0].claimed && !p.waits[1].claimed && !p.waits[2].claimed); /* a preemption is no wait */
 	CHECK(p.blocking_count == 0); /* 200 ns: under BLOCKING_MIN_NS */
+	CHECK(p.heavy_count == 0);    /* nothing near 10 ms */
+	profile__free(&p);
+	task_model__free(&model);
+	trace_file__close(t);
+}
+
+/* With a threshold of 300 ns on CPU: inner (300 ns, 200 of them waiting)
+ * is not heavy; outer (800 ns, 200 waiting, 200 preempted) is, with 400 ns
+ * on CPU; the task poll around it is not reported again. */
+UNIT_TEST(profile_cpu_heavy_is_the_innermost_poll_long_on_cpu)
+{
+	struct trace_sample samples[] = {
+		{ .ts = 1250, .tid = 7, .kind = TRACE_SAMPLE_SWITCH_OUT },
+		{ .ts = 1450, .tid = 7, .kind = TRACE_SAMPLE_SWITCH_IN },
+		{ .ts = 1600, .tid = 7, .kind = TRACE_SAMPLE_PREEMPTED },
+		{ .ts = 1800, .tid = 7, .kind = TRACE_SAMPLE_SWITCH_IN },
+	};
+	struct events ev = { .n = 0 };
+	size_t n = task_poll(&ev);
+	struct trace_file *t = trace_fixture__open_profiled(functions, FUNCTION_COUNT, ev.e, n, samples, 4, frames, 4,
+							    99, sites, 2, 0);
+	struct trace_consumer consumers[2];
+	struct task_model model;
+	struct profile p;
+
+	CHECK(t != NULL);
+	if (!t || task_model__init(&model, t, 0))
+		return;
+	CHECK(profile__init(&p, t, &model) == 0);
+	p.heavy_min_ns = 300;
+	consumers[0] = task_model__consumer(&model);
+	consumers[1] = profile__consumer(&p);
+	CHECK(trace_file__pass(t, consumers, 2, NULL) == 0);
+	CHECK(p.heavy_count == 1);
+	CHECK(p.heavy_count && p.heavy[0].func_id == OUTER && p.heavy[0].oncpu_ns == 400 && p.heavy[0].task == 1);
 	profile__free(&p);
 	task_model__free(&model);
 	trace_file__close(t);
