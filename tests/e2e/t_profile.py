@@ -18,6 +18,7 @@ import shutil
 from harness import *  # noqa: F401,F403
 
 BUSY = os.path.join(RUST, "busy_poll")
+RUST_FP = os.path.join(BUILD, "targets", "rust-fp", "debug")  # profile_tasks with frame pointers
 BUSY_FN = "busy_poll::busy::{{closure}}"
 TASKS, SPIN_MS, HZ = 3, 60, 999
 _recorded = {}
@@ -142,13 +143,14 @@ def profile_tasks(build, call_graph="auto"):
     if key in _recorded:
         return _recorded[key]
     need_root()
-    binary = os.path.join(RUST if build == "debug" else RUST_RELEASE, "profile_tasks")
+    binary = os.path.join({"debug": RUST, "release": RUST_RELEASE, "fp": RUST_FP}[build], "profile_tasks")
     truth = ground_truth(binary)
     trace = tmpfile(f"profile-tasks-{build}-{call_graph}-{backend()}.trace")
     proc = tracer("profile", "-F", str(HZ), "--call-graph", call_graph, "-o", trace, *backend_args(), "--",
                   binary)
-    # The targets keep no frame pointers (rustc's x86_64 default): auto picks DWARF.
-    want = {"auto": "DWARF CFI", "dwarf": "DWARF CFI", "fp": "frame pointers"}[call_graph]
+    # The targets keep no frame pointers (rustc's x86_64 default): auto picks DWARF; the fp build's, frame pointers.
+    want = {"auto": "frame pointers" if build == "fp" else "DWARF CFI", "dwarf": "DWARF CFI",
+            "fp": "frame pointers"}[call_graph]
     check(f"profile: call graphs from {want}" in proc.stderr, f"--call-graph {call_graph}: {proc.stderr!r}")
     check_eq(proc.returncode, 0, f"profile profile_tasks ({proc.stderr.strip()})")
     check_eq(proc.stdout, truth["stdout"], "the target's stdout")
@@ -197,7 +199,7 @@ def check_blocking(build):
         mine = [b for b in found if b["task"] in tasks]
         check_eq(len(mine), want["polls"], f"{build}: blocking polls of {want['function']}")
         for b in mine:
-            if build == "debug":  # release inlines the async fn into the task's poll
+            if build != "release":  # release inlines the async fn into the task's poll
                 check_eq(b["function"], want["function"], f"{build}: the blocking poll's function")
             check(b["offcpu_ns"] >= want["min_offcpu_ns"],
                   f"{build}: {want['function']} off CPU {b['offcpu_ns']} ns < {want['min_offcpu_ns']}")
@@ -396,3 +398,18 @@ def profile_svg_flame_graph_renders():
     m = re.search(r"Matched: ([\d.]+)%", text)
     check_eq(float(m.group(1)), round(100 * burning / total, 1), "the share the search matched")
     check(os.path.getsize(os.path.join(www, "flame.png")) > 5000, "the screenshot is empty")
+
+
+@test
+def profile_frame_pointer_build():
+    """Built with frame pointers, auto takes them, and the kernel's walk
+    alone gets through the task's stack down to main, as DWARF's does
+    without them. (A frame-pointer walk from inside a libc wrapper that
+    sets up no frame, as `read`, skips that wrapper's caller: the blocking
+    future itself is then missing from its wait's stack; docs/cli.md.)"""
+    check_cpu_attribution("fp")
+    check_blocking("fp")
+    truth, trace, report, by_line = profile_tasks("fp")
+    for b in report["blocking"]:
+        check(any(f.startswith("tokio::runtime::") for f in b["stack"][1:]) and "main" in b["stack"],
+              f"fp: the blocked stack of {b['function']} does not reach main through tokio: {b['stack']}")
