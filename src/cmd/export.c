@@ -20,6 +20,7 @@ struct export_options {
 	bool filtered; /* any of --from, --to, --task, --thread */
 	int level;     /* --compression-level, or -1: the format's default */
 	int group_by;  /* --group-by (enum profile_group), or -1: the format's default */
+	bool poll_time; /* --weight poll-time */
 };
 
 static void usage(FILE *out)
@@ -39,8 +40,10 @@ static void usage(FILE *out)
 		     "      --thread TID      only polls on this thread (repeatable)\n"
 		     "      --compression-level N  perfetto: deflate level of the packet bundles, 0 (plain\n"
 		     "                        packets) to 12 (smallest, slowest); default 1\n"
-		     "      --group-by KIND   folded: what the stacks are rooted at: task (default), function\n"
+		     "      --group-by KIND   profiles: what the stacks are rooted at: task (default), function\n"
 		     "                        (the outermost future) or thread\n"
+		     "      --weight KIND     folded, svg: samples (default: the on-CPU samples of `asynctrace\n"
+		     "                        profile`) or poll-time (each poll's own time, in ns; any trace)\n"
 		     "  Wakes are kept when both their ends are; cancellations when their task and time are.\n");
 }
 
@@ -110,6 +113,7 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 		{ "thread", required_argument, NULL, 0x103 },
 		{ "compression-level", required_argument, NULL, 0x104 },
 		{ "group-by", required_argument, NULL, 0x105 },
+		{ "weight", required_argument, NULL, 0x106 },
 		{ 0 },
 	};
 	int c;
@@ -139,6 +143,13 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 			if (parse_group_by(o, optarg))
 				return -1;
 			break;
+		case 0x106:
+			if (strcmp(optarg, "samples") && strcmp(optarg, "poll-time")) {
+				report_error("export: --weight wants samples or poll-time, not '%s'", optarg);
+				return -1;
+			}
+			o->poll_time = !strcmp(optarg, "poll-time");
+			break;
 		default: report_bad_option("export", c, argv); return -1;
 		}
 	}
@@ -152,6 +163,10 @@ static int parse_options(struct export_options *o, int argc, char **argv)
 	}
 	if (o->group_by >= 0 && !o->format->write_grouped) {
 		report_error("export: --group-by is for the profile formats (folded, pprof, speedscope, svg), not %s", o->format->name);
+		return -1;
+	}
+	if (o->poll_time && !o->format->write_poll_time) {
+		report_error("export: --weight poll-time is for --format folded or svg, not %s", o->format->name);
 		return -1;
 	}
 	if (o->level > o->format->max_level) {
@@ -234,7 +249,9 @@ static int export_trace(struct export_options *o, struct trace_file *trace)
 		report_error("export: cannot create %s: %s", o->output, strerror(errno));
 		return 1;
 	}
-	if (o->level >= 0)
+	if (o->poll_time)
+		rc = o->format->write_poll_time(trace, filter, out, o->group_by >= 0 ? o->group_by : PROFILE_BY_TASK);
+	else if (o->level >= 0)
 		rc = o->format->write_at_level(trace, filter, out, o->level);
 	else if (o->group_by >= 0)
 		rc = o->format->write_grouped(trace, filter, out, o->group_by);

@@ -25,6 +25,10 @@ struct export_format {
 	 * profile_group, export --group-by). NULL: not a profile. */
 	int (*write_grouped)(const struct trace_file *trace, const struct export_filter *filter, FILE *out,
 			     int group_by);
+	/* The same weighed by poll time instead of samples (export --weight
+	 * poll-time): any trace. NULL: samples only. */
+	int (*write_poll_time)(const struct trace_file *trace, const struct export_filter *filter, FILE *out,
+			       int group_by);
 	/* Output bytes per trace event, as measured (0: not estimated), and
 	 * the size past which the format's viewers fail to open a file
 	 * (0: none known). */

@@ -217,6 +217,11 @@ bool export_filter__keeps_sample(const struct export_filter *f, uint32_t tid, ui
 	return !f->task_count || (task && has_id(f->tasks, f->task_count, task));
 }
 
+bool export_filter__keeps_poll_of(const struct poll *p, const struct task_model *model, const void *filter)
+{
+	return export_filter__keeps_poll(filter, model, p);
+}
+
 bool export_filter__keeps_wake(const struct export_filter *f, const struct wake *w)
 {
 	if (!keeps_span(f, w->ts, w->ts) || !export_filter__keeps_thread(f, w->tid) ||

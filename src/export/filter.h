@@ -60,6 +60,8 @@ bool export_filter__keeps_wake(const struct export_filter *f, const struct wake 
 /* An on-CPU sample of a kept thread, in the range, of a kept task (0: it
  * ran outside tasks). */
 bool export_filter__keeps_sample(const struct export_filter *f, uint32_t tid, uint64_t ts, uint32_t task);
+/* poll_stacks__build's keep, ctx the filter (NULL: every poll). */
+bool export_filter__keeps_poll_of(const struct poll *p, const struct task_model *model, const void *filter);
 bool export_filter__keeps_cancellation(const struct export_filter *f, const struct cancellation *c);
 
 #endif

@@ -11,8 +11,10 @@
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "trace/poll_stacks.h"
 #include "trace/profile.h"
 #include "trace/tasks.h"
+#include "util/array.h"
 #include "util/buf.h"
 
 /* A frame name may hold a separator: ';' and line ends become ':' (its
@@ -31,61 +33,83 @@ static void put_frame(const char *name, enum profile_frame_kind kind, void *ctx)
 	}
 }
 
+/* A stack and what it weighs: one sample, or nanoseconds of poll time. */
+struct weighted_line {
+	char *text;
+	uint64_t weight;
+};
+
+struct line_set {
+	struct weighted_line *lines;
+	size_t count, cap;
+	struct buf next; /* the stack being put together */
+	int err;
+};
+
 static int cmp_lines(const void *a, const void *b)
 {
-	const char *x = *(char *const *)a, *y = *(char *const *)b;
-
-	return strcmp(x, y);
+	return strcmp(((const struct weighted_line *)a)->text, ((const struct weighted_line *)b)->text);
 }
 
-/* Each kept sample's stack as a NUL-terminated string. */
-static int sample_lines(const struct profile *p, const struct export_filter *filter, int group_by,
-			char ***lines, size_t *count)
+static void end_line(uint64_t weight, void *ctx)
+{
+	struct line_set *set = ctx;
+
+	buf_put_bytes(&set->next, "", 1);
+	if (set->next.err || ARRAY_RESERVE(set->lines, set->cap, set->count + 1)) {
+		set->err = -ENOMEM;
+		buf_free(&set->next);
+		return;
+	}
+	set->lines[set->count++] = (struct weighted_line){ (char *)set->next.data, weight };
+	set->next = (struct buf){ 0 };
+}
+
+/* Each kept sample's stack, of weight 1. */
+static void sample_lines(const struct profile *p, const struct export_filter *filter, int group_by,
+			 struct line_set *set)
 {
 	const struct trace_file *t = p->trace;
 
-	*count = 0;
-	*lines = calloc(t->sample_count + 1, sizeof(**lines));
-	if (!*lines)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->sample_count; i++) {
-		struct buf b = { 0 };
-
+	for (size_t i = 0; i < t->sample_count && !set->err; i++) {
 		if (t->samples[i].kind != TRACE_SAMPLE_ON_CPU ||
 		    !export_filter__keeps_sample(filter, t->samples[i].tid, t->samples[i].ts, p->contexts[i].task))
 			continue;
-		profile__stack(p, i, (enum profile_group)group_by, put_frame, &b);
-		buf_put_bytes(&b, "", 1);
-		if (b.err) {
-			buf_free(&b);
-			return -ENOMEM;
-		}
-		(*lines)[(*count)++] = (char *)b.data;
+		profile__stack(p, i, (enum profile_group)group_by, put_frame, &set->next);
+		end_line(1, set);
 	}
-	return 0;
 }
 
-static int write_counted(char **lines, size_t count, FILE *out)
+/* Sorted, equal stacks summed: the same trace, the same file. */
+static int write_lines(struct line_set *set, FILE *out)
 {
-	qsort(lines, count, sizeof(*lines), cmp_lines);
-	for (size_t i = 0; i < count;) {
-		size_t j = i + 1;
+	qsort(set->lines, set->count, sizeof(*set->lines), cmp_lines);
+	for (size_t i = 0; i < set->count;) {
+		uint64_t sum = 0;
+		size_t j = i;
 
-		while (j < count && !strcmp(lines[i], lines[j]))
-			j++;
-		fprintf(out, "%s %zu\n", lines[i], j - i);
+		while (j < set->count && !strcmp(set->lines[i].text, set->lines[j].text))
+			sum += set->lines[j++].weight;
+		fprintf(out, "%s %llu\n", set->lines[i].text, (unsigned long long)sum);
 		i = j;
 	}
 	return ferror(out) ? -EIO : 0;
 }
 
+static void free_lines(struct line_set *set)
+{
+	for (size_t i = 0; i < set->count; i++)
+		free(set->lines[i].text);
+	free(set->lines);
+	buf_free(&set->next);
+}
+
 static int folded_write_grouped(const struct trace_file *t, const struct export_filter *filter, FILE *out,
 				int group_by)
 {
+	struct line_set set = { 0 };
 	struct task_model model;
 	struct profile p;
-	char **lines = NULL;
-	size_t count = 0;
 	int err = profile__build(&p, &model, t);
 
 	if (err)
@@ -95,13 +119,44 @@ static int folded_write_grouped(const struct trace_file *t, const struct export_
 	else if (!t->sample_hz)
 		err = -ENODATA; /* recorded without samples */
 	if (!err)
-		err = sample_lines(&p, filter, group_by, &lines, &count);
+		sample_lines(&p, filter, group_by, &set);
 	if (!err)
-		err = write_counted(lines, count, out);
-	for (size_t i = 0; i < count; i++)
-		free(lines[i]);
-	free(lines);
+		err = set.err;
+	if (!err)
+		err = write_lines(&set, out);
+	free_lines(&set);
 	profile__free(&p);
+	task_model__free(&model);
+	return err;
+}
+
+static void poll_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+{
+	put_frame(name, kind, &((struct line_set *)ctx)->next);
+}
+
+/* --weight poll-time: each poll's self time in ns on its stack (no samples needed). */
+static int folded_write_poll_time(const struct trace_file *t, const struct export_filter *filter, FILE *out,
+				  int group_by)
+{
+	struct line_set set = { 0 };
+	struct task_model model;
+	struct poll_stacks stacks;
+	int err = poll_stacks__build(&stacks, &model, t, (enum profile_group)group_by, export_filter__keeps_poll_of,
+				     filter);
+
+	if (err)
+		return err;
+	if (export_filter__missing_task(filter, &model))
+		err = -ESRCH;
+	if (!err)
+		poll_stacks__each(&stacks, poll_frame, end_line, &set);
+	if (!err)
+		err = set.err;
+	if (!err)
+		err = write_lines(&set, out);
+	free_lines(&set);
+	poll_stacks__free(&stacks);
 	task_model__free(&model);
 	return err;
 }
@@ -116,4 +171,5 @@ const struct export_format folded_export_format = {
 	.description = "folded stacks of the on-CPU samples (flamegraph.pl, inferno, speedscope)",
 	.write = folded_write,
 	.write_grouped = folded_write_grouped,
+	.write_poll_time = folded_write_poll_time,
 };

@@ -7,11 +7,13 @@
  * a frame's hue comes from its name (FNV-1a), the same in every run and
  * every trace; tasks are green, futures blue, native frames warm. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "trace/poll_stacks.h"
 #include "trace/profile.h"
 #include "util/array.h"
 #include "util/hash.h"
@@ -40,6 +42,9 @@ struct flame_tree {
 	char **names;
 	size_t name_count, name_cap;
 	uint32_t at;               /* the node the sample being added is at */
+	uint64_t weight;           /* of the stack being added: 1 sample, or ns */
+	bool pending;              /* poll time: a stack being added, its weight to come */
+	const char *unit;          /* what the widths count: "samples", "ns" */
 	uint32_t max_depth;
 	int err;
 };
@@ -89,7 +94,7 @@ static void add_frame(const char *name, enum profile_frame_kind kind, void *ctx)
 	if (t->err)
 		return;
 	t->at = child(t, name, kind);
-	t->nodes[t->at].samples++;
+	t->nodes[t->at].samples += t->weight;
 }
 
 static int build_tree(struct flame_tree *t, const struct profile *p, const struct export_filter *filter,
@@ -107,6 +112,7 @@ static int build_tree(struct flame_tree *t, const struct profile *p, const struc
 		if (s->kind != TRACE_SAMPLE_ON_CPU || !export_filter__keeps_sample(filter, s->tid, s->ts, p->contexts[i].task))
 			continue;
 		t->at = 0;
+		t->weight = 1;
 		t->nodes[0].samples++;
 		profile__stack(p, i, (enum profile_group)group_by, add_frame, t);
 	}
@@ -176,9 +182,9 @@ static void put_frame(FILE *out, const struct flame_tree *t, uint32_t i, double 
 	color(n, fill, sizeof(fill));
 	fprintf(out, "<g class=\"f\" data-s=\"%llu\"><title>", (unsigned long long)n->samples);
 	put_escaped(out, n->name);
-	fprintf(out, " (%llu samples, %.2f%%)</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" "
+	fprintf(out, " (%llu %s, %.2f%%)</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" "
 		     "fill=\"%s\" rx=\"2\"/><text x=\"%.2f\" y=\"%.0f\"></text></g>\n",
-		(unsigned long long)n->samples, 100.0 * (double)n->samples / (double)t->nodes[0].samples, x, y, w,
+		(unsigned long long)n->samples, t->unit, 100.0 * (double)n->samples / (double)t->nodes[0].samples, x, y, w,
 		FRAME_HEIGHT - 1, i ? fill : "hsl(0,0%,80%)", x + 3, y + FRAME_HEIGHT - 5);
 	put_children(out, t, i, x, scale, height);
 }
@@ -190,7 +196,7 @@ static const char script[] =
 	"const svg = document.documentElement, W = svg.viewBox.baseVal.width, frames = [...document.querySelectorAll('g.f')];\n"
 	"const info = document.getElementById('info');\n"
 	"for (const g of frames) { const r = g.querySelector('rect'); g.x0 = +r.getAttribute('x'); g.w0 = +r.getAttribute('width');\n"
-	"  g.y = +r.getAttribute('y'); g.name = g.querySelector('title').textContent.replace(/ \\([0-9]+ samples, [0-9.]+%\\)$/, ''); }\n"
+	"  g.y = +r.getAttribute('y'); g.name = g.querySelector('title').textContent.replace(/ \\([0-9]+ (samples|ns), [0-9.]+%\\)$/, ''); }\n"
 	"function fit(g, x, w) { const r = g.querySelector('rect'), t = g.querySelector('text');\n"
 	"  r.setAttribute('x', x); r.setAttribute('width', Math.max(w, 0)); t.setAttribute('x', x + 3);\n"
 	"  const chars = Math.floor((w - 6) / 7); t.textContent = chars < 3 ? '' : g.name.length <= chars ? g.name : g.name.slice(0, chars - 2) + '..'; }\n"
@@ -216,7 +222,7 @@ static const char script[] =
 	"zoom(null);\n"
 	"]]></script>\n";
 
-static int write_svg(const struct flame_tree *t, const struct trace_file *trace, FILE *out)
+static int write_svg(const struct flame_tree *t, const struct trace_file *trace, FILE *out, bool poll_time)
 {
 	double height = TOP + BOTTOM + (double)(t->max_depth + 1) * FRAME_HEIGHT;
 	double scale = t->nodes[0].samples ? WIDTH / (double)t->nodes[0].samples : 0;
@@ -231,13 +237,17 @@ static int write_svg(const struct flame_tree *t, const struct trace_file *trace,
 		     "text-anchor=\"middle\" font-size=\"16\">",
 		WIDTH, height, WIDTH, height, WIDTH / 2);
 	put_escaped(out, target ? target + 1 : trace->meta.target_path ? trace->meta.target_path : "profile");
-	fprintf(out, ": %llu on-CPU samples at %u Hz</text>\n"
+	if (poll_time)
+		fprintf(out, ": %.3f ms of poll time</text>\n", (double)t->nodes[0].samples / 1e6);
+	else
+		fprintf(out, ": %llu on-CPU samples at %u Hz</text>\n", (unsigned long long)t->nodes[0].samples,
+			trace->sample_hz);
+	fprintf(out, ""
 		     "<text id=\"search\" class=\"ui\" x=\"%.0f\" y=\"22\" text-anchor=\"end\">Search</text>\n"
 		     "<text id=\"unzoom\" class=\"ui\" x=\"10\" y=\"22\">Reset zoom</text>\n"
 		     "<text id=\"matched\" x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\"></text>\n"
 		     "<text id=\"info\" x=\"10\" y=\"%.0f\"> </text>\n",
-		(unsigned long long)t->nodes[0].samples, trace->sample_hz, WIDTH - 10, WIDTH - 10, height - 7,
-		height - 7);
+		WIDTH - 10, WIDTH - 10, height - 7, height - 7);
 	put_frame(out, t, 0, 0, scale, height);
 	fputs(script, out);
 	fputs("</svg>\n", out);
@@ -255,7 +265,7 @@ static void free_tree(struct flame_tree *t)
 
 static int svg_write_grouped(const struct trace_file *t, const struct export_filter *filter, FILE *out, int group_by)
 {
-	struct flame_tree tree = { 0 };
+	struct flame_tree tree = { .unit = "samples" };
 	struct task_model model;
 	struct profile p;
 	int err = profile__build(&p, &model, t);
@@ -269,9 +279,62 @@ static int svg_write_grouped(const struct trace_file *t, const struct export_fil
 	if (!err)
 		err = build_tree(&tree, &p, filter, group_by);
 	if (!err)
-		err = write_svg(&tree, t, out);
+		err = write_svg(&tree, t, out, false);
 	free_tree(&tree);
 	profile__free(&p);
+	task_model__free(&model);
+	return err;
+}
+
+static void add_poll_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+{
+	struct flame_tree *t = ctx;
+
+	if (t->at == UINT32_MAX) { /* a new stack: from the root */
+		t->at = 0;
+		t->pending = true;
+	}
+	add_frame(name, kind, ctx);
+}
+
+/* A stack's frames were added with weight 0: its ns go on each of them. */
+static void end_poll_stack(uint64_t ns, void *ctx)
+{
+	struct flame_tree *t = ctx;
+
+	t->nodes[0].samples += ns;
+	for (uint32_t i = t->at; i && t->pending; i = t->nodes[i].parent ? t->nodes[i].parent - 1 : 0)
+		t->nodes[i].samples += ns;
+	t->at = UINT32_MAX;
+	t->pending = false;
+}
+
+/* --weight poll-time: each poll's own time on its stack, any trace. */
+static int svg_write_poll_time(const struct trace_file *t, const struct export_filter *filter, FILE *out,
+			       int group_by)
+{
+	struct flame_tree tree = { .unit = "ns", .at = UINT32_MAX };
+	struct task_model model;
+	struct poll_stacks stacks;
+	int err = poll_stacks__build(&stacks, &model, t, (enum profile_group)group_by, export_filter__keeps_poll_of,
+				     filter);
+
+	if (err)
+		return err;
+	if (export_filter__missing_task(filter, &model))
+		err = -ESRCH;
+	if (!err && ARRAY_RESERVE(tree.nodes, tree.cap, 1))
+		err = -ENOMEM;
+	if (!err) {
+		tree.nodes[0] = (struct flame_node){ .name = "all" };
+		tree.count = 1;
+		poll_stacks__each(&stacks, add_poll_frame, end_poll_stack, &tree);
+		err = tree.err;
+	}
+	if (!err)
+		err = write_svg(&tree, t, out, true);
+	free_tree(&tree);
+	poll_stacks__free(&stacks);
 	task_model__free(&model);
 	return err;
 }
@@ -286,4 +349,5 @@ const struct export_format svg_export_format = {
 	.description = "an interactive flame graph of the on-CPU samples (zoom, search; opens in any browser)",
 	.write = svg_write,
 	.write_grouped = svg_write_grouped,
+	.write_poll_time = svg_write_poll_time,
 };

@@ -282,8 +282,8 @@ static void note_heavy(struct profile *p, const struct poll *poll, uint32_t task
 
 static uint32_t task_of(const struct profile *p, const struct poll *poll)
 {
-	const struct task *t = poll->task && p->model ? task_model__find(p->model, poll->task, poll->tid, poll->start)
-						      : NULL;
+	/* task 0: the thread's block_on, when it has one */
+	const struct task *t = p->model ? task_model__find(p->model, poll->task, poll->tid, poll->start) : NULL;
 
 	return t ? t->id : 0;
 }
@@ -315,7 +315,7 @@ static void on_poll(const struct poll *poll, void *ctx)
 		if (c->poll_count < PROFILE_MAX_ASYNC)
 			c->polls[c->poll_count] = poll->func_id;
 		c->poll_count += c->poll_count < UINT16_MAX;
-		if (c->task || !poll->task || !p->model)
+		if (c->task || !p->model)
 			continue;
 		if (!task_known) {
 			task = task_of(p, poll);

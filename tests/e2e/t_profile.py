@@ -413,3 +413,42 @@ def profile_frame_pointer_build():
     for b in report["blocking"]:
         check(any(f.startswith("tokio::runtime::") for f in b["stack"][1:]) and "main" in b["stack"],
               f"fp: the blocked stack of {b['function']} does not reach main through tokio: {b['stack']}")
+
+
+def weighted(trace, *args):
+    """export --weight poll-time: {stack: ns}."""
+    proc = tracer("export", "--format", "folded", "--weight", "poll-time", *args, trace)
+    check_eq(proc.returncode, 0, f"export folded --weight poll-time ({proc.stderr.strip()})")
+    stacks = {}
+    for line in proc.stdout.splitlines():
+        stack, ns = line.rsplit(" ", 1)
+        check(stack not in stacks, f"a stack written twice: {stack!r}")
+        stacks[stack] = int(ns)
+    return stacks
+
+
+@test
+def profile_poll_time_flame_graph_adds_up():
+    """Without samples, from the polls: each poll's own time on its stack.
+    Self times telescope, so the stacks of a task sum exactly to its busy
+    time and all of them to the threads' busy time (report --json), for a
+    profiled trace and a plain recording alike."""
+    truth, profiled_trace, _, _ = profile_tasks("debug")
+    plain, proc = record(os.path.join(RUST, "profile_tasks"), out=tmpfile(f"poll-time-{backend()}.trace"))
+    check_eq(proc.returncode, 0, f"record ({proc.stderr.strip()})")
+    for trace in (profiled_trace, plain):
+        report = report_json(trace)
+        stacks = weighted(trace)
+        check_eq(sum(stacks.values()), sum(t["busy_ns"] for t in report["threads"]),
+                 "poll-time stacks vs the threads' busy time")
+        for t in report["tasks"]:
+            if t["kind"] != "task":
+                continue  # block_on's own future counts its wrappers otherwise
+            mine = sum(ns for s, ns in stacks.items() if s.startswith(f"task {t['id']}: "))
+            check_eq(mine, t["busy_ns"], f"poll-time of task {t['id']} vs its busy time")
+        only = weighted(trace, "--task", "2")
+        check(only and all(s.startswith("task 2: ") for s in only), "--task 2: other tasks' stacks")
+    proc = tracer("export", "--format", "svg", "--weight", "poll-time", "-o", tmpfile("poll-time.svg"), plain)
+    check_eq(proc.returncode, 0, f"svg --weight poll-time of a trace without samples ({proc.stderr.strip()})")
+    one_error_line(tracer("export", "--format", "pprof", "--weight", "poll-time", plain), "pprof --weight poll-time")
+    one_error_line(tracer("export", "--format", "folded", "--weight", "cpu", plain), "--weight cpu")
