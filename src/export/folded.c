@@ -11,6 +11,7 @@
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "export/profile_common.h"
 #include "trace/poll_stacks.h"
 #include "trace/profile.h"
 #include "trace/tasks.h"
@@ -72,8 +73,7 @@ static void sample_lines(const struct profile *p, const struct export_filter *fi
 	const struct trace_file *t = p->trace;
 
 	for (size_t i = 0; i < t->sample_count && !set->err; i++) {
-		if (t->samples[i].kind != TRACE_SAMPLE_ON_CPU ||
-		    !export_filter__keeps_sample(filter, t->samples[i].tid, t->samples[i].ts, p->contexts[i].task))
+		if (!export_profile__keeps(p, filter, i))
 			continue;
 		profile__stack(p, i, (enum profile_group)group_by, put_frame, &set->next);
 		end_line(1, set);
@@ -110,23 +110,14 @@ static int folded_write_grouped(const struct trace_file *t, const struct export_
 	struct line_set set = { 0 };
 	struct task_model model;
 	struct profile p;
-	int err = profile__build(&p, &model, t);
+	int err = export_profile__begin(&p, &model, t, filter);
 
 	if (err)
 		return err;
-	if (export_filter__missing_task(filter, &model))
-		err = -ESRCH;
-	else if (!t->sample_hz)
-		err = -ENODATA; /* recorded without samples */
-	if (!err)
-		sample_lines(&p, filter, group_by, &set);
-	if (!err)
-		err = set.err;
-	if (!err)
-		err = write_lines(&set, out);
+	sample_lines(&p, filter, group_by, &set);
+	err = set.err ? set.err : write_lines(&set, out);
 	free_lines(&set);
-	profile__free(&p);
-	task_model__free(&model);
+	export_profile__end(&p, &model);
 	return err;
 }
 

@@ -13,6 +13,7 @@
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "export/profile_common.h"
 #include "export/pprof_profile.pb-c.h"
 #include "trace/profile.h"
 #include "util/array.h"
@@ -245,30 +246,20 @@ static int pprof_write_grouped(const struct trace_file *t, const struct export_f
 	struct task_model model;
 	struct profile p;
 	int64_t period = t->sample_hz ? (int64_t)(1000000000ULL / t->sample_hz) : 0;
-	int err = profile__build(&p, &model, t);
+	int err = export_profile__begin(&p, &model, t, filter);
 
 	if (err)
 		return err;
 	w.profile = &p;
-	if (export_filter__missing_task(filter, &model))
-		err = -ESRCH;
-	else if (!t->sample_hz)
-		err = -ENODATA;
-	if (!err)
-		describe(&w, period);
-	for (size_t i = 0; !err && !w.err && i < t->sample_count; i++)
-		if (t->samples[i].kind == TRACE_SAMPLE_ON_CPU &&
-		    export_filter__keeps_sample(filter, t->samples[i].tid, t->samples[i].ts, p.contexts[i].task))
+	describe(&w, period);
+	for (size_t i = 0; !w.err && i < t->sample_count; i++)
+		if (export_profile__keeps(&p, filter, i))
 			add_sample(&w, i, group_by, period);
-	if (!err)
-		err = w.err;
-	if (!err)
-		err = write_gzipped(&w.out, out);
+	err = w.err ? w.err : write_gzipped(&w.out, out);
 	free_profile(&w.out);
 	u64map_free(&w.string_index);
 	u64map_free(&w.location_index);
-	profile__free(&p);
-	task_model__free(&model);
+	export_profile__end(&p, &model);
 	return err;
 }
 

@@ -10,6 +10,7 @@
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "export/profile_common.h"
 #include "trace/profile.h"
 #include "util/array.h"
 #include "util/hash.h"
@@ -66,8 +67,7 @@ static void collect(struct ss_writer *w, const struct export_filter *filter, int
 	for (size_t i = 0; i < t->sample_count && !w->err; i++) {
 		size_t len_at = w->stacks_len;
 
-		if (t->samples[i].kind != TRACE_SAMPLE_ON_CPU ||
-		    !export_filter__keeps_sample(filter, t->samples[i].tid, t->samples[i].ts, w->profile->contexts[i].task))
+		if (!export_profile__keeps(w->profile, filter, i))
 			continue;
 		if (ARRAY_RESERVE(w->stacks, w->stacks_cap, w->stacks_len + 1)) {
 			w->err = -ENOMEM;
@@ -179,7 +179,7 @@ static int speedscope_write_grouped(const struct trace_file *t, const struct exp
 	struct ss_writer w = { 0 };
 	struct task_model model;
 	struct profile p;
-	int err = profile__build(&p, &model, t);
+	int err = export_profile__begin(&p, &model, t, filter);
 
 	if (err)
 		return err;
@@ -187,10 +187,6 @@ static int speedscope_write_grouped(const struct trace_file *t, const struct exp
 	w.sample_at = calloc(t->sample_count + 1, sizeof(*w.sample_at));
 	if (!w.sample_at)
 		err = -ENOMEM;
-	else if (export_filter__missing_task(filter, &model))
-		err = -ESRCH;
-	else if (!t->sample_hz)
-		err = -ENODATA;
 	if (!err)
 		collect(&w, filter, group_by);
 	if (!err)
@@ -203,8 +199,7 @@ static int speedscope_write_grouped(const struct trace_file *t, const struct exp
 	free(w.stacks);
 	free(w.sample_at);
 	u64map_free(&w.frame_index);
-	profile__free(&p);
-	task_model__free(&model);
+	export_profile__end(&p, &model);
 	return err;
 }
 

@@ -13,6 +13,7 @@
 
 #include "export/export.h"
 #include "export/filter.h"
+#include "export/profile_common.h"
 #include "trace/poll_stacks.h"
 #include "trace/profile.h"
 #include "util/array.h"
@@ -107,9 +108,7 @@ static int build_tree(struct flame_tree *t, const struct profile *p, const struc
 	t->nodes[0] = (struct flame_node){ .name = "all" };
 	t->count = 1;
 	for (size_t i = 0; i < trace->sample_count && !t->err; i++) {
-		const struct trace_sample *s = &trace->samples[i];
-
-		if (s->kind != TRACE_SAMPLE_ON_CPU || !export_filter__keeps_sample(filter, s->tid, s->ts, p->contexts[i].task))
+		if (!export_profile__keeps(p, filter, i))
 			continue;
 		t->at = 0;
 		t->weight = 1;
@@ -268,21 +267,15 @@ static int svg_write_grouped(const struct trace_file *t, const struct export_fil
 	struct flame_tree tree = { .unit = "samples" };
 	struct task_model model;
 	struct profile p;
-	int err = profile__build(&p, &model, t);
+	int err = export_profile__begin(&p, &model, t, filter);
 
 	if (err)
 		return err;
-	if (export_filter__missing_task(filter, &model))
-		err = -ESRCH;
-	else if (!t->sample_hz)
-		err = -ENODATA;
-	if (!err)
-		err = build_tree(&tree, &p, filter, group_by);
+	err = build_tree(&tree, &p, filter, group_by);
 	if (!err)
 		err = write_svg(&tree, t, out, false);
 	free_tree(&tree);
-	profile__free(&p);
-	task_model__free(&model);
+	export_profile__end(&p, &model);
 	return err;
 }
 
