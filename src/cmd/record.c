@@ -51,7 +51,7 @@ static void usage(FILE *out)
 		"  -F, --freq HZ          also sample on-CPU user stacks HZ times a second per CPU (1..10000;\n"
 		"                         `asynctrace profile`: 99 unless given)\n"
 		"      --call-graph KIND  how samples' stacks are unwound: fp (frame pointers), dwarf (a\n"
-		"                         16 KiB stack copy unwound with the binaries' CFI) or auto (default:\n"
+		"                         8 KiB stack copy unwound with the binaries' CFI) or auto (default:\n"
 		"                         fp when the binary keeps frame pointers)\n"
 		"  -p, --pid PID          trace a running process\n"
 		"  -b, --buffer-size MB   bpf: ring buffer size (default 16); inproc: buffer pool (default 64)\n"
