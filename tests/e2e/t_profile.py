@@ -13,6 +13,7 @@ import collections
 import json
 import os
 import re
+import pwd
 import shutil
 
 from harness import *  # noqa: F401,F403
@@ -452,3 +453,34 @@ def profile_poll_time_flame_graph_adds_up():
     check_eq(proc.returncode, 0, f"svg --weight poll-time of a trace without samples ({proc.stderr.strip()})")
     one_error_line(tracer("export", "--format", "pprof", "--weight", "poll-time", plain), "pprof --weight poll-time")
     one_error_line(tracer("export", "--format", "folded", "--weight", "cpu", plain), "--weight cpu")
+
+
+@test_once
+def profile_needs_no_root():
+    """As an ordinary user with no capabilities (kernel.perf_event_paranoid
+    2, this machine's and Debian's default): the on-CPU samples of one's own
+    command are allowed, the context switches (counted in the kernel) are
+    not, which one warning line says; the profile goes on."""
+    need_root()
+    with open("/proc/sys/kernel/perf_event_paranoid") as f:
+        paranoid = int(f.read())
+    check(paranoid <= 2, f"kernel.perf_event_paranoid is {paranoid}: user profiling is not allowed here")
+    outdir = tmpfile("profile-nobody")
+    os.makedirs(outdir, exist_ok=True)
+    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), BUSY):
+        shutil.copy2(path, outdir)
+    os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    trace = os.path.join(outdir, "p.trace")
+    args = ("--tasks", "2", "--spin-ms", "50")
+    truth = ground_truth(BUSY, *args)
+    proc = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--", os.path.join(outdir, "asynctrace"), "profile", "-F", str(HZ), "-o", trace,
+                "--", os.path.join(outdir, "busy_poll"), *args])
+    check_eq(proc.returncode, 0, f"profile as nobody ({proc.stderr.strip()})")
+    check_eq(proc.stdout, truth["stdout"], "stdout")
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    check_eq(len(warnings), 1, f"one warning, about context switches: {proc.stderr!r}")
+    check("context switches" in warnings[0] and "perf_event_paranoid" in warnings[0], f"says why: {warnings[0]!r}")
+    report = report_json(trace)
+    check(report["profile"]["samples"] >= 20, f"samples as nobody: {report['profile']['samples']}")
+    check("blocking" not in report, "no blocking list without context switches")
