@@ -20,11 +20,12 @@
 
 /* A frame name may hold a separator: ';' and line ends become ':' (its
  * spaces are kept: readers take the count after the last space). */
-static void put_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+static void put_frame(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
 	struct buf *b = ctx;
 
-	(void)kind;
+	(void)kind, (void)file, (void)line;
 	if (b->len)
 		buf_put_bytes(b, ";", 1);
 	for (const char *c = name; *c; c++) {
@@ -121,9 +122,10 @@ static int folded_write_grouped(const struct trace_file *t, const struct export_
 	return err;
 }
 
-static void poll_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+static void poll_frame(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
-	put_frame(name, kind, &((struct line_set *)ctx)->next);
+	put_frame(name, kind, file, line, &((struct line_set *)ctx)->next);
 }
 
 /* --weight poll-time: each poll's self time in ns on its stack (no samples needed). */

@@ -3,8 +3,9 @@
  * profiled trace, its stack the profile model's (trace/profile.h: the task
  * or thread at the root, the futures being polled, the native frames),
  * with two values (samples, and CPU nanoseconds at the sampling period)
- * and labels `task` and `thread`. A frame is a Location with one Line of
- * one Function per distinct name: pprof's views aggregate by function. */
+ * and labels `task` and `thread`. A frame is a Location per name and
+ * source line, with one Line of its Function (one per name, with its
+ * file): pprof's views aggregate by function, `-list` by line. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ struct pprof_writer {
 	Perftools__Profiles__Profile out;
 	size_t string_cap, function_cap, location_cap, sample_cap;
 	struct u64map string_index;   /* hash of a string -> index + 1 */
-	struct u64map location_index; /* string index + 1 -> location id */
+	struct u64map function_index; /* name's string index + 1 -> function id */
+	struct u64map location_index; /* (name's string index + 1) << 24 | line -> location id */
 	uint64_t stack[MAX_STACK];    /* the sample being built, root first */
 	size_t depth;
 	int err;
@@ -52,49 +54,71 @@ static int64_t intern(struct pprof_writer *w, const char *s)
 	return (int64_t)w->out.n_string_table - 1;
 }
 
-/* One Function and one Location per frame name; ids are 1-based. */
-static uint64_t location_of(struct pprof_writer *w, const char *name)
+/* One Function per frame name (with its file), ids 1-based. */
+static uint64_t function_of(struct pprof_writer *w, int64_t name, const char *file)
+{
+	uintptr_t id = (uintptr_t)u64map_get(&w->function_index, (uint64_t)name + 1);
+	Perftools__Profiles__Function *fn;
+
+	if (id || w->err)
+		return id;
+	fn = malloc(sizeof(*fn));
+	if (!fn || ARRAY_RESERVE(w->out.function, w->function_cap, w->out.n_function + 1)) {
+		free(fn);
+		w->err = -ENOMEM;
+		return 0;
+	}
+	perftools__profiles__function__init(fn);
+	fn->id = id = w->out.n_function + 1;
+	fn->name = fn->system_name = name;
+	fn->filename = file ? intern(w, file) : 0;
+	w->out.function[w->out.n_function++] = fn;
+	if (u64map_put(&w->function_index, (uint64_t)name + 1, (void *)id))
+		w->err = -ENOMEM;
+	return id;
+}
+
+/* One Location per frame name and line (pprof -list shows the lines);
+ * ids are 1-based. */
+static uint64_t location_of(struct pprof_writer *w, const char *name, const char *file, uint32_t line_no)
 {
 	int64_t str = intern(w, name);
-	uintptr_t id = (uintptr_t)u64map_get(&w->location_index, (uint64_t)str + 1);
-	Perftools__Profiles__Function *fn;
+	uint64_t key = ((uint64_t)str + 1) << 24 | (line_no & 0xffffff);
+	uintptr_t id = (uintptr_t)u64map_get(&w->location_index, key);
+	uint64_t fn = id ? 0 : function_of(w, str, file);
 	Perftools__Profiles__Location *loc;
 	Perftools__Profiles__Line *line;
 
 	if (id || w->err)
 		return id;
-	fn = malloc(sizeof(*fn));
 	loc = malloc(sizeof(*loc));
 	line = malloc(sizeof(*line));
 	if (loc)
 		perftools__profiles__location__init(loc);
-	if (!fn || !loc || !line || ARRAY_RESERVE(w->out.function, w->function_cap, w->out.n_function + 1) ||
-	    ARRAY_RESERVE(w->out.location, w->location_cap, w->out.n_location + 1) ||
+	if (!loc || !line || ARRAY_RESERVE(w->out.location, w->location_cap, w->out.n_location + 1) ||
 	    !(loc->line = malloc(sizeof(*loc->line)))) {
-		free(fn), free(loc), free(line);
+		free(loc), free(line);
 		w->err = -ENOMEM;
 		return 0;
 	}
 	id = w->out.n_location + 1;
-	perftools__profiles__function__init(fn);
-	fn->id = id;
-	fn->name = fn->system_name = str;
 	perftools__profiles__line__init(line);
-	line->function_id = id;
+	line->function_id = fn;
+	line->line = line_no;
 	loc->id = id;
 	loc->n_line = 1;
 	loc->line[0] = line;
-	w->out.function[w->out.n_function++] = fn;
 	w->out.location[w->out.n_location++] = loc;
-	if (u64map_put(&w->location_index, (uint64_t)str + 1, (void *)id))
+	if (u64map_put(&w->location_index, key, (void *)id))
 		w->err = -ENOMEM;
 	return id;
 }
 
-static void push_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+static void push_frame(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
 	struct pprof_writer *w = ctx;
-	uint64_t id = location_of(w, name);
+	uint64_t id = location_of(w, name, file, line);
 
 	(void)kind;
 	if (id && w->depth < MAX_STACK)
@@ -258,6 +282,7 @@ static int pprof_write_grouped(const struct trace_file *t, const struct export_f
 	err = w.err ? w.err : write_gzipped(&w.out, out);
 	free_profile(&w.out);
 	u64map_free(&w.string_index);
+	u64map_free(&w.function_index);
 	u64map_free(&w.location_index);
 	export_profile__end(&p, &model);
 	return err;

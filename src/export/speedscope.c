@@ -47,12 +47,13 @@ static uint32_t frame_of(struct ss_writer *w, const char *name)
 	return (uint32_t)(w->frame_count - 1);
 }
 
-static void push_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+static void push_frame(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
 	struct ss_writer *w = ctx;
 	uint32_t f = frame_of(w, name);
 
-	(void)kind;
+	(void)kind, (void)file, (void)line;
 	if (!w->err && ARRAY_RESERVE(w->stacks, w->stacks_cap, w->stacks_len + 1))
 		w->err = -ENOMEM;
 	if (!w->err)

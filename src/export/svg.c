@@ -88,10 +88,12 @@ static uint32_t child(struct flame_tree *t, const char *name, enum profile_frame
 	return (uint32_t)(t->count - 1);
 }
 
-static void add_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+static void add_frame(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
 	struct flame_tree *t = ctx;
 
+	(void)file, (void)line;
 	if (t->err)
 		return;
 	t->at = child(t, name, kind);
@@ -279,7 +281,8 @@ static int svg_write_grouped(const struct trace_file *t, const struct export_fil
 	return err;
 }
 
-static void add_poll_frame(const char *name, enum profile_frame_kind kind, void *ctx)
+static void add_poll_frame(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
 	struct flame_tree *t = ctx;
 
@@ -287,7 +290,7 @@ static void add_poll_frame(const char *name, enum profile_frame_kind kind, void 
 		t->at = 0;
 		t->pending = true;
 	}
-	add_frame(name, kind, ctx);
+	add_frame(name, kind, file, line, ctx);
 }
 
 /* A stack's frames were added with weight 0: its ns go on each of them. */

@@ -158,7 +158,7 @@ static void emit_root(const struct poll_stacks *s, uint32_t root, profile_frame_
 		snprintf(name, sizeof(name), "task %u: %s", t->id,
 			 t->name_func == NO_FUNCTION ? "?" : s->trace->functions[t->name_func].name);
 	}
-	emit(name, PROFILE_FRAME_ROOT, ctx);
+	emit(name, PROFILE_FRAME_ROOT, NULL, 0, ctx);
 }
 
 void poll_stacks__each(const struct poll_stacks *s, profile_frame_fn emit, void (*done)(uint64_t ns, void *ctx),
@@ -171,7 +171,8 @@ void poll_stacks__each(const struct poll_stacks *s, profile_frame_fn emit, void 
 		if (s->by != PROFILE_BY_FUNCTION)
 			emit_root(s, k[i++], emit, ctx);
 		for (; i <= k[0]; i++)
-			emit(s->trace->functions[k[i]].name, PROFILE_FRAME_FUTURE, ctx);
+			emit(s->trace->functions[k[i]].name, PROFILE_FRAME_FUTURE, s->trace->functions[k[i]].source_file,
+			     s->trace->functions[k[i]].source_line, ctx);
 		done(s->entries[e].ns, ctx);
 	}
 }

@@ -361,18 +361,18 @@ static void emit_root(const struct profile *p, const struct trace_sample *s, con
 		const char *thread = trace_file__thread_name(p->trace, s->tid);
 
 		snprintf(name, sizeof(name), "%s/%u", thread ? thread : "thread", s->tid);
-		emit(name, PROFILE_FRAME_ROOT, ctx);
+		emit(name, PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	}
 	if (!c->poll_count) {
-		emit("[runtime]", PROFILE_FRAME_ROOT, ctx);
+		emit("[runtime]", PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	} else if (by != PROFILE_BY_FUNCTION && c->task && p->model && c->task <= p->model->task_count) {
 		const struct task *t = &p->model->tasks[c->task - 1];
 
 		snprintf(name, sizeof(name), "task %u: %s", t->id,
 			 t->name_func == NO_FUNCTION ? "?" : p->trace->functions[t->name_func].name);
-		emit(name, PROFILE_FRAME_ROOT, ctx);
+		emit(name, PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	} else if (by != PROFILE_BY_FUNCTION) {
-		emit("[no task]", PROFILE_FRAME_ROOT, ctx);
+		emit("[no task]", PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	}
 }
 
@@ -390,17 +390,17 @@ void profile__stack(const struct profile *p, size_t sample, enum profile_group b
 		const struct trace_function *fn = &p->trace->functions[c->polls[i]];
 
 		if (fn->context != CONTEXT_TASK)
-			emit(fn->name, PROFILE_FRAME_FUTURE, ctx);
+			emit(fn->name, PROFILE_FRAME_FUTURE, fn->source_file, fn->source_line, ctx);
 	}
 	for (uint32_t i = below; i-- > 0;) {
 		const struct trace_site *frame = trace_file__frame(p->trace, frames[i]);
 		char hex[24];
 
 		if (frame && frame->function) {
-			emit(frame->function, PROFILE_FRAME_NATIVE, ctx);
+			emit(frame->function, PROFILE_FRAME_NATIVE, frame->file, frame->line, ctx);
 		} else {
 			snprintf(hex, sizeof(hex), "0x%" PRIx64, frames[i]);
-			emit(hex, PROFILE_FRAME_NATIVE, ctx);
+			emit(hex, PROFILE_FRAME_NATIVE, NULL, 0, ctx);
 		}
 	}
 }

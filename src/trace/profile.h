@@ -109,7 +109,9 @@ enum profile_frame_kind {
 	PROFILE_FRAME_FUTURE, /* a future being polled */
 	PROFILE_FRAME_NATIVE, /* a native frame below the innermost poll */
 };
-typedef void (*profile_frame_fn)(const char *name, enum profile_frame_kind kind, void *ctx);
+/* A frame: its name, kind and source place (file NULL, line 0: unknown). */
+typedef void (*profile_frame_fn)(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+				 void *ctx);
 void profile__stack(const struct profile *p, size_t sample, enum profile_group by, profile_frame_fn emit,
 		    void *ctx);
 

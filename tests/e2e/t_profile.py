@@ -284,6 +284,11 @@ def profile_pprof_reads_back_as_the_folded_stacks():
     check_eq(prof["period"], 1_000_000_000 // HZ, "period: one sample's CPU time")
     stacks = collections.Counter(";".join(s["stack"]) for s in prof["samples"])
     check_eq(stacks, folded(trace), "pprof's stacks vs the folded stacks")
+    # Source places from DWARF: the burning function's file, its lines.
+    burn_fn = truth["profile"]["burn_fn"]
+    files = {f["name"]: f["filename"] for f in prof["functions"]}
+    check(files.get(burn_fn, "").endswith("/profile_tasks.rs"), f"{burn_fn}'s file: {files.get(burn_fn)!r}")
+    check(any(name == burn_fn and line > 0 for name, line in prof["lines"]), f"no line of {burn_fn}")
     for s in prof["samples"]:
         check_eq(s["values"], [1, prof["period"]], "a sample's values")
         m = re.match(r"task (\d+): ", s["stack"][0])

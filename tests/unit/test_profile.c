@@ -54,11 +54,12 @@ static const struct trace_site sites[] = {
 	{ .addr = 0x2010, .function = "demo::inner::{{closure}}" },
 };
 
-static void stack_of(const char *name, enum profile_frame_kind kind, void *ctx)
+static void stack_of(const char *name, enum profile_frame_kind kind, const char *file, uint32_t line,
+			 void *ctx)
 {
 	char *out = ctx;
 
-	(void)kind;
+	(void)kind, (void)file, (void)line;
 	if (*out)
 		strcat(out, ";");
 	strncat(out, name, 200);
