@@ -489,3 +489,30 @@ def profile_needs_no_root():
     report = report_json(trace)
     check(report["profile"]["samples"] >= 20, f"samples as nobody: {report['profile']['samples']}")
     check("blocking" not in report, "no blocking list without context switches")
+
+
+@test_once
+def profile_attaches_to_a_running_process():
+    """profile -p: a process already running (its existing threads sampled,
+    events by uprobes); the samples inside busy belong to busy's tasks."""
+    import subprocess
+    import time
+    need_root()
+    args = ("--tasks", "6", "--spin-ms", "200")
+    target = subprocess.Popen([BUSY, *args], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)  # well inside the first task's spin
+        trace = tmpfile("profile-attach.trace")
+        proc = tracer("profile", "-q", "-F", str(HZ), "-d", "0.6", "-o", trace, "-p", str(target.pid))
+        check_eq(proc.returncode, 0, f"profile -p ({proc.stderr.strip()})")
+    finally:
+        target.wait(timeout=30)
+    report = report_json(trace)
+    prof = report["profile"]
+    check(prof["samples"] >= 200, f"{prof['samples']} samples of ~0.6 s of CPU at {HZ} Hz")
+    busy_tasks = {t["id"] for t in report["tasks"] if t["root"] == BUSY_FN}
+    check(len(busy_tasks) >= 2, f"busy tasks seen while attached: {busy_tasks}")
+    in_busy = {f["function"]: f["samples"] for f in prof["functions"]}.get(BUSY_FN, 0)
+    attributed = sum(t["samples"] for t in prof["tasks"] if t["task"] in busy_tasks)
+    check(in_busy >= 0.8 * prof["samples"], f"{in_busy} of {prof['samples']} samples in {BUSY_FN}")
+    check(attributed >= 0.9 * in_busy, f"{attributed} of the {in_busy} samples in {BUSY_FN} are busy tasks'")
