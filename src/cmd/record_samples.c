@@ -101,11 +101,12 @@ static int on_sample(const struct cpu_sample *raw, void *ctx)
 				    .frame_count = (uint16_t)sample->frame_count, .first_frame = s->batch_frame_count };
 	for (uint32_t i = 0; i < sample->frame_count; i++) {
 		uint64_t addr = sample->frames[i] - (i > 0);
-		int err = frame_book__note(s->frames, addr);
+		int fresh = frame_book__note(s->frames, addr);
 
-		if (err)
-			return err;
-		if (!s->maps_stale && !frame_book__covers(s->frames, addr))
+		if (fresh < 0)
+			return fresh;
+		/* only a new address can be in a mapping not seen yet */
+		if (fresh && !s->maps_stale && !frame_book__covers(s->frames, addr))
 			s->maps_stale = true;
 		s->batch_frames[s->batch_frame_count++] = addr;
 	}

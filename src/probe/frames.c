@@ -48,9 +48,10 @@ int frame_book__note(struct frame_book *book, uint64_t addr)
 	if (ARRAY_RESERVE(book->addrs, book->capacity, book->count + 1))
 		return -ENOMEM;
 	err = u64map_put(&book->seen, addr + 1, (void *)1);
-	if (!err)
-		book->addrs[book->count++] = addr;
-	return err;
+	if (err)
+		return err;
+	book->addrs[book->count++] = addr;
+	return 1;
 }
 
 /* The newest mapping holding addr: a later exec or dlopen wins. */

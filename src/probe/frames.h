@@ -15,7 +15,8 @@
 struct frame_book;
 
 int frame_book__new(struct frame_book **out);
-/* Remembers an address (once). Returns 0 or -ENOMEM. */
+/* Remembers an address (once). Returns 1 when it is new, 0 when it was
+ * known, or -ENOMEM. */
 int frame_book__note(struct frame_book *book, uint64_t addr);
 /* Whether a mapping seen so far holds addr. */
 bool frame_book__covers(const struct frame_book *book, uint64_t addr);
