@@ -439,8 +439,10 @@ static int run_record(struct record_run *run)
 		err = recorder__open_output(rec, run->o->output);
 	if (!err)
 		err = record_start_target(run);
-	if (!err && run->o->sample_hz)
-		err = start_sampling(run);
+	if (!err && run->o->sample_hz && (err = start_sampling(run))) {
+		held_child__abort(&run->child); /* the command never runs */
+		rec->child_pid = 0;
+	}
 	if (err)
 		return status;
 	rec->command_name = run->o->command ? run->o->command[0] : run->shown;
