@@ -293,14 +293,13 @@ static void on_poll(const struct poll *poll, void *ctx)
 	struct profile *p = ctx;
 	const struct trace_sample *s = p->trace->samples;
 	size_t first, count, i;
+	uint32_t task = 0;
+	bool task_known = false;
 
 	/* A runtime shell (tokio's worker loop inside a blocking task's poll):
 	 * its time outside the tasks it ran is the runtime's, not a task's. */
 	if (poll->runs_tasks)
 		return;
-	uint32_t task = 0;
-	bool task_known = false;
-
 	if (p->has_switches) {
 		task = task_of(p, poll);
 		task_known = true;
