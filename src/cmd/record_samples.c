@@ -12,6 +12,16 @@
 
 #define BATCH_SAMPLES 4096
 #define UNWIND_MAX_FRAMES 128
+/* 8 KiB a sample: some 2,000 samples, a second at 999 Hz on two CPUs
+ * (what a killed tracer can lose, with the batch not yet written). */
+#define SAMPLE_PENDING_BYTES (16u << 20)
+#define MAX_SAMPLE_REGS 32
+
+struct pending_sample {
+	struct cpu_sample sample;  /* its pointers into the copies below */
+	uint64_t regs[MAX_SAMPLE_REGS];
+	uint8_t *stack;
+};
 /* A library loaded while the target runs is seen at the next drain that
  * meets one of its addresses, but /proc/PID/maps is read at most this
  * often. */
@@ -78,11 +88,77 @@ static void unwind(struct sample_sink *s, struct cpu_sample *sample, uint64_t *p
 	s->unwound++;
 }
 
-/* Frames after the first are return addresses: kept as the call's last
- * byte (minus one), whose line is the call's. */
+static int add_sample(struct sample_sink *s, const struct cpu_sample *raw);
+
+/* Remembers an address to name; a new one outside the mappings seen makes
+ * the next drain read /proc/PID/maps again. */
+static int note_address(struct sample_sink *s, uint64_t addr)
+{
+	int fresh = frame_book__note(s->frames, addr);
+
+	if (fresh > 0 && !s->maps_stale && !frame_book__covers(s->frames, addr))
+		s->maps_stale = true;
+	return fresh;
+}
+
+/* Every sample kept for later, unwound and into the batch. */
+static int unwind_pending(struct sample_sink *s)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < s->pending_count; i++) {
+		s->pending[i].sample.regs = s->pending[i].regs; /* the array may have moved since */
+		if (!err)
+			err = add_sample(s, &s->pending[i].sample);
+		free(s->pending[i].stack);
+	}
+	s->pending_count = s->pending_bytes = 0;
+	return err;
+}
+
+/* A DWARF sample, copied to be unwound later; 1 when kept, 0 when there is
+ * no room (unwind it now), or -ENOMEM. */
+static int keep_for_later(struct sample_sink *s, const struct cpu_sample *raw)
+{
+	struct pending_sample *p;
+
+	if (s->pending_bytes + raw->stack_len > SAMPLE_PENDING_BYTES || raw->reg_count > MAX_SAMPLE_REGS)
+		return 0;
+	if (ARRAY_RESERVE(s->pending, s->pending_cap, s->pending_count + 1))
+		return -ENOMEM;
+	p = &s->pending[s->pending_count];
+	p->sample = *raw;
+	memcpy(p->regs, raw->regs, raw->reg_count * sizeof(*p->regs));
+	p->stack = malloc(raw->stack_len + 1);
+	if (!p->stack)
+		return -ENOMEM;
+	memcpy(p->stack, raw->stack, raw->stack_len);
+	p->sample.stack = p->stack;
+	s->pending_count++;
+	s->pending_bytes += raw->stack_len;
+	/* Its mappings are read now, while they can be: the frames are named
+	 * from them at the end. */
+	return note_address(s, dwarf_unwinder__prepare(s->unwinder, raw->regs)) < 0 ? -ENOMEM : 1;
+}
+
 static int on_sample(const struct cpu_sample *raw, void *ctx)
 {
 	struct sample_sink *s = ctx;
+	int kept;
+
+	if (!s->unwinder || !raw->regs)
+		return add_sample(s, raw);
+	kept = keep_for_later(s, raw);
+	if (kept)
+		return kept < 0 ? kept : 0;
+	kept = unwind_pending(s); /* full: the backlog goes now */
+	return kept ? kept : add_sample(s, raw);
+}
+
+/* Frames after the first are return addresses: kept as the call's last
+ * byte (minus one), whose line is the call's. */
+static int add_sample(struct sample_sink *s, const struct cpu_sample *raw)
+{
 	struct cpu_sample unwound = *raw;
 	const struct cpu_sample *sample = raw;
 	uint64_t pcs[UNWIND_MAX_FRAMES];
@@ -101,13 +177,10 @@ static int on_sample(const struct cpu_sample *raw, void *ctx)
 				    .frame_count = (uint16_t)sample->frame_count, .first_frame = s->batch_frame_count };
 	for (uint32_t i = 0; i < sample->frame_count; i++) {
 		uint64_t addr = sample->frames[i] - (i > 0);
-		int fresh = frame_book__note(s->frames, addr);
+		int fresh = note_address(s, addr);
 
 		if (fresh < 0)
 			return fresh;
-		/* only a new address can be in a mapping not seen yet */
-		if (fresh && !s->maps_stale && !frame_book__covers(s->frames, addr))
-			s->maps_stale = true;
 		s->batch_frames[s->batch_frame_count++] = addr;
 	}
 	s->samples += sample->kind == SAMPLE_ON_CPU;
@@ -143,6 +216,8 @@ int sample_sink__finish(struct sample_sink *s, struct trace_writer *w)
 		return 0;
 	err = sampler__drain(s->sampler, on_sample, s);
 	if (!err)
+		err = unwind_pending(s);
+	if (!err)
 		err = flush_batch(s, w);
 	if (!err)
 		err = frame_book__resolve(s->frames, &frames, &count);
@@ -157,6 +232,9 @@ int sample_sink__finish(struct sample_sink *s, struct trace_writer *w)
 void sample_sink__free(struct sample_sink *s)
 {
 	sampler__free(s->sampler);
+	for (size_t i = 0; i < s->pending_count; i++)
+		free(s->pending[i].stack);
+	free(s->pending);
 	dwarf_unwinder__free(s->unwinder);
 	frame_book__free(s->frames);
 	free(s->batch);

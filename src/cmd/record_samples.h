@@ -18,6 +18,11 @@ struct sample_sink {
 	struct sampler *sampler;     /* NULL: not sampling */
 	struct frame_book *frames;
 	struct dwarf_unwinder *unwinder; /* --call-graph dwarf, else NULL */
+	/* DWARF samples kept as taken (registers, stack copy) to be unwound
+	 * later: not while the target runs (the unwinding would take CPU from
+	 * it), unless they pass SAMPLE_PENDING_BYTES. */
+	struct pending_sample *pending;
+	size_t pending_count, pending_cap, pending_bytes;
 	uint64_t unwound, unwind_ns;     /* samples unwound with DWARF, and the time it took */
 	pid_t pid;
 	unsigned hz;

@@ -118,13 +118,33 @@ uint64_t dwarf_unwinder__regs_mask(const struct dwarf_unwinder *u)
 
 /* The process's mappings as modules (best effort: a process that is gone
  * keeps those reported before). */
+/* A module's ELF is opened now, while the process (its vdso, a deleted
+ * file's /proc/PID/map_files link) is still there to open it from. */
+static int load_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start, void *arg)
+{
+	Dwarf_Addr bias;
+
+	(void)userdata, (void)name, (void)start, (void)arg;
+	dwfl_module_getelf(mod, &bias);
+	return DWARF_CB_OK;
+}
+
 static void report_modules(struct dwarf_unwinder *u)
 {
 	dwfl_report_begin_add(u->dwfl);
 	dwfl_linux_proc_report(u->dwfl, u->pid);
 	dwfl_report_end(u->dwfl, NULL, NULL);
+	dwfl_getmodules(u->dwfl, load_module, NULL, 0);
 	if (!u->attached)
 		u->attached = dwfl_attach_state(u->dwfl, NULL, u->pid, &u->thread_callbacks, u);
+}
+
+uint64_t dwarf_unwinder__prepare(struct dwarf_unwinder *u, const uint64_t *regs)
+{
+	u->dwarf_count = u->arch->perf_regs_to_dwarf(regs, u->dwarf, &u->pc, &u->sp);
+	if (!u->attached || !dwfl_addrmodule(u->dwfl, u->pc))
+		report_modules(u);
+	return u->pc;
 }
 
 static int on_frame(Dwfl_Frame *frame, void *arg)

@@ -18,6 +18,11 @@ struct dwarf_unwinder;
 int dwarf_unwinder__new(struct dwarf_unwinder **out, pid_t pid, uint16_t machine);
 /* The perf_event user registers to sample (sample_regs_user). */
 uint64_t dwarf_unwinder__regs_mask(const struct dwarf_unwinder *u);
+/* While the process runs: makes sure the module of the sample's pc is
+ * known (read from /proc/PID/maps, its ELF opened), so that the sample
+ * can be unwound after the process is gone. Cheap when it is. Returns the
+ * sample's pc. */
+uint64_t dwarf_unwinder__prepare(struct dwarf_unwinder *u, const uint64_t *regs);
 /* The call chain of one sample into pcs (at most max): regs as the kernel
  * gave them (the mask's bits in order), the stack copy starting at their
  * stack pointer. The first pc is the sampled one, the others return

@@ -276,6 +276,7 @@ static int one_stack_sample(struct sampler *s, const uint8_t *p, size_t left, st
 		if (left < 8ULL * s->reg_count)
 			return 0;
 		sample->regs = (const uint64_t *)(const void *)p; /* records are 8-byte aligned */
+		sample->reg_count = s->reg_count;
 		p += 8ULL * s->reg_count, left -= 8ULL * s->reg_count;
 	}
 	if (left < 8)

@@ -33,6 +33,7 @@ struct cpu_sample {
 	 * registers (the mask's bits in order) and the copy of the stack from
 	 * the stack pointer up; NULL when the sample has none (in the kernel). */
 	const uint64_t *regs;
+	unsigned reg_count;
 	const uint8_t *stack;
 	size_t stack_len;
 };
