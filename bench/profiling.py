@@ -1,7 +1,8 @@
 """Profiling cost: what `asynctrace profile` adds to a CPU-bound program, at
 99 and 999 samples per second, with DWARF call graphs (the default for
-Rust's x86_64 code, which keeps no frame pointers) and with frame pointers;
-and how fast the DWARF unwinder goes (record's own count of the stacks it
+Rust's x86_64 code, which keeps no frame pointers) and with frame pointers,
+next to the peer, `perf record -e cpu-clock -F 999 --call-graph dwarf,8192`
+of the same program; and how fast the DWARF unwinder goes (record's own count of the stacks it
 unwound and the time it took, from its summary line).
 
 cpu_work (debug: its counts are exact; release inlines `work` into the
@@ -16,6 +17,7 @@ truth."""
 
 import json
 import re
+import shutil
 
 from harness import ground_truth, median, must_succeed, spread, timed
 from tables import Section, fmt, pct
@@ -27,6 +29,9 @@ CONFIGS = (
     ("profile -F 99", ["profile", "-F", "99"]),
     ("profile -F 999", ["profile", "-F", "999"]),
     ("profile -F 999 --call-graph fp", ["profile", "-F", "999", "--call-graph", "fp"]),
+    # The peer: perf's own sampling of the same program, DWARF stacks of the same size.
+    ("perf record -F 999 --call-graph dwarf", ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999",
+                                               "--call-graph", "dwarf,8192"]),
 )
 BAR = 1.02  # 999 Hz: the program's time <= 1.02x untraced
 
@@ -42,7 +47,8 @@ def command(bench, series, binary, timings, out):
     argv = [binary] + ARGS + ["--timings", timings]
     if series.sub is None:
         return argv
-    return [bench.at] + series.sub + ["-o", out, "--"] + argv
+    tool = [] if series.sub[0] == "perf" else [bench.at]
+    return tool + series.sub + ["-o", out, "--"] + argv
 
 
 def one_run(bench, series, binary, gt):
@@ -59,7 +65,7 @@ def one_run(bench, series, binary, gt):
     m = re.search(r"stacks unwound with DWARF, ([\d.]+) us each", r.err)
     if m:
         series.unwind_us.append(float(m.group(1)))
-    if series.sub:
+    if series.sub and series.sub[0] != "perf":
         rep = json.loads(timed([bench.at, "report", "--json", out]).out)
         polls = {f["name"]: 0 for f in rep["functions"]}
         for f in rep["functions"]:
@@ -72,7 +78,7 @@ def profile(bench):
     binary = bench.target("rust", "debug", "cpu_work")
     gt = ground_truth(binary, ARGS)
     runs = 3 if bench.quick else max(7, 2 * bench.reps)
-    series = [Series(name, sub) for name, sub in CONFIGS]
+    series = [Series(name, sub) for name, sub in CONFIGS if sub is None or sub[0] != "perf" or shutil.which("perf")]
     for _ in range(runs):
         for s in series:
             one_run(bench, s, binary, gt)
