@@ -35,8 +35,13 @@ static void on_stop_signal(int sig)
 	stop_signal = sig;
 }
 
-static void usage(FILE *out)
+/* profile: record with -F 99 unless given, said first. */
+static void usage(FILE *out, bool profile)
 {
+	if (profile)
+		fprintf(out, "usage: asynctrace profile [-F HZ] [--call-graph fp|dwarf|auto] [record's options]\n"
+			     "                         (-p PID | [--] CMD [ARGS...])\n"
+			     "  record with on-CPU samples (99 Hz unless -F), and context switches where allowed\n\n");
 	fprintf(out,
 		"usage: asynctrace record [options] (-p PID | [--] CMD [ARGS...])\n"
 		"  -o, --output FILE      trace file to write (default " DEFAULT_OUTPUT ")\n"
@@ -184,7 +189,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		case 'C': o->no_cache = 1; break;
 		case 'v': o->verbose = 1; break;
 		case 'q': report_set_quiet(1); break;
-		case 'h': usage(stdout); return 1;
+		case 'h': usage(stdout, o->profile); return 1;
 		default:
 			report_error("record: %s option '%s' (see --help)",
 				     optopt && strchr("oBmfdFpbG", optopt) ? "missing the argument of" : "unknown",
@@ -467,7 +472,7 @@ static int run_record(struct record_run *run)
 
 int record_main(int argc, char **argv, unsigned default_hz)
 {
-	struct record_options options = { .sample_hz = default_hz };
+	struct record_options options = { .sample_hz = default_hz, .profile = default_hz != 0 };
 	struct record_run run = { .o = &options };
 	int rc = parse_options(&options, argc, argv);
 	int status;

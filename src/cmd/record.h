@@ -40,6 +40,7 @@ struct record_options {
 	int drain_at_end;     /* ASYNCTRACE_DRAIN_AT_END set: drain only when the recording ends (tests) */
 	unsigned sample_hz;   /* -F: on-CPU samples per second and CPU; 0 none */
 	int call_graph;       /* --call-graph: enum call_graph */
+	bool profile;         /* run as `asynctrace profile` */
 };
 
 /* One recording's state, shared by the two files. */
