@@ -408,6 +408,7 @@ static int start_sampling(struct record_run *run)
 	if (mode == CALL_GRAPH_AUTO)
 		mode = elf_keeps_frame_pointers(run->path) == 1 ? CALL_GRAPH_FP : CALL_GRAPH_DWARF;
 	report_info("profile: call graphs from %s", mode == CALL_GRAPH_FP ? "frame pointers" : "DWARF CFI");
+	recorder__follow_sampled_threads(rec);
 	return sample_sink__start(&rec->samples, rec->child_pid > 0 ? rec->child_pid : run->o->pid, run->o->sample_hz,
 				  rec->child_pid > 0, mode == CALL_GRAPH_DWARF, run->fns.machine);
 }

@@ -146,6 +146,10 @@ static int on_sample(const struct cpu_sample *raw, void *ctx)
 	struct sample_sink *s = ctx;
 	int kept;
 
+	if (s->on_thread && !u64map_get(&s->threads_seen, (uint64_t)raw->tid + 1) &&
+	    u64map_put(&s->threads_seen, (uint64_t)raw->tid + 1, (void *)1) == 0)
+		s->on_thread(raw->pid, raw->tid, s->thread_ctx);
+
 	if (!s->unwinder || !raw->regs)
 		return add_sample(s, raw);
 	kept = keep_for_later(s, raw);
@@ -235,6 +239,7 @@ void sample_sink__free(struct sample_sink *s)
 	for (size_t i = 0; i < s->pending_count; i++)
 		free(s->pending[i].stack);
 	free(s->pending);
+	u64map_free(&s->threads_seen);
 	dwarf_unwinder__free(s->unwinder);
 	frame_book__free(s->frames);
 	free(s->batch);

@@ -13,6 +13,7 @@
 #include "probe/sampler.h"
 #include "trace/trace.h"
 #include "trace/writer.h"
+#include "util/u64map.h"
 
 struct sample_sink {
 	struct sampler *sampler;     /* NULL: not sampling */
@@ -31,6 +32,11 @@ struct sample_sink {
 	uint64_t *batch_frames;
 	size_t batch_frame_count, batch_frame_capacity;
 	uint64_t lost_written;       /* of sampler__lost, already in a chunk */
+	/* A thread seen first in a sample (it may never poll): told while it
+	 * lives, so that its name can still be read. */
+	void (*on_thread)(uint32_t pid, uint32_t tid, void *ctx);
+	void *thread_ctx;
+	struct u64map threads_seen;  /* tid + 1 -> 1 */
 	uint64_t samples;            /* on CPU */
 	uint64_t switches;           /* voluntary switch-outs */
 	int switch_error;            /* why switches are not recorded, 0 they are */

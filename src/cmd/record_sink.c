@@ -142,6 +142,30 @@ static void name_thread(struct recorder *rec, uint32_t tid, const char *name, si
 	memcpy(thread->name, name, len < sizeof(thread->name) - 1 ? len : sizeof(thread->name) - 1);
 }
 
+/* A thread the samples met first (a worker that never polls, a plain
+ * std::thread): named from /proc while it lives. */
+static void on_sampled_thread(uint32_t pid, uint32_t tid, void *ctx)
+{
+	struct recorder *rec = ctx;
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	if (u64map_get(&rec->thread_index, (uint64_t)tid + 1))
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", pid, tid);
+	f = fopen(path, "re");
+	if (f && fgets(comm, sizeof(comm), f))
+		name_thread(rec, tid, comm, strcspn(comm, "\n"), false);
+	if (f)
+		fclose(f);
+}
+
+void recorder__follow_sampled_threads(struct recorder *rec)
+{
+	rec->samples.on_thread = on_sampled_thread;
+	rec->samples.thread_ctx = rec;
+}
+
 /* Spawn sites are return addresses in the process: keep them, to resolve
  * at the end (with the load bias recorder__locate_target found). */
 static void note_address(struct recorder *rec, const struct trace_event *e)

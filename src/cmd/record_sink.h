@@ -69,6 +69,8 @@ struct agent_session_callbacks recorder__agent_callbacks(struct recorder *rec);
  * uprobe ring buffer; with drain_at_end, only waits). Returns 0 or a
  * negative errno (already reported). */
 int recorder__poll(struct recorder *rec, int timeout_ms);
+/* Names the threads met first in samples (call once sampling started). */
+void recorder__follow_sampled_threads(struct recorder *rec);
 /* Has the target exited? Our own child is reaped and its status kept. */
 bool recorder__target_exited(struct recorder *rec);
 /* Ends the uprobes (drained, then detached): the target runs on untraced
