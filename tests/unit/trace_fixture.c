@@ -17,41 +17,7 @@ char *trace_fixture__temp_path(void)
 	return path;
 }
 
-static int write_events(const char *path, const struct trace_function *fns, size_t fn_count,
-			const struct trace_event *events, size_t count)
-{
-	struct trace_meta meta = { .clock = 1, .pid = 1, .target_path = "/bin/fixture", .capture = "test" };
-	struct trace_trailer trailer = { .end_reason = TRACE_END_TARGET_EXITED, .exit_status = 0 };
-	struct trace_writer *w;
-	int err = trace_writer__open(&w, path);
-
-	if (err)
-		return err;
-	err = trace_writer__write_meta(w, &meta);
-	err = err ? err : trace_writer__write_functions(w, fns, fn_count);
-	for (size_t i = 0; !err && i < count; i++)
-		err = trace_writer__add_event(w, &events[i]);
-	err = err ? err : trace_writer__finish(w, &trailer);
-	trace_writer__free(w);
-	return err;
-}
-
-struct trace_file *trace_fixture__open(const struct trace_function *fns, size_t fn_count,
-				       const struct trace_event *events, size_t count)
-{
-	char *path = trace_fixture__temp_path(), why[256] = "";
-	struct trace_file *t = NULL;
-
-	if (!path)
-		return NULL;
-	if (write_events(path, fns, fn_count, events, count) != 0 ||
-	    trace_file__open(&t, path, why, sizeof(why)) != 0)
-		printf("note: trace fixture: %s\n", why[0] ? why : "cannot write");
-	unlink(path);
-	free(path);
-	return t;
-}
-
+/* Samples to write after the events (trace_fixture__open_profiled). */
 struct sample_set {
 	const struct trace_sample *samples;
 	size_t count, per_chunk;
@@ -61,8 +27,9 @@ struct sample_set {
 	size_t site_count;
 };
 
-static int write_profiled(const char *path, const struct trace_function *fns, size_t fn_count,
-			  const struct trace_event *events, size_t count, const struct sample_set *s)
+/* s NULL: events only. */
+static int write_events(const char *path, const struct trace_function *fns, size_t fn_count,
+			const struct trace_event *events, size_t count, const struct sample_set *s)
 {
 	struct trace_meta meta = { .clock = 1, .pid = 1, .target_path = "/bin/fixture", .capture = "test" };
 	struct trace_trailer trailer = { .end_reason = TRACE_END_TARGET_EXITED, .exit_status = 0 };
@@ -75,12 +42,13 @@ static int write_profiled(const char *path, const struct trace_function *fns, si
 	err = err ? err : trace_writer__write_functions(w, fns, fn_count);
 	for (size_t i = 0; !err && i < count; i++)
 		err = trace_writer__add_event(w, &events[i]);
-	for (size_t i = 0; !err && i < s->count; i += s->per_chunk) {
+	for (size_t i = 0; s && !err && i < s->count; i += s->per_chunk) {
 		size_t n = s->count - i < s->per_chunk ? s->count - i : s->per_chunk;
 
 		err = trace_writer__write_samples(w, &s->samples[i], n, s->frames, s->hz, 0);
 	}
-	err = err ? err : trace_writer__write_frames(w, s->sites, s->site_count);
+	if (s && !err)
+		err = trace_writer__write_frames(w, s->sites, s->site_count);
 	err = err ? err : trace_writer__finish(w, &trailer);
 	trace_writer__free(w);
 	return err;
@@ -115,20 +83,17 @@ static void corrupt_samples(const char *path, int n)
 		fclose(f);
 }
 
-struct trace_file *trace_fixture__open_profiled(const struct trace_function *fns, size_t fn_count,
-						const struct trace_event *events, size_t count,
-						const struct trace_sample *samples, size_t sample_count,
-						const uint64_t *sample_frames, size_t per_chunk, unsigned hz,
-						const struct trace_site *frames, size_t frame_count, int corrupt_chunk)
+/* Written, corrupted when asked, opened, unlinked. */
+static struct trace_file *write_and_open(const struct trace_function *fns, size_t fn_count,
+					 const struct trace_event *events, size_t count, const struct sample_set *s,
+					 int corrupt_chunk)
 {
-	struct sample_set set = { samples, sample_count, per_chunk ? per_chunk : 1, sample_frames, hz, frames,
-				  frame_count };
 	char *path = trace_fixture__temp_path(), why[256] = "";
 	struct trace_file *t = NULL;
 
 	if (!path)
 		return NULL;
-	if (write_profiled(path, fns, fn_count, events, count, &set) != 0) {
+	if (write_events(path, fns, fn_count, events, count, s) != 0) {
 		printf("note: trace fixture: cannot write\n");
 	} else {
 		if (corrupt_chunk > 0)
@@ -139,4 +104,22 @@ struct trace_file *trace_fixture__open_profiled(const struct trace_function *fns
 	unlink(path);
 	free(path);
 	return t;
+}
+
+struct trace_file *trace_fixture__open(const struct trace_function *fns, size_t fn_count,
+				       const struct trace_event *events, size_t count)
+{
+	return write_and_open(fns, fn_count, events, count, NULL, 0);
+}
+
+struct trace_file *trace_fixture__open_profiled(const struct trace_function *fns, size_t fn_count,
+						const struct trace_event *events, size_t count,
+						const struct trace_sample *samples, size_t sample_count,
+						const uint64_t *sample_frames, size_t per_chunk, unsigned hz,
+						const struct trace_site *frames, size_t frame_count, int corrupt_chunk)
+{
+	struct sample_set set = { samples, sample_count, per_chunk ? per_chunk : 1, sample_frames, hz, frames,
+				  frame_count };
+
+	return write_and_open(fns, fn_count, events, count, &set, corrupt_chunk);
 }
