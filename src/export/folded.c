@@ -135,22 +135,14 @@ static int folded_write_poll_time(const struct trace_file *t, const struct expor
 	struct line_set set = { 0 };
 	struct task_model model;
 	struct poll_stacks stacks;
-	int err = poll_stacks__build(&stacks, &model, t, (enum profile_group)group_by, export_filter__keeps_poll_of,
-				     filter);
+	int err = export_poll_stacks__begin(&stacks, &model, t, filter, group_by);
 
 	if (err)
 		return err;
-	if (export_filter__missing_task(filter, &model))
-		err = -ESRCH;
-	if (!err)
-		poll_stacks__each(&stacks, poll_frame, end_line, &set);
-	if (!err)
-		err = set.err;
-	if (!err)
-		err = write_lines(&set, out);
+	poll_stacks__each(&stacks, poll_frame, end_line, &set);
+	err = set.err ? set.err : write_lines(&set, out);
 	free_lines(&set);
-	poll_stacks__free(&stacks);
-	task_model__free(&model);
+	export_poll_stacks__end(&stacks, &model);
 	return err;
 }
 

@@ -100,15 +100,24 @@ static void add_frame(const char *name, enum profile_frame_kind kind, const char
 	t->nodes[t->at].samples += t->weight;
 }
 
-static int build_tree(struct flame_tree *t, const struct profile *p, const struct export_filter *filter,
-		      int group_by)
+/* The root, "all": every sample, or every ns. */
+static int start_tree(struct flame_tree *t)
 {
-	const struct trace_file *trace = p->trace;
-
 	if (ARRAY_RESERVE(t->nodes, t->cap, 1))
 		return -ENOMEM;
 	t->nodes[0] = (struct flame_node){ .name = "all" };
 	t->count = 1;
+	return 0;
+}
+
+static int build_tree(struct flame_tree *t, const struct profile *p, const struct export_filter *filter,
+		      int group_by)
+{
+	const struct trace_file *trace = p->trace;
+	int err = start_tree(t);
+
+	if (err)
+		return err;
 	for (size_t i = 0; i < trace->sample_count && !t->err; i++) {
 		if (!export_profile__keeps(p, filter, i))
 			continue;
@@ -312,26 +321,19 @@ static int svg_write_poll_time(const struct trace_file *t, const struct export_f
 	struct flame_tree tree = { .unit = "ns", .at = UINT32_MAX };
 	struct task_model model;
 	struct poll_stacks stacks;
-	int err = poll_stacks__build(&stacks, &model, t, (enum profile_group)group_by, export_filter__keeps_poll_of,
-				     filter);
+	int err = export_poll_stacks__begin(&stacks, &model, t, filter, group_by);
 
 	if (err)
 		return err;
-	if (export_filter__missing_task(filter, &model))
-		err = -ESRCH;
-	if (!err && ARRAY_RESERVE(tree.nodes, tree.cap, 1))
-		err = -ENOMEM;
+	err = start_tree(&tree);
 	if (!err) {
-		tree.nodes[0] = (struct flame_node){ .name = "all" };
-		tree.count = 1;
 		poll_stacks__each(&stacks, add_poll_frame, end_poll_stack, &tree);
 		err = tree.err;
 	}
 	if (!err)
 		err = write_svg(&tree, t, out, true);
 	free_tree(&tree);
-	poll_stacks__free(&stacks);
-	task_model__free(&model);
+	export_poll_stacks__end(&stacks, &model);
 	return err;
 }
 
