@@ -107,6 +107,24 @@ def record(binary, *args, out=None, extra=()):
     return trace, proc
 
 
+def as_nobody(*cmd):
+    """Runs cmd as user nobody, with no capabilities at all."""
+    need_root()
+    return run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--", *cmd])
+
+
+def nobody_copies(name, *files):
+    """A scratch directory nobody owns with copies of the tracer, its agent
+    and files: where nobody may read them, wherever the build directory is."""
+    outdir = tmpfile(name)
+    os.makedirs(outdir, exist_ok=True)
+    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), *files):
+        shutil.copy2(path, outdir)
+    os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    return outdir
+
+
 def report_json(trace):
     proc = tracer("report", "--json", trace)
     check(proc.returncode == 0, f"report failed: {proc.stderr}")

@@ -576,11 +576,7 @@ def unprivileged_refusals_are_said():
     uprobes): record says how many, in one warning, and the rest is exact."""
     binary = os.path.join(C_TARGETS, "probe_mech")
     truth = ground_truth(binary)
-    outdir = tmpfile("nobody-c")
-    os.makedirs(outdir, exist_ok=True)
-    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), binary):
-        shutil.copy2(path, outdir)
-    os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    outdir = nobody_copies("nobody-c", binary)
     trace = os.path.join(outdir, "c.trace")
     proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "-o", trace, *C_FUNCTIONS, "--",
                      os.path.join(outdir, "probe_mech"))
@@ -784,13 +780,6 @@ def error_not_root():
     check("CAP_BPF" in line, line)
 
 
-def as_nobody(*cmd):
-    """Runs cmd as user nobody, with no capabilities at all."""
-    need_root()
-    return run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "--", *cmd])
-
-
 @test_once
 def inproc_needs_no_privileges():
     """The in-process backend as an ordinary user: exact counts, the
@@ -798,11 +787,7 @@ def inproc_needs_no_privileges():
     args = ("--tasks", "5", "--yields", "4")
     truth = ground_truth(os.path.join(RUST, "tokio_mt"), *args)
     # Copies where nobody may read them, wherever the build directory is.
-    outdir = tmpfile("nobody")
-    os.makedirs(outdir, exist_ok=True)
-    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), os.path.join(RUST, "tokio_mt")):
-        shutil.copy2(path, outdir)
-    os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    outdir = nobody_copies("nobody", os.path.join(RUST, "tokio_mt"))
     binary = os.path.join(outdir, "tokio_mt")
     trace = os.path.join(outdir, "t.trace")
     proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "-o", trace, "--", binary, *args)

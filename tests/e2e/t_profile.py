@@ -13,7 +13,6 @@ import collections
 import json
 import os
 import re
-import pwd
 import shutil
 
 from harness import *  # noqa: F401,F403
@@ -470,17 +469,12 @@ def profile_needs_no_root():
     with open("/proc/sys/kernel/perf_event_paranoid") as f:
         paranoid = int(f.read())
     check(paranoid <= 2, f"kernel.perf_event_paranoid is {paranoid}: user profiling is not allowed here")
-    outdir = tmpfile("profile-nobody")
-    os.makedirs(outdir, exist_ok=True)
-    for path in (TRACER, os.path.join(BUILD, "libasynctrace-agent.so"), BUSY):
-        shutil.copy2(path, outdir)
-    os.chown(outdir, pwd.getpwnam("nobody").pw_uid, -1)
+    outdir = nobody_copies("profile-nobody", BUSY)
     trace = os.path.join(outdir, "p.trace")
     args = ("--tasks", "2", "--spin-ms", "50")
     truth = ground_truth(BUSY, *args)
-    proc = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "--", os.path.join(outdir, "asynctrace"), "profile", "-F", str(HZ), "-o", trace,
-                "--", os.path.join(outdir, "busy_poll"), *args])
+    proc = as_nobody(os.path.join(outdir, "asynctrace"), "profile", "-F", str(HZ), "-o", trace, "--",
+                     os.path.join(outdir, "busy_poll"), *args)
     check_eq(proc.returncode, 0, f"profile as nobody ({proc.stderr.strip()})")
     check_eq(proc.stdout, truth["stdout"], "stdout")
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
