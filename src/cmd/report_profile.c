@@ -115,6 +115,23 @@ void report_profile__print(const struct profile *p, const struct profile_summary
 	}
 }
 
+/* Opens a listed poll's object with what every list says of it. */
+static void json_poll(struct json_writer *w, const struct profile *p, uint32_t func_id, uint32_t task, uint32_t tid,
+		      uint64_t start, uint64_t end)
+{
+	json_writer__object_begin(w);
+	json_writer__key(w, "function");
+	json_writer__string(w, p->trace->functions[func_id].name);
+	json_writer__key(w, "task");
+	json_writer__uint(w, task);
+	json_writer__key(w, "tid");
+	json_writer__uint(w, tid);
+	json_writer__key(w, "poll_start_ns");
+	json_writer__uint(w, start - p->trace->first_ts);
+	json_writer__key(w, "duration_ns");
+	json_writer__uint(w, end - start);
+}
+
 void report_profile__json_blocking(struct json_writer *w, const struct profile *p)
 {
 	char hex[24];
@@ -127,17 +144,7 @@ void report_profile__json_blocking(struct json_writer *w, const struct profile *
 		const struct blocking_poll *b = &p->blocking[i];
 		const struct trace_sample *s = b->stack >= 0 ? &p->trace->samples[b->stack] : NULL;
 
-		json_writer__object_begin(w);
-		json_writer__key(w, "function");
-		json_writer__string(w, p->trace->functions[b->func_id].name);
-		json_writer__key(w, "task");
-		json_writer__uint(w, b->task);
-		json_writer__key(w, "tid");
-		json_writer__uint(w, b->tid);
-		json_writer__key(w, "poll_start_ns");
-		json_writer__uint(w, b->start - p->trace->first_ts);
-		json_writer__key(w, "duration_ns");
-		json_writer__uint(w, b->end - b->start);
+		json_poll(w, p, b->func_id, b->task, b->tid, b->start, b->end);
 		json_writer__key(w, "offcpu_ns");
 		json_writer__uint(w, b->offcpu_ns);
 		json_writer__key(w, "waits");
@@ -160,17 +167,7 @@ void report_profile__json_blocking(struct json_writer *w, const struct profile *
 	for (size_t i = 0; i < p->heavy_count; i++) {
 		const struct heavy_poll *h = &p->heavy[i];
 
-		json_writer__object_begin(w);
-		json_writer__key(w, "function");
-		json_writer__string(w, p->trace->functions[h->func_id].name);
-		json_writer__key(w, "task");
-		json_writer__uint(w, h->task);
-		json_writer__key(w, "tid");
-		json_writer__uint(w, h->tid);
-		json_writer__key(w, "poll_start_ns");
-		json_writer__uint(w, h->start - p->trace->first_ts);
-		json_writer__key(w, "duration_ns");
-		json_writer__uint(w, h->end - h->start);
+		json_poll(w, p, h->func_id, h->task, h->tid, h->start, h->end);
 		json_writer__key(w, "oncpu_ns");
 		json_writer__uint(w, h->oncpu_ns);
 		json_writer__object_end(w);
