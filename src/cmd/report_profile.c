@@ -1,7 +1,6 @@
 /* The profile part of `report` (report_profile.h). */
 #include "cmd/report_profile.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,19 +15,8 @@ static double percent(uint64_t part, uint64_t whole)
 
 static const char *task_name(const struct profile *p, uint32_t id)
 {
-	const struct task *t = p->model && id && id <= p->model->task_count ? &p->model->tasks[id - 1] : NULL;
-
-	return t && t->name_func != NO_FUNCTION ? p->trace->functions[t->name_func].name : "?";
-}
-
-static const char *frame_name(const struct profile *p, uint64_t addr, char *buf, size_t len)
-{
-	const struct trace_site *frame = trace_file__frame(p->trace, addr);
-
-	if (frame && frame->function)
-		return frame->function;
-	snprintf(buf, len, "0x%" PRIx64, addr);
-	return buf;
+	return p->model && id && id <= p->model->task_count ? task_model__task_name(p->model, &p->model->tasks[id - 1])
+							     : "?";
 }
 
 /* The wait's stack, from where it entered the kernel outwards, on one line
@@ -42,7 +30,7 @@ static void print_stack(const struct profile *p, int64_t stack)
 		return;
 	printf("           at");
 	for (uint32_t i = 0; i < s->frame_count && i < 6; i++)
-		printf("%s %s", i ? " <" : "", frame_name(p, p->trace->sample_frames[s->first_frame + i], hex, sizeof(hex)));
+		printf("%s %s", i ? " <" : "", profile__frame_name(p, p->trace->sample_frames[s->first_frame + i], hex, sizeof(hex)));
 	printf("\n");
 }
 
@@ -157,7 +145,7 @@ void report_profile__json_blocking(struct json_writer *w, const struct profile *
 		json_writer__key(w, "stack");
 		json_writer__array_begin(w);
 		for (uint32_t f = 0; s && f < s->frame_count; f++)
-			json_writer__string(w, frame_name(p, p->trace->sample_frames[s->first_frame + f], hex, sizeof(hex)));
+			json_writer__string(w, profile__frame_name(p, p->trace->sample_frames[s->first_frame + f], hex, sizeof(hex)));
 		json_writer__array_end(w);
 		json_writer__object_end(w);
 	}

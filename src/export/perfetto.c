@@ -128,11 +128,9 @@ static int task_descriptor(struct pf_writer *w, const struct task *t)
 {
 	struct buf *b = &w->out.bundle;
 	size_t packet = pf_seq__begin_packet(&w->tasks, &w->out), track;
-	uint32_t func = task_model__name_func(w->model, t);
 	char label[4200];
 
-	snprintf(label, sizeof(label), "task %u: %s", t->id,
-		 func == NO_FUNCTION ? "?" : w->trace->functions[func].name);
+	task_model__short_label(w->model, t, label, sizeof(label));
 	track = pb_begin(b, PF_TRACK_DESCRIPTOR);
 	pb_uint(b, 1, task_uuid(t->id));    /* uuid */
 	pb_string(b, 2, label);             /* name */

@@ -101,7 +101,6 @@ static void write_frames(struct ss_writer *w, struct json_writer *j)
 static void write_thread(struct ss_writer *w, struct json_writer *j, size_t first, size_t end, uint64_t weight)
 {
 	const struct trace_file *t = w->profile->trace;
-	const char *name = trace_file__thread_name(t, t->samples[first].tid);
 	char title[64];
 	uint64_t count = 0;
 
@@ -109,7 +108,7 @@ static void write_thread(struct ss_writer *w, struct json_writer *j, size_t firs
 		count += w->sample_at[i] != 0;
 	if (!count)
 		return;
-	snprintf(title, sizeof(title), "%s/%u", name ? name : "thread", t->samples[first].tid);
+	trace_file__thread_label(t, t->samples[first].tid, title, sizeof(title));
 	json_writer__object_begin(j);
 	json_writer__key(j, "type");
 	json_writer__string(j, "sampled");

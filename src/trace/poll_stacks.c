@@ -146,18 +146,12 @@ static void emit_root(const struct poll_stacks *s, uint32_t root, profile_frame_
 {
 	char name[4300];
 
-	if (root & ROOT_THREAD) {
-		const char *thread = trace_file__thread_name(s->trace, root & ~ROOT_THREAD);
-
-		snprintf(name, sizeof(name), "%s/%u", thread ? thread : "thread", root & ~ROOT_THREAD);
-	} else if (root == ROOT_RUNTIME || root > s->model->task_count) {
+	if (root & ROOT_THREAD)
+		trace_file__thread_label(s->trace, root & ~ROOT_THREAD, name, sizeof(name));
+	else if (root == ROOT_RUNTIME || root > s->model->task_count)
 		snprintf(name, sizeof(name), "[no task]");
-	} else {
-		const struct task *t = &s->model->tasks[root - 1];
-
-		snprintf(name, sizeof(name), "task %u: %s", t->id,
-			 t->name_func == NO_FUNCTION ? "?" : s->trace->functions[t->name_func].name);
-	}
+	else
+		task_model__short_label(s->model, &s->model->tasks[root - 1], name, sizeof(name));
 	emit(name, PROFILE_FRAME_ROOT, NULL, 0, ctx);
 }
 

@@ -356,19 +356,12 @@ static void emit_root(const struct profile *p, const struct trace_sample *s, con
 {
 	char name[4300];
 
-	if (by == PROFILE_BY_THREAD) {
-		const char *thread = trace_file__thread_name(p->trace, s->tid);
-
-		snprintf(name, sizeof(name), "%s/%u", thread ? thread : "thread", s->tid);
-		emit(name, PROFILE_FRAME_ROOT, NULL, 0, ctx);
-	}
+	if (by == PROFILE_BY_THREAD)
+		emit(trace_file__thread_label(p->trace, s->tid, name, sizeof(name)), PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	if (!c->poll_count) {
 		emit("[runtime]", PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	} else if (by != PROFILE_BY_FUNCTION && c->task && p->model && c->task <= p->model->task_count) {
-		const struct task *t = &p->model->tasks[c->task - 1];
-
-		snprintf(name, sizeof(name), "task %u: %s", t->id,
-			 t->name_func == NO_FUNCTION ? "?" : p->trace->functions[t->name_func].name);
+		task_model__short_label(p->model, &p->model->tasks[c->task - 1], name, sizeof(name));
 		emit(name, PROFILE_FRAME_ROOT, NULL, 0, ctx);
 	} else if (by != PROFILE_BY_FUNCTION) {
 		emit("[no task]", PROFILE_FRAME_ROOT, NULL, 0, ctx);
@@ -395,13 +388,19 @@ void profile__stack(const struct profile *p, size_t sample, enum profile_group b
 		const struct trace_site *frame = trace_file__frame(p->trace, frames[i]);
 		char hex[24];
 
-		if (frame && frame->function) {
-			emit(frame->function, PROFILE_FRAME_NATIVE, frame->file, frame->line, ctx);
-		} else {
-			snprintf(hex, sizeof(hex), "0x%" PRIx64, frames[i]);
-			emit(hex, PROFILE_FRAME_NATIVE, NULL, 0, ctx);
-		}
+		emit(profile__frame_name(p, frames[i], hex, sizeof(hex)), PROFILE_FRAME_NATIVE,
+		     frame ? frame->file : NULL, frame ? frame->line : 0, ctx);
 	}
+}
+
+const char *profile__frame_name(const struct profile *p, uint64_t addr, char *buf, size_t len)
+{
+	const struct trace_site *frame = trace_file__frame(p->trace, addr);
+
+	if (frame && frame->function)
+		return frame->function;
+	snprintf(buf, len, "0x%" PRIx64, addr);
+	return buf;
 }
 
 void profile__syscall_name(const struct profile *p, int64_t stack, char *buf, size_t len)

@@ -126,6 +126,9 @@ uint32_t profile__frames_below(const struct profile *p, size_t sample);
  * clock_nanosleep, futex, epoll_wait), written into buf. */
 void profile__syscall_name(const struct profile *p, int64_t stack, char *buf, size_t len);
 
+/* A sampled address's function (the trace's FRAMES), else "0xADDR" in buf. */
+const char *profile__frame_name(const struct profile *p, uint64_t addr, char *buf, size_t len);
+
 /* Samples per task and per innermost future, most first. */
 struct profile_count {
 	uint32_t id;       /* task id, or function id */

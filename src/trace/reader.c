@@ -421,6 +421,14 @@ const struct trace_site *trace_file__site(const struct trace_file *t, uint64_t a
 	return NULL;
 }
 
+const char *trace_file__thread_label(const struct trace_file *t, uint32_t tid, char *buf, size_t len)
+{
+	const char *name = trace_file__thread_name(t, tid);
+
+	snprintf(buf, len, "%s/%u", name ? name : "thread", tid);
+	return buf;
+}
+
 const char *trace_file__thread_name(const struct trace_file *t, uint32_t tid)
 {
 	for (size_t i = 0; i < t->thread_count; i++)

@@ -78,6 +78,9 @@ const struct trace_site *trace_file__site(const struct trace_file *trace, uint64
 /* The resolved frame of a sampled address, or NULL. */
 const struct trace_site *trace_file__frame(const struct trace_file *trace, uint64_t addr);
 
+/* "NAME/TID" ("thread/TID" for a thread without a name) into buf. */
+const char *trace_file__thread_label(const struct trace_file *trace, uint32_t tid, char *buf, size_t len);
+
 /* The thread's name, or NULL when the trace has none for it. */
 const char *trace_file__thread_name(const struct trace_file *trace, uint32_t tid);
 

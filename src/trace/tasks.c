@@ -506,6 +506,18 @@ bool task_model__on_task_track(const struct task_model *m, const struct poll *p)
 	return context != CONTEXT_TASK && context != CONTEXT_FUNCTION && !p->forwarding;
 }
 
+const char *task_model__task_name(const struct task_model *m, const struct task *t)
+{
+	uint32_t func = task_model__name_func(m, t);
+
+	return func == NO_FUNCTION ? "?" : m->trace->functions[func].name;
+}
+
+void task_model__short_label(const struct task_model *m, const struct task *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "task %u: %s", t->id, task_model__task_name(m, t));
+}
+
 void task_model__label(const struct task_model *m, const struct task *t, char *buf, size_t len)
 {
 	snprintf(buf, len, "task %u: %s (%s)", t->id,

@@ -279,6 +279,12 @@ bool task_model__on_task_track(const struct task_model *model, const struct poll
  * name_func); during the pass, from the polls seen so far (a task's first
  * poll already names it). */
 uint32_t task_model__name_func(const struct task_model *model, const struct task *t);
+/* The name of the function a task is named after (task_model__name_func),
+ * or "?". */
+const char *task_model__task_name(const struct task_model *model, const struct task *t);
+/* "task N: future": a task's name without its state (profiles, and tracks
+ * declared before the task ends). */
+void task_model__short_label(const struct task_model *model, const struct task *t, char *buf, size_t len);
 /* "task N: future (state)", the name of a task's track. */
 void task_model__label(const struct task_model *model, const struct task *t, char *buf, size_t len);
 /* The task a poll belonged to (by its task pointer, or outside tasks its
