@@ -13,7 +13,7 @@ CFLAGS   ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -Isrc -I$(BUILD)
 # capstone is linked statically: its 6 MB of relocations cost every record
 # several milliseconds of dynamic loading.
-LDLIBS   := -lbpf -lelf -ldw -lz -ldeflate -Wl,-Bstatic -lcapstone -Wl,-Bdynamic -liberty -lzstd -lpthread -lprotobuf-c
+LDLIBS   := -lbpf -lelf -ldw -lz -ldeflate -Wl,-Bstatic -lcapstone -Wl,-Bdynamic -liberty -lzstd -lpthread -lprotobuf-c -ljson-c
 PROTOC_C ?= protoc-c
 
 BPF_SRCS := $(wildcard src/bpf/*.bpf.c)

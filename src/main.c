@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "report", cmd_report, "summarise a trace: polls, durations, threads, tasks" },
 	{ "tree", cmd_tree, "each task's async call tree: who polled whom, waits, cancellations" },
 	{ "export", cmd_export, "convert a trace for other tools (Chrome/Perfetto timeline)" },
+	{ "import", cmd_import, "read other tools' recordings: zCore logs, uftrace data, CAT JSON" },
 };
 
 static void usage(FILE *out)

@@ -9,6 +9,7 @@ int cmd_profile(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_tree(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 struct trace_file;
 /* Opens a trace, or reports why not as "<command>: <reason>". */

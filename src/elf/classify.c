@@ -304,3 +304,34 @@ const char *runtime_kind__name(enum runtime_kind runtime)
 	}
 	return NULL;
 }
+
+void classify_by_name(const char *demangled, uint8_t *context, uint8_t *body)
+{
+	*context = CONTEXT_FUNCTION;
+	*body = BODY_UNKNOWN;
+	switch (classify_name(demangled)) {
+	case NAME_TASK:
+		*context = CONTEXT_TASK;
+		*body = BODY_RUNTIME;
+		break;
+	case NAME_GENFUTURE:
+		*context = CONTEXT_COMPILER;
+		*body = BODY_ASYNC_FN;
+		break;
+	case NAME_POLL_IMPL:
+		*context = CONTEXT_USER;
+		*body = BODY_POLL_IMPL;
+		break;
+	case NAME_CLOSURE:
+		if (closure_kind_from_name(demangled) == CLOSURE_ASYNC_BLOCK) {
+			*context = CONTEXT_ANONYMOUS;
+			*body = BODY_ASYNC_BLOCK;
+		} else {
+			*context = CONTEXT_COMPILER;
+			*body = BODY_ASYNC_FN;
+		}
+		break;
+	default:
+		break;
+	}
+}

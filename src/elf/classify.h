@@ -45,4 +45,9 @@ enum closure_kind closure_kind_from_dwarf_name(const char *dw_name);
  * plain fn looks the same and is misclassified). */
 enum closure_kind closure_kind_from_name(const char *demangled);
 
+/* From the name alone (no code, no DWARF: a symbol file, an imported
+ * log): its context class and body kind; any function that is no poll
+ * function is CONTEXT_FUNCTION, BODY_UNKNOWN. */
+void classify_by_name(const char *demangled, uint8_t *context, uint8_t *body);
+
 #endif

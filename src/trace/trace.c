@@ -63,6 +63,7 @@ const char *trace_end_reason__name(uint32_t reason)
 	case TRACE_END_TARGET_EXITED: return "target exited";
 	case TRACE_END_SIGNAL: return "interrupted";
 	case TRACE_END_DURATION: return "duration elapsed";
+	case TRACE_END_IMPORTED: return "imported";
 	case 0: return "cut short (no trailer)";
 	default: return "unknown";
 	}

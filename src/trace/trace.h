@@ -44,6 +44,7 @@ enum trace_end_reason {
 	TRACE_END_TARGET_EXITED = 1,
 	TRACE_END_SIGNAL = 2,    /* SIGINT / SIGTERM to the tracer */
 	TRACE_END_DURATION = 3,  /* --duration elapsed */
+	TRACE_END_IMPORTED = 4,  /* made by `import` from another tool's recording */
 };
 
 struct trace_meta {
