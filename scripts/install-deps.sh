@@ -13,7 +13,7 @@ libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libdeflate-dev libzstd-dev
 libcapstone-dev libiberty-dev
 protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 python3 jq libcap2-bin bpftrace uftrace linux-perf time chromium
-libjson-c-dev gcc-riscv64-linux-gnu qemu-user
+libjson-c-dev gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu qemu-user
 librust-tokio-dev librust-async-std-dev librust-futures-dev
 librust-async-executor-dev librust-async-task-dev
 librust-libc-dev librust-hyper-dev

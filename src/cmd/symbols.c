@@ -1,5 +1,7 @@
 /* asynctrace symbols BINARY: list the poll functions `record` would probe,
- * as a table, as JSON, or as the kernel tracer's symbol file. */
+ * as a table, as JSON, or as the kernel tracer's symbol file. BINARY may
+ * also be a text symbol table (`nm -C -n` of a kernel): its names alone
+ * classify it. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -11,9 +13,13 @@
 #include <elf.h>
 
 #include "cmd/cmd.h"
+#include "elf/classify.h"
+#include "elf/demangle.h"
 #include "elf/pollfn.h"
+#include "import/import.h"
 #include "probe/agent_plan.h"
 #include "probe/plan.h"
+#include "util/array.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -31,6 +37,8 @@ static const char symbols_usage[] =
 	"\n"
 	"List the functions that poll futures in BINARY (an ELF file): runtime task\n"
 	"polls, async fn and async block bodies, and hand-written Future::poll impls.\n"
+	"BINARY may also be a symbol table as text (`nm -n`, `nm -C -n`, or `0xADDR NAME`\n"
+	"lines): then the names alone say what a function is (every closure is listed).\n"
 	"\n"
 	"  -a, --all          also list what record probes besides them: the runtimes'\n"
 	"                     wake, spawn and task allocation functions, and the drop\n"
@@ -347,10 +355,108 @@ static int print_json(const struct poll_fn_list *list, const char *binary)
 	return err;
 }
 
+/* A text symbol table read into a poll_fn_list: what the names say. */
+struct text_table {
+	struct poll_fn_list *list;
+	size_t cap;
+	const regex_t *match;
+	uint64_t symbols; /* lines read as symbols, poll functions or not */
+};
+
+static int text_table__append(struct text_table *t, const struct import_symbol *sym, char *demangled,
+			      uint8_t context, uint8_t body)
+{
+	struct poll_fn *fn;
+
+	if (ARRAY_RESERVE(t->list->fns, t->cap, t->list->count + 1))
+		return -ENOMEM;
+	fn = &t->list->fns[t->list->count];
+	memset(fn, 0, sizeof(*fn));
+	fn->addr = sym->addr;
+	fn->context = context;
+	fn->body = body;
+	fn->role = ROLE_POLL;
+	if (context == CONTEXT_TASK)
+		fn->runtime = runtime_kind_from_name(task_runtime_of(demangled));
+	fn->demangled = demangled;
+	if (!(fn->mangled = strdup(sym->name)))
+		return -ENOMEM;
+	t->list->count++;
+	return 0;
+}
+
+static int text_table__add(const struct import_symbol *sym, void *ctx)
+{
+	struct text_table *t = ctx;
+	uint8_t context, body;
+	char *demangled;
+	int err;
+
+	t->symbols++;
+	/* nm's code symbols only: no data, no absolute symbols */
+	if (sym->type && !strchr("tTwW", sym->type))
+		return 0;
+	if (!(demangled = demangle_symbol(sym->name)))
+		return -ENOMEM;
+	classify_by_name(demangled, &context, &body);
+	if (context == CONTEXT_FUNCTION || (t->match && regexec(t->match, demangled, 0, NULL, 0) != 0)) {
+		t->list->filtered_out += context != CONTEXT_FUNCTION;
+		free(demangled);
+		return 0;
+	}
+	/* on failure the list does not own it (count did not grow) */
+	if ((err = text_table__append(t, sym, demangled, context, body)) < 0)
+		free(demangled);
+	return err;
+}
+
+static int cmp_poll_fn_addr(const void *a, const void *b)
+{
+	const struct poll_fn *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Sorted by address, one function per address (the first listed). */
+static void unique_by_address(struct poll_fn_list *list)
+{
+	size_t o = 0;
+
+	qsort(list->fns, list->count, sizeof(*list->fns), cmp_poll_fn_addr);
+	for (size_t i = 0; i < list->count; i++) {
+		if (o && list->fns[o - 1].addr == list->fns[i].addr) {
+			free(list->fns[i].mangled);
+			free(list->fns[i].demangled);
+			continue;
+		}
+		list->fns[o++] = list->fns[i];
+	}
+	list->count = o;
+}
+
+/* -ENOEXEC when no line of the file is a symbol: neither ELF nor table. */
+static int load_text_table(struct poll_fn_list *list, const char *path, const regex_t *match)
+{
+	struct import_unknown unknown = { 0 };
+	struct text_table t = { .list = list, .match = match };
+	int err;
+
+	memset(list, 0, sizeof(*list));
+	err = import_read_symbol_file(path, text_table__add, &t, &unknown);
+	if (!err && t.symbols == 0)
+		err = -ENOEXEC;
+	if (err < 0) {
+		poll_fn_list__free(list);
+		return err;
+	}
+	unique_by_address(list);
+	return 0;
+}
+
 static int report_load_error(const char *binary, int err)
 {
 	if (err == -ENOEXEC)
-		report_error("symbols: %s: not an ELF file", binary);
+		report_error("symbols: %s: not an ELF file", binary); /* nor a symbol table */
 	else if (err == -ENOMEM)
 		report_error("symbols: %s: out of memory", binary);
 	else
@@ -373,7 +479,12 @@ static int run_symbols(const struct symbols_opts *o, const regex_t *match)
 {
 	struct poll_fn_list list;
 	int err = poll_fn_list__load(&list, o->binary, match);
+	bool text = false;
 
+	if (err == -ENOEXEC) {
+		text = true;
+		err = load_text_table(&list, o->binary, match);
+	}
 	if (err < 0)
 		return report_load_error(o->binary, err);
 	if (list.count == 0) {
@@ -381,11 +492,20 @@ static int run_symbols(const struct symbols_opts *o, const regex_t *match)
 		poll_fn_list__free(&list);
 		return err;
 	}
+	if (o->all && text) {
+		report_error("symbols: %s: --all needs an ELF file (a symbol table has no code to find hooks in)",
+			     o->binary);
+		poll_fn_list__free(&list);
+		return 1;
+	}
 	if (o->all && (err = poll_fn_list__add_hooks(&list, o->binary)) < 0) {
 		poll_fn_list__free(&list);
 		return report_load_error(o->binary, err);
 	}
-	if (!list.has_dwarf)
+	if (text)
+		report_warning("%s is a symbol table: classification uses names only (every closure is listed)",
+			       o->binary);
+	else if (!list.has_dwarf)
 		report_warning("%s has no DWARF: classification uses symbol heuristics%s",
 			       o->binary,
 			       list.code_scanned ? "" : " (cannot tell async bodies from closures "
