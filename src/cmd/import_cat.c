@@ -1,0 +1,12 @@
+/* asynctrace import cat (placeholder until its reader lands). */
+#include "cmd/cmd.h"
+#include "cmd/import.h"
+#include "util/error.h"
+
+int cmd_import_cat(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	report_error("import cat: not built yet");
+	return 1;
+}
