@@ -46,7 +46,7 @@ int cmd_import(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
-static void say_unknown(const char *format, const struct import_unknown *u, const char *input)
+void import_say_unknown(const char *format, const struct import_unknown *u, const char *input)
 {
 	char lines[128] = "";
 	size_t kept = u->count < IMPORT_UNKNOWN_KEPT ? u->count : IMPORT_UNKNOWN_KEPT;
@@ -66,7 +66,7 @@ int import_finish(const char *format, struct import_builder *b, const char *out,
 	struct import_stats st;
 	int err;
 
-	say_unknown(format, unknown, input);
+	import_say_unknown(format, unknown, input);
 	err = import_builder__write(b, out, &st);
 	if (err == -ENODATA) {
 		report_error("import %s: %s: no probe records found", format, input);
@@ -82,6 +82,9 @@ int import_finish(const char *format, struct import_builder *b, const char *out,
 	report_info("import %s: %" PRIu64 " polls paired on their thread, %" PRIu64 " across threads, %" PRIu64
 		    " left open; %" PRIu64 " exits without an entry, %" PRIu64 " doubled exits dropped",
 		    format, st.pairs, st.cross_thread, st.left_open, st.orphan_exits, st.doubled_exits);
+	if (st.late_exits)
+		report_info("import %s: %" PRIu64 " exits came after their caller's exit, which ended those polls",
+			    format, st.late_exits);
 	if (st.depth_mismatches)
 		report_warning("import %s: %" PRIu64 " polls paired with different entry and exit depths", format,
 			       st.depth_mismatches);

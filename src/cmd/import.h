@@ -16,4 +16,8 @@ int cmd_import_cat(int argc, char **argv);
 int import_finish(const char *format, struct import_builder *b, const char *out,
 		  const struct import_unknown *unknown, const char *input);
 
+/* "import zcore: LOG: 3 lines not understood and skipped (lines 7, 9, 12)",
+ * when there are any. */
+void import_say_unknown(const char *format, const struct import_unknown *unknown, const char *input);
+
 #endif

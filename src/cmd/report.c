@@ -145,8 +145,11 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 	       trace_end_reason__name(t->trailer.end_reason));
 	if (!t->cut_short)
 		print_exit_status(t->trailer.exit_status);
-	printf("\nPolls:    %llu (%llu unwound by panics, %llu unfinished)\n",
-	       (unsigned long long)st->polls, (unsigned long long)st->unwound,
+	/* In an import, an unwound poll is one whose caller's exit ended it
+	 * (a log missing its exit), not a panic. */
+	printf("\nPolls:    %llu (%llu %s, %llu unfinished)\n", (unsigned long long)st->polls,
+	       (unsigned long long)st->unwound,
+	       t->trailer.end_reason == TRACE_END_IMPORTED ? "ended with their caller" : "unwound by panics",
 	       (unsigned long long)st->unfinished);
 	if (t->trailer.lost)
 		printf("WARNING:  %llu events were lost while recording: counts below are too low\n",

@@ -55,6 +55,8 @@ struct thread {
 	uint32_t *open;    /* indices of entries not yet exited, innermost last */
 	size_t open_count, open_cap;
 	uint32_t last_exit; /* the latest exit matched here, NO_PAIR after an entry */
+	uint32_t *ended;    /* entries their caller's exit ended (allow_late_exits) */
+	size_t ended_count, ended_cap;
 };
 
 struct import_builder {
@@ -92,8 +94,10 @@ void import_builder__free(struct import_builder *b)
 		free(b->symbols[i].name);
 	for (size_t i = 0; i < b->function_count; i++)
 		free(b->functions[i].name);
-	for (size_t i = 0; i < b->thread_count; i++)
+	for (size_t i = 0; i < b->thread_count; i++) {
 		free(b->threads[i].open);
+		free(b->threads[i].ended);
+	}
 	free(b->symbols);
 	free(b->functions);
 	free(b->records);
@@ -103,9 +107,43 @@ void import_builder__free(struct import_builder *b)
 	free(b);
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (s[0] >= 0xc0 && s[0] < 0xc2)
+		return 0; /* overlong */
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* Names come from other people's files: what is not printable UTF-8
+ * (control bytes, broken sequences) becomes '?', so that reports and JSON
+ * exports stay readable. In place. */
+static char *printable_name(char *name)
+{
+	unsigned char *s = (unsigned char *)name;
+
+	if (!name)
+		return NULL;
+	while (*s) {
+		size_t n = utf8_sequence(s);
+
+		if (!n || *s < 0x20 || *s == 0x7f) {
+			*s++ = '?';
+			continue;
+		}
+		s += n;
+	}
+	return name;
+}
+
 int import_builder__add_symbol(struct import_builder *b, uint64_t addr, const char *name)
 {
-	char *copy = rust_is_mangled(name) ? demangle_symbol(name) : strdup(name);
+	char *copy = printable_name(rust_is_mangled(name) ? demangle_symbol(name) : strdup(name));
 
 	if (!copy || ARRAY_RESERVE(b->symbols, b->symbol_cap, b->symbol_count + 1)) {
 		free(copy);
@@ -177,7 +215,7 @@ static int function_id(struct import_builder *b, const struct import_record *r, 
 	}
 	if (ARRAY_RESERVE(b->functions, b->function_cap, b->function_count + 1))
 		return -ENOMEM;
-	b->functions[b->function_count].name = strdup(name);
+	b->functions[b->function_count].name = printable_name(strdup(name));
 	b->functions[b->function_count].addr = r->kind == TRACE_EVENT_ENTRY || !by_name ? r->addr : 0;
 	if (!b->functions[b->function_count].name)
 		return -ENOMEM;
@@ -215,6 +253,7 @@ int import_builder__name_thread(struct import_builder *b, uint32_t tid, const ch
 	if (!t)
 		return -ENOMEM;
 	snprintf(t->name, sizeof(t->name), "%s", name);
+	printable_name(t->name); /* (a cut multi-byte sequence too) */
 	return 0;
 }
 
@@ -286,7 +325,28 @@ static void pair_up(struct import_builder *b, struct thread *t, long pos, uint32
 	/* Entries above it never exited: the poll builder closes them as
 	 * unwound at this exit. */
 	b->stats.left_open += t->open_count - 1 - (size_t)pos;
+	if (b->opts.allow_late_exits)
+		for (size_t i = (size_t)pos + 1; i < t->open_count; i++)
+			if (!ARRAY_RESERVE(t->ended, t->ended_cap, t->ended_count + 1))
+				t->ended[t->ended_count++] = t->open[i];
 	t->open_count = (size_t)pos;
+}
+
+/* A late exit: the latest entry of its function that its caller's exit
+ * ended. Consumed (the poll already ended), so it is no orphan. */
+static bool take_late_exit(struct import_builder *b, struct thread *t, struct record *exit)
+{
+	for (size_t i = t->ended_count; i-- > 0;) {
+		if (b->records[t->ended[i]].func != exit->func)
+			continue;
+		memmove(&t->ended[i], &t->ended[i + 1], (t->ended_count - i - 1) * sizeof(*t->ended));
+		t->ended_count--;
+		exit->dropped = 1;
+		b->stats.late_exits++;
+		b->stats.left_open--;
+		return true;
+	}
+	return false;
 }
 
 /* An exit with no open entry on its own thread: one left on another
@@ -325,6 +385,10 @@ static int match_exit(struct import_builder *b, uint32_t index)
 	    b->records[t->last_exit].func == exit->func && b->records[t->last_exit].depth == exit->depth) {
 		exit->dropped = 1;
 		b->stats.doubled_exits++;
+		return 0;
+	}
+	if (b->opts.allow_late_exits && take_late_exit(b, t, exit)) {
+		t->last_exit = index;
 		return 0;
 	}
 	if ((other = find_elsewhere(b, exit, &pos))) {

@@ -25,7 +25,7 @@ struct import_record {
 };
 
 struct import_options {
-	const char *capture;      /* "import-zcore-ebpf", ... (the trace's capture field) */
+	const char *capture;      /* "import-zcore", "import-zcore-gdb", ... (the trace's capture field) */
 	const char *source;       /* the input's path(s), as the trace's command */
 	uint16_t machine;         /* e_machine of the traced code (EM_RISCV, EM_X86_64), 0 unknown */
 	uint32_t clock;           /* clockid the timestamps are on */
@@ -35,6 +35,10 @@ struct import_options {
 	/* An exit just like the exit before it on its thread (same function,
 	 * same depth, no entry between) is a doubled record and dropped. */
 	bool drop_doubled_exits;
+	/* An exit may come after its caller's (GDB's finish breakpoint fires
+	 * late): the caller's exit ends the poll, and its own late exit is
+	 * consumed instead of being an orphan. */
+	bool allow_late_exits;
 };
 
 struct import_stats {
@@ -45,6 +49,7 @@ struct import_stats {
 	uint64_t depth_mismatches; /* matched with different depths */
 	uint64_t orphan_exits;     /* no entry to match: dropped */
 	uint64_t doubled_exits;    /* dropped as doubled */
+	uint64_t late_exits;       /* came after their caller's exit, which ended the poll */
 	uint64_t left_open;        /* entries never exited (log cut, or left by a switch) */
 	uint64_t unnamed;          /* addresses no symbol names (named 0x...) */
 	uint64_t functions, threads;

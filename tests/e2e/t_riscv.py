@@ -19,7 +19,7 @@ from harness import *  # noqa: F401,F403
 REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 RISCV_MK = os.path.join(REPO, "tests", "targets", "riscv", "riscv.mk")
 BUILT = os.path.join(BUILD, "targets", "riscv", "kernel_exec")
-ZCORE = "/work/shared/data/zcore-real"
+ZCORE = os.path.join(REPO, "..", "shared", "data", "zcore-real")
 KERNEL_SYM = os.path.join(ZCORE, "zcore-sym-246476bf", "kernel.sym")
 CC, QEMU, NM = "riscv64-linux-gnu-gcc", "qemu-riscv64", "riscv64-linux-gnu-nm"
 # Kinds kernel_exec's ground truth gives its functions; "function" is no poll function.
@@ -217,7 +217,7 @@ def fixture_sym_file():
     return sym
 
 
-# Not registered yet: `import zcore` is not built (issue 17); add @test_once back when it lands.
+@test_once
 def riscv_import_zcore_poll_counts():
     """The fixture's log through `import zcore` and `report --json`: each
     poll function's polls equal the calls the program's structure makes;
@@ -240,7 +240,7 @@ def riscv_import_zcore_poll_counts():
     check(not extra, f"functions the program does not have: {sorted(extra)}")
 
 
-# Not registered yet, as above.
+@test_once
 def riscv_import_zcore_million_lines_speed():
     """Time to import a log of >= 1,000,000 probe lines (printed; no
     timing assertion), and the task poll's count in it."""
