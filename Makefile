@@ -131,7 +131,7 @@ targets:
 	@$(MAKE) --no-print-directory -C tests/targets BUILD=$(abspath $(BUILD))/targets
 
 unit: $(UNIT_BIN)
-	$(UNIT_BIN)
+	ASYNCTRACE_BUILD=$(abspath $(BUILD)) $(UNIT_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all targets

@@ -11,6 +11,7 @@
 #include "export/filter.h"
 #include "trace/profile.h"
 #include "util/error.h"
+#include "util/private_file.h"
 
 struct export_options {
 	const char *path;
@@ -245,8 +246,8 @@ static int export_trace(struct export_options *o, struct trace_file *trace)
 	}
 	if (!filter)
 		warn_if_too_big(o->format, trace);
-	if (o->output && !(out = fopen(o->output, "w"))) {
-		report_error("export: cannot create %s: %s", o->output, strerror(errno));
+	if (o->output && !(out = private_file__fopen(o->output))) {
+		report_error("export: cannot create %s: %s", o->output, private_file__strerror(-errno));
 		return 1;
 	}
 	if (o->poll_time)

@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "cmd/import.h"
 #include "util/error.h"
+#include "util/private_file.h"
 
 struct import_format {
 	const char *name;
@@ -73,7 +74,7 @@ int import_finish(const char *format, struct import_builder *b, const char *out,
 		return 1;
 	}
 	if (err) {
-		report_error("import %s: cannot write %s: %s", format, out, strerror(-err));
+		report_error("import %s: cannot write %s: %s", format, out, private_file__strerror(err));
 		return 1;
 	}
 	report_info("import %s: %" PRIu64 " records (%" PRIu64 " entries, %" PRIu64 " exits), %" PRIu64

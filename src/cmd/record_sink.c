@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/private_file.h"
 #include "util/array.h"
 
 int recorder__open_output(struct recorder *rec, const char *path)
@@ -19,7 +20,7 @@ int recorder__open_output(struct recorder *rec, const char *path)
 	int err = trace_writer__open(&rec->writer, path);
 
 	if (err)
-		report_error("record: cannot create %s: %s", path, strerror(-err));
+		report_error("record: cannot create %s: %s", path, private_file__strerror(err));
 	rec->output = path;
 	return err;
 }

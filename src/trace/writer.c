@@ -10,6 +10,7 @@
 #include "trace/codec.h"
 #include "trace/format.h"
 #include "util/buf.h"
+#include "util/private_file.h"
 #include "util/u64map.h"
 
 /* A stream's chunk is written when it holds this much: large writes, a
@@ -68,7 +69,7 @@ int trace_writer__open(struct trace_writer **out, const char *path)
 		trace_writer__free(w);
 		return -ENOMEM;
 	}
-	w->file = fopen(path, "wbe"); /* not inherited by the target */
+	w->file = private_file__fopen(path); /* 0600, no symlinks; close-on-exec: not inherited by the target */
 	if (!w->file) {
 		err = -errno;
 		trace_writer__free(w);

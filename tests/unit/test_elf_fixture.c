@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <gelf.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -60,7 +61,7 @@ int elf_fixture__init(struct elf_fixture *fx)
 	}
 	snprintf(fx->dir, sizeof(fx->dir), "%s/asynctrace-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(fx->dir)) {
-		perror("mkdtemp");
+		unit_fail("mkdtemp %s: %s: ELF fixture checks cannot run\n", fx->dir, strerror(errno));
 		fx->dir[0] = '\0';
 		return -1;
 	}

@@ -9,7 +9,7 @@
 #include "test_elf_fixture.h"
 #include "unit.h"
 
-#define TOKIO_MT "build/targets/rust/debug/tokio_mt"
+#define TOKIO_MT unit_build_path("targets/rust/debug/tokio_mt")
 
 static const struct poll_fn *by_name(const struct poll_fn_list *l, const char *name)
 {
@@ -100,7 +100,7 @@ UNIT_TEST(elf_rust_tokio_mt)
 	CHECK(with.has_dwarf && with.machine == EM_X86_64 && with.build_id_len == 20);
 	check_tokio_mt(unit_failures_, &with);
 	if (elf_fixture__init(&fx) == 0) {
-		char *objcopy[] = { "objcopy", "--strip-debug", TOKIO_MT, stripped, NULL };
+		char *objcopy[] = { "objcopy", "--strip-debug", (char *)TOKIO_MT, stripped, NULL };
 
 		snprintf(stripped, sizeof(stripped), "%s/tokio_mt.nodebug", fx.dir);
 		if (elf_fixture__run(objcopy) != 0) {

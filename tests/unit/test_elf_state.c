@@ -70,8 +70,8 @@ static void check_awaits(int *unit_failures_, const struct poll_fn_list *l, cons
 
 UNIT_TEST(elf_state_layout_tokio_mt)
 {
-	const char *debug = "build/targets/rust/debug/tokio_mt";
-	const char *release = "build/targets/rust/release/tokio_mt";
+	const char *debug = unit_build_path("targets/rust/debug/tokio_mt");
+	const char *release = unit_build_path("targets/rust/release/tokio_mt");
 	struct poll_fn_list l;
 
 	if (access(debug, R_OK) != 0 || access(SOURCE, R_OK) != 0) {

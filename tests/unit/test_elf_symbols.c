@@ -176,7 +176,7 @@ static bool json_stack_args_is(const char *out, const char *name, const char *wa
 
 UNIT_TEST(symbols_json_stack_args)
 {
-	static const char tokio_mt[] = "build/targets/rust/debug/tokio_mt";
+	const char *tokio_mt = unit_build_path("targets/rust/debug/tokio_mt");
 	struct elf_fixture fx;
 	struct run r;
 

@@ -8,7 +8,7 @@
 #include "test_elf_fixture.h"
 #include "unit.h"
 
-#define TARGET(mode, name) "build/targets/rust/" mode "/" name
+#define TARGET(mode, name) unit_build_path("targets/rust/" mode "/" name)
 
 UNIT_TEST(hooks_find_by_demangled_name)
 {

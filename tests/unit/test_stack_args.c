@@ -9,7 +9,7 @@
 #include "test_elf_fixture.h"
 #include "unit.h"
 
-#define TARGET(profile, name) "build/targets/rust/" profile "/" name
+#define TARGET(profile, name) unit_build_path("targets/rust/" profile "/" name)
 
 static const struct poll_fn *find(const struct poll_fn_list *l, const char *name, uint8_t role)
 {

@@ -18,6 +18,13 @@ void unit_register(struct unit_test *test);
  * failure when ASYNCTRACE_STRICT is set (make test sets it: CI must run
  * every check). */
 void unit_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A failure found outside a test's body (in a fixture's set-up): the test
+ * running fails, whatever its own checks say. */
+void unit_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A path in the build directory the tests run against: $ASYNCTRACE_BUILD
+ * (tests/run.sh and `make unit` set it), else build/. The string lives
+ * until the run ends. */
+const char *unit_build_path(const char *relative);
 
 #define UNIT_TEST(fn)                                                      \
 	static void fn(int *unit_failures_);                               \
