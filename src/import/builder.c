@@ -169,6 +169,8 @@ static const char *symbol_at(struct import_builder *b, uint64_t addr)
 {
 	size_t lo = 0, hi = b->symbol_count;
 
+	if (!b->symbol_count)
+		return NULL;
 	if (!b->symbols_sorted) {
 		qsort(b->symbols, b->symbol_count, sizeof(*b->symbols), by_addr_then_order);
 		b->symbols_sorted = 1;
