@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,6 +222,22 @@ static char *process_executable(pid_t pid)
 	return strdup(target);
 }
 
+/* -p of a process we may not trace: whose it is, and what would do. */
+static void say_not_permitted(pid_t pid)
+{
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) == 0 && st.st_uid != getuid())
+		report_error("record: process %d belongs to another user (uid %u): tracing it needs root, or "
+			     "CAP_SYS_PTRACE, CAP_BPF and CAP_PERFMON (sudo setcap "
+			     "cap_sys_ptrace,cap_bpf,cap_perfmon+ep asynctrace)", (int)pid, (unsigned)st.st_uid);
+	else
+		report_error("record: cannot read the executable of process %d: permission denied (tracing a "
+			     "running process needs CAP_SYS_PTRACE for it, and CAP_BPF and CAP_PERFMON)", (int)pid);
+}
+
 /* The binary to probe: the command's resolved path, or, for a running
  * process, /proc/PID/exe, which reaches its executable even when the file
  * was deleted or replaced, or lives in another mount namespace. */
@@ -245,8 +262,10 @@ static int resolve_target(struct record_run *run)
 	if (!run->shown) {
 		int err = errno;
 
-		report_error("record: cannot read the executable of process %d: %s%s", (int)o->pid,
-			     strerror(err), err == EACCES ? " (run as root)" : "");
+		if (err == EACCES || err == EPERM)
+			say_not_permitted(o->pid);
+		else
+			report_error("record: cannot read the executable of process %d: %s", (int)o->pid, strerror(err));
 		return -err;
 	}
 	return asprintf(&run->path, "/proc/%d/exe", (int)o->pid) < 0 ? -ENOMEM : 0;

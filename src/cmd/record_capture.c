@@ -90,7 +90,8 @@ static int open_uprobes(struct record_run *run)
 		return err;
 	}
 	if (err == -EPERM || err == -EACCES)
-		report_error("record: cannot load BPF programs: %s (run as root or grant CAP_BPF+CAP_PERFMON)",
+		report_error("record: cannot load BPF programs: %s (they need root, or CAP_BPF and CAP_PERFMON: "
+			     "sudo setcap cap_bpf,cap_perfmon+ep asynctrace; the in-process backend needs neither)",
 			     strerror(-err));
 	else
 		report_error("record: cannot load BPF programs: %s", strerror(-err));

@@ -5,6 +5,7 @@ record (both backends), import, export."""
 import os
 import pwd
 import stat
+import subprocess
 
 from harness import *  # noqa: F401,F403
 
@@ -98,8 +99,45 @@ def devices_are_written_as_they_are():
     before = os.stat("/dev/null")
     for what, write in writers("devnull"):
         if what == "record":
-            continue  # record's fsync-free null device case is the same path as import's
+            continue  # record opens its output as import does (trace_writer__open)
         proc = write("/dev/null")
         check_eq(proc.returncode, 0, f"{what} -o /dev/null ({proc.stderr.strip()})")
     after = os.stat("/dev/null")
     check_eq((after.st_mode, after.st_uid), (before.st_mode, before.st_uid), "/dev/null itself")
+
+
+@test_once
+def another_users_process_refused_in_one_line():
+    """-p PID of root's process, as nobody: one line naming the owner and
+    the capabilities (and how to grant them); nothing written."""
+    outdir = nobody_copies("privacy-p")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        trace = os.path.join(outdir, "p.trace")
+        proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "-p", str(sleeper.pid), "-o", trace)
+        line = one_error_line(proc, "record -p ROOTS_PID as nobody")
+        for words in ("belongs to another user (uid 0)", "CAP_SYS_PTRACE", "setcap"):
+            check(words in line, f"'{words}' not in {line!r}")
+        check(not os.path.exists(trace), "a trace was written")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@test_once
+def bpf_without_capabilities_named_inproc_goes_on():
+    """As nobody: --backend bpf fails in one line naming CAP_BPF and
+    CAP_PERFMON and how to grant them; the in-process backend records the
+    same program and its counts are exact."""
+    outdir = nobody_copies("privacy-bpf", TARGET)
+    binary = os.path.join(outdir, os.path.basename(TARGET))
+    trace = os.path.join(outdir, "bpf.trace")
+    proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "--backend", "bpf", "-o", trace, "--", binary)
+    line = one_error_line(proc, "record --backend bpf as nobody")
+    for words in ("CAP_BPF", "CAP_PERFMON", "setcap", "in-process backend needs neither"):
+        check(words in line, f"'{words}' not in {line!r}")
+    trace = os.path.join(outdir, "inproc.trace")
+    proc = as_nobody(os.path.join(outdir, "asynctrace"), "record", "--backend", "inproc", "-o", trace, "--", binary)
+    check_eq(proc.returncode, 0, f"record --backend inproc as nobody ({proc.stderr.strip()[-300:]})")
+    truth = ground_truth(TARGET)
+    compare_with_truth(report_json(trace), truth)
