@@ -28,12 +28,13 @@
 #define AGENT_POLL_INTERVAL_MS 2
 #define DRAIN_AT_END_ENV "ASYNCTRACE_DRAIN_AT_END"
 
-/* Set from the signal handler; the loop polls it. */
-static volatile sig_atomic_t stop_signal;
+/* Set from the signal handler; the loop polls them. */
+static volatile sig_atomic_t stop_signal, stop_signals;
 
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
+	stop_signals++;
 }
 
 /* profile: record with -F 99 unless given, said first. */
@@ -385,6 +386,8 @@ static int child_status(struct recorder *rec)
 
 	if (rec->child_pid <= 0)
 		return 0;
+	if (rec->left_running) /* as a shell reports a job it stopped waiting for on Ctrl-C */
+		return 128 + SIGINT;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	if (WIFSIGNALED(status)) {
@@ -393,6 +396,15 @@ static int child_status(struct recorder *rec)
 		return 128 + WTERMSIG(status);
 	}
 	return 1;
+}
+
+/* Interrupted twice while the command outlived the first: the trace ends
+ * now and the command goes on, untraced (the agent's records go nowhere). */
+static void say_left_running(struct recorder *rec)
+{
+	report_info("record: interrupted again: %s (pid %d) left running, untraced", rec->command_name,
+		    (int)rec->child_pid);
+	rec->left_running = 1;
 }
 
 /* Uprobes stop with the recording; the agent's buffers are complete only
@@ -405,15 +417,18 @@ static int end_recording(struct record_run *run, enum trace_end_reason reason)
 	 * by a failed write (a full disk): then it runs on, untraced. */
 	bool terminate = reason == TRACE_END_DURATION ||
 			 (reason == TRACE_END_SIGNAL && stop_signal && stop_signal != SIGINT);
+	const volatile sig_atomic_t *stops = reason == TRACE_END_SIGNAL ? &stop_signals : NULL;
 	int err;
 
 	if (rec->agent) {
 		recorder__stop_uprobes(rec);
-		recorder__wait_child(rec, terminate);
+		if (!recorder__wait_child(rec, terminate, stops))
+			say_left_running(rec);
 		return recorder__finish(rec, reason);
 	}
 	err = recorder__finish(rec, reason);
-	recorder__wait_child(rec, terminate);
+	if (!recorder__wait_child(rec, terminate, stops))
+		say_left_running(rec);
 	return err;
 }
 

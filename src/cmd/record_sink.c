@@ -412,21 +412,35 @@ void recorder__stop_uprobes(struct recorder *rec)
 		uprobe_session__drain(rec->uprobes);
 }
 
-void recorder__wait_child(struct recorder *rec, bool terminate)
+/* How long a command may take to die of the Ctrl-C it was sent too
+ * before record says it is waiting for it. */
+#define OUTLIVES_CTRL_C_NS 500000000ull
+
+bool recorder__wait_child(struct recorder *rec, bool terminate, const volatile sig_atomic_t *stops)
 {
+	sig_atomic_t stops_before = stops ? *stops : 0;
+	uint64_t said_at = stops_before ? clock_ns(CLOCK_MONOTONIC) + OUTLIVES_CTRL_C_NS : 0;
+
 	if (rec->child_pid <= 0 || rec->child_reaped)
-		return;
+		return true;
 	if (terminate)
 		kill(rec->child_pid, SIGTERM);
 	/* The agent keeps writing while the target lives: drain as it goes. */
 	while (!recorder__target_exited(rec)) {
 		struct timespec pause = { 0, 10 * 1000000 };
 
+		if (stops && *stops > stops_before)
+			return false;
+		if (said_at && clock_ns(CLOCK_MONOTONIC) >= said_at && !(said_at = 0))
+			report_info("record: %s (pid %d) goes on after the interrupt: waiting for it to exit "
+				    "(interrupt again to stop recording and leave it running)",
+				    rec->command_name ? rec->command_name : "the command", (int)rec->child_pid);
 		if (rec->agent && !rec->write_error)
 			agent_session__drain(rec->agent, false);
 		drain_samples(rec);
 		nanosleep(&pause, NULL);
 	}
+	return true;
 }
 
 static void final_drain(struct recorder *rec)

@@ -7,6 +7,7 @@
 #ifndef ASYNCTRACE_CMD_RECORD_SINK_H
 #define ASYNCTRACE_CMD_RECORD_SINK_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -33,6 +34,7 @@ struct recorder {
 	int pidfd;                   /* -p: becomes readable when the target exits */
 	int wait_status;
 	int child_reaped;
+	int left_running;    /* interrupted twice: not waited for */
 	int exec_failed;
 	int failed;
 	int write_error;             /* negative errno of the first failed write */
@@ -78,7 +80,11 @@ bool recorder__target_exited(struct recorder *rec);
 void recorder__stop_uprobes(struct recorder *rec);
 /* Waits for our child to exit (after SIGTERM when `terminate`), draining
  * the agent's buffers meanwhile. */
-void recorder__wait_child(struct recorder *rec, bool terminate);
+/* Waits for the command to exit (SIGTERM first when `terminate`). A
+ * command that outlives a Ctrl-C (it ignores SIGINT) is said to, once; a
+ * further stop signal (*stops grows past its value at the call) stops the
+ * wait: false, the command left running. `stops` may be NULL. */
+bool recorder__wait_child(struct recorder *rec, bool terminate, const volatile sig_atomic_t *stops);
 /* Final drain, threads, sites and the trailer. Returns 0 or a negative
  * errno (already reported). */
 int recorder__finish(struct recorder *rec, enum trace_end_reason reason);

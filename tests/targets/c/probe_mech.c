@@ -1,7 +1,8 @@
 /* probe_mech: tiny C target for uprobe mechanics, with exact call counts.
  *
  *   probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash]
- *              [--env NAME] [--fds] [--exec PROGRAM] [--ground-truth]
+ *              [--env NAME] [--fds] [--exec PROGRAM] [--ignore-sigint] [--close-stdout]
+ *              [--kill] [--pause-ms MS] [--ground-truth]
  *
  * Per iteration i of N, main calls each of:
  *   multi_ret(i)   several `ret` instructions (early returns on different branches)
@@ -19,7 +20,11 @@
  * prints NAME's value and --fds the process's open file descriptors: what
  * a tracer must leave as it found them. --exec PROGRAM replaces the process
  * with PROGRAM after the calls (same pid: the tracer must keep what was
- * recorded before and stop there).
+ * recorded before and stop there). --ignore-sigint ignores SIGINT (Ctrl-C
+ * does not end it); --close-stdout closes its standard output first (what
+ * it prints then goes nowhere: stderr says so); --kill dies of SIGKILL
+ * after the calls. --pause-ms MS sleeps MS ms between the --seconds rounds
+ * (a long run that stays light to trace).
  * Built with -O2 -fno-inline; see the Makefile for the flags that keep this
  * shape (checked there with objdump).
  */
@@ -140,8 +145,8 @@ static void print_fds(void)
 
 int main(int argc, char **argv)
 {
-	long calls = 1000, depth = 3, seconds = 0, exit_status = 0, total = 0;
-	int ground_truth = 0, crash = 0, fds = 0;
+	long calls = 1000, depth = 3, seconds = 0, exit_status = 0, total = 0, pause_ms = 0;
+	int ground_truth = 0, crash = 0, fds = 0, kill_self = 0, close_stdout = 0;
 	const char *env_name = NULL, *exec_path = NULL;
 
 	for (int i = 1; i < argc; i++) {
@@ -161,11 +166,20 @@ int main(int argc, char **argv)
 			fds = 1;
 		else if (!strcmp(argv[i], "--exec") && i + 1 < argc)
 			exec_path = argv[++i];
+		else if (!strcmp(argv[i], "--ignore-sigint"))
+			signal(SIGINT, SIG_IGN);
+		else if (!strcmp(argv[i], "--close-stdout"))
+			close_stdout = 1;
+		else if (!strcmp(argv[i], "--pause-ms"))
+			pause_ms = arg_value(argc, argv, &i);
+		else if (!strcmp(argv[i], "--kill"))
+			kill_self = 1;
 		else if (!strcmp(argv[i], "--ground-truth"))
 			ground_truth = 1;
 		else {
 			fprintf(stderr, "usage: probe_mech [--calls N] [--depth D] [--seconds S] [--exit STATUS] [--crash]\n"
-					"                  [--env NAME] [--fds] [--exec PROGRAM] [--ground-truth]\n");
+					"                  [--env NAME] [--fds] [--exec PROGRAM] [--ignore-sigint]\n"
+					"                  [--close-stdout] [--kill] [--pause-ms MS] [--ground-truth]\n");
 			return 2;
 		}
 	}
@@ -182,11 +196,18 @@ int main(int argc, char **argv)
 		       calls, depth, n, n, n, n, n, n, n, n, r, r, depth + 1, n, n, calls);
 		return 0;
 	}
+	if (close_stdout && close(STDOUT_FILENO) == 0)
+		fprintf(stderr, "probe_mech: stdout closed\n");
 	if (seconds) {
 		double end = now_seconds() + seconds;
 
-		while (now_seconds() < end)
+		while (now_seconds() < end) {
+			struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000 };
+
 			total += run_calls(calls, depth);
+			if (pause_ms)
+				nanosleep(&pause, NULL);
+		}
 	} else {
 		total = run_calls(calls, depth);
 	}
@@ -205,6 +226,10 @@ int main(int argc, char **argv)
 	if (crash) {
 		fflush(stdout);
 		raise(SIGSEGV);
+	}
+	if (kill_self) {
+		fflush(stdout);
+		raise(SIGKILL);
 	}
 	return (int)exit_status;
 }
