@@ -137,6 +137,53 @@ static __always_inline void fill_entry(struct probe_event *e, struct pt_regs *ct
 	}
 }
 
+/* General register `reg` (x86 numbering: 0 rax, 1 rcx, 2 rdx, 3 rbx,
+ * 4 rsp, 5 rbp, 6 rsi, 7 rdi, 8..15 r8..r15). Read through
+ * bpf_probe_read_kernel: the verifier refuses a context load at an offset
+ * it cannot fold into the instruction. */
+static __always_inline __u64 x86_register(struct pt_regs *ctx, __u64 reg)
+{
+	__u64 value = 0;
+#if defined(__TARGET_ARCH_x86)
+	__u32 offset;
+
+	switch (reg & 15) {
+	case 0: offset = __builtin_offsetof(struct pt_regs, ax); break;
+	case 1: offset = __builtin_offsetof(struct pt_regs, cx); break;
+	case 2: offset = __builtin_offsetof(struct pt_regs, dx); break;
+	case 3: offset = __builtin_offsetof(struct pt_regs, bx); break;
+	case 4: offset = __builtin_offsetof(struct pt_regs, sp); break;
+	case 5: offset = __builtin_offsetof(struct pt_regs, bp); break;
+	case 6: offset = __builtin_offsetof(struct pt_regs, si); break;
+	case 7: offset = __builtin_offsetof(struct pt_regs, di); break;
+	case 8: offset = __builtin_offsetof(struct pt_regs, r8); break;
+	case 9: offset = __builtin_offsetof(struct pt_regs, r9); break;
+	case 10: offset = __builtin_offsetof(struct pt_regs, r10); break;
+	case 11: offset = __builtin_offsetof(struct pt_regs, r11); break;
+	case 12: offset = __builtin_offsetof(struct pt_regs, r12); break;
+	case 13: offset = __builtin_offsetof(struct pt_regs, r13); break;
+	case 14: offset = __builtin_offsetof(struct pt_regs, r14); break;
+	default: offset = __builtin_offsetof(struct pt_regs, r15); break;
+	}
+	if (bpf_probe_read_kernel(&value, sizeof(value), (char *)ctx + offset))
+		value = 0;
+#endif
+	return value;
+}
+
+/* An inlined body's dispatch: mid-function, so no arguments or return
+ * address to read; the future is in a register, and the stack pointer is
+ * moved into the host's frame (above its callees', below its entry) so
+ * that nested bodies nest and each poll ends with the host's. */
+static __always_inline void fill_inlined(struct probe_event *e, struct pt_regs *ctx, __u64 cookie)
+{
+	e->sp += 7 - ((cookie >> COOKIE_LEVEL_SHIFT) & COOKIE_LEVEL_MASK);
+	e->arg0 = x86_register(ctx, (cookie >> COOKIE_REG_SHIFT) & COOKIE_REG_MASK);
+	e->arg1 = 0;
+	if (cookie >> COOKIE_OFFSET_SHIFT)
+		e->flags |= PROBE_FLAG_RESUMED;
+}
+
 /* A thread's name, captured by the thread itself at its first probe hit:
  * read from /proc later, a short-lived thread would be gone. At an entry
  * probe it also says where the function is mapped (the handler sees the
@@ -196,6 +243,8 @@ int poll_probe(struct pt_regs *ctx)
 		fill_result(e, ctx, cookie);
 		if (cookie & COOKIE_TRACK_STATE)
 			read_state(e);
+	} else if (cookie & COOKIE_INLINED) {
+		fill_inlined(e, ctx, cookie);
 	} else {
 		fill_entry(e, ctx, cookie);
 	}

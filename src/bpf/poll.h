@@ -13,6 +13,7 @@
 #define PROBE_FLAG_STATE 0x4            /* exit: aux = the future's state discriminant */
 #define PROBE_FLAG_RETURN_ADDRESS 0x8   /* entry: aux = the return address */
 #define PROBE_FLAG_ENTRY_IP 0x10        /* thread: aux = where func_id's entry probe is mapped */
+#define PROBE_FLAG_RESUMED 0x20         /* inlined entry: at an await's resume point, not the start */
 
 /* The attach cookie of every probe site packs what the BPF side needs:
  *   bits  0..31  function id (index in the trace's function table)
@@ -22,6 +23,12 @@
  *                address (keyed by stack pointer), the exit reads its
  *                discriminant (offset and size from the func_config map)
  *   bit  36      the future is the 2nd argument (hidden return pointer first)
+ *   bit  37      an inlined async body's dispatch (an entry mid-function):
+ *                the future is register bits 38..41 (x86 numbering), and the
+ *                event's stack pointer is made rsp + 7 - level (bits
+ *                42..44): between the host's frame and its callees' frames;
+ *                bits 48..63 the state the site resumes (0: the start;
+ *                else the event says PROBE_FLAG_RESUMED)
  *   bits 48..63  byte offset of the Poll<T> word
  * Poll<T> larger than two registers comes back through a hidden pointer,
  * which the callee also returns in rax (SysV ABI), so the exit probe can
@@ -32,6 +39,11 @@
 #define COOKIE_READ_MEMORY (1ULL << 34)
 #define COOKIE_TRACK_STATE (1ULL << 35)
 #define COOKIE_SELF_ARG1 (1ULL << 36)
+#define COOKIE_INLINED (1ULL << 37)
+#define COOKIE_REG_SHIFT 38
+#define COOKIE_REG_MASK 0xfULL
+#define COOKIE_LEVEL_SHIFT 42
+#define COOKIE_LEVEL_MASK 0x7ULL
 #define COOKIE_OFFSET_SHIFT 48
 
 /* Per-function configuration (array map indexed by function id). */

@@ -21,6 +21,10 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
  * in the option string): one line, "CMD: unknown option '--x'" or "CMD:
  * option '--x' needs an argument", pointing at CMD --help. */
 void report_bad_option(const char *command, int c, char *const argv[]);
+/* "record: 1 inlined async body whose polls are not counted (no state
+ * dispatch found): a::b::{{closure}}", when there are any. */
+struct uncounted_bodies;
+void say_uncounted(const char *command, const struct uncounted_bodies *u);
 void report_trace_error(const char *command, const char *path, int err);
 
 /* Repeated --match-style options: appends "(pattern)" to the alternation

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elf/pollfn.h"
 #include "trace/reader.h"
 #include "util/error.h"
 
@@ -27,6 +28,18 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 			       (unsigned long long)(*trace)->bytes_discarded,
 			       (unsigned long long)(*trace)->chunks_skipped);
 	return 0;
+}
+
+void say_uncounted(const char *command, const struct uncounted_bodies *u)
+{
+	char names[512] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < u->count && n < sizeof(names); i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", u->names[i]);
+	if (u->count)
+		report_warning("%s: %zu inlined async bod%s whose polls are not counted (no state dispatch found "
+			       "in the release code): %s", command, u->count, u->count == 1 ? "y" : "ies", names);
 }
 
 void report_bad_option(const char *command, int c, char *const argv[])

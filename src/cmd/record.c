@@ -285,6 +285,7 @@ static int analyse_functions(struct record_run *run)
 	const struct record_options *o = run->o;
 	struct poll_fn_list *fns = &run->fns;
 	regex_t match, functions;
+	struct uncounted_bodies uncounted = { 0 };
 	int err = o->match ? compile_pattern("--match", o->match, &match) : 0;
 
 	if (!err && o->functions && (err = compile_pattern("--function", o->functions, &functions))) {
@@ -296,6 +297,10 @@ static int analyse_functions(struct record_run *run)
 	err = poll_fn_list__load(fns, run->path, o->match ? &match : NULL);
 	if (!err && o->functions)
 		err = poll_fn_list__add_functions(fns, run->path, &functions);
+	/* Release builds: the async bodies inlined into what survives. */
+	if (!err && !(err = poll_fn_list__add_inlined(fns, run->path, o->match ? &match : NULL, &uncounted)))
+		say_uncounted("record", &uncounted);
+	uncounted_bodies__free(&uncounted);
 	/* Task lifecycles need the runtime's hooks and the futures' drop glue. */
 	if (!err && fns->count && !o->no_tasks)
 		err = poll_fn_list__add_hooks(fns, run->path);

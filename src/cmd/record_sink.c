@@ -62,6 +62,7 @@ static struct trace_function function_entry(const struct poll_fn *fn, uint32_t e
 		.source_line = fn->source_line,
 		.role = fn->role,
 		.runtime = fn->runtime,
+		.flags = fn->inlined.is ? TRACE_FUNCTION_INLINED : 0,
 		.target = fn->target,
 		.state_offset = fn->state.offset,
 		.state_size = fn->state.size,
@@ -230,7 +231,8 @@ int recorder__on_event(const struct probe_event *pe, void *ctx)
 		.flags = (pe->flags & PROBE_FLAG_ARG1_FROM_MEMORY ? TRACE_EVENT_ARG1_FROM_MEMORY : 0) |
 			 (pe->flags & PROBE_FLAG_READ_FAILED ? TRACE_EVENT_READ_FAILED : 0) |
 			 (pe->flags & PROBE_FLAG_STATE ? TRACE_EVENT_STATE : 0) |
-			 (pe->flags & PROBE_FLAG_RETURN_ADDRESS ? TRACE_EVENT_RETURN_ADDRESS : 0),
+			 (pe->flags & PROBE_FLAG_RETURN_ADDRESS ? TRACE_EVENT_RETURN_ADDRESS : 0) |
+			 (pe->flags & PROBE_FLAG_RESUMED ? TRACE_EVENT_RESUMED : 0),
 	};
 	int err;
 

@@ -125,6 +125,23 @@ static void print_exit_status(int32_t status)
 		printf(", killed by signal %d", WTERMSIG(status));
 }
 
+/* Release builds: what the [inlined] rows' numbers mean. */
+static void print_inlined_note(const struct trace_summary *s)
+{
+	uint64_t polls = 0;
+	size_t rows = 0;
+
+	for (size_t i = 0; i < s->function_count; i++)
+		if (s->functions[i].inlined && s->functions[i].polls) {
+			polls += s->functions[i].polls;
+			rows++;
+		}
+	if (rows)
+		printf("Inlined:  %zu async fn%s inlined into other functions (release build), %llu polls: counted at "
+		       "their state dispatch; each ends with what encloses it (durations are upper bounds, "
+		       "results unknown)\n", rows, rows == 1 ? "" : "s", (unsigned long long)polls);
+}
+
 static void print_header(const struct trace_file *t, const struct trace_summary *s)
 {
 	const struct poll_builder_stats *st = &s->stats;
@@ -151,6 +168,7 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 	       (unsigned long long)st->unwound,
 	       t->trailer.end_reason == TRACE_END_IMPORTED ? "ended with their caller" : "unwound by panics",
 	       (unsigned long long)st->unfinished);
+	print_inlined_note(s);
 	if (t->trailer.lost)
 		printf("WARNING:  %llu events were lost while recording: counts below are too low\n",
 		       (unsigned long long)t->trailer.lost);
@@ -181,6 +199,8 @@ static void print_functions(const struct trace_file *t, const struct trace_summa
 		       format_duration(f->max_ns, max, sizeof(max)), short_context(fn->context), f->name);
 		if (fn->source_file)
 			printf("  (%s:%u)", fn->source_file, fn->source_line);
+		if (f->inlined)
+			printf("  [inlined%s]", f->inlined < f->copies ? " in part" : "");
 		putchar('\n');
 	}
 }
@@ -221,6 +241,7 @@ static void json_function(struct json_writer *w, const struct trace_file *t, con
 	json_writer__key(w, "context"); json_writer__string(w, context_class__name(fn->context));
 	json_writer__key(w, "address"); json_writer__hex(w, fn->addr);
 	json_writer__key(w, "copies"); json_writer__uint(w, f->copies);
+	json_writer__key(w, "inlined_copies"); json_writer__uint(w, f->inlined);
 	json_writer__key(w, "polls"); json_writer__uint(w, f->polls);
 	json_writer__key(w, "ready"); json_writer__uint(w, f->ready);
 	json_writer__key(w, "pending"); json_writer__uint(w, f->pending);

@@ -151,9 +151,9 @@ static void print_location(const struct poll_fn_list *list, const struct poll_fn
 	if (fn->role == ROLE_DROP && fn->target < list->count)
 		printf("drops %s\n", list->fns[fn->target].demangled);
 	else if (fn->source_file)
-		printf("%s:%u\n", fn->source_file, fn->source_line);
+		printf("%s:%u%s\n", fn->source_file, fn->source_line, fn->inlined.is ? "  (inlined)" : "");
 	else
-		printf("-\n");
+		printf("%s\n", fn->inlined.is ? "-  (inlined)" : "-");
 }
 
 static void print_table(const struct poll_fn_list *list, bool roles)
@@ -220,6 +220,8 @@ static void json_role(struct json_writer *w, const struct poll_fn_list *list,
 {
 	json_writer__key(w, "role");
 	json_writer__string(w, function_role__name(fn->role));
+	json_writer__key(w, "inlined");
+	json_writer__bool(w, fn->inlined.is);
 	json_writer__key(w, "runtime");
 	json_writer__string(w, runtime_kind__name(fn->runtime));
 	if (fn->future_type) {
@@ -497,6 +499,19 @@ static int run_symbols(const struct symbols_opts *o, const regex_t *match)
 			     o->binary);
 		poll_fn_list__free(&list);
 		return 1;
+	}
+	/* Release builds: the async bodies inlined into what survives, as
+	 * record probes them (not in the kernel tracer's symbol file: their
+	 * addresses are mid-function). */
+	if (!text && o->format != FORMAT_SYM) {
+		struct uncounted_bodies uncounted;
+
+		if ((err = poll_fn_list__add_inlined(&list, o->binary, match, &uncounted)) < 0) {
+			poll_fn_list__free(&list);
+			return report_load_error(o->binary, err);
+		}
+		say_uncounted("symbols", &uncounted);
+		uncounted_bodies__free(&uncounted);
 	}
 	if (o->all && (err = poll_fn_list__add_hooks(&list, o->binary)) < 0) {
 		poll_fn_list__free(&list);

@@ -71,6 +71,8 @@ static void print_node(const struct task_forest *f, uint32_t index, const char *
 	char busy[16], wait[16], child_prefix[512];
 
 	printf("%s%s%s", prefix, root ? "" : last ? "└─ " : "├─ ", fn->name);
+	if (fn->flags & TRACE_FUNCTION_INLINED)
+		printf("  [inlined]");
 	if (root && m->tasks > 1)
 		printf("  [%u tasks]", m->tasks);
 	printf("  polls %llu (%llu ready, %llu pending", (unsigned long long)m->sum.polls,
@@ -107,6 +109,8 @@ static void json_node(struct json_writer *w, const struct task_forest *f, uint32
 	json_writer__object_begin(w);
 	json_writer__key(w, "name");
 	json_writer__string(w, f->model->trace->functions[m->sum.func_id].name);
+	json_writer__key(w, "inlined");
+	json_writer__bool(w, (f->model->trace->functions[m->sum.func_id].flags & TRACE_FUNCTION_INLINED) != 0);
 	json_writer__key(w, "tasks"); json_writer__uint(w, m->tasks);
 	json_writer__key(w, "polls"); json_writer__uint(w, m->sum.polls);
 	json_writer__key(w, "ready"); json_writer__uint(w, m->sum.ready);

@@ -527,11 +527,29 @@ static bool match_dispatch(const struct code *c, size_t i, uint64_t *base, const
 	return true;
 }
 
+static bool insn_starts_at(const struct code *c, uint64_t addr)
+{
+	size_t lo = 0, hi = c->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->insns[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->count && c->insns[lo].addr == addr;
+}
+
 /* Entries are rel32 offsets from the base. The table's size is not in the
  * code (LLVM knows the state's range): it ends at the next table of this
- * function, or at the first entry not pointing into the function. */
-static int read_table(struct elf_image *img, const struct inlined_host *h, struct jump_table *t,
-		      uint64_t limit)
+ * function, or at the first entry not pointing at one of the function's
+ * instructions (the bytes after a table may be another function's table:
+ * their "targets" land mid-instruction, where a probe would corrupt the
+ * code). */
+static int read_table(const struct code *c, struct elf_image *img, const struct inlined_host *h,
+		      struct jump_table *t, uint64_t limit)
 {
 	uint64_t avail = 0;
 	const uint8_t *p = bytes_at(img, t->base, 4, &avail);
@@ -543,7 +561,7 @@ static int read_table(struct elf_image *img, const struct inlined_host *h, struc
 
 		for (size_t r = 0; r < h->range_count; r++)
 			in_host |= target >= h->ranges[r].lo && target < h->ranges[r].hi;
-		if (t->base + 4 * i >= limit || !in_host)
+		if (t->base + 4 * i >= limit || !in_host || !insn_starts_at(c, target))
 			break;
 		if (push_u64(&t->targets, &t->count, &cap, target) < 0)
 			return -ENOMEM;
@@ -595,7 +613,7 @@ static int resolve_tables(struct code *c, struct elf_image *img, const struct in
 		c->insns[i].table = t;
 	}
 	for (size_t t = 0; t < c->table_count && !err; t++) {
-		err = read_table(img, h, &c->tables[t], next_base(c, c->tables[t].base));
+		err = read_table(c, img, h, &c->tables[t], next_base(c, c->tables[t].base));
 		for (size_t k = 0; !err && k < c->tables[t].count; k++)
 			err = push_u64(&c->joins, &c->join_count, &c->join_cap, c->tables[t].targets[k]);
 	}

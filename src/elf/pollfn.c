@@ -340,7 +340,7 @@ static int cmp_fn_addr(const void *a, const void *b)
 }
 
 /* Sorts by address; of functions sharing one (aliases), keeps the first. */
-static void sort_unique_by_address(struct poll_fn_list *list)
+void poll_fn_list__sort_unique(struct poll_fn_list *list)
 {
 	size_t kept = 1;
 
@@ -435,7 +435,7 @@ int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, con
 		err = describe_functions(&img, list->fns + original, list->count - original);
 	elf_image__close(&img);
 	if (!err && list->count > original)
-		sort_unique_by_address(list);
+		poll_fn_list__sort_unique(list);
 	return err;
 }
 

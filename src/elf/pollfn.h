@@ -59,6 +59,16 @@ struct poll_fn {
 	 * `targets::YieldNow`): T of the `self: Pin<&mut T>` parameter; for drop
 	 * glue, T of drop_in_place<T>. NULL without DWARF types. */
 	char *future_type;
+	/* An async body inlined into another function (release builds), listed
+	 * at the address of its state dispatch, which runs once per poll: an
+	 * entry probe there, no exits. The future is in register base_reg
+	 * (x86 numbering); `level` counts the inlined bodies around it in its
+	 * host (0: directly in the host). */
+	struct {
+		bool is;
+		int8_t base_reg;
+		uint8_t level;
+	} inlined;
 };
 
 struct poll_fn_list {
@@ -96,6 +106,23 @@ int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, con
  * sorted by address; sets `target` of drop glue. Does nothing for
  * relocatable files. Returns 0 or a negative errno as poll_fn_list__load. */
 int poll_fn_list__add_hooks(struct poll_fn_list *list, const char *path);
+/* Inlined async bodies whose state dispatch was not found: their polls
+ * cannot be counted. Names malloc'd. */
+struct uncounted_bodies {
+	char **names;
+	size_t count;
+};
+void uncounted_bodies__free(struct uncounted_bodies *u);
+
+/* Adds the async bodies inlined into the file's functions (release
+ * builds: elf/inlined.h) whose state dispatch was found, matched by
+ * `match` when given, as ROLE_POLL functions marked `inlined`, and their
+ * host functions that are not listed yet (as CONTEXT_FUNCTION: their exits
+ * end those polls); names in *uncounted those found without a dispatch.
+ * Before poll_fn_list__add_hooks. x86-64 with DWARF only (else nothing is
+ * added). Returns 0 or a negative errno. */
+int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match,
+			      struct uncounted_bodies *uncounted);
 void poll_fn_list__free(struct poll_fn_list *list);
 
 const char *body_kind__name(enum body_kind body);

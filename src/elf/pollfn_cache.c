@@ -15,7 +15,7 @@
 
 #define CACHE_MAGIC "ATFNCACH"
 /* Bump with any change to struct poll_fn or to what the analysis finds. */
-#define CACHE_VERSION 1
+#define CACHE_VERSION 2 /* 2: inlined async bodies */
 #define MAX_STRING (1u << 20)
 #define MAX_FUNCTIONS (1u << 24)
 
@@ -48,6 +48,9 @@ static void put_fn(struct buf *b, const struct poll_fn *fn)
 		buf_put_str(b, fn->state.awaits[i].file);
 	}
 	buf_put_str(b, fn->future_type);
+	buf_put_u8(b, fn->inlined.is);
+	buf_put_u8(b, (uint8_t)fn->inlined.base_reg);
+	buf_put_u8(b, fn->inlined.level);
 }
 
 int poll_fn_list__serialize(const struct poll_fn_list *list, uint8_t **data, size_t *len)
@@ -122,6 +125,9 @@ static void get_fn(struct poll_fn *fn, struct cursor *c)
 	fn->state.size = cursor_u8(c);
 	get_awaits(&fn->state, c);
 	fn->future_type = cursor_str(c, MAX_STRING);
+	fn->inlined.is = cursor_u8(c) != 0;
+	fn->inlined.base_reg = (int8_t)cursor_u8(c);
+	fn->inlined.level = cursor_u8(c);
 	if (!c->err && (!fn->mangled || !fn->demangled))
 		c->err = -EINVAL;
 }

@@ -7,5 +7,8 @@
 
 /* Free what one entry owns and zero it. */
 void poll_fn__release(struct poll_fn *fn);
+/* Sorts the list by address; of functions sharing one (aliases), keeps
+ * the first. */
+void poll_fn_list__sort_unique(struct poll_fn_list *list);
 
 #endif

@@ -27,6 +27,7 @@ const char *inproc_refusal__name(int refusal)
 	case INPROC_SIGNATURE_UNKNOWN: return "no DWARF types to rule out stack arguments";
 	case INPROC_NOT_IN_FILE: return "code not in the file";
 	case INPROC_COLD_PART: return "a split-off part of another function";
+	case INPROC_INLINED: return "an async body inlined into another function (its site is mid-function)";
 	case INPROC_NO_ARCH: return "no in-process patcher for this instruction set";
 	case INPROC_AGENT: return "refused by the agent";
 	default:
@@ -218,6 +219,10 @@ static int plan_function(struct agent_plan_set *set, size_t *capacity, const str
 
 	if (is_split_part(fn)) {
 		set->refusal[func_id] = INPROC_COLD_PART;
+		return 0;
+	}
+	if (fn->inlined.is) {
+		set->refusal[func_id] = INPROC_INLINED;
 		return 0;
 	}
 	rc = plan_role(&f, fn);

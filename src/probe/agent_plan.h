@@ -20,6 +20,7 @@ enum inproc_refusal {
 	INPROC_SIGNATURE_UNKNOWN,    /* no DWARF types to rule out stack arguments */
 	INPROC_NOT_IN_FILE,          /* its bytes are not in the file (or the symbol is bogus) */
 	INPROC_COLD_PART,            /* a .cold/.part piece of another function */
+	INPROC_INLINED,              /* an async body inlined into another function: a mid-function site */
 	INPROC_NO_ARCH,              /* no patcher for this instruction set */
 	INPROC_AGENT,                /* the agent could not apply it (its result says why) */
 };

@@ -10,6 +10,8 @@
 
 #include "arch/arch.h"
 #include "bpf/poll.h"
+#include "elf/elf_image.h"
+#include "elf/inlined.h"
 #include "util/array.h"
 
 /* Poll functions larger than this are not decoded (exits unknown): no real
@@ -39,6 +41,16 @@ static uint64_t entry_cookie(uint32_t func_id, const struct poll_fn *fn)
 	if (tracks_state(fn))
 		cookie |= COOKIE_TRACK_STATE | (fn->self_arg == 1 ? COOKIE_SELF_ARG1 : 0);
 	return cookie;
+}
+
+/* An inlined body's resume point: an entry site, its future in a
+ * register, the state it resumes in the event (0: the first poll). */
+static uint64_t inlined_cookie(uint32_t func_id, const struct poll_fn *fn, uint16_t state)
+{
+	return func_id | (uint64_t)PROBE_KIND_ENTRY << COOKIE_KIND_SHIFT | COOKIE_INLINED |
+	       ((uint64_t)fn->inlined.base_reg & COOKIE_REG_MASK) << COOKIE_REG_SHIFT |
+	       ((uint64_t)fn->inlined.level & COOKIE_LEVEL_MASK) << COOKIE_LEVEL_SHIFT |
+	       (uint64_t)state << COOKIE_OFFSET_SHIFT;
 }
 
 static uint64_t exit_cookie(uint32_t func_id, const struct poll_fn *fn)
@@ -134,6 +146,101 @@ static int exits_first(struct probe_plan *plan)
 	return 0;
 }
 
+/* An inlined body's poll begins at its own state dispatch (the indirect
+ * jump: a new poll, which ends the previous poll of the same body still
+ * open there, as when a host polls it in a loop), or, when an enclosing
+ * machine jumps past that dispatch straight into its resume code, at one
+ * of the dispatch's targets. So both are probed: the jumps as starts, the
+ * targets (its resume points, and those LLVM merged with the host's code
+ * outside its ranges) as "resumed" entries, which the poll builder takes
+ * as the same poll when that body's frame is already on top (reached
+ * through the dispatch, or run on into from the start or an earlier
+ * await). No exits: its polls end with what encloses them. */
+static bool own_dispatch(const struct inlined_body *body, uint64_t from)
+{
+	for (size_t i = 0; i < body->entry_count; i++)
+		if (body->entries[i].kind == INLINED_ENTRY_RESUME && body->entries[i].from == from)
+			return true;
+	return false;
+}
+
+static bool first_dispatch_at(const struct inlined_body *body, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (body->entries[k].kind == INLINED_ENTRY_RESUME && body->entries[k].from == body->entries[i].from)
+			return false;
+	return true;
+}
+
+static const struct inlined_body *body_at(const struct inlined_set *set, uint64_t load_addr)
+{
+	for (size_t h = 0; h < set->count; h++)
+		for (size_t b = 0; b < set->hosts[h].body_count; b++)
+			if (set->hosts[h].bodies[b].state.found && set->hosts[h].bodies[b].state.load_addr == load_addr)
+				return &set->hosts[h].bodies[b];
+	return NULL;
+}
+
+static int plan_inlined(struct probe_plan *plan, size_t *capacity, const struct elf_image *img,
+			const struct inlined_set *set, uint32_t func_id, const struct poll_fn *fn)
+{
+	const struct inlined_body *body = body_at(set, fn->addr);
+	uint64_t start = inlined_cookie(func_id, fn, 0), resumed = inlined_cookie(func_id, fn, 1);
+	size_t starts = 0;
+	int err = 0;
+
+	for (size_t i = 0; body && !err && i < body->entry_count; i++) {
+		const struct inlined_entry *en = &body->entries[i];
+		uint64_t target = elf_image__file_offset(img, en->addr), jump = elf_image__file_offset(img, en->from);
+
+		if (en->kind != INLINED_ENTRY_RESUME || !target || !jump)
+			continue;
+		if (first_dispatch_at(body, i) && !(err = add_site(plan, capacity, jump, start, func_id, PROBE_KIND_ENTRY)))
+			starts++;
+		if (!err)
+			err = add_site(plan, capacity, target, resumed, func_id, PROBE_KIND_ENTRY);
+	}
+	for (size_t i = 0; body && !err && starts && i < body->exit_count; i++) {
+		uint64_t target = elf_image__file_offset(img, body->exits[i].to);
+
+		if (body->exits[i].kind == INLINED_EXIT_TABLE && target && own_dispatch(body, body->exits[i].from))
+			err = add_site(plan, capacity, target, resumed, func_id, PROBE_KIND_ENTRY);
+	}
+	if (!err && !starts && fn->file_offset) /* no table decoded: the dispatch load */
+		err = add_site(plan, capacity, fn->file_offset, start, func_id, PROBE_KIND_ENTRY);
+	return err;
+}
+
+static bool lists_inlined(const struct poll_fn_list *fns)
+{
+	for (size_t i = 0; i < fns->count; i++)
+		if (fns->fns[i].inlined.is)
+			return true;
+	return false;
+}
+
+/* The inlined bodies' resume points, when the list has any (scanned again:
+ * the list keeps only each body's dispatch address). */
+static int plan_all_inlined(struct probe_plan *plan, size_t *capacity, const char *path,
+			    const struct poll_fn_list *fns)
+{
+	struct elf_image img = { .fd = -1 };
+	struct inlined_set set = { 0 };
+	int err;
+
+	if (!lists_inlined(fns))
+		return 0;
+	if ((err = elf_image__open(&img, path)))
+		return err;
+	err = inlined_scan(&img, &set);
+	for (size_t i = 0; !err && i < fns->count; i++)
+		if (fns->fns[i].inlined.is)
+			err = plan_inlined(plan, capacity, &img, &set, (uint32_t)i, &fns->fns[i]);
+	inlined_set__free(&set);
+	elf_image__close(&img);
+	return err;
+}
+
 int probe_plan__build(struct probe_plan *plan, const char *path, const struct poll_fn_list *fns)
 {
 	const struct arch_ops *arch = arch_for_machine(fns->machine);
@@ -160,8 +267,11 @@ int probe_plan__build(struct probe_plan *plan, const char *path, const struct po
 		return err;
 	}
 	for (size_t i = 0; i < fns->count && !err; i++)
-		err = plan_function(plan, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i]);
+		if (!fns->fns[i].inlined.is)
+			err = plan_function(plan, &capacity, arch, fd, st.st_size, (uint32_t)i, &fns->fns[i]);
 	close(fd);
+	if (!err)
+		err = plan_all_inlined(plan, &capacity, path, fns);
 	if (!err)
 		err = exits_first(plan);
 	if (err)

@@ -9,7 +9,7 @@
 #define TRACE_MAGIC "ASYNCTRC"
 #define TRACE_MAGIC_LEN 8
 #define TRACE_VERSION_MAJOR 3 /* what the writer writes */
-#define TRACE_VERSION_MINOR 0 /* additions a 3.0 reader can ignore */
+#define TRACE_VERSION_MINOR 1 /* additions a 3.0 reader can ignore (3.1: function flags) */
 #define TRACE_VERSION_MAJOR_OLDEST 2 /* still read: 56-byte events in EVENTS chunks */
 #define TRACE_EVENT_SIZE_V2 56
 #define TRACE_ENDIAN_LITTLE 1

@@ -213,11 +213,15 @@ static void close_unwound(struct poll_builder *b, struct thread_stack *t, uint64
 			  uint64_t ts, int inclusive)
 {
 	while (t->depth) {
-		uint64_t top = t->frames[t->depth - 1].sp;
+		const struct frame *f = &t->frames[t->depth - 1];
 
-		if (top > sp || (!inclusive && top == sp))
+		if (f->sp > sp || (!inclusive && f->sp == sp))
 			break;
-		close_top(b, t, ts, POLL_END_UNWOUND, POLL_RESULT_UNKNOWN, NULL);
+		/* An inlined body has no exit probes: what comes after its poll
+		 * ends it (a bound, not a panic). */
+		close_top(b, t, ts, b->functions[f->func_id].flags & TRACE_FUNCTION_INLINED ? POLL_END_RETURNED
+											   : POLL_END_UNWOUND,
+			  POLL_RESULT_UNKNOWN, NULL);
 	}
 }
 
@@ -259,11 +263,28 @@ static void place_in_task(const struct poll_builder *b, struct frame *f, const s
 		f->path = extend_path(parent->path, b->name_hashes[f->func_id]);
 }
 
+/* An inlined body's poll that ran on from its start (or an await) into
+ * another await's resume code (an entry flagged RESUMED while its own
+ * frame is on top): the same poll, not a second one. A poll of another
+ * instance is told apart by its host's entry, which closes this frame
+ * (hosts are probed: src/elf/pollfn_inlined.c). The future is not
+ * compared: its register is only sure at the dispatch, not on a run-on. */
+static bool continues_inlined_poll(const struct poll_builder *b, const struct thread_stack *t,
+				   const struct trace_event *e)
+{
+	const struct frame *top = t->depth ? &t->frames[t->depth - 1] : NULL;
+
+	return (b->functions[e->func_id].flags & TRACE_FUNCTION_INLINED) && (e->flags & TRACE_EVENT_RESUMED) && top &&
+	       top->func_id == e->func_id && top->sp == e->sp;
+}
+
 static int push_frame(struct poll_builder *b, struct thread_stack *t, const struct trace_event *e)
 {
 	const struct trace_function *fn = &b->functions[e->func_id];
 	struct frame *f, *parent;
 
+	if (continues_inlined_poll(b, t, e))
+		return 0;
 	close_unwound(b, t, e->sp, e->ts, 1);
 	if (ARRAY_RESERVE(t->frames, t->capacity, t->depth + 1))
 		return -ENOMEM;

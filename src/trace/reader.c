@@ -144,6 +144,7 @@ static void parse_function_fields(struct trace_function *fn, struct cursor *c)
 	fn->mangled = cursor_str(c, TRACE_MAX_STRING);
 	fn->source_file = cursor_str(c, TRACE_MAX_STRING);
 	parse_awaits(fn, c);
+	fn->flags = c->left >= 4 ? cursor_u32(c) : 0; /* 3.1; absent in 3.0 */
 }
 
 /* An entry is its size then its fields; fields a later minor version

@@ -86,6 +86,8 @@ static int build_rows(struct summary_builder *b)
 			b->row_of_function[i] = b->row_of_function[first[i]];
 		}
 		s->functions[b->row_of_function[i]].copies++;
+		if (b->trace->functions[i].flags & TRACE_FUNCTION_INLINED)
+			s->functions[b->row_of_function[i]].inlined++;
 	}
 	free(first);
 	return err;

@@ -18,6 +18,8 @@ struct function_summary {
 	const char *name;       /* borrowed from the trace */
 	uint32_t first_func_id; /* for address, context, location */
 	uint32_t copies;        /* function-table entries merged into this row */
+	uint32_t inlined;       /* of them, async bodies inlined into another function
+				 * (TRACE_FUNCTION_INLINED: their polls end with their caller's) */
 	uint64_t polls;         /* every poll, however it ended */
 	uint64_t ready;
 	uint64_t pending;

@@ -19,6 +19,9 @@ enum trace_event_kind {
 #define TRACE_EVENT_READ_FAILED 0x2      /* ... and that read failed */
 #define TRACE_EVENT_STATE 0x4            /* exit: aux = the future's state discriminant */
 #define TRACE_EVENT_RETURN_ADDRESS 0x8   /* entry: aux = the return address */
+/* entry of an inlined async body (TRACE_FUNCTION_INLINED) at an await's
+ * resume point rather than its start (the bit exits use for ARG1_FROM_MEMORY) */
+#define TRACE_EVENT_RESUMED 0x1
 
 /* One event, as readers hand it out: the on-disk record of 2.x files (56
  * bytes, little-endian); 3.x files encode it (trace/codec.h), keeping what
@@ -79,7 +82,14 @@ struct trace_function {
 	char *name;                /* owned, demangled */
 	char *mangled;             /* owned */
 	char *source_file;         /* owned, may be NULL */
+	uint32_t flags;            /* TRACE_FUNCTION_* (format 3.1; 0 in older files) */
 };
+
+/* An async body rustc inlined into another function (release builds):
+ * addr is where its state dispatch runs, once per poll; no exits are
+ * probed, so each poll ends with its caller's or at the next event that
+ * leaves it (docs/release-mode.md). */
+#define TRACE_FUNCTION_INLINED 0x1u
 
 /* The .await a future in `state` is parked at, or NULL. */
 const struct await_point *trace_function__await(const struct trace_function *fn, uint64_t state);

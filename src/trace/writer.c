@@ -164,6 +164,7 @@ static void put_function(struct buf *b, const struct trace_function *fn)
 		buf_put_u32(b, fn->awaits[i].line);
 		buf_put_str(b, fn->awaits[i].file);
 	}
+	buf_put_u32(b, fn->flags); /* 3.1 */
 	if (!b->err) {
 		uint32_t size = (uint32_t)(b->len - start);
 

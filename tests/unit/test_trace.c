@@ -77,7 +77,7 @@ UNIT_TEST(trace_round_trip)
 	CHECK(write_sample(path, n) == 0);
 	CHECK(trace_file__open(&t, path, err, sizeof(err)) == 0);
 	if (t) {
-		CHECK(t->version_major == 3 && t->version_minor == 0);
+		CHECK(t->version_major == 3 && t->version_minor == 1);
 		CHECK(t->event_count == n && t->stream_count == 1 && t->first_ts == 100);
 		CHECK(t->trailer.events == n);
 		CHECK(t->trailer.lost == 7);

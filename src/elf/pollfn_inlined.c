@@ -1,0 +1,171 @@
+/* Release builds: the async bodies rustc inlined into other functions join
+ * the poll function list, each at the address of its state dispatch (run
+ * exactly once per poll of that body: docs/release-mode.md). */
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elf/elf_image.h"
+#include "elf/inlined.h"
+#include "elf/pollfn.h"
+#include "elf/pollfn_private.h"
+#include "util/array.h"
+
+/* The fake stack pointers of nested inlined polls sit between the host's
+ * frame and its callees' (record adds 7 - level): no deeper. */
+#define MAX_INLINED_LEVEL 6
+
+static unsigned level_of(const struct inlined_host *host, const struct inlined_body *body)
+{
+	unsigned level = 0;
+
+	for (uint32_t p = body->parent; p != INLINED_NO_PARENT && p < host->body_count; p = host->bodies[p].parent)
+		level++;
+	return level;
+}
+
+static bool countable(const struct inlined_host *host, const struct inlined_body *body)
+{
+	return host->decoded && body->state.found && body->state.base_reg >= 0 &&
+	       level_of(host, body) <= MAX_INLINED_LEVEL;
+}
+
+static int append_body(struct poll_fn_list *list, size_t *capacity, const struct elf_image *img,
+		       const struct inlined_host *host, const struct inlined_body *body)
+{
+	struct poll_fn *fn;
+
+	if (ARRAY_RESERVE(list->fns, *capacity, list->count + 1))
+		return -ENOMEM;
+	fn = &list->fns[list->count];
+	memset(fn, 0, sizeof(*fn));
+	fn->addr = body->state.load_addr;
+	fn->file_offset = elf_image__file_offset(img, fn->addr);
+	fn->mangled = strdup(body->name);
+	fn->demangled = strdup(body->name);
+	fn->source_file = body->decl_file ? strdup(body->decl_file) : NULL;
+	fn->source_line = body->decl_line;
+	fn->body = body->body;
+	fn->context = body->body == BODY_ASYNC_BLOCK ? CONTEXT_ANONYMOUS : CONTEXT_COMPILER;
+	fn->role = ROLE_POLL;
+	fn->inlined.is = true;
+	fn->inlined.base_reg = body->state.base_reg;
+	fn->inlined.level = (uint8_t)level_of(host, body);
+	list->count++; /* (released by the list from here on) */
+	if (!fn->mangled || !fn->demangled || (body->decl_file && !fn->source_file))
+		return -ENOMEM;
+	return 0;
+}
+
+static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
+{
+	size_t lo = 0, hi = count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (list->fns[mid].addr == addr)
+			return true;
+		if (list->fns[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* A host that is no poll function (tokio's MaybeDone::poll, async-std's
+ * LocalKey::with, ...) is probed too, as a plain function: its exit ends
+ * the polls of the bodies inlined into it, which have no exits of their
+ * own, and tells one call's bodies from the next call's. */
+static int append_host(struct poll_fn_list *list, size_t *capacity, size_t original, const struct elf_image *img,
+		       const struct inlined_host *host)
+{
+	struct poll_fn *fn;
+	uint64_t end = 0;
+
+	for (size_t r = 0; r < host->range_count; r++)
+		if (host->ranges[r].lo <= host->addr && host->addr < host->ranges[r].hi)
+			end = host->ranges[r].hi;
+	if (!host->name || !end || listed(list, original, host->addr))
+		return 0;
+	if (ARRAY_RESERVE(list->fns, *capacity, list->count + 1))
+		return -ENOMEM;
+	fn = &list->fns[list->count];
+	memset(fn, 0, sizeof(*fn));
+	fn->addr = host->addr;
+	fn->size = end - host->addr;
+	fn->file_offset = elf_image__file_offset(img, fn->addr);
+	fn->mangled = strdup(host->name);
+	fn->demangled = strdup(host->name);
+	fn->context = CONTEXT_FUNCTION;
+	fn->role = ROLE_POLL;
+	list->count++;
+	return fn->mangled && fn->demangled ? 0 : -ENOMEM;
+}
+
+void uncounted_bodies__free(struct uncounted_bodies *u)
+{
+	for (size_t i = 0; i < u->count; i++)
+		free(u->names[i]);
+	free(u->names);
+	*u = (struct uncounted_bodies){ 0 };
+}
+
+static int note_uncounted(struct uncounted_bodies *u, const char *name)
+{
+	char **grown = realloc(u->names, (u->count + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	u->names = grown;
+	if (!(u->names[u->count] = strdup(name)))
+		return -ENOMEM;
+	u->count++;
+	return 0;
+}
+
+static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original, const struct elf_image *img,
+		    const struct inlined_host *host, const regex_t *match, struct uncounted_bodies *uncounted)
+{
+	size_t before = list->count;
+	int err = 0;
+
+	for (size_t b = 0; !err && b < host->body_count; b++) {
+		const struct inlined_body *body = &host->bodies[b];
+
+		if (match && regexec(match, body->name, 0, NULL, 0) != 0)
+			continue;
+		if (!countable(host, body))
+			err = note_uncounted(uncounted, body->name);
+		else
+			err = append_body(list, capacity, img, host, body);
+	}
+	if (!err && list->count > before)
+		err = append_host(list, capacity, original, img, host);
+	return err;
+}
+
+int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match,
+			      struct uncounted_bodies *uncounted)
+{
+	struct elf_image img = { .fd = -1 };
+	struct inlined_set set = { 0 };
+	size_t capacity = list->count, original = list->count;
+	int err;
+
+	*uncounted = (struct uncounted_bodies){ 0 };
+	if (list->machine != EM_X86_64 || !list->has_dwarf)
+		return 0; /* the dispatch is found by decoding x86-64 code */
+	if ((err = elf_image__open(&img, path)))
+		return err;
+	err = inlined_scan(&img, &set);
+	for (size_t h = 0; !err && h < set.count; h++)
+		err = add_host(list, &capacity, original, &img, &set.hosts[h], match, uncounted);
+	inlined_set__free(&set);
+	elf_image__close(&img);
+	if (list->count > original)
+		poll_fn_list__sort_unique(list);
+	return err;
+}
