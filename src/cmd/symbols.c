@@ -73,6 +73,7 @@ static const char *result_mode_name(uint8_t mode)
 	switch (mode) {
 	case RESULT_IN_REGS: return "regs";
 	case RESULT_IN_MEMORY: return "memory";
+	case RESULT_FROM_STATE: return "state";
 	}
 	return "unknown";
 }

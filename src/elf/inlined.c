@@ -549,7 +549,9 @@ static void scan_subprogram(struct set_scan *ss, Dwarf_Die *cudie, Dwarf_Die *di
 	walk_frames(&hs, die, INLINED_NO_PARENT, 0);
 	if (hs.oom)
 		err = -ENOMEM;
-	else if (host.body_count > 0 && !(err = finish_host(ss, &hs, die)) &&
+	/* hosts of inlined bodies; and async bodies of their own, whose state
+	 * dispatch gives their results in release builds */
+	else if ((host.body_count > 0 || body_kind_of(die)) && !(err = finish_host(ss, &hs, die)) &&
 		 !(err = ARRAY_RESERVE(ss->set->hosts, ss->cap, ss->set->count + 1) ? -ENOMEM : 0)) {
 		ss->set->hosts[ss->set->count++] = host;
 		memset(&host, 0, sizeof(host));

@@ -93,7 +93,9 @@ struct inlined_body {
 
 #define INLINED_NO_PARENT UINT32_MAX
 
-/* A function with code (a symbol survives) holding at least one inlined
+/* A function with code (a symbol survives) that is an async body itself
+ * (body_count may then be 0: its own dispatch is what is wanted) or holds
+ * at least one inlined
  * async body. */
 struct inlined_host {
 	uint64_t addr;       /* entry (DW_AT_low_pc, or the first range) */

@@ -147,6 +147,41 @@ static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original
 	return err;
 }
 
+static struct poll_fn *listed_at(struct poll_fn_list *list, size_t count, uint64_t addr)
+{
+	size_t lo = 0, hi = count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (list->fns[mid].addr == addr)
+			return &list->fns[mid];
+		if (list->fns[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* A surviving async body without DWARF types (release): its result is
+ * its state byte after the poll, where its own dispatch reads it
+ * (`self` + offset at entry). */
+static void result_from_state(struct poll_fn_list *list, size_t count, const struct inlined_host *host)
+{
+	struct poll_fn *fn = listed_at(list, count, host->addr);
+
+	if (!fn || !host->body || !host->state.found || host->state.arg < 0 || host->state.arg > 1 ||
+	    host->state.offset < 0 || host->state.offset > UINT16_MAX || fn->state.size ||
+	    fn->result.mode != RESULT_UNKNOWN || fn->role != ROLE_POLL)
+		return;
+	fn->state.offset = (uint16_t)host->state.offset;
+	fn->state.size = 1;
+	fn->self_arg = (uint8_t)host->state.arg;
+	fn->result.mode = RESULT_FROM_STATE;
+	fn->result.disc_size = 1;
+}
+
 int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match,
 			      struct uncounted_bodies *uncounted)
 {
@@ -161,6 +196,8 @@ int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const
 	if ((err = elf_image__open(&img, path)))
 		return err;
 	err = inlined_scan(&img, &set);
+	for (size_t h = 0; h < set.count; h++)
+		result_from_state(list, original, &set.hosts[h]);
 	for (size_t h = 0; !err && h < set.count; h++)
 		err = add_host(list, &capacity, original, &img, &set.hosts[h], match, uncounted);
 	inlined_set__free(&set);

@@ -27,6 +27,10 @@ enum result_mode {
 	RESULT_IN_REGS = 1, /* returned in the two integer return registers, seen as
 			     * one little-endian value: bytes 0..7 in rax, 8..15 in rdx */
 	RESULT_IN_MEMORY = 2, /* returned through a hidden pointer; the callee returns it in rax */
+	/* Release builds (no Poll<T> type in DWARF): an async body's state byte
+	 * after the poll says, 1 (Returned) Ready, 3 + N (at await N) Pending;
+	 * its place comes from the code's state dispatch. */
+	RESULT_FROM_STATE = 3,
 };
 
 /* Which mode rustc uses (measured on x86_64 code of rustc 1.95; the rule is

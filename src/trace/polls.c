@@ -444,6 +444,11 @@ enum poll_result poll_result__decode(const struct trace_function *fn, const stru
 	unsigned offset = layout->disc_offset, size = layout->disc_size;
 	uint64_t value;
 
+	if (layout->mode == RESULT_FROM_STATE) {
+		if (!(e->flags & TRACE_EVENT_STATE))
+			return POLL_RESULT_UNKNOWN;
+		return e->aux == 1 ? POLL_RESULT_READY : e->aux >= 3 ? POLL_RESULT_PENDING : POLL_RESULT_UNKNOWN;
+	}
 	if (size == 0 || size > 8)
 		return POLL_RESULT_UNKNOWN;
 	switch (layout->mode) {

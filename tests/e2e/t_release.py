@@ -1,7 +1,9 @@
 """Release builds (`debug = 1`, inlining on): every async fn of every Rust
 test target, polled as its ground truth says, whether rustc kept its poll
 function or inlined its body into another (then it is probed at its state
-dispatch and resume points, and marked inlined). The target's output and
+dispatch and resume points, and marked inlined); where the code shows an
+async fn's own state byte, Ready/Pending are decided from it, and must be
+right. The target's output and
 exit status are its own. Where a count cannot be exact, the reason is
 named here and, for bodies without a dispatch, by `symbols` itself."""
 import os
@@ -37,7 +39,7 @@ def uncounted_by_symbols(binary):
 @test
 def release_builds_count_every_async_fn():
     need_root()  # inlined bodies are probed with uprobes under either backend
-    mismatches, inlined_seen = {}, 0
+    mismatches, inlined_seen, results_known, wrong_results = {}, 0, 0, {}
     for name in TARGETS:
         binary = os.path.join(RUST_RELEASE, name)
         truth = ground_truth(binary)
@@ -58,13 +60,20 @@ def release_builds_count_every_async_fn():
                 continue
             if got != want["polls"]:
                 mismatches[(name, fn)] = (got, want["polls"])
+            row = rows.get(fn, {})
+            if row.get("ready", 0) + row.get("pending", 0):  # decided without DWARF types
+                results_known += 1
+                if (row["ready"], row["pending"]) != (want.get("ready"), want.get("pending")):
+                    wrong_results[(name, fn)] = ((row["ready"], row["pending"]), (want.get("ready"), want.get("pending")))
     unexplained = {k: v for k, v in mismatches.items() if k not in APPROXIMATE}
     check(not unexplained, f"poll counts (got, want) that differ: {unexplained}")
     stale = [k for k in APPROXIMATE if k not in mismatches]
     check(not stale, f"counts listed as approximate are exact now: {stale} (update APPROXIMATE)")
     check(inlined_seen >= 40, f"only {inlined_seen} inlined rows across the release targets")
+    check(not wrong_results, f"Ready/Pending decided wrongly (got, want): {wrong_results}")
+    check(results_known >= 15, f"Ready/Pending known for only {results_known} async fns")
     print(f"     release targets: {len(TARGETS)}, inlined rows {inlined_seen}, approximate {len(mismatches)}, "
-          f"uncounted {len(UNCOUNTED)}", flush=True)
+          f"uncounted {len(UNCOUNTED)}, results known for {results_known} async fns", flush=True)
 
 
 @test_once
