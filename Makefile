@@ -51,7 +51,7 @@ GOLDEN_FIXTURES := $(BUILD)/make-fixtures
 GEN_TRACE := $(BUILD)/gen-trace
 
 .SECONDARY:
-.PHONY: all deps demo test unit e2e targets bench bench-codec clean
+.PHONY: all deps demo test unit e2e targets bench bench-codec clean sanitize-test
 all: $(BUILD)/asynctrace $(AGENT_LIB) $(GOLDEN_FIXTURES) $(GEN_TRACE)
 
 deps:
@@ -141,6 +141,18 @@ test: deps
 	@$(MAKE) --no-print-directory all targets $(UNIT_BIN)
 	@./tests/run.sh $(BUILD)
 
+# The tests against an ASan+UBSan build beside the plain one (the agent is
+# never sanitized: it is preloaded into the programs we trace). The Rust
+# targets are the plain build's.
+SAN_BUILD ?= build-asan
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+sanitize-test: deps
+	@$(MAKE) --no-print-directory targets
+	@mkdir -p $(SAN_BUILD) && touch $(SAN_BUILD)/.deps-checked && ln -sfn $(abspath $(BUILD))/targets $(SAN_BUILD)/targets
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		all $(SAN_BUILD)/unit-tests
+	@./tests/run-sanitized.sh $(SAN_BUILD)
+
 bench: deps
 	@$(MAKE) --no-print-directory all targets
 	@./bench/run.sh $(BUILD)
@@ -154,3 +166,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BPF_OBJS:.o=.d) $(AGENT_OBJS:.o=.d)
+include tests/fuzz/fuzz.mk

@@ -63,6 +63,7 @@ UNIT_TEST(pollfn_cache_round_trip)
 		awaits += list.fns[i].state.await_count;
 	}
 	CHECK(awaits > 0); /* the fields that matter were there to compare */
+	poll_fn_list__free(&back);
 	/* Cut short or flipped: refused (or, for a flip in a value, still a
 	 * well-formed list), never a crash. */
 	for (size_t cut = 0; cut < len; cut += 97)
