@@ -525,7 +525,8 @@ static int finish_host(struct set_scan *ss, struct host_scan *hs, Dwarf_Die *die
 	if ((err = read_ranges(die, &h->ranges, &h->range_count)) < 0)
 		return err;
 	/* instructions are kept in address order */
-	qsort(h->ranges, h->range_count, sizeof(*h->ranges), cmp_ranges);
+	if (h->range_count) /* ranges is NULL then: qsort's is nonnull */
+		qsort(h->ranges, h->range_count, sizeof(*h->ranges), cmp_ranges);
 	h->addr = dwarf_entrypc(die, &entry) == 0 ? entry : h->ranges ? h->ranges[0].lo : 0;
 	h->name = demangled_linkage(die, &hs->oom);
 	h->body = body_kind_of(die);

@@ -119,7 +119,8 @@ static int noreturn_slots(struct noreturn_set *nr, struct elf_image *img)
 				return -ENOMEM;
 		}
 	}
-	qsort(nr->slots, nr->slot_count, sizeof(*nr->slots), cmp_u64);
+	if (nr->slot_count) /* slots is NULL then: qsort's is nonnull */
+		qsort(nr->slots, nr->slot_count, sizeof(*nr->slots), cmp_u64);
 	return 0;
 }
 
@@ -137,7 +138,8 @@ int noreturn_set__build(struct noreturn_set *nr, struct elf_image *img)
 			err = push_u64(&nr->addrs, &nr->addr_count, &cap, syms[i].addr);
 	free(syms);
 	if (!err) {
-		qsort(nr->addrs, nr->addr_count, sizeof(*nr->addrs), cmp_u64);
+		if (nr->addr_count) /* addrs is NULL then: qsort's is nonnull */
+			qsort(nr->addrs, nr->addr_count, sizeof(*nr->addrs), cmp_u64);
 		err = noreturn_slots(nr, img);
 	}
 	if (err)
@@ -617,7 +619,8 @@ static int resolve_tables(struct code *c, struct elf_image *img, const struct in
 		for (size_t k = 0; !err && k < c->tables[t].count; k++)
 			err = push_u64(&c->joins, &c->join_count, &c->join_cap, c->tables[t].targets[k]);
 	}
-	qsort(c->joins, c->join_count, sizeof(*c->joins), cmp_u64);
+	if (c->join_count) /* joins is NULL then: qsort's is nonnull */
+		qsort(c->joins, c->join_count, sizeof(*c->joins), cmp_u64);
 	return err;
 }
 

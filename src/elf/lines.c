@@ -57,7 +57,8 @@ int addr_lines__open(struct addr_lines **out, const char *path)
 		addr_lines__free(al);
 		return err;
 	}
-	qsort(al->syms, al->sym_count, sizeof(*al->syms), cmp_syms);
+	if (al->sym_count) /* syms is NULL then: qsort's is nonnull */
+		qsort(al->syms, al->sym_count, sizeof(*al->syms), cmp_syms);
 	/* Relocatable files would need libdwfl's relocation: they are not
 	 * run, so they have no addresses to look up. */
 	if (al->img.type != ET_REL)

@@ -308,7 +308,8 @@ static int new_entries(struct hooks *h, struct poll_fn **out, size_t *count)
 	*count = 0;
 	if (!fns)
 		return -ENOMEM;
-	qsort(h->found, h->found_count, sizeof(*h->found), cmp_found);
+	if (h->found_count) /* found is NULL then: qsort's is nonnull */
+		qsort(h->found, h->found_count, sizeof(*h->found), cmp_found);
 	for (size_t i = 0; !err && i < h->found_count; i++) {
 		struct found *f = &h->found[i];
 

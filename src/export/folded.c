@@ -84,7 +84,8 @@ static void sample_lines(const struct profile *p, const struct export_filter *fi
 /* Sorted, equal stacks summed: the same trace, the same file. */
 static int write_lines(struct line_set *set, FILE *out)
 {
-	qsort(set->lines, set->count, sizeof(*set->lines), cmp_lines);
+	if (set->count) /* lines is NULL then: qsort's is nonnull */
+		qsort(set->lines, set->count, sizeof(*set->lines), cmp_lines);
 	for (size_t i = 0; i < set->count;) {
 		uint64_t sum = 0;
 		size_t j = i;

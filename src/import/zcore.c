@@ -530,7 +530,8 @@ int zcore_log__resolve(struct zcore_log *log)
 		return err;
 	/* Time order: the records of several logs interleave; ties keep the
 	 * order they were read in. */
-	qsort(log->records, log->record_count, sizeof(*log->records), by_time_then_line);
+	if (log->record_count) /* records is NULL then: qsort's is nonnull */
+		qsort(log->records, log->record_count, sizeof(*log->records), by_time_then_line);
 	for (size_t i = 0; i < log->record_count; i++) {
 		struct zcore_record *r = &log->records[i];
 		const char *sym = r->addr_known ? symbol_at(log, r->addr) : NULL;
