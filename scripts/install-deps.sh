@@ -12,7 +12,7 @@ make gcc g++ clang llvm lld pkg-config
 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libdeflate-dev libzstd-dev
 libcapstone-dev libiberty-dev
 protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
-python3 jq libcap2-bin bpftrace uftrace linux-perf time chromium
+python3 jq libcap2-bin bpftrace uftrace linux-perf time chromium valgrind
 libjson-c-dev gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu qemu-user
 librust-tokio-dev librust-async-std-dev librust-futures-dev
 librust-async-executor-dev librust-async-task-dev
