@@ -451,19 +451,33 @@ static int write_header(struct import_builder *b, struct trace_writer *w)
 	return err;
 }
 
-/* Record indices grouped by thread, in time order within each (the
- * records are in time order: the index is the time). qsort has no context
- * argument; qsort_r is not C11. */
-static const struct record *sort_records;
-
-static int by_thread_then_time(const void *a, const void *b)
+static size_t thread_index(const struct import_builder *b, uint32_t tid)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	uint32_t tx = sort_records[x].tid, ty = sort_records[y].tid;
+	return (uintptr_t)u64map_get(&b->thread_by_tid, (uint64_t)tid + 1) - 1;
+}
 
-	if (tx != ty)
-		return tx < ty ? -1 : 1;
-	return x < y ? -1 : x > y;
+/* Record indices grouped by thread, in time order within each: a counting
+ * sort by thread, stable, and the records are in time order already. */
+static int group_by_thread(struct import_builder *b, uint32_t *order, size_t count)
+{
+	size_t *next = calloc(b->thread_count + 1, sizeof(*next));
+	uint32_t *grouped = malloc((count + 1) * sizeof(*grouped));
+
+	if (!next || !grouped) {
+		free(next);
+		free(grouped);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++)
+		next[thread_index(b, b->records[order[i]].tid) + 1]++;
+	for (size_t t = 1; t <= b->thread_count; t++)
+		next[t] += next[t - 1];
+	for (size_t i = 0; i < count; i++)
+		grouped[next[thread_index(b, b->records[order[i]].tid)]++] = order[i];
+	memcpy(order, grouped, count * sizeof(*order));
+	free(next);
+	free(grouped);
+	return 0;
 }
 
 /* One thread's events (order[0..count), in time order), each pair at one
@@ -500,8 +514,8 @@ static int write_streams(struct import_builder *b, struct trace_writer *w, uint3
 	uint32_t *nest = malloc((count + 1) * sizeof(*nest));
 	int err = events && nest ? 0 : -ENOMEM;
 
-	sort_records = b->records;
-	qsort(order, count, sizeof(*order), by_thread_then_time);
+	if (!err)
+		err = group_by_thread(b, order, count);
 	for (size_t start = 0, end; start < count && !err; start = end) {
 		for (end = start + 1; end < count && b->records[order[end]].tid == b->records[order[start]].tid;)
 			end++;
