@@ -62,7 +62,8 @@ static struct trace_function function_entry(const struct poll_fn *fn, uint32_t e
 		.source_line = fn->source_line,
 		.role = fn->role,
 		.runtime = fn->runtime,
-		.flags = fn->inlined.is ? TRACE_FUNCTION_INLINED : 0,
+		.flags = (fn->inlined.is ? TRACE_FUNCTION_INLINED : 0) |
+			 (fn->inlined.approximate ? TRACE_FUNCTION_APPROXIMATE : 0),
 		.target = fn->target,
 		.state_offset = fn->state.offset,
 		.state_size = fn->state.size,

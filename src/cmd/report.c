@@ -140,6 +140,10 @@ static void print_inlined_note(const struct trace_summary *s)
 		printf("Inlined:  %zu async fn%s inlined into other functions (release build), %llu polls: counted at "
 		       "their state dispatch; each ends with what encloses it (durations are upper bounds, "
 		       "results unknown)\n", rows, rows == 1 ? "" : "s", (unsigned long long)polls);
+	for (size_t i = 0; i < s->function_count; i++)
+		if (s->functions[i].approximate && s->functions[i].polls)
+			printf("Approx.:  %s: a loop in the function it is inlined into re-enters it past its state "
+			       "dispatch: polls that begin there are not counted\n", s->functions[i].name);
 }
 
 static void print_header(const struct trace_file *t, const struct trace_summary *s)
@@ -200,7 +204,8 @@ static void print_functions(const struct trace_file *t, const struct trace_summa
 		if (fn->source_file)
 			printf("  (%s:%u)", fn->source_file, fn->source_line);
 		if (f->inlined)
-			printf("  [inlined%s]", f->inlined < f->copies ? " in part" : "");
+			printf("  [inlined%s%s]", f->inlined < f->copies ? " in part" : "",
+			       f->approximate ? ", count approximate" : "");
 		putchar('\n');
 	}
 }
@@ -242,6 +247,7 @@ static void json_function(struct json_writer *w, const struct trace_file *t, con
 	json_writer__key(w, "address"); json_writer__hex(w, fn->addr);
 	json_writer__key(w, "copies"); json_writer__uint(w, f->copies);
 	json_writer__key(w, "inlined_copies"); json_writer__uint(w, f->inlined);
+	json_writer__key(w, "approximate_copies"); json_writer__uint(w, f->approximate);
 	json_writer__key(w, "polls"); json_writer__uint(w, f->polls);
 	json_writer__key(w, "ready"); json_writer__uint(w, f->ready);
 	json_writer__key(w, "pending"); json_writer__uint(w, f->pending);

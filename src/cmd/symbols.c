@@ -152,7 +152,8 @@ static void print_location(const struct poll_fn_list *list, const struct poll_fn
 	if (fn->role == ROLE_DROP && fn->target < list->count)
 		printf("drops %s\n", list->fns[fn->target].demangled);
 	else if (fn->source_file)
-		printf("%s:%u%s\n", fn->source_file, fn->source_line, fn->inlined.is ? "  (inlined)" : "");
+		printf("%s:%u%s\n", fn->source_file, fn->source_line,
+		       !fn->inlined.is ? "" : fn->inlined.approximate ? "  (inlined, count approximate)" : "  (inlined)");
 	else
 		printf("%s\n", fn->inlined.is ? "-  (inlined)" : "-");
 }
@@ -223,6 +224,8 @@ static void json_role(struct json_writer *w, const struct poll_fn_list *list,
 	json_writer__string(w, function_role__name(fn->role));
 	json_writer__key(w, "inlined");
 	json_writer__bool(w, fn->inlined.is);
+	json_writer__key(w, "count_approximate");
+	json_writer__bool(w, fn->inlined.approximate);
 	json_writer__key(w, "runtime");
 	json_writer__string(w, runtime_kind__name(fn->runtime));
 	if (fn->future_type) {

@@ -68,6 +68,9 @@ struct poll_fn {
 		bool is;
 		int8_t base_reg;
 		uint8_t level;
+		/* A loop of its host branches back into its code past its
+		 * dispatch: polls that begin there are not counted */
+		bool approximate;
 	} inlined;
 };
 

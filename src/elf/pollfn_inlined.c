@@ -31,6 +31,20 @@ static bool countable(const struct inlined_host *host, const struct inlined_body
 	       level_of(host, body) <= MAX_INLINED_LEVEL;
 }
 
+/* A branch from later in the code back into the body, not to its
+ * dispatch: a loop the host was rotated into (`while fut.poll().is_pending()`
+ * re-entering the await directly), whose polls no dispatch marks. */
+static bool reentered_by_a_loop(const struct inlined_body *body)
+{
+	for (size_t i = 0; i < body->entry_count; i++) {
+		const struct inlined_entry *e = &body->entries[i];
+
+		if (e->kind == INLINED_ENTRY_BRANCH && e->from > e->addr && e->addr != body->state.load_addr)
+			return true;
+	}
+	return false;
+}
+
 static int append_body(struct poll_fn_list *list, size_t *capacity, const struct elf_image *img,
 		       const struct inlined_host *host, const struct inlined_body *body)
 {
@@ -52,6 +66,7 @@ static int append_body(struct poll_fn_list *list, size_t *capacity, const struct
 	fn->inlined.is = true;
 	fn->inlined.base_reg = body->state.base_reg;
 	fn->inlined.level = (uint8_t)level_of(host, body);
+	fn->inlined.approximate = reentered_by_a_loop(body);
 	list->count++; /* (released by the list from here on) */
 	if (!fn->mangled || !fn->demangled || (body->decl_file && !fn->source_file))
 		return -ENOMEM;

@@ -88,6 +88,8 @@ static int build_rows(struct summary_builder *b)
 		s->functions[b->row_of_function[i]].copies++;
 		if (b->trace->functions[i].flags & TRACE_FUNCTION_INLINED)
 			s->functions[b->row_of_function[i]].inlined++;
+		if (b->trace->functions[i].flags & TRACE_FUNCTION_APPROXIMATE)
+			s->functions[b->row_of_function[i]].approximate++;
 	}
 	free(first);
 	return err;

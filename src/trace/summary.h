@@ -20,6 +20,7 @@ struct function_summary {
 	uint32_t copies;        /* function-table entries merged into this row */
 	uint32_t inlined;       /* of them, async bodies inlined into another function
 				 * (TRACE_FUNCTION_INLINED: their polls end with their caller's) */
+	uint32_t approximate;   /* of those, counted approximately (TRACE_FUNCTION_APPROXIMATE) */
 	uint64_t polls;         /* every poll, however it ended */
 	uint64_t ready;
 	uint64_t pending;

@@ -90,6 +90,8 @@ struct trace_function {
  * probed, so each poll ends with its caller's or at the next event that
  * leaves it (docs/release-mode.md). */
 #define TRACE_FUNCTION_INLINED 0x1u
+/* ... whose host's loop re-enters it past its dispatch: polls may be missed */
+#define TRACE_FUNCTION_APPROXIMATE 0x2u
 
 /* The .await a future in `state` is parked at, or NULL. */
 const struct await_point *trace_function__await(const struct trace_function *fn, uint64_t state);
