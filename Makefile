@@ -166,4 +166,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BPF_OBJS:.o=.d) $(AGENT_OBJS:.o=.d)
--include tests/fuzz/fuzz.mk
+include tests/fuzz/fuzz.mk
