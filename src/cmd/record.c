@@ -54,6 +54,8 @@ static void usage(FILE *out, bool profile)
 		"  -f, --function REGEX   also probe any other function whose name matches (repeatable)\n"
 		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
 		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
+		"      --no-inlined       release builds: leave out the async bodies inlined into other\n"
+		"                         functions (probed with uprobes, ~5 us per poll each, root)\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -F, --freq HZ          also sample on-CPU user stacks HZ times a second per CPU (1..10000;\n"
 		"                         `asynctrace profile`: 99 unless given)\n"
@@ -147,6 +149,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "match", required_argument, NULL, 'm' },
 		{ "function", required_argument, NULL, 'f' },
 		{ "polls-only", no_argument, NULL, 'P' },
+		{ "no-inlined", no_argument, NULL, 'I' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "freq", required_argument, NULL, 'F' },
 		{ "call-graph", required_argument, NULL, 'G' },
@@ -184,6 +187,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 				return err;
 			break;
 		case 'P': o->no_tasks = 1; break;
+		case 'I': o->no_inlined = 1; break;
 		case 'G':
 			if ((err = parse_call_graph(optarg, &o->call_graph)))
 				return err;
@@ -298,7 +302,8 @@ static int analyse_functions(struct record_run *run)
 	if (!err && o->functions)
 		err = poll_fn_list__add_functions(fns, run->path, &functions);
 	/* Release builds: the async bodies inlined into what survives. */
-	if (!err && !(err = poll_fn_list__add_inlined(fns, run->path, o->match ? &match : NULL, &uncounted)))
+	if (!err && !o->no_inlined &&
+	    !(err = poll_fn_list__add_inlined(fns, run->path, o->match ? &match : NULL, &uncounted)))
 		say_uncounted("record", &uncounted);
 	uncounted_bodies__free(&uncounted);
 	/* Task lifecycles need the runtime's hooks and the futures' drop glue. */
@@ -316,7 +321,7 @@ static int analyse_functions(struct record_run *run)
 static int load_functions(struct record_run *run)
 {
 	const struct record_options *o = run->o;
-	struct pollfn_cache_key key = { run->path, o->match, o->functions, !o->no_tasks };
+	struct pollfn_cache_key key = { run->path, o->match, o->functions, (o->no_tasks ? 0 : 1) | (o->no_inlined ? 0 : 2) };
 	struct poll_fn_list *fns = &run->fns;
 	int err = o->no_cache ? -ENOENT : pollfn_cache__load(fns, &key);
 

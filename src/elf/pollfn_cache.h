@@ -17,7 +17,7 @@ struct pollfn_cache_key {
 	const char *path;       /* the binary */
 	const char *match;      /* --match alternation, or NULL */
 	const char *functions;  /* --function alternation, or NULL */
-	int hooks;              /* runtime hooks and drop glue added */
+	int hooks;              /* bit 0: runtime hooks and drop glue added; bit 1: inlined bodies */
 };
 
 /* 0 and *list filled on a hit; -ENOENT on a miss (or an unusable entry). */
