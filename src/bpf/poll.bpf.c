@@ -184,6 +184,17 @@ static __always_inline void fill_inlined(struct probe_event *e, struct pt_regs *
 		e->flags |= PROBE_FLAG_RESUMED;
 }
 
+/* An inlined body's exit where its state store was seen: the state it
+ * stored (from the cookie) is its result, as a poll function's state at
+ * its exit is (RESULT_FROM_STATE). */
+static __always_inline void fill_inlined_exit(struct probe_event *e, __u64 cookie)
+{
+	e->sp += 7 - ((cookie >> COOKIE_LEVEL_SHIFT) & COOKIE_LEVEL_MASK);
+	e->arg0 = e->arg1 = 0;
+	e->aux = cookie >> COOKIE_OFFSET_SHIFT;
+	e->flags |= PROBE_FLAG_STATE;
+}
+
 /* A thread's name, captured by the thread itself at its first probe hit:
  * read from /proc later, a short-lived thread would be gone. At an entry
  * probe it also says where the function is mapped (the handler sees the
@@ -239,7 +250,9 @@ int poll_probe(struct pt_regs *ctx)
 	e->kind = (cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK;
 	e->flags = 0;
 	e->aux = 0;
-	if (e->kind == PROBE_KIND_EXIT) {
+	if (e->kind == PROBE_KIND_EXIT && (cookie & COOKIE_INLINED)) {
+		fill_inlined_exit(e, cookie);
+	} else if (e->kind == PROBE_KIND_EXIT) {
 		fill_result(e, ctx, cookie);
 		if (cookie & COOKIE_TRACK_STATE)
 			read_state(e);

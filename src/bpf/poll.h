@@ -28,7 +28,8 @@
  *                event's stack pointer is made rsp + 7 - level (bits
  *                42..44): between the host's frame and its callees' frames;
  *                bits 48..63 the state the site resumes (0: the start;
- *                else the event says PROBE_FLAG_RESUMED)
+ *                else the event says PROBE_FLAG_RESUMED); on an exit of
+ *                such a body, the state it stored before leaving
  *   bits 48..63  byte offset of the Poll<T> word
  * Poll<T> larger than two registers comes back through a hidden pointer,
  * which the callee also returns in rax (SysV ABI), so the exit probe can

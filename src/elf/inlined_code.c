@@ -475,15 +475,38 @@ static void pass_forward(const struct code *c, size_t i, const struct val *cur, 
 /* Forward edges only, in address order: a loop's back edge is not met.
  * An instruction reached by no decoded edge (a landing pad) starts with
  * nothing known. */
+/* Instructions a branch from later in the code reaches (loops): the pass
+ * goes forward only, so what such an edge brings is not met there. */
+static bool *back_edge_targets(const struct code *c)
+{
+	bool *back = calloc(c->count + 1, sizeof(*back));
+	size_t t;
+
+	for (size_t i = 0; back && i < c->count; i++) {
+		const struct insn *in = &c->insns[i];
+
+		if ((in->kind == INSN_JMP || in->kind == INSN_JCC) && (t = index_of(c, in->target)) <= i)
+			back[t] = true;
+		for (size_t k = 0; in->table >= 0 && k < c->tables[in->table].count; k++)
+			if ((t = index_of(c, c->tables[in->table].targets[k])) <= i)
+				back[t] = true;
+	}
+	return back;
+}
+
 static int track_registers(struct code *c)
 {
 	struct regs *pending = calloc(c->count + 1, sizeof(*pending));
+	bool *back = back_edge_targets(c);
 	struct val cur[16] = { [7] = { VAL_ARG, 0, 0 }, [6] = { VAL_ARG, 1, 0 } };
 	const struct insn *next;
 	bool reached = true;
 
-	if (!pending)
+	if (!pending || !back) {
+		free(pending);
+		free(back);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < c->count; i++) {
 		if (reached && pending[i].set)
 			meet(&pending[i], cur);
@@ -491,11 +514,18 @@ static int track_registers(struct code *c)
 			memset(cur, 0, sizeof(cur));
 		else if (pending[i].set)
 			memcpy(cur, pending[i].v, sizeof(cur));
+		/* a loop may bring any immediate here (the state a store then
+		 * writes: 1 on one path, 3 on the loop's); pointers into the
+		 * future stay (loops do not move it) */
+		for (int r = 0; back[i] && r < 16; r++)
+			if (cur[r].kind == VAL_IMM)
+				cur[r].kind = VAL_UNKNOWN;
 		track_one(&c->insns[i], cur);
 		pass_forward(c, i, cur, pending);
 		reached = code__falls_through(c, i, &next) && next;
 	}
 	free(pending);
+	free(back);
 	return 0;
 }
 

@@ -15,7 +15,7 @@
 
 #define CACHE_MAGIC "ATFNCACH"
 /* Bump with any change to struct poll_fn or to what the analysis finds. */
-#define CACHE_VERSION 4 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate */
+#define CACHE_VERSION 5 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results */
 #define MAX_STRING (1u << 20)
 #define MAX_FUNCTIONS (1u << 24)
 

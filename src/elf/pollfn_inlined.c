@@ -63,6 +63,9 @@ static int append_body(struct poll_fn_list *list, size_t *capacity, const struct
 	fn->body = body->body;
 	fn->context = body->body == BODY_ASYNC_BLOCK ? CONTEXT_ANONYMOUS : CONTEXT_COMPILER;
 	fn->role = ROLE_POLL;
+	/* its exits where the state store is seen carry that state */
+	fn->result.mode = RESULT_FROM_STATE;
+	fn->result.disc_size = 1;
 	fn->inlined.is = true;
 	fn->inlined.base_reg = body->state.base_reg;
 	fn->inlined.level = (uint8_t)level_of(host, body);

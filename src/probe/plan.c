@@ -164,6 +164,29 @@ static bool own_dispatch(const struct inlined_body *body, uint64_t from)
 	return false;
 }
 
+/* An inlined body's exit whose state store is seen (1: it returned, 3 + N:
+ * it parked at await N): probed there, it ends the poll with its result.
+ * Only where the leaving instruction always leaves: the last instruction of
+ * a range (run on out of it), or an unconditional jmp (a probe on a jcc
+ * fires whichever way it goes). */
+static bool probeable_exit(const struct elf_image *img, const struct inlined_exit *x, uint64_t offset)
+{
+	uint8_t op = 0;
+
+	if (x->stored_state != 1 && x->stored_state < 3)
+		return false;
+	if (x->kind == INLINED_EXIT_FALLTHROUGH)
+		return true;
+	return x->kind == INLINED_EXIT_BRANCH && pread(img->fd, &op, 1, (off_t)offset) == 1 && (op == 0xeb || op == 0xe9);
+}
+
+static uint64_t inlined_exit_cookie(uint32_t func_id, const struct poll_fn *fn, int16_t state)
+{
+	return func_id | (uint64_t)PROBE_KIND_EXIT << COOKIE_KIND_SHIFT | COOKIE_INLINED |
+	       ((uint64_t)fn->inlined.level & COOKIE_LEVEL_MASK) << COOKIE_LEVEL_SHIFT |
+	       (uint64_t)(uint16_t)state << COOKIE_OFFSET_SHIFT;
+}
+
 static bool first_dispatch_at(const struct inlined_body *body, size_t i)
 {
 	for (size_t k = 0; k < i; k++)
@@ -208,6 +231,16 @@ static int plan_inlined(struct probe_plan *plan, size_t *capacity, const struct 
 	}
 	if (!err && !starts && fn->file_offset) /* no table decoded: the dispatch load */
 		err = add_site(plan, capacity, fn->file_offset, start, func_id, PROBE_KIND_ENTRY);
+	for (size_t i = 0; body && !err && i < body->exit_count; i++) {
+		const struct inlined_exit *x = &body->exits[i];
+		uint64_t offset = elf_image__file_offset(img, x->from);
+
+		if (offset && probeable_exit(img, x, offset)) {
+			err = add_site(plan, capacity, offset, inlined_exit_cookie(func_id, fn, x->stored_state), func_id,
+				       PROBE_KIND_EXIT);
+			plan->exits_per_function[func_id]++;
+		}
+	}
 	return err;
 }
 

@@ -63,17 +63,22 @@ def release_builds_count_every_async_fn():
                 mismatches[(name, fn)] = (got, want["polls"])
                 check(fn in flagged, f"{name}: {fn} counted {got} of {want['polls']} polls, not marked approximate")
             row = rows.get(fn, {})
-            if row.get("ready", 0) + row.get("pending", 0):  # decided without DWARF types
+            known = row.get("ready", 0) + row.get("pending", 0)  # decided without DWARF types
+            if known:
                 results_known += 1
-                if (row["ready"], row["pending"]) != (want.get("ready"), want.get("pending")):
-                    wrong_results[(name, fn)] = ((row["ready"], row["pending"]), (want.get("ready"), want.get("pending")))
+                got_rp, want_rp = (row["ready"], row["pending"]), (want.get("ready"), want.get("pending"))
+                # all polls decided: exactly the truth; some (an inlined body
+                # leaving by an exit whose state store is not seen): no more
+                if (got_rp != want_rp) if known == row["polls"] else \
+                        (got_rp[0] > (want_rp[0] or 0) or got_rp[1] > (want_rp[1] or 0)):
+                    wrong_results[(name, fn)] = (got_rp, want_rp)
     unexplained = {k: v for k, v in mismatches.items() if k not in APPROXIMATE}
     check(not unexplained, f"poll counts (got, want) that differ: {unexplained}")
     stale = [k for k in APPROXIMATE if k not in mismatches]
     check(not stale, f"counts listed as approximate are exact now: {stale} (update APPROXIMATE)")
     check(inlined_seen >= 40, f"only {inlined_seen} inlined rows across the release targets")
     check(not wrong_results, f"Ready/Pending decided wrongly (got, want): {wrong_results}")
-    check(results_known >= 15, f"Ready/Pending known for only {results_known} async fns")
+    check(results_known >= 40, f"Ready/Pending known for only {results_known} async fns")
     print(f"     release targets: {len(TARGETS)}, inlined rows {inlined_seen}, approximate {len(mismatches)}, "
           f"uncounted {len(UNCOUNTED)}, results known for {results_known} async fns", flush=True)
 
