@@ -140,6 +140,9 @@ static void print_inlined_note(const struct trace_summary *s)
 		printf("Inlined:  %zu async fn%s inlined into other functions (release build), %llu polls: counted at "
 		       "their state dispatch; each ends at an exit that shows the state it stored (Ready or "
 		       "Pending), else with what encloses it (a duration bound, result unknown)\n", rows, rows == 1 ? "" : "s", (unsigned long long)polls);
+	if (rows)
+		printf("          their probes are uprobes (a kernel trap each): the polls around them last that "
+		       "much longer; record --no-inlined for the program's own durations\n");
 	for (size_t i = 0; i < s->function_count; i++)
 		if (s->functions[i].approximate && s->functions[i].polls)
 			printf("Approx.:  %s: a loop in the function it is inlined into re-enters it past its state "

@@ -45,6 +45,29 @@ static bool reentered_by_a_loop(const struct inlined_body *body)
 	return false;
 }
 
+/* Its awaits, from its dispatch: each resume point of a suspended state
+ * (3 + N) and the source line there; "parked at" reads them with the
+ * state an exit stored. Sorted by state, as state_layout wants. */
+static int awaits_of(const struct inlined_body *body, struct state_layout *state)
+{
+	for (uint16_t want = 3; want < body->state.states; want++) {
+		for (size_t i = 0; i < body->entry_count; i++) {
+			const struct inlined_entry *e = &body->entries[i];
+			struct await_point *grown;
+
+			if (e->kind != INLINED_ENTRY_RESUME || e->state != (int16_t)want || !e->line)
+				continue;
+			grown = realloc(state->awaits, (state->await_count + 1) * sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			state->awaits = grown;
+			state->awaits[state->await_count++] = (struct await_point){ .state = want, .line = e->line };
+			break;
+		}
+	}
+	return 0;
+}
+
 static int append_body(struct poll_fn_list *list, size_t *capacity, const struct elf_image *img,
 		       const struct inlined_host *host, const struct inlined_body *body)
 {
@@ -73,7 +96,7 @@ static int append_body(struct poll_fn_list *list, size_t *capacity, const struct
 	list->count++; /* (released by the list from here on) */
 	if (!fn->mangled || !fn->demangled || (body->decl_file && !fn->source_file))
 		return -ENOMEM;
-	return 0;
+	return awaits_of(body, &fn->state);
 }
 
 static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
