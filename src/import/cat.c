@@ -296,8 +296,12 @@ static uint32_t id_of(json_object *v)
 
 	if (json_object_is_type(v, json_type_int))
 		return (uint32_t)json_object_get_int64(v);
-	if (json_object_is_type(v, json_type_double))
-		return (uint32_t)(int64_t)json_object_get_double(v);
+	if (json_object_is_type(v, json_type_double)) {
+		double d = json_object_get_double(v);
+
+		/* out of int64's range the conversion is undefined (found by fuzzing) */
+		return isfinite(d) && d > -9.2e18 && d < 9.2e18 ? (uint32_t)(int64_t)d : 0;
+	}
 	if (!json_object_is_type(v, json_type_string))
 		return 0;
 	s = json_object_get_string(v);
