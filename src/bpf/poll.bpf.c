@@ -218,7 +218,8 @@ static __always_inline void name_thread(__u64 pid_tgid, struct pt_regs *ctx, __u
 	e->tid = tid;
 	e->kind = PROBE_KIND_THREAD;
 	bpf_get_current_comm(&e->arg0, 16); /* arg0 and arg1: 16 bytes */
-	if (((cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_ENTRY) {
+	/* (an inlined body's sites are mid-function: not its listed address) */
+	if (((cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_ENTRY && !(cookie & COOKIE_INLINED)) {
 		e->aux = PT_REGS_IP(ctx);
 		e->func_id = cookie & COOKIE_FUNC_MASK;
 		e->flags = PROBE_FLAG_ENTRY_IP;

@@ -31,6 +31,23 @@ static bool countable(const struct inlined_host *host, const struct inlined_body
 	       level_of(host, body) <= MAX_INLINED_LEVEL;
 }
 
+static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
+{
+	size_t lo = 0, hi = count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (list->fns[mid].addr == addr)
+			return true;
+		if (list->fns[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 /* A branch from later in the code back into the body, not to its
  * dispatch: a loop the host was rotated into (`while fut.poll().is_pending()`
  * re-entering the await directly), whose polls no dispatch marks. */
@@ -99,23 +116,6 @@ static int append_body(struct poll_fn_list *list, size_t *capacity, const struct
 	return awaits_of(body, &fn->state);
 }
 
-static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
-{
-	size_t lo = 0, hi = count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (list->fns[mid].addr == addr)
-			return true;
-		if (list->fns[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 /* A host that is no poll function (tokio's MaybeDone::poll, async-std's
  * LocalKey::with, ...) is probed too, as a plain function: its exit ends
  * the polls of the bodies inlined into it, which have no exits of their
@@ -178,7 +178,10 @@ static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original
 
 		if (match && regexec(match, body->name, 0, NULL, 0) != 0)
 			continue;
-		if (!countable(host, body))
+		/* a dispatch at a listed function's first instruction would share
+		 * its address (one entry per address): left out, and said */
+		if (!countable(host, body) || listed(list, original, body->state.load_addr) ||
+		    body->state.load_addr == host->addr)
 			err = note_uncounted(uncounted, body->name);
 		else
 			err = append_body(list, capacity, img, host, body);
