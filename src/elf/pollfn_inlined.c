@@ -31,7 +31,7 @@ static bool countable(const struct inlined_host *host, const struct inlined_body
 	       level_of(host, body) <= MAX_INLINED_LEVEL;
 }
 
-static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
+static struct poll_fn *listed_at(struct poll_fn_list *list, size_t count, uint64_t addr)
 {
 	size_t lo = 0, hi = count;
 
@@ -39,13 +39,18 @@ static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
 		size_t mid = lo + (hi - lo) / 2;
 
 		if (list->fns[mid].addr == addr)
-			return true;
+			return &list->fns[mid];
 		if (list->fns[mid].addr < addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return NULL;
+}
+
+static bool listed(const struct poll_fn_list *list, size_t count, uint64_t addr)
+{
+	return listed_at((struct poll_fn_list *)list, count, addr) != NULL;
 }
 
 /* A branch from later in the code back into the body, not to its
@@ -189,23 +194,6 @@ static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original
 	if (!err && list->count > before)
 		err = append_host(list, capacity, original, img, host);
 	return err;
-}
-
-static struct poll_fn *listed_at(struct poll_fn_list *list, size_t count, uint64_t addr)
-{
-	size_t lo = 0, hi = count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (list->fns[mid].addr == addr)
-			return &list->fns[mid];
-		if (list->fns[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 /* A surviving async body without DWARF types (release): its result is
