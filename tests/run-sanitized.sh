@@ -15,17 +15,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87"
 # link to the plain build's here).
 E2E_SELECTED="golden error_ import_ zcore uftrace riscv filters corrupt bad_options help_of chrome_export perfetto_export tokio_current_thread_exact_counts written_files -recorded_text"
 
-total_pass=0
-total_fail=0
-count() {
-	line=$(printf '%s\n' "$1" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-	if [ -z "$line" ]; then
-		total_fail=$((total_fail + 1))
-		return
-	fi
-	total_pass=$((total_pass + $(echo "$line" | cut -d' ' -f1)))
-	total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
-}
+. "$(dirname "$0")/count.sh"
 
 echo "== unit tests (ASan+UBSan)"
 out=$("$ASYNCTRACE_BUILD/unit-tests" 2>&1); rc=$?

@@ -8,18 +8,7 @@ export ASYNCTRACE_BUILD="$(cd "$BUILD" && pwd)"
 # Every check must run: a missing tool or file is a failure, not a skip.
 export ASYNCTRACE_STRICT=1
 
-total_pass=0
-total_fail=0
-
-count() { # $1 = output of a runner ending in "N passed, N failed"
-	line=$(printf '%s\n' "$1" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
-	if [ -z "$line" ]; then
-		total_fail=$((total_fail + 1))
-		return
-	fi
-	total_pass=$((total_pass + $(echo "$line" | cut -d' ' -f1)))
-	total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
-}
+. "$(dirname "$0")/count.sh"
 
 echo "== unit tests"
 out=$("$ASYNCTRACE_BUILD/unit-tests" 2>&1); printf '%s\n' "$out" | grep -v '^[0-9]* passed' ; count "$out"

@@ -561,17 +561,7 @@ static bool match_dispatch(const struct code *c, size_t i, uint64_t *base, const
 
 static bool insn_starts_at(const struct code *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->insns[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < c->count && c->insns[lo].addr == addr;
+	return index_of(c, addr) < c->count;
 }
 
 /* Entries are rel32 offsets from the base. The table's size is not in the
