@@ -443,10 +443,46 @@ static int analyse_body(struct host_scan *hs, const struct code *c, uint32_t ind
 	return err;
 }
 
+/* The host's line at addr: the call line of a body inlined straight into
+ * it there (the `.await` of an inlined child), else the line table's. */
+static unsigned host_line_at(const struct host_scan *hs, uint64_t addr)
+{
+	Dwarf_Die cudie = hs->cudie;
+	Dwarf_Line *row;
+	int line = 0;
+
+	for (size_t f = 0; f < hs->frame_count; f++)
+		if (hs->frames[f].parent == INLINED_NO_PARENT &&
+		    in_ranges(hs->frames[f].ranges, hs->frames[f].range_count, addr))
+			return hs->frames[f].call_line;
+	row = dwarf_getsrc_die(&cudie, addr);
+	return row && dwarf_lineno(row, &line) == 0 && line > 0 ? (unsigned)line : 0;
+}
+
+/* Where the host's suspended states resume (3 + N: the Nth await). */
+static int host_awaits(const struct host_scan *hs, const struct jump_table *t)
+{
+	struct inlined_host *h = hs->host;
+
+	if (t->count <= 3)
+		return 0;
+	if (!(h->awaits = calloc(t->count - 3, sizeof(*h->awaits))))
+		return -ENOMEM;
+	for (size_t k = 3; k < t->count; k++) {
+		unsigned line = host_line_at(hs, t->targets[k]);
+
+		if (line)
+			h->awaits[h->await_count++] = (struct inlined_await){ (uint16_t)k, line };
+	}
+	return 0;
+}
+
 /* The host's own machine, when it is an async body: the first dispatch in
  * none of its inlined bodies. */
-static void host_state(struct inlined_host *h, const struct code *c)
+static int host_state(const struct host_scan *hs, const struct code *c)
 {
+	struct inlined_host *h = hs->host;
+
 	for (size_t i = 0; i < c->count && h->body; i++) {
 		const struct jump_table *t;
 		bool in_body = false;
@@ -457,8 +493,9 @@ static void host_state(struct inlined_host *h, const struct code *c)
 			continue;
 		t = &c->tables[c->insns[i].table];
 		h->state = state_of(c, t);
-		return;
+		return host_awaits(hs, t);
 	}
+	return 0;
 }
 
 static int analyse_code(struct host_scan *hs, struct elf_image *img, const struct noreturn_set *nr)
@@ -471,10 +508,8 @@ static int analyse_code(struct host_scan *hs, struct elf_image *img, const struc
 	err = code__decode(&c, img, nr, hs->host);
 	for (uint32_t b = 0; !err && b < hs->host->body_count; b++)
 		err = analyse_body(hs, &c, b);
-	if (!err) {
-		host_state(hs->host, &c);
+	if (!err && !(err = host_state(hs, &c)))
 		hs->host->decoded = c.count > 0;
-	}
 	code__free(&c);
 	return err;
 }
@@ -498,6 +533,7 @@ static void host__release(struct inlined_host *h)
 	free(h->bodies);
 	free(h->ranges);
 	free(h->name);
+	free(h->awaits);
 	memset(h, 0, sizeof(*h));
 }
 

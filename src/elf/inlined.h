@@ -102,6 +102,14 @@ struct inlined_host {
 	char *name;          /* demangled linkage name; NULL when DWARF has none */
 	uint8_t body;        /* BODY_ASYNC_FN/BLOCK when the host is an async body itself, else 0 */
 	struct inlined_state state; /* the host's own dispatch, when it is an async body */
+	/* ... and where each suspended state (3 + N) of it resumes: the line
+	 * (of the `.await`: an inlined child's call line, else the line
+	 * table's), by state; NULL without a dispatch */
+	struct inlined_await {
+		uint16_t state;
+		unsigned line;
+	} *awaits;
+	size_t await_count;
 	struct inlined_range *ranges;
 	size_t range_count;
 	struct inlined_body *bodies; /* DWARF order: a parent before its children */

@@ -209,6 +209,14 @@ static void result_from_state(struct poll_fn_list *list, size_t count, const str
 		return;
 	fn->state.offset = (uint16_t)host->state.offset;
 	fn->state.size = 1;
+	/* its awaits too ("parked at"), where its code shows them */
+	if (!fn->state.await_count && host->await_count &&
+	    (fn->state.awaits = calloc(host->await_count, sizeof(*fn->state.awaits)))) {
+		for (size_t i = 0; i < host->await_count; i++)
+			fn->state.awaits[i] = (struct await_point){ .state = host->awaits[i].state,
+								    .line = host->awaits[i].line };
+		fn->state.await_count = host->await_count;
+	}
 	fn->self_arg = (uint8_t)host->state.arg;
 	fn->result.mode = RESULT_FROM_STATE;
 	fn->result.disc_size = 1;

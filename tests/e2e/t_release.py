@@ -100,3 +100,30 @@ def release_rows_marked_inlined():
         check(any(fn in line and "(inlined)" in line for line in listed.splitlines()), f"{fn} in symbols")
     outer = [l for l in text.splitlines() if "tokio_ct::outer::{{closure}}" in l]
     check(outer and "[inlined]" not in outer[0], "outer keeps its own poll function")
+
+
+def parked_lines(trace):
+    """{function: "parked at FILE:LINE"} of a tree."""
+    lines = {}
+    for line in tracer("tree", trace).stdout.splitlines():
+        name = line.lstrip("│├└─ ").split("  ")[0]
+        if "parked at " in line:
+            lines[name] = line.split("parked at ", 1)[1].split()[0]
+    return lines
+
+
+@test_once
+def release_parked_at_equals_debug():
+    """Without DWARF types, where each future is parked comes from the code:
+    the awaits of surviving and inlined async fns from their dispatch, the
+    state from the state byte or the exit's store. tokio_ct's three async
+    fns: the same lines as the debug build's."""
+    need_root()
+    fns = ("tokio_ct::outer::{{closure}}", "tokio_ct::middle::{{closure}}", "tokio_ct::leaf::{{closure}}")
+    got = {}
+    for build in (RUST, RUST_RELEASE):
+        trace, proc = record(os.path.join(build, "tokio_ct"))
+        check_eq(proc.returncode, 0, f"record tokio_ct ({build})")
+        got[build] = {f: parked_lines(trace).get(f) for f in fns}
+    check(all(got[RUST].values()), f"the debug build's tree has every parked line: {got[RUST]}")
+    check_eq(got[RUST_RELEASE], got[RUST], "parked at, release vs debug")
