@@ -97,7 +97,8 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 		.command = join_command(command),
 		.capture = (char *)capture,
 	};
-	struct trace_function *table = calloc(fns->count ? fns->count : 1, sizeof(*table));
+	size_t uncounted = fns->uncounted ? fns->uncounted->count : 0;
+	struct trace_function *table = calloc(fns->count + uncounted + 1, sizeof(*table));
 	int err;
 
 	rec->fns = fns;
@@ -110,9 +111,14 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 	}
 	for (size_t i = 0; i < fns->count; i++)
 		table[i] = function_entry(&fns->fns[i], exits[i]);
+	for (size_t i = 0; i < uncounted; i++)
+		table[fns->count + i] = (struct trace_function){ .name = fns->uncounted->names[i],
+								 .mangled = fns->uncounted->names[i],
+								 .context = CONTEXT_COMPILER,
+								 .flags = TRACE_FUNCTION_INLINED | TRACE_FUNCTION_UNCOUNTED };
 	err = trace_writer__write_meta(rec->writer, &meta);
 	if (!err)
-		err = trace_writer__write_functions(rec->writer, table, fns->count);
+		err = trace_writer__write_functions(rec->writer, table, fns->count + uncounted);
 	if (!err) /* on disk before any event: a killed recorder's file is still read */
 		err = checkpoint(rec);
 	free(table);

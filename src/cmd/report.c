@@ -126,7 +126,7 @@ static void print_exit_status(int32_t status)
 }
 
 /* Release builds: what the [inlined] rows' numbers mean. */
-static void print_inlined_note(const struct trace_summary *s)
+static void print_inlined_note(const struct trace_file *t, const struct trace_summary *s)
 {
 	uint64_t polls = 0;
 	size_t rows = 0;
@@ -143,6 +143,10 @@ static void print_inlined_note(const struct trace_summary *s)
 	if (rows)
 		printf("          their probes are uprobes (a kernel trap each): the polls around them last that "
 		       "much longer; record --no-inlined for the program's own durations\n");
+	for (size_t i = 0; i < t->function_count; i++)
+		if (t->functions[i].flags & TRACE_FUNCTION_UNCOUNTED)
+			printf("Uncounted: %s: inlined, and no state dispatch found in the release code: its polls are "
+			       "not counted\n", t->functions[i].name);
 	for (size_t i = 0; i < s->function_count; i++)
 		if (s->functions[i].approximate && s->functions[i].polls)
 			printf("Approx.:  %s: a loop in the function it is inlined into re-enters it past its state "
@@ -175,7 +179,7 @@ static void print_header(const struct trace_file *t, const struct trace_summary 
 	       (unsigned long long)st->unwound,
 	       t->trailer.end_reason == TRACE_END_IMPORTED ? "ended with their caller" : "unwound by panics",
 	       (unsigned long long)st->unfinished);
-	print_inlined_note(s);
+	print_inlined_note(t, s);
 	if (t->trailer.lost)
 		printf("WARNING:  %llu events were lost while recording: counts below are too low\n",
 		       (unsigned long long)t->trailer.lost);
@@ -335,6 +339,12 @@ static int print_json(const struct report_profile *rp, const struct trace_file *
 	json_writer__key(&w, "unwound"); json_writer__uint(&w, s->stats.unwound);
 	json_writer__key(&w, "unfinished"); json_writer__uint(&w, s->stats.unfinished);
 	json_writer__key(&w, "orphan_exits"); json_writer__uint(&w, s->stats.orphan_exits);
+	json_writer__key(&w, "uncounted_inlined");
+	json_writer__array_begin(&w);
+	for (size_t i = 0; i < t->function_count; i++)
+		if (t->functions[i].flags & TRACE_FUNCTION_UNCOUNTED)
+			json_writer__string(&w, t->functions[i].name);
+	json_writer__array_end(&w);
 	json_writer__key(&w, "functions");
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < rows; i++)

@@ -444,5 +444,9 @@ void poll_fn_list__free(struct poll_fn_list *list)
 	for (size_t i = 0; i < list->count; i++)
 		poll_fn__release(&list->fns[i]);
 	free(list->fns);
+	if (list->uncounted) {
+		uncounted_bodies__free(list->uncounted);
+		free(list->uncounted);
+	}
 	memset(list, 0, sizeof(*list));
 }

@@ -90,6 +90,9 @@ struct poll_fn_list {
 	 * nested in another closure). */
 	bool code_scanned;
 	size_t filtered_out;  /* poll functions dropped by `match` */
+	/* Release builds: inlined async bodies found without a state dispatch
+	 * (their polls cannot be counted): named, so reports can say so */
+	struct uncounted_bodies *uncounted;
 };
 
 /* Find the poll functions of the ELF file at `path`. When `match` is given,

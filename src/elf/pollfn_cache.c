@@ -15,7 +15,7 @@
 
 #define CACHE_MAGIC "ATFNCACH"
 /* Bump with any change to struct poll_fn or to what the analysis finds. */
-#define CACHE_VERSION 5 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results */
+#define CACHE_VERSION 6 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results; 6: uncounted names */
 #define MAX_STRING (1u << 20)
 #define MAX_FUNCTIONS (1u << 24)
 
@@ -70,6 +70,9 @@ int poll_fn_list__serialize(const struct poll_fn_list *list, uint8_t **data, siz
 	buf_put_u64(&b, list->filtered_out);
 	for (size_t i = 0; i < list->count; i++)
 		put_fn(&b, &list->fns[i]);
+	buf_put_u32(&b, list->uncounted ? (uint32_t)list->uncounted->count : 0);
+	for (size_t i = 0; list->uncounted && i < list->uncounted->count; i++)
+		buf_put_str(&b, list->uncounted->names[i]);
 	if (b.err) {
 		buf_free(&b);
 		return b.err;
@@ -134,6 +137,26 @@ static void get_fn(struct poll_fn *fn, struct cursor *c)
 		c->err = -EINVAL;
 }
 
+static void get_uncounted(struct poll_fn_list *list, struct cursor *c)
+{
+	uint32_t n = cursor_u32(c);
+
+	if (c->err || !n)
+		return;
+	if (n > c->left / 4 || !(list->uncounted = calloc(1, sizeof(*list->uncounted))) ||
+	    !(list->uncounted->names = calloc(n, sizeof(char *)))) {
+		c->err = c->err ? c->err : n > c->left / 4 ? -EINVAL : -ENOMEM;
+		return;
+	}
+	for (uint32_t i = 0; i < n && !c->err; i++) {
+		list->uncounted->names[i] = cursor_str(c, MAX_STRING);
+		if (!list->uncounted->names[i])
+			c->err = -EINVAL;
+		else
+			list->uncounted->count++;
+	}
+}
+
 int poll_fn_list__deserialize(struct poll_fn_list *list, const uint8_t *data, size_t len)
 {
 	struct cursor c = { .p = data, .left = len };
@@ -160,6 +183,8 @@ int poll_fn_list__deserialize(struct poll_fn_list *list, const uint8_t *data, si
 	list->count = count;
 	for (uint32_t i = 0; i < count && !c.err; i++)
 		get_fn(&list->fns[i], &c);
+	if (!c.err)
+		get_uncounted(list, &c);
 	if (!c.err && (c.left || list->build_id_len > sizeof(list->build_id)))
 		c.err = -EINVAL;
 	for (uint32_t i = 0; !c.err && i < count; i++)

@@ -172,6 +172,18 @@ static int note_uncounted(struct uncounted_bodies *u, const char *name)
 	return 0;
 }
 
+/* The list keeps the names too (the analysis cache, the trace). */
+static int keep_uncounted(struct poll_fn_list *list, const struct uncounted_bodies *u)
+{
+	int err = 0;
+
+	if (!list->uncounted && !(list->uncounted = calloc(1, sizeof(*list->uncounted))))
+		return -ENOMEM;
+	for (size_t i = 0; !err && i < u->count; i++)
+		err = note_uncounted(list->uncounted, u->names[i]);
+	return err;
+}
+
 static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original, const struct elf_image *img,
 		    const struct inlined_host *host, const regex_t *match, struct uncounted_bodies *uncounted)
 {
@@ -244,5 +256,7 @@ int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const
 	elf_image__close(&img);
 	if (list->count > original)
 		poll_fn_list__sort_unique(list);
+	if (!err && uncounted->count)
+		err = keep_uncounted(list, uncounted);
 	return err;
 }

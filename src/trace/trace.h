@@ -92,6 +92,9 @@ struct trace_function {
 #define TRACE_FUNCTION_INLINED 0x1u
 /* ... whose host's loop re-enters it past its dispatch: polls may be missed */
 #define TRACE_FUNCTION_APPROXIMATE 0x2u
+/* an inlined async body found without a state dispatch: listed (after the
+ * probed functions, no events) so that reports say it was not counted */
+#define TRACE_FUNCTION_UNCOUNTED 0x4u
 
 /* The .await a future in `state` is parked at, or NULL. */
 const struct await_point *trace_function__await(const struct trace_function *fn, uint64_t state);
