@@ -47,7 +47,7 @@ static const uint16_t gpr_names[GPR_COUNT][5] = {
 /* The index of the general register `reg` names, or -1. *width: 0 for
  * the 64-bit name, 1 for the 32-bit one (a write zero-extends: the whole
  * register), 2..4 for the partial ones. */
-static int gpr_of(unsigned reg, int *width)
+int x86_64_gpr_of(unsigned reg, int *width)
 {
 	if (reg == X86_REG_INVALID)
 		return -1;
@@ -62,7 +62,7 @@ static int gpr_of(unsigned reg, int *width)
 
 static int gpr64(unsigned reg)
 {
-	int width, i = gpr_of(reg, &width);
+	int width, i = x86_64_gpr_of(reg, &width);
 
 	return i >= 0 && width == 0 ? i : -1;
 }
@@ -92,7 +92,7 @@ static bool is_sp(unsigned reg)
 {
 	int width;
 
-	return gpr_of(reg, &width) == GPR_SP;
+	return x86_64_gpr_of(reg, &width) == GPR_SP;
 }
 
 static bool is_ip(unsigned reg)
@@ -197,7 +197,7 @@ static int relocate_rip(const cs_insn *insn, const struct insn_regs *regs, unsig
 static bool memory_operand_ok(const cs_insn *insn, const cs_x86_op *op, const struct stack_model *m)
 {
 	const x86_op_mem *mem = &op->mem;
-	int width, base = gpr_of(mem->base, &width), index = gpr_of(mem->index, &width);
+	int width, base = x86_64_gpr_of(mem->base, &width), index = x86_64_gpr_of(mem->index, &width);
 	const cs_x86_op *dst = &insn->detail->x86.operands[0];
 	int64_t end;
 
@@ -239,7 +239,7 @@ static int push_pop(const cs_insn *insn, struct stack_model *m, bool push)
 	const cs_x86 *x86 = &insn->detail->x86;
 	const cs_x86_op *op = &x86->operands[0];
 	bool has_op = x86->op_count == 1;
-	int width, reg = has_op && op->type == X86_OP_REG ? gpr_of(op->reg, &width) : -1;
+	int width, reg = has_op && op->type == X86_OP_REG ? x86_64_gpr_of(op->reg, &width) : -1;
 
 	if (x86->prefix[2] == X86_PREFIX_OPSIZE || reg == GPR_SP || (!push && has_op && op->type == X86_OP_MEM))
 		return PATCH_CALLER_FRAME;
@@ -321,13 +321,13 @@ static int frame_copy_source(const cs_insn *insn, const struct stack_model *m, i
  * it opaque; else it holds data. */
 static void note_write(struct stack_model *m, const struct insn_regs *regs, unsigned reg)
 {
-	int width, input_width, i = gpr_of(reg, &width), input;
+	int width, input_width, i = x86_64_gpr_of(reg, &width), input;
 	bool tracked = false;
 
 	if (i < 0)
 		return;
 	for (uint8_t r = 0; r < regs->nread; r++)
-		if ((input = gpr_of(regs->read[r], &input_width)) >= 0 &&
+		if ((input = x86_64_gpr_of(regs->read[r], &input_width)) >= 0 &&
 		    ((m->frame | m->opaque) & BIT(input)))
 			tracked = true;
 	if (width > 1 && ((m->frame | m->opaque) & BIT(i)))

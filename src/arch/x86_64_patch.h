@@ -19,4 +19,9 @@ int x86_64_plan_short_patch(const uint8_t *code, size_t size, uint64_t addr, str
 int x86_64_plan_patch_covering(const uint8_t *code, size_t size, uint64_t addr, unsigned cover,
 			       struct patch_plan *out);
 
+/* The general register (rax 0 .. r15 15) a capstone x86 register is part
+ * of, and in *width which form it is (0 the 64-bit one, 1 32-bit, 2 16-bit,
+ * 3 low byte, 4 high byte); -1 for none. */
+int x86_64_gpr_of(unsigned reg, int *width);
+
 #endif

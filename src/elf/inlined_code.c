@@ -6,6 +6,7 @@
 
 #include <capstone/capstone.h>
 
+#include "arch/x86_64_patch.h"
 #include "util/array.h"
 
 /* A u8 state indexes at most 256 entries. */
@@ -181,42 +182,21 @@ static bool calls_noreturn(const struct noreturn_set *nr, struct elf_image *img,
 
 /* ---- decoding -------------------------------------------------------- */
 
-static const x86_reg gpr_names[16][5] = {
-	{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH },
-	{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH },
-	{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL, X86_REG_DH },
-	{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH },
-	{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL, X86_REG_INVALID },
-	{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL, X86_REG_INVALID },
-	{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL, X86_REG_INVALID },
-	{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL, X86_REG_INVALID },
-	{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B, X86_REG_INVALID },
-	{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B, X86_REG_INVALID },
-	{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B, X86_REG_INVALID },
-	{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B, X86_REG_INVALID },
-	{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B, X86_REG_INVALID },
-	{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B, X86_REG_INVALID },
-	{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B, X86_REG_INVALID },
-	{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B, X86_REG_INVALID },
-};
 
-/* The general-purpose register a capstone register is part of, or -1. */
+/* The general-purpose register a capstone register is part of, or -1
+ * (the arch's table: arch/x86_64_patch.h). */
 static int8_t gpr(unsigned reg)
 {
-	if (reg == X86_REG_INVALID)
-		return -1;
-	for (int i = 0; i < 16; i++)
-		for (int w = 0; w < 5; w++)
-			if (gpr_names[i][w] == reg)
-				return (int8_t)i;
-	return -1;
+	int width;
+
+	return (int8_t)x86_64_gpr_of(reg, &width);
 }
 
 static bool is_wide(unsigned reg)
 {
-	int i = gpr(reg);
+	int width;
 
-	return i >= 0 && gpr_names[i][0] == reg;
+	return x86_64_gpr_of(reg, &width) >= 0 && width == 0;
 }
 
 /* capstone 4 numbers the jumps contiguously: JAE .. JS, JMP among them. */
