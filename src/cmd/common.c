@@ -30,16 +30,30 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 	return 0;
 }
 
-void say_uncounted(const char *command, const struct uncounted_bodies *u)
+/* The names, joined by ", " into buf (cut at its end). */
+static const char *joined(char *buf, size_t len, char *const *names, size_t count)
 {
-	char names[512] = "";
 	size_t n = 0;
 
-	for (size_t i = 0; i < u->count && n < sizeof(names); i++)
-		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", u->names[i]);
+	buf[0] = '\0';
+	for (size_t i = 0; i < count && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", names[i]);
+	return buf;
+}
+
+void say_uncounted(const char *command, const struct uncounted_bodies *u)
+{
+	char names[512];
+
 	if (u->count)
 		report_warning("%s: %zu inlined async bod%s whose polls are not counted (no state dispatch found "
-			       "in the release code): %s", command, u->count, u->count == 1 ? "y" : "ies", names);
+			       "in the release code): %s", command, u->count, u->count == 1 ? "y" : "ies",
+			       joined(names, sizeof(names), u->names, u->count));
+	if (u->unprobed_count)
+		report_info("%s: %zu async bod%s rustc inlined into other functions not traced (--inlined probes "
+			    "them with uprobes: root, ~5 us a poll each): %s", command, u->unprobed_count,
+			    u->unprobed_count == 1 ? "y" : "ies",
+			    joined(names, sizeof(names), u->unprobed, u->unprobed_count));
 }
 
 void report_bad_option(const char *command, int c, char *const argv[])

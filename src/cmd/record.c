@@ -54,8 +54,10 @@ static void usage(FILE *out, bool profile)
 		"  -f, --function REGEX   also probe any other function whose name matches (repeatable)\n"
 		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
 		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
-		"      --no-inlined       release builds: leave out the async bodies inlined into other\n"
-		"                         functions (probed with uprobes, ~5 us per poll each, root)\n"
+		"      --inlined          release builds: also probe the async bodies rustc inlined into\n"
+		"                         other functions (uprobes, root: ~5 us per poll each, and the polls\n"
+		"                         around them last that much longer); the default with bpf and -p\n"
+		"      --no-inlined       leave them out with bpf and -p too\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -F, --freq HZ          also sample on-CPU user stacks HZ times a second per CPU (1..10000;\n"
 		"                         `asynctrace profile`: 99 unless given)\n"
@@ -149,6 +151,7 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 		{ "match", required_argument, NULL, 'm' },
 		{ "function", required_argument, NULL, 'f' },
 		{ "polls-only", no_argument, NULL, 'P' },
+		{ "inlined", no_argument, NULL, 'J' },
 		{ "no-inlined", no_argument, NULL, 'I' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "freq", required_argument, NULL, 'F' },
@@ -187,7 +190,8 @@ static int parse_options(struct record_options *o, int argc, char **argv)
 				return err;
 			break;
 		case 'P': o->no_tasks = 1; break;
-		case 'I': o->no_inlined = 1; break;
+		case 'I': o->inlined = -1; break;
+		case 'J': o->inlined = 1; break;
 		case 'G':
 			if ((err = parse_call_graph(optarg, &o->call_graph)))
 				return err;
@@ -284,6 +288,15 @@ static int compile_pattern(const char *option, const char *pattern, regex_t *re)
 	return -EINVAL;
 }
 
+/* Inlined bodies can only be probed with uprobes: by default only where
+ * everything else is (bpf, -p), not at the in-process backend's cost. */
+static bool probes_inlined(const struct record_options *o)
+{
+	if (o->inlined)
+		return o->inlined > 0;
+	return o->backend == BACKEND_BPF || (o->backend == BACKEND_AUTO && o->pid);
+}
+
 static int analyse_functions(struct record_run *run)
 {
 	const struct record_options *o = run->o;
@@ -301,10 +314,10 @@ static int analyse_functions(struct record_run *run)
 	err = poll_fn_list__load(fns, run->path, o->match ? &match : NULL);
 	if (!err && o->functions)
 		err = poll_fn_list__add_functions(fns, run->path, &functions);
-	/* Release builds: the async bodies inlined into what survives. */
-	if (!err && !o->no_inlined &&
-	    !(err = poll_fn_list__add_inlined(fns, run->path, o->match ? &match : NULL, &uncounted)))
-		say_uncounted("record", &uncounted);
+	/* Release builds: the async bodies inlined into what survives (the
+	 * list keeps the names of those not probed: load_functions says them) */
+	if (!err)
+		err = poll_fn_list__add_inlined(fns, run->path, o->match ? &match : NULL, probes_inlined(o), &uncounted);
 	uncounted_bodies__free(&uncounted);
 	/* Task lifecycles need the runtime's hooks and the futures' drop glue. */
 	if (!err && fns->count && !o->no_tasks)
@@ -321,7 +334,8 @@ static int analyse_functions(struct record_run *run)
 static int load_functions(struct record_run *run)
 {
 	const struct record_options *o = run->o;
-	struct pollfn_cache_key key = { run->path, o->match, o->functions, (o->no_tasks ? 0 : 1) | (o->no_inlined ? 0 : 2) };
+	struct pollfn_cache_key key = { run->path, o->match, o->functions,
+					(o->no_tasks ? 0 : 1) | (probes_inlined(o) ? 2 : 0) };
 	struct poll_fn_list *fns = &run->fns;
 	int err = o->no_cache ? -ENOENT : pollfn_cache__load(fns, &key);
 
@@ -339,8 +353,11 @@ static int load_functions(struct record_run *run)
 	else if (!fns->count)
 		report_error("record: %s: no poll functions %s", run->path,
 			     o->match || o->functions ? "match the patterns" : "found (is it a Rust async program?)");
-	else
+	else {
+		if (fns->uncounted) /* analysed now or cached */
+			say_uncounted("record", fns->uncounted);
 		return 0;
+	}
 	return err ? err : -ENOENT;
 }
 

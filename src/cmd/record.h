@@ -30,7 +30,10 @@ struct record_options {
 	char *match;          /* the --match patterns joined into one alternation */
 	char *functions;      /* the --function patterns, likewise */
 	int no_tasks;         /* --polls-only: no wake/spawn/drop hooks */
-	int no_inlined;       /* --no-inlined: no inlined async bodies (release builds) */
+	/* release builds' inlined async bodies, probed with uprobes: 1
+	 * --inlined, -1 --no-inlined, 0 the default: with uprobes only (bpf,
+	 * -p), where they cost no more than the rest */
+	int inlined;
 	int no_cache;         /* --no-cache: analyse the binary afresh */
 	double duration;      /* seconds; 0 = until the target exits or a signal */
 	pid_t pid;            /* -p */

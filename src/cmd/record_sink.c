@@ -49,6 +49,13 @@ static uint64_t clock_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* An inlined async body named in the table but never probed (why: the flag). */
+static struct trace_function listed_only(const char *name, uint32_t why)
+{
+	return (struct trace_function){ .name = (char *)name, .mangled = (char *)name, .context = CONTEXT_COMPILER,
+					.flags = TRACE_FUNCTION_INLINED | why };
+}
+
 static struct trace_function function_entry(const struct poll_fn *fn, uint32_t exits)
 {
 	return (struct trace_function){
@@ -98,7 +105,9 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 		.capture = (char *)capture,
 	};
 	size_t uncounted = fns->uncounted ? fns->uncounted->count : 0;
-	struct trace_function *table = calloc(fns->count + uncounted + 1, sizeof(*table));
+	size_t unprobed = fns->uncounted ? fns->uncounted->unprobed_count : 0;
+	size_t listed = fns->count + uncounted + unprobed;
+	struct trace_function *table = calloc(listed + 1, sizeof(*table));
 	int err;
 
 	rec->fns = fns;
@@ -112,13 +121,12 @@ int recorder__write_header(struct recorder *rec, const char *binary, const char 
 	for (size_t i = 0; i < fns->count; i++)
 		table[i] = function_entry(&fns->fns[i], exits[i]);
 	for (size_t i = 0; i < uncounted; i++)
-		table[fns->count + i] = (struct trace_function){ .name = fns->uncounted->names[i],
-								 .mangled = fns->uncounted->names[i],
-								 .context = CONTEXT_COMPILER,
-								 .flags = TRACE_FUNCTION_INLINED | TRACE_FUNCTION_UNCOUNTED };
+		table[fns->count + i] = listed_only(fns->uncounted->names[i], TRACE_FUNCTION_UNCOUNTED);
+	for (size_t i = 0; i < unprobed; i++)
+		table[fns->count + uncounted + i] = listed_only(fns->uncounted->unprobed[i], TRACE_FUNCTION_UNPROBED);
 	err = trace_writer__write_meta(rec->writer, &meta);
 	if (!err)
-		err = trace_writer__write_functions(rec->writer, table, fns->count + uncounted);
+		err = trace_writer__write_functions(rec->writer, table, listed);
 	if (!err) /* on disk before any event: a killed recorder's file is still read */
 		err = checkpoint(rec);
 	free(table);

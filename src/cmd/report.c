@@ -125,6 +125,21 @@ static void print_exit_status(int32_t status)
 		printf(", killed by signal %d", WTERMSIG(status));
 }
 
+/* Inlined async bodies this recording left out (in process, without
+ * --inlined): named on one line, with how to count them. */
+static void print_unprobed(const struct trace_file *t)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < t->function_count; i++)
+		if (t->functions[i].flags & TRACE_FUNCTION_UNPROBED)
+			printf("%s%s", count++ ? ", " : "Unprobed: ", t->functions[i].name);
+	if (count)
+		printf("\n          %zu async fn%s inlined into other functions (release build) not traced: record "
+		       "--inlined counts %s (uprobes: root, ~5 us a poll each)\n", count, count == 1 ? "" : "s",
+		       count == 1 ? "it" : "them");
+}
+
 /* Release builds: what the [inlined] rows' numbers mean. */
 static void print_inlined_note(const struct trace_file *t, const struct trace_summary *s)
 {
@@ -147,6 +162,7 @@ static void print_inlined_note(const struct trace_file *t, const struct trace_su
 		if (t->functions[i].flags & TRACE_FUNCTION_UNCOUNTED)
 			printf("Uncounted: %s: inlined, and no state dispatch found in the release code: its polls are "
 			       "not counted\n", t->functions[i].name);
+	print_unprobed(t);
 	for (size_t i = 0; i < s->function_count; i++)
 		if (s->functions[i].approximate && s->functions[i].polls)
 			printf("Approx.:  %s: a loop in the function it is inlined into re-enters it past its state "
@@ -343,6 +359,12 @@ static int print_json(const struct report_profile *rp, const struct trace_file *
 	json_writer__array_begin(&w);
 	for (size_t i = 0; i < t->function_count; i++)
 		if (t->functions[i].flags & TRACE_FUNCTION_UNCOUNTED)
+			json_writer__string(&w, t->functions[i].name);
+	json_writer__array_end(&w);
+	json_writer__key(&w, "unprobed_inlined");
+	json_writer__array_begin(&w);
+	for (size_t i = 0; i < t->function_count; i++)
+		if (t->functions[i].flags & TRACE_FUNCTION_UNPROBED)
 			json_writer__string(&w, t->functions[i].name);
 	json_writer__array_end(&w);
 	json_writer__key(&w, "functions");

@@ -510,7 +510,7 @@ static int run_symbols(const struct symbols_opts *o, const regex_t *match)
 	if (!text && o->format != FORMAT_SYM) {
 		struct uncounted_bodies uncounted;
 
-		if ((err = poll_fn_list__add_inlined(&list, o->binary, match, &uncounted)) < 0) {
+		if ((err = poll_fn_list__add_inlined(&list, o->binary, match, true, &uncounted)) < 0) {
 			poll_fn_list__free(&list);
 			return report_load_error(o->binary, err);
 		}

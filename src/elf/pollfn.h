@@ -91,7 +91,8 @@ struct poll_fn_list {
 	bool code_scanned;
 	size_t filtered_out;  /* poll functions dropped by `match` */
 	/* Release builds: inlined async bodies found without a state dispatch
-	 * (their polls cannot be counted): named, so reports can say so */
+	 * (their polls cannot be counted), and those left unprobed: named, so
+	 * reports can say so */
 	struct uncounted_bodies *uncounted;
 };
 
@@ -112,22 +113,30 @@ int poll_fn_list__add_functions(struct poll_fn_list *list, const char *path, con
  * sorted by address; sets `target` of drop glue. Does nothing for
  * relocatable files. Returns 0 or a negative errno as poll_fn_list__load. */
 int poll_fn_list__add_hooks(struct poll_fn_list *list, const char *path);
-/* Inlined async bodies whose state dispatch was not found: their polls
- * cannot be counted. Names malloc'd. */
+/* Inlined async bodies whose state dispatch was not found (names):
+ * their polls cannot be counted; and those that could be but were not
+ * asked for (unprobed: poll_fn_list__add_inlined without bodies). Names
+ * malloc'd. */
 struct uncounted_bodies {
 	char **names;
 	size_t count;
+	char **unprobed;
+	size_t unprobed_count;
 };
 void uncounted_bodies__free(struct uncounted_bodies *u);
+/* Appends a copy of name to (*names, *count). 0 or -ENOMEM. */
+int uncounted_bodies__add(char ***names, size_t *count, const char *name);
 
-/* Adds the async bodies inlined into the file's functions (release
- * builds: elf/inlined.h) whose state dispatch was found, matched by
- * `match` when given, as ROLE_POLL functions marked `inlined`, and their
- * host functions that are not listed yet (as CONTEXT_FUNCTION: their exits
- * end those polls); names in *uncounted those found without a dispatch.
- * Before poll_fn_list__add_hooks. x86-64 with DWARF only (else nothing is
- * added). Returns 0 or a negative errno. */
-int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match,
+/* Release builds (elf/inlined.h): the surviving async fns' results and
+ * awaits from their own state dispatch; and with `bodies`, the async
+ * bodies inlined into the file's functions whose state dispatch was
+ * found, matched by `match` when given, as ROLE_POLL functions marked
+ * `inlined`, and their host functions that are not listed yet (as
+ * CONTEXT_FUNCTION: their exits end those polls). Names in *uncounted
+ * the bodies found without a dispatch, and without `bodies` the others
+ * (unprobed). Before poll_fn_list__add_hooks. x86-64 with DWARF only
+ * (else nothing is added). Returns 0 or a negative errno. */
+int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match, bool bodies,
 			      struct uncounted_bodies *uncounted);
 void poll_fn_list__free(struct poll_fn_list *list);
 

@@ -15,7 +15,7 @@
 
 #define CACHE_MAGIC "ATFNCACH"
 /* Bump with any change to struct poll_fn or to what the analysis finds. */
-#define CACHE_VERSION 6 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results; 6: uncounted names */
+#define CACHE_VERSION 7 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results; 6: uncounted names; 7: unprobed names */
 #define MAX_STRING (1u << 20)
 #define MAX_FUNCTIONS (1u << 24)
 
@@ -73,6 +73,9 @@ int poll_fn_list__serialize(const struct poll_fn_list *list, uint8_t **data, siz
 	buf_put_u32(&b, list->uncounted ? (uint32_t)list->uncounted->count : 0);
 	for (size_t i = 0; list->uncounted && i < list->uncounted->count; i++)
 		buf_put_str(&b, list->uncounted->names[i]);
+	buf_put_u32(&b, list->uncounted ? (uint32_t)list->uncounted->unprobed_count : 0);
+	for (size_t i = 0; list->uncounted && i < list->uncounted->unprobed_count; i++)
+		buf_put_str(&b, list->uncounted->unprobed[i]);
 	if (b.err) {
 		buf_free(&b);
 		return b.err;
@@ -137,24 +140,40 @@ static void get_fn(struct poll_fn *fn, struct cursor *c)
 		c->err = -EINVAL;
 }
 
-static void get_uncounted(struct poll_fn_list *list, struct cursor *c)
+/* A count and that many names, into (*names, *count). */
+static void get_names(char ***names, size_t *count, struct cursor *c)
 {
 	uint32_t n = cursor_u32(c);
 
 	if (c->err || !n)
 		return;
-	if (n > c->left / 4 || !(list->uncounted = calloc(1, sizeof(*list->uncounted))) ||
-	    !(list->uncounted->names = calloc(n, sizeof(char *)))) {
+	if (n > c->left / 4 || !(*names = calloc(n, sizeof(char *)))) {
 		c->err = c->err ? c->err : n > c->left / 4 ? -EINVAL : -ENOMEM;
 		return;
 	}
 	for (uint32_t i = 0; i < n && !c->err; i++) {
-		list->uncounted->names[i] = cursor_str(c, MAX_STRING);
-		if (!list->uncounted->names[i])
+		(*names)[i] = cursor_str(c, MAX_STRING);
+		if (!(*names)[i])
 			c->err = -EINVAL;
 		else
-			list->uncounted->count++;
+			(*count)++;
 	}
+}
+
+static void get_uncounted(struct poll_fn_list *list, struct cursor *c)
+{
+	struct uncounted_bodies *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		c->err = -ENOMEM;
+		return;
+	}
+	get_names(&u->names, &u->count, c);
+	get_names(&u->unprobed, &u->unprobed_count, c);
+	if (u->count || u->unprobed_count || u->names || u->unprobed)
+		list->uncounted = u; /* freed with the list, whatever was read */
+	else
+		free(u);
 }
 
 int poll_fn_list__deserialize(struct poll_fn_list *list, const uint8_t *data, size_t len)

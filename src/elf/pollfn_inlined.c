@@ -155,37 +155,44 @@ void uncounted_bodies__free(struct uncounted_bodies *u)
 {
 	for (size_t i = 0; i < u->count; i++)
 		free(u->names[i]);
+	for (size_t i = 0; i < u->unprobed_count; i++)
+		free(u->unprobed[i]);
 	free(u->names);
+	free(u->unprobed);
 	*u = (struct uncounted_bodies){ 0 };
 }
 
-static int note_uncounted(struct uncounted_bodies *u, const char *name)
+int uncounted_bodies__add(char ***names, size_t *count, const char *name)
 {
-	char **grown = realloc(u->names, (u->count + 1) * sizeof(*grown));
+	char **grown = realloc(*names, (*count + 1) * sizeof(*grown));
 
 	if (!grown)
 		return -ENOMEM;
-	u->names = grown;
-	if (!(u->names[u->count] = strdup(name)))
+	*names = grown;
+	if (!(grown[*count] = strdup(name)))
 		return -ENOMEM;
-	u->count++;
+	(*count)++;
 	return 0;
 }
 
 /* The list keeps the names too (the analysis cache, the trace). */
 static int keep_uncounted(struct poll_fn_list *list, const struct uncounted_bodies *u)
 {
+	struct uncounted_bodies *kept = list->uncounted;
 	int err = 0;
 
-	if (!list->uncounted && !(list->uncounted = calloc(1, sizeof(*list->uncounted))))
+	if (!kept && !(kept = list->uncounted = calloc(1, sizeof(*list->uncounted))))
 		return -ENOMEM;
 	for (size_t i = 0; !err && i < u->count; i++)
-		err = note_uncounted(list->uncounted, u->names[i]);
+		err = uncounted_bodies__add(&kept->names, &kept->count, u->names[i]);
+	for (size_t i = 0; !err && i < u->unprobed_count; i++)
+		err = uncounted_bodies__add(&kept->unprobed, &kept->unprobed_count, u->unprobed[i]);
 	return err;
 }
 
 static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original, const struct elf_image *img,
-		    const struct inlined_host *host, const regex_t *match, struct uncounted_bodies *uncounted)
+		    const struct inlined_host *host, const regex_t *match, bool bodies,
+		    struct uncounted_bodies *uncounted)
 {
 	size_t before = list->count;
 	int err = 0;
@@ -199,7 +206,9 @@ static int add_host(struct poll_fn_list *list, size_t *capacity, size_t original
 		 * its address (one entry per address): left out, and said */
 		if (!countable(host, body) || listed(list, original, body->state.load_addr) ||
 		    body->state.load_addr == host->addr)
-			err = note_uncounted(uncounted, body->name);
+			err = uncounted_bodies__add(&uncounted->names, &uncounted->count, body->name);
+		else if (!bodies)
+			err = uncounted_bodies__add(&uncounted->unprobed, &uncounted->unprobed_count, body->name);
 		else
 			err = append_body(list, capacity, img, host, body);
 	}
@@ -234,7 +243,7 @@ static void result_from_state(struct poll_fn_list *list, size_t count, const str
 	fn->result.disc_size = 1;
 }
 
-int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match,
+int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const regex_t *match, bool bodies,
 			      struct uncounted_bodies *uncounted)
 {
 	struct elf_image img = { .fd = -1 };
@@ -251,12 +260,12 @@ int poll_fn_list__add_inlined(struct poll_fn_list *list, const char *path, const
 	for (size_t h = 0; h < set.count; h++)
 		result_from_state(list, original, &set.hosts[h]);
 	for (size_t h = 0; !err && h < set.count; h++)
-		err = add_host(list, &capacity, original, &img, &set.hosts[h], match, uncounted);
+		err = add_host(list, &capacity, original, &img, &set.hosts[h], match, bodies, uncounted);
 	inlined_set__free(&set);
 	elf_image__close(&img);
 	if (list->count > original)
 		poll_fn_list__sort_unique(list);
-	if (!err && uncounted->count)
+	if (!err && (uncounted->count || uncounted->unprobed_count))
 		err = keep_uncounted(list, uncounted);
 	return err;
 }

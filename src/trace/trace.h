@@ -95,6 +95,9 @@ struct trace_function {
 /* an inlined async body found without a state dispatch: listed (after the
  * probed functions, no events) so that reports say it was not counted */
 #define TRACE_FUNCTION_UNCOUNTED 0x4u
+/* an inlined async body that could have been counted but this recording
+ * left out (record without --inlined): listed likewise, no events */
+#define TRACE_FUNCTION_UNPROBED 0x8u
 
 /* The .await a future in `state` is parked at, or NULL. */
 const struct await_point *trace_function__await(const struct trace_function *fn, uint64_t state);

@@ -44,7 +44,7 @@ def release_builds_count_every_async_fn():
         binary = os.path.join(RUST_RELEASE, name)
         truth = ground_truth(binary)
         untraced = run([binary])
-        trace, proc = record(binary)
+        trace, proc = record(binary, extra=("--inlined",))
         check_eq((proc.returncode, proc.stdout), (untraced.returncode, untraced.stdout),
                  f"{name}: exit status and stdout, traced vs untraced")
         report = report_json(trace)
@@ -90,7 +90,7 @@ def release_rows_marked_inlined():
     """report and tree mark the inlined bodies; symbols lists them."""
     need_root()
     binary = os.path.join(RUST_RELEASE, "tokio_ct")
-    trace, proc = record(binary)
+    trace, proc = record(binary, extra=("--inlined",))
     check_eq(proc.returncode, 0, "record tokio_ct (release)")
     text = tracer("report", trace).stdout
     check("Inlined:  " in text, "the report says what inlined rows mean")
@@ -102,6 +102,47 @@ def release_rows_marked_inlined():
         check(any(fn in line and "(inlined)" in line for line in listed.splitlines()), f"{fn} in symbols")
     outer = [l for l in text.splitlines() if "tokio_ct::outer::{{closure}}" in l]
     check(outer and "[inlined]" not in outer[0], "outer keeps its own poll function")
+
+
+@test
+def release_inlined_bodies_by_default_only_with_uprobes():
+    """Inlined bodies cost a uprobe each: by default the in-process backend
+    leaves them out and names every one (record's stderr, the report's
+    Unprobed: line and JSON), and bpf probes them. Either way, what
+    --inlined counts is what the default names or counts, and
+    --no-inlined leaves them out under bpf too."""
+    need_root()
+    binary = os.path.join(RUST_RELEASE, "tokio_ct")
+    trace, proc = record(binary, out=tmpfile(f"tokio_ct-inlined-{backend()}.trace"), extra=("--inlined",))
+    check_eq(proc.returncode, 0, f"record --inlined ({proc.stderr.strip()})")
+    with_inlined = report_json(trace)
+    inlined = sorted(f["name"] for f in with_inlined["functions"] if f["inlined_copies"])
+    check(len(inlined) >= 2, f"--inlined counts the inlined bodies: {inlined}")
+    check_eq(with_inlined["unprobed_inlined"], [], "--inlined leaves none unprobed")
+    for extra in ((), ("--no-inlined",)):
+        trace, proc = tracer_record(binary, extra)
+        check_eq(proc.returncode, 0, f"record {' '.join(extra)} ({proc.stderr.strip()})")
+        report = report_json(trace)
+        rows = sorted(f["name"] for f in report["functions"] if f["inlined_copies"])
+        unprobed = sorted(set(report["unprobed_inlined"]))
+        probed_by_default = backend() == "bpf" and not extra
+        check_eq(rows, inlined if probed_by_default else [], f"inlined rows, record {' '.join(extra)}")
+        check_eq(unprobed, [] if probed_by_default else inlined, f"unprobed, record {' '.join(extra)}")
+        text = tracer("report", trace).stdout
+        said = [l for l in proc.stderr.splitlines() if "not traced (--inlined probes them" in l]
+        if probed_by_default:
+            check(not said and "Unprobed: " not in text, f"nothing said unprobed: {said}")
+        else:
+            check(len(said) == 1 and all(fn in said[0] for fn in inlined), f"record names them: {proc.stderr!r}")
+            line = [l for l in text.splitlines() if l.startswith("Unprobed: ")]
+            check(line and all(fn in line[0] for fn in inlined), f"the report names them: {line}")
+            check("record --inlined counts them" in text, "the report says how to count them")
+
+
+def tracer_record(binary, extra):
+    """record without -q (what it says on stderr is checked)."""
+    trace = tmpfile(f"{os.path.basename(binary)}-default-{backend()}.trace")
+    return trace, tracer("record", "-o", trace, *backend_args(), *extra, "--", binary)
 
 
 def parked_lines(trace):
@@ -124,7 +165,7 @@ def release_parked_at_equals_debug():
     fns = ("tokio_ct::outer::{{closure}}", "tokio_ct::middle::{{closure}}", "tokio_ct::leaf::{{closure}}")
     got = {}
     for build in (RUST, RUST_RELEASE):
-        trace, proc = record(os.path.join(build, "tokio_ct"))
+        trace, proc = record(os.path.join(build, "tokio_ct"), extra=("--inlined",))
         check_eq(proc.returncode, 0, f"record tokio_ct ({build})")
         got[build] = {f: parked_lines(trace).get(f) for f in fns}
     check(all(got[RUST].values()), f"the debug build's tree has every parked line: {got[RUST]}")

@@ -33,7 +33,7 @@ static void load_poll_fns(const char *path)
 	if (poll_fn_list__load(&list, path, NULL))
 		return;
 	if (!poll_fn_list__add_functions(&list, path, any_name()) &&
-	    !poll_fn_list__add_inlined(&list, path, NULL, &uncounted))
+	    !poll_fn_list__add_inlined(&list, path, NULL, true, &uncounted))
 		poll_fn_list__add_hooks(&list, path);
 	uncounted_bodies__free(&uncounted);
 	poll_fn_list__free(&list);

@@ -65,8 +65,10 @@ static void put_info(struct fixture *f, const char *magic)
 static void make_dir(struct fixture *f)
 {
 	snprintf(f->dir, sizeof(f->dir), "/tmp/asynctrace-uftrace-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!mkdtemp(f->dir)) { /* a failure of the test's own, not a skip */
+		unit_fail("mkdtemp %s: %s\n", f->dir, strerror(errno));
 		return;
+	}
 	put_info(f, "Ftrace!");
 	put_text(f, "task.txt", "SESS timestamp=1.000000000 pid=100 sid=" SID " exename=\"/bin/fake\"\n"
 				"TASK timestamp=1.000000001 tid=100 pid=100\n"

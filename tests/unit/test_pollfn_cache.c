@@ -73,3 +73,53 @@ UNIT_TEST(pollfn_cache_round_trip)
 	free(data);
 	poll_fn_list__free(&list);
 }
+
+static int same_names(char *const *a, size_t a_count, char *const *b, size_t b_count)
+{
+	if (a_count != b_count)
+		return 0;
+	for (size_t i = 0; i < a_count; i++)
+		if (!same_string(a[i], b[i]))
+			return 0;
+	return 1;
+}
+
+/* A release build analysed without its inlined bodies: they are named as
+ * unprobed (not added), and the names survive the cache; with them, none
+ * is unprobed and they are listed as functions. */
+UNIT_TEST(pollfn_cache_keeps_unprobed_inlined_names)
+{
+	const char *binary = rust_target_path("release", "tokio_ct");
+	struct poll_fn_list list, back, probed;
+	struct uncounted_bodies u, v;
+	uint8_t *data;
+	size_t len, inlined = 0;
+
+	if (!binary) {
+		unit_skip("tokio_ct (release) not built (make targets)\n");
+		return;
+	}
+	CHECK(poll_fn_list__load(&list, binary, NULL) == 0);
+	CHECK(poll_fn_list__add_inlined(&list, binary, NULL, false, &u) == 0);
+	CHECK(u.unprobed_count >= 2 && list.uncounted && list.uncounted->unprobed_count == u.unprobed_count);
+	for (size_t i = 0; i < list.count; i++)
+		CHECK(!list.fns[i].inlined.is);
+	CHECK(poll_fn_list__serialize(&list, &data, &len) == 0);
+	CHECK(poll_fn_list__deserialize(&back, data, len) == 0);
+	CHECK(back.uncounted && same_names(back.uncounted->unprobed, back.uncounted->unprobed_count,
+					   list.uncounted->unprobed, list.uncounted->unprobed_count) &&
+	      same_names(back.uncounted->names, back.uncounted->count, list.uncounted->names,
+			 list.uncounted->count));
+	CHECK(poll_fn_list__load(&probed, binary, NULL) == 0);
+	CHECK(poll_fn_list__add_inlined(&probed, binary, NULL, true, &v) == 0);
+	CHECK(v.unprobed_count == 0 && v.count == u.count);
+	for (size_t i = 0; i < probed.count; i++)
+		inlined += probed.fns[i].inlined.is;
+	CHECK(inlined == u.unprobed_count);
+	uncounted_bodies__free(&u);
+	uncounted_bodies__free(&v);
+	free(data);
+	poll_fn_list__free(&back);
+	poll_fn_list__free(&list);
+	poll_fn_list__free(&probed);
+}
