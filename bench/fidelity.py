@@ -81,6 +81,9 @@ def fidelity(bench, have_uftrace):
         inproc = AsyncTrace(bench, "inproc", label="asynctrace inproc")
         series = [Series("untraced", Untraced(), many), Series("inproc", inproc, many),
                   Series("bpf", AsyncTrace(bench, "bpf", label="asynctrace bpf"), few)]
+        if build == "release":  # what probing the inlined bodies costs (uprobes, mid-function)
+            series.append(Series("inproc-inlined", AsyncTrace(bench, "inproc", label="asynctrace inproc --inlined",
+                                                              extra=["--inlined"]), few))
         if have_uftrace:
             series.append(Series("uftrace", Uftrace(bench, binary, every), many))
         series += [Series("untraced-long", Untraced(), many, LONG), Series("inproc-long", inproc, many, LONG)]

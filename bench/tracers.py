@@ -57,12 +57,12 @@ class AsyncTrace:
     """asynctrace record. functions: names to probe exactly (--match, or
     --function for C) with --polls-only; None: record's default probes."""
 
-    def __init__(self, bench, backend, functions=None, c=False, label=None):
-        self.bench, self.backend, self.functions, self.c = bench, backend, functions, c
+    def __init__(self, bench, backend, functions=None, c=False, label=None, extra=()):
+        self.bench, self.backend, self.functions, self.c, self.extra = bench, backend, functions, c, list(extra)
         self.name = label or "asynctrace %s%s" % (backend, "" if functions else " (default probes)")
 
     def command(self, argv, out):
-        cmd = [self.bench.at, "record", "--backend", self.backend, "-o", out]
+        cmd = [self.bench.at, "record", "--backend", self.backend, "-o", out] + self.extra
         if self.functions:
             cmd += ["--function" if self.c else "--match", exact_regex(self.functions)]
             if not self.c:

@@ -120,9 +120,7 @@ static char *attr_string_dup(Dwarf_Die *die, unsigned name, bool *oom)
 	return copy;
 }
 
-/* The declaring file as an absolute path: line tables name files relative
- * to the unit's compilation directory (`src/main.rs`) as often as not. */
-static char *decl_path(Dwarf_Die *die, bool *oom)
+char *dwarf_decl_path(Dwarf_Die *die, bool *oom)
 {
 	const char *file = dwarf_decl_file(die), *dir = NULL;
 	Dwarf_Attribute attr;
@@ -154,7 +152,7 @@ static void fill(struct scan *s, struct dwarf_query *q, Dwarf_Die *die)
 	q->found = true;
 	q->dw_name = attr_string_dup(die, DW_AT_name, &s->oom);
 	/* dwarf_decl_file/line follow DW_AT_abstract_origin/specification */
-	q->file = decl_path(die, &s->oom);
+	q->file = dwarf_decl_path(die, &s->oom);
 	if (dwarf_decl_line(die, &line) == 0 && line > 0)
 		q->line = (unsigned)line;
 	if (dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, &type))

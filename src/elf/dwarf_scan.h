@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <elfutils/libdw.h>
+
 #include "elf/elf_image.h"
 #include "elf/pollfn.h"
 
@@ -42,6 +44,12 @@ int dwarf_scan(struct elf_image *img, struct dwarf_query *queries, size_t count,
  * *linkage to the symbol name, or to a copy without the suffix stored in
  * *copy (the caller frees it). Returns 0 or -ENOMEM. */
 int dwarf_linkage_name(const char *symbol, char **copy, const char **linkage);
+
+/* The file declaring die (following its abstract origin) as an absolute
+ * path, malloc'd: line tables name a crate's own files relative to the
+ * unit's DW_AT_comp_dir (`src/main.rs`) as often as not. NULL when it has
+ * none, or out of memory (*oom set). */
+char *dwarf_decl_path(Dwarf_Die *die, bool *oom);
 
 /* Free the strings of one query (the struct itself belongs to the caller). */
 void dwarf_query__release(struct dwarf_query *q);

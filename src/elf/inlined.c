@@ -11,6 +11,7 @@
 
 #include "elf/classify.h"
 #include "elf/demangle.h"
+#include "elf/dwarf_scan.h"
 #include "elf/inlined_code.h"
 #include "trace/function_kinds.h"
 #include "util/array.h"
@@ -174,7 +175,7 @@ static void add_body(struct host_scan *hs, struct frame *f, Dwarf_Die *die, Dwar
 	b->body = kind;
 	b->parent = parent_body(hs, f->parent);
 	b->name = demangled_linkage(origin, &hs->oom);
-	b->decl_file = strdup_or_null(dwarf_decl_file(origin), &hs->oom);
+	b->decl_file = dwarf_decl_path(origin, &hs->oom);
 	if (dwarf_decl_line(origin, &line) == 0 && line > 0)
 		b->decl_line = (unsigned)line;
 	b->call_file = call_file(&hs->cudie, die, &hs->oom);

@@ -163,10 +163,15 @@ def release_parked_at_equals_debug():
     fns: the same lines as the debug build's."""
     need_root()
     fns = ("tokio_ct::outer::{{closure}}", "tokio_ct::middle::{{closure}}", "tokio_ct::leaf::{{closure}}")
-    got = {}
+    got, places = {}, {}
     for build in (RUST, RUST_RELEASE):
         trace, proc = record(os.path.join(build, "tokio_ct"), extra=("--inlined",))
         check_eq(proc.returncode, 0, f"record tokio_ct ({build})")
         got[build] = {f: parked_lines(trace).get(f) for f in fns}
+        rows = {r["name"]: r for r in report_json(trace)["functions"]}
+        places[build] = {f: (rows.get(f, {}).get("file"), rows.get(f, {}).get("line")) for f in fns}
     check(all(got[RUST].values()), f"the debug build's tree has every parked line: {got[RUST]}")
     check_eq(got[RUST_RELEASE], got[RUST], "parked at, release vs debug")
+    # where each is declared: the same absolute file and line (inlined ones too)
+    check(all(f and f.startswith("/") and l for f, l in places[RUST].values()), f"debug places {places[RUST]}")
+    check_eq(places[RUST_RELEASE], places[RUST], "declared at, release vs debug")
