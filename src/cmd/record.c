@@ -486,6 +486,11 @@ static void print_attached(const struct record_run *run, double started)
 		report_info("record: %zu probes on %zu function%s attached in %.0f ms",
 			    uprobe_session__attached(run->rec.uprobes), run->fns.count,
 			    run->fns.count == 1 ? "" : "s", (now_seconds() - started) * 1e3);
+	if (run->backend == BACKEND_INPROC && run->agent_plan.site_count)
+		report_info("record: %zu of %zu inlined-body sites patched in process, %zu through uprobes%s",
+			    run->patched_site_count, run->agent_plan.site_count,
+			    run->agent_plan.site_count - run->patched_site_count,
+			    run->patched_site_count < run->agent_plan.site_count && !run->o->verbose ? " (-v says why)" : "");
 }
 
 static int run_record(struct record_run *run)
