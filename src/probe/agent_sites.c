@@ -105,31 +105,40 @@ static size_t insn_at(const struct code *c, uint64_t addr)
 	return a < c->count && c->insns[a].addr == addr ? a : NO_INSN;
 }
 
-/* A poll start is probed at the body's dispatch jump (`jmp *%rax`), which
- * cannot move (an indirect jump). Its dispatch load (`movzbl disp(%reg)`,
- * `lea tbl(%rip)`, ...) stands for it when every run of the load reaches
- * the jump and every run of the jump came from the load (straight line,
- * nothing entering in between), and the future's register and %rsp are
- * the same at both: then one record per poll start, with the values the
- * uprobe reads. 0 when it cannot. */
-static uint64_t dispatch_load(const struct code *c, const struct host_targets *t, uint64_t jump, unsigned reg)
+/* A site may move back over the instructions before it when that keeps
+ * what it records: every run of the earlier instruction runs on to the
+ * site and every run of the site came from there (straight line, nothing
+ * entering in between), the stack pointer and the recorded register are
+ * the same at both, and no other site lies in between (the order of the
+ * records stays the uprobes'). A poll start must: it is probed at the
+ * body's dispatch jump (`jmp *%rax`, which cannot move), and its dispatch
+ * load (`movzbl disp(%reg)`, `lea tbl(%rip)`, ...) stands for it; an exit
+ * may, when bytes after its own are a join. The candidates, nearest first:
+ * returns how many (at most max) went to addrs. */
+static size_t earlier_sites(const struct code *c, const struct host_targets *t, const uint64_t *others,
+			    size_t other_count, uint64_t site, uint16_t keep, uint64_t *addrs, size_t max)
 {
-	size_t j = insn_at(c, jump), l;
+	size_t k = insn_at(c, site), n = 0;
 
-	if (j == NO_INSN || c->insns[j].kind != INSN_JMP_INDIRECT || c->insns[j].table < 0 ||
-	    !c->tables[c->insns[j].table].state_found)
+	if (k == NO_INSN)
 		return 0;
-	l = c->tables[c->insns[j].table].state_load;
-	if (l >= j)
-		return 0;
-	for (size_t k = l; k < j; k++) {
-		const struct insn *in = &c->insns[k];
+	for (size_t same = 0; same < other_count; same++)
+		if (others[same] == site && ++n > 1)
+			return 0; /* another site here: their order is the uprobes' */
+	n = 0;
+	while (n < max && k > 0) {
+		const struct insn *in = &c->insns[k - 1];
 
-		if (in->kind != INSN_OTHER || c->insns[k + 1].addr != in->addr + in->len ||
-		    (in->writes & (1u << reg | 1u << GPR_SP)) || is_target(t, c->insns[k + 1].addr))
-			return 0;
+		if (in->kind != INSN_OTHER || in->addr + in->len != c->insns[k].addr || (in->writes & keep) ||
+		    is_target(t, c->insns[k].addr))
+			break;
+		for (size_t o = 0; o < other_count; o++)
+			if (others[o] >= in->addr && others[o] < site)
+				return n;
+		addrs[n++] = in->addr;
+		k--;
 	}
-	return c->insns[l].addr;
+	return n;
 }
 
 static bool is_start(const struct agent_site *s)
@@ -146,46 +155,68 @@ static const struct inlined_range *range_of(const struct inlined_host *h, uint64
 	return NULL;
 }
 
-/* Plans one site of host h into f; returns an inproc_refusal. */
-static int plan_site(struct agent_site *s, struct agent_plan_function *f, const struct arch_ops *arch,
-		     const struct elf_image *img, const struct inlined_host *h, const struct code *c,
-		     const struct host_targets *t)
+/* The moved bytes at `at`, when arch's planner takes them there. */
+static int plan_at(struct agent_plan_function *f, const struct arch_ops *arch, const struct elf_image *img,
+		   const struct inlined_host *h, const struct host_targets *t, uint64_t at, unsigned reg)
 {
-	unsigned reg = (s->cookie >> COOKIE_REG_SHIFT) & COOKIE_REG_MASK;
-	const struct inlined_range *range;
+	const struct inlined_range *range = range_of(h, at);
 	struct patch_plan patch;
-	uint8_t *bytes;
 	uint64_t offset;
-	size_t j;
+	uint8_t *bytes;
 	int rc;
 
-	if (t->unknown)
-		return INPROC_SITE_TARGETS_UNKNOWN;
-	s->addr = s->uprobe_addr;
-	if ((j = insn_at(c, s->addr)) == NO_INSN)
-		return INPROC_SITE_HOST_UNKNOWN;
-	if (is_start(s) && c->insns[j].kind == INSN_JMP_INDIRECT && !(s->addr = dispatch_load(c, t, s->uprobe_addr, reg)))
-		return INPROC_SITE_DISPATCH;
-	if (!(range = range_of(h, s->addr)) || !(offset = elf_image__file_offset(img, range->lo)))
+	if (!range || !(offset = elf_image__file_offset(img, range->lo)))
 		return INPROC_SITE_HOST_UNKNOWN;
 	if (!(bytes = malloc(range->hi - range->lo)))
 		return -ENOMEM;
 	rc = pread(img->fd, bytes, range->hi - range->lo, (off_t)offset) == (ssize_t)(range->hi - range->lo)
-		     ? arch->plan_site(bytes, range->hi - range->lo, range->lo, s->addr, t->addrs, t->count, &patch)
+		     ? arch->plan_site(bytes, range->hi - range->lo, range->lo, at, t->addrs, t->count, &patch)
 		     : INPROC_NOT_IN_FILE;
 	if (rc == PATCH_OK) {
-		*f = (struct agent_plan_function){ .addr = s->addr, .length = patch.length, .flags = AGENT_FN_SITE,
+		*f = (struct agent_plan_function){ .addr = at, .length = patch.length, .flags = AGENT_FN_SITE,
 						   .entry_value = AGENT_VALUE_REGISTER, .value_reg = (uint8_t)reg,
 						   .reloc_count = patch.reloc_count };
-		memcpy(f->original, bytes + (s->addr - range->lo), patch.length);
+		memcpy(f->original, bytes + (at - range->lo), patch.length);
 		for (unsigned i = 0; i < patch.reloc_count; i++)
 			f->relocs[i] = (struct agent_plan_reloc){ .disp_offset = patch.relocs[i].disp_offset,
 								  .insn_end = patch.relocs[i].insn_end,
 								  .target = patch.relocs[i].target };
-		s->length = patch.length;
 	}
 	free(bytes);
 	return rc;
+}
+
+#define MAX_MOVE_BACK 6 /* instructions: a dispatch load is 4 before its jump */
+
+/* Plans one site of host h into f: where its uprobe is, else at an
+ * earlier instruction that stands for it. Returns an inproc_refusal (the
+ * one at the uprobe's own place). */
+static int plan_site(struct agent_site *s, struct agent_plan_function *f, const struct arch_ops *arch,
+		     const struct elf_image *img, const struct inlined_host *h, const struct code *c,
+		     const struct host_targets *t, const uint64_t *others, size_t other_count)
+{
+	unsigned reg = (s->cookie >> COOKIE_REG_SHIFT) & COOKIE_REG_MASK;
+	bool exit = ((s->cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_EXIT;
+	uint16_t keep = (uint16_t)(1u << GPR_SP | (exit ? 0 : 1u << reg));
+	uint64_t earlier[MAX_MOVE_BACK];
+	size_t n;
+	int rc, first;
+
+	if (t->unknown)
+		return INPROC_SITE_TARGETS_UNKNOWN;
+	if (insn_at(c, s->uprobe_addr) == NO_INSN)
+		return INPROC_SITE_HOST_UNKNOWN;
+	n = earlier_sites(c, t, others, other_count, s->uprobe_addr, keep, earlier, MAX_MOVE_BACK);
+	s->addr = s->uprobe_addr;
+	first = rc = plan_at(f, arch, img, h, t, s->addr, reg);
+	for (size_t i = 0; rc > 0 && i < n; i++)
+		if ((rc = plan_at(f, arch, img, h, t, earlier[i], reg)) == PATCH_OK)
+			s->addr = earlier[i];
+	if (rc == PATCH_OK)
+		s->length = f->length;
+	if (rc > 0 && is_start(s) && first == PATCH_CONTROL_FLOW)
+		return INPROC_SITE_DISPATCH;
+	return rc > 0 ? first : rc;
 }
 
 /* The sites inside host h: decoded once, planned one by one. */
@@ -194,9 +225,12 @@ static int plan_host(struct agent_site *sites, struct agent_plan_function *plann
 		     const struct inlined_host *h, bool *done)
 {
 	struct host_targets t = { 0 };
+	uint64_t *others = malloc((count ? count : 1) * sizeof(*others));
 	struct code c;
-	int err = code__decode(&c, img, nr, h);
+	int err = others ? code__decode(&c, img, nr, h) : -ENOMEM;
 
+	for (size_t i = 0; others && i < count; i++)
+		others[i] = sites[i].uprobe_addr;
 	if (!err)
 		err = collect_targets(&t, &c, h);
 	for (size_t i = 0; !err && i < count; i++) {
@@ -205,14 +239,16 @@ static int plan_host(struct agent_site *sites, struct agent_plan_function *plann
 		if (done[i] || !range_of(h, sites[i].uprobe_addr))
 			continue;
 		done[i] = true;
-		rc = plan_site(&sites[i], &planned[i], arch, img, h, &c, &t);
+		rc = plan_site(&sites[i], &planned[i], arch, img, h, &c, &t, others, count);
 		if (rc < 0)
 			err = rc;
 		else
 			sites[i].refusal = (uint8_t)rc;
 	}
 	free(t.addrs);
-	code__free(&c);
+	free(others);
+	if (others)
+		code__free(&c);
 	return err;
 }
 
