@@ -36,6 +36,7 @@ _Static_assert(offsetof(struct agent_descriptor, state_size) == AGENT_DESC_STATE
 _Static_assert(offsetof(struct agent_descriptor, memory_size) == AGENT_DESC_MEMORY_SIZE, "AGENT_DESC_MEMORY_SIZE");
 _Static_assert(offsetof(struct agent_descriptor, state_offset) == AGENT_DESC_STATE_OFFSET, "AGENT_DESC_STATE_OFFSET");
 _Static_assert(offsetof(struct agent_descriptor, memory_offset) == AGENT_DESC_MEMORY_OFFSET, "AGENT_DESC_MEMORY_OFFSET");
+_Static_assert(offsetof(struct agent_descriptor, value_reg) == AGENT_DESC_REGISTER, "AGENT_DESC_REGISTER");
 
 /* How long the agent waits for record's go before running the program
  * anyway (record died): the program must never hang on us. */

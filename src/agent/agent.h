@@ -14,7 +14,7 @@
 
 #define AGENT_HIDDEN __attribute__((visibility("hidden")))
 
-/* Per function, at run time: what the trampoline reads (32 bytes, the
+/* Per function, at run time: what the trampoline reads (40 bytes, the
  * AGENT_DESC_* offsets). */
 struct agent_descriptor {
 	uint64_t relocated;         /* the moved instructions, followed by a jump back */
@@ -26,6 +26,8 @@ struct agent_descriptor {
 	uint8_t memory_size;
 	uint16_t state_offset;
 	uint16_t memory_offset;
+	uint8_t value_reg;          /* AGENT_VALUE_REGISTER */
+	uint8_t reserved[7];
 };
 
 /* Where the main executable's code is, from its program headers. */

@@ -26,7 +26,8 @@
 #define AGENT_DESC_MEMORY_SIZE 27 /* u8: bytes of the Poll<T> discriminant read at rax + memory_offset */
 #define AGENT_DESC_STATE_OFFSET 28 /* u16 */
 #define AGENT_DESC_MEMORY_OFFSET 30 /* u16 */
-#define AGENT_DESC_SIZE 32
+#define AGENT_DESC_REGISTER 32    /* u8: AGENT_VALUE_REGISTER's register */
+#define AGENT_DESC_SIZE 40
 
 #define AGENT_RECORD_SIZE 32
 
@@ -38,6 +39,9 @@
 #define AGENT_VALUE_RAX 4         /* exit */
 #define AGENT_VALUE_RDX 5         /* exit */
 #define AGENT_VALUE_MEMORY 6      /* exit: memory_size bytes at rax + memory_offset */
+#define AGENT_VALUE_REGISTER 7    /* site: the register `value_reg` as the code there sees it
+				   * (x86 encoding numbers: 0 rax, 1 rcx, 2 rdx, 3 rbx, 4 rsp,
+				   * 5 rbp, 6 rsi, 7 rdi, 8..15 r8..r15) */
 
 /* Record kinds (bits 24..27 of the header word). */
 #define AGENT_KIND_ENTRY 1
@@ -50,7 +54,7 @@
 #include <stdint.h>
 
 #define AGENT_REGION_MAGIC 0x54474154434e5941ULL /* "AYNCTATG" */
-#define AGENT_ABI_VERSION 1
+#define AGENT_ABI_VERSION 2 /* 2: mid-function sites (AGENT_FN_SITE) */
 
 /* Where the agent is (agent_region.agent_state). */
 enum agent_state {
@@ -101,7 +105,7 @@ struct agent_region {
 	uint8_t pad[4096 - 112 - 256];
 };
 
-/* One function to patch. addr is the first patched byte, after any
+/* One function (or mid-function site) to patch. addr is the first patched byte, after any
  * endbr64 that stays in place; `length` whole instructions are moved to a
  * stub near the code and replaced by a 5-byte jump. */
 struct agent_plan_reloc {
@@ -123,6 +127,12 @@ struct agent_plan_reloc {
 /* Per-function flags. */
 #define AGENT_FN_ENTRY 0x1          /* write an entry record */
 #define AGENT_FN_EXIT 0x2           /* call through and write an exit record */
+/* A mid-function site (an inlined async body's dispatch, resume point or
+ * exit): one record (kind entry, func_id = the site's id, which record maps
+ * to what it means), every register and the flags kept, the red zone left
+ * alone; then the moved instructions run where the code would have. Alone:
+ * never with AGENT_FN_ENTRY/EXIT, never padded. */
+#define AGENT_FN_SITE 0x4
 
 struct agent_plan_function {
 	uint64_t addr;              /* file address (st_value-based) of the first patched byte */
@@ -138,7 +148,8 @@ struct agent_plan_function {
 	uint16_t state_offset;
 	uint16_t memory_offset;
 	uint8_t pad;                /* padded layout: the full jump is at addr - pad (0: at addr) */
-	uint8_t reserved[7];
+	uint8_t value_reg;          /* AGENT_VALUE_REGISTER: which register (0..15) */
+	uint8_t reserved[6];
 	uint8_t original[AGENT_MAX_MOVED]; /* the moved instructions, as in the file */
 	struct agent_plan_reloc relocs[AGENT_MAX_RELOCS];
 };

@@ -5,6 +5,7 @@
  * Code pages are writable only while they are patched (W^X). */
 #include <errno.h>
 #include <link.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,15 +14,27 @@
 #include "agent/agent.h"
 
 /* Stub layout: movabs $desc,%r11 (10) | jmp *0(%rip) (6) + address (8) |
- * moved instructions (<= 32) | jmp back (5): 61 bytes, rounded up. */
-#define STUB_SIZE 64
+ * moved instructions (<= 32) | jmp back (5): 61 bytes.
+ *
+ * A mid-function site's stub (AGENT_FN_SITE): every register may be live
+ * there and leaf code keeps data below %rsp (the red zone), so it first
+ * steps below the red zone (lea keeps the flags), saves %r11 before loading
+ * the descriptor into it, and the trampoline comes back to its tail, which
+ * undoes both before the moved instructions run:
+ *   lea -128(%rsp),%rsp (5) | push %r11 (2) | movabs $desc,%r11 (10) |
+ *   jmp *0(%rip) (6) + address (8) | int3 | tail at 32: pop %r11 (2) |
+ *   lea 128(%rsp),%rsp (8) | moved (<= 32) | jmp back (5): 79 bytes. */
+#define STUB_SIZE 80
 #define STUB_MOVED 24
+#define SITE_TAIL 32
+#define SITE_MOVED 42
 #define JUMP_SIZE 5
 #define SEARCH_STEP (64u << 10)
 #define SEARCH_LIMIT (1u << 30) /* stay well inside a rel32's reach */
 
 extern char asynctrace_call_through[] AGENT_HIDDEN;
 extern char asynctrace_record_entry[] AGENT_HIDDEN;
+extern char asynctrace_record_site[] AGENT_HIDDEN;
 
 static int image_phdr_callback(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -89,12 +102,13 @@ static void put_u64(uint8_t *p, uint64_t v)
 }
 
 static void fill_descriptor(struct agent_descriptor *d, const struct agent_plan_function *f,
-			    const uint8_t *moved)
+			    const uint8_t *stub)
 {
 	uint64_t id = f->func_id;
+	bool site = f->flags & AGENT_FN_SITE;
 
-	d->relocated = (uint64_t)(uintptr_t)moved;
-	d->entry_header = f->flags & AGENT_FN_ENTRY ? id | (uint64_t)AGENT_KIND_ENTRY << 24 : 0;
+	d->relocated = (uint64_t)(uintptr_t)(stub + (site ? SITE_TAIL : STUB_MOVED));
+	d->entry_header = f->flags & (AGENT_FN_ENTRY | AGENT_FN_SITE) ? id | (uint64_t)AGENT_KIND_ENTRY << 24 : 0;
 	d->exit_header = 0;
 	if (f->flags & AGENT_FN_EXIT)
 		d->exit_header = id | (uint64_t)AGENT_KIND_EXIT << 24 |
@@ -105,6 +119,30 @@ static void fill_descriptor(struct agent_descriptor *d, const struct agent_plan_
 	d->memory_size = f->memory_size;
 	d->state_offset = f->state_offset;
 	d->memory_offset = f->memory_offset;
+	d->value_reg = f->value_reg;
+}
+
+/* The site stub's head and tail (layout above); returns where the moved
+ * instructions go. */
+static uint8_t *site_stub(uint8_t *stub, const struct agent_descriptor *desc)
+{
+	static const uint8_t below_red_zone[] = { 0x48, 0x8d, 0x64, 0x24, 0x80, 0x41, 0x53 };
+	static const uint8_t back_above[] = { 0x41, 0x5b, 0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00 };
+	uint8_t *p = stub;
+
+	_Static_assert(sizeof(below_red_zone) + 10 + 14 + 1 == SITE_TAIL, "site stub head");
+	_Static_assert(SITE_TAIL + sizeof(back_above) == SITE_MOVED, "site stub tail");
+	_Static_assert(SITE_MOVED + AGENT_MAX_MOVED + JUMP_SIZE <= STUB_SIZE, "site stub size");
+	memcpy(p, below_red_zone, sizeof(below_red_zone));
+	p += sizeof(below_red_zone);
+	p[0] = 0x49, p[1] = 0xbb; /* movabs $desc, %r11 */
+	put_u64(p + 2, (uint64_t)(uintptr_t)desc);
+	p[10] = 0xff, p[11] = 0x25; /* jmp *0(%rip) */
+	put_u32(p + 12, 0);
+	put_u64(p + 16, (uint64_t)(uintptr_t)asynctrace_record_site);
+	p[24] = 0xcc;
+	memcpy(stub + SITE_TAIL, back_above, sizeof(back_above));
+	return stub + SITE_MOVED;
 }
 
 /* Writes the stub of f at `stub`; its moved instructions are relocated for
@@ -112,16 +150,20 @@ static void fill_descriptor(struct agent_descriptor *d, const struct agent_plan_
 static int build_stub(uint8_t *stub, const struct agent_descriptor *desc,
 		      const struct agent_plan_function *f, uintptr_t site)
 {
-	uint8_t *moved = stub + STUB_MOVED;
-	uint8_t *back = moved + f->length;
+	uint8_t *moved = stub + STUB_MOVED, *back;
 	void *trampoline = f->flags & AGENT_FN_EXIT ? (void *)asynctrace_call_through
 						  : (void *)asynctrace_record_entry;
 
-	stub[0] = 0x49, stub[1] = 0xbb; /* movabs $desc, %r11 */
-	put_u64(stub + 2, (uint64_t)(uintptr_t)desc);
-	stub[10] = 0xff, stub[11] = 0x25; /* jmp *0(%rip) */
-	put_u32(stub + 12, 0);
-	put_u64(stub + 16, (uint64_t)(uintptr_t)trampoline);
+	if (f->flags & AGENT_FN_SITE) {
+		moved = site_stub(stub, desc);
+	} else {
+		stub[0] = 0x49, stub[1] = 0xbb; /* movabs $desc, %r11 */
+		put_u64(stub + 2, (uint64_t)(uintptr_t)desc);
+		stub[10] = 0xff, stub[11] = 0x25; /* jmp *0(%rip) */
+		put_u32(stub + 12, 0);
+		put_u64(stub + 16, (uint64_t)(uintptr_t)trampoline);
+	}
+	back = moved + f->length;
 	memcpy(moved, f->original, f->length);
 	for (unsigned i = 0; i < f->reloc_count; i++) {
 		const struct agent_plan_reloc *r = &f->relocs[i];
@@ -143,13 +185,21 @@ static int build_stub(uint8_t *stub, const struct agent_descriptor *desc,
 
 #define SHORT_JUMP_SIZE 2
 
+/* A site records one register, alone, unpadded. */
+static int site_is_sane(const struct agent_plan_function *f)
+{
+	return f->flags == AGENT_FN_SITE && !f->pad && f->entry_value == AGENT_VALUE_REGISTER && f->value_reg < 16;
+}
+
 static int plan_entry_is_sane(const struct agent *a, const struct agent_plan_function *f)
 {
 	uintptr_t site = (uintptr_t)f->addr + a->image.bias;
 	unsigned least = f->pad ? SHORT_JUMP_SIZE : JUMP_SIZE;
 
+	if ((f->flags & AGENT_FN_SITE) && !site_is_sane(f))
+		return 0;
 	return f->length >= least && f->length <= AGENT_MAX_MOVED && f->reloc_count <= AGENT_MAX_RELOCS &&
-	       (f->flags & (AGENT_FN_ENTRY | AGENT_FN_EXIT)) && site - f->pad >= a->image.start &&
+	       (f->flags & (AGENT_FN_ENTRY | AGENT_FN_EXIT | AGENT_FN_SITE)) && site - f->pad >= a->image.start &&
 	       site + f->length <= a->image.end && (!f->pad || (f->pad >= AGENT_PAD_SIZE && f->pad <= 127 - 2));
 }
 
@@ -271,7 +321,7 @@ int agent_patch_apply(struct agent *a, char *why, size_t why_len)
 			f->result = AGENT_PATCH_BYTES_DIFFER;
 			continue;
 		}
-		fill_descriptor(&descs[i], f, a->stubs + (size_t)i * STUB_SIZE + STUB_MOVED);
+		fill_descriptor(&descs[i], f, a->stubs + (size_t)i * STUB_SIZE);
 		f->result = (uint8_t)build_stub(a->stubs + (size_t)i * STUB_SIZE, &descs[i], f, site);
 		applied += f->result == AGENT_PATCH_APPLIED;
 	}

@@ -18,6 +18,9 @@
  * task release) and jumps to the relocated prologue with the stack as it
  * was: no frame, no shift.
  *
+ * asynctrace_record_site records a mid-function site (below): its stub
+ * differs, and it keeps every register and the flags.
+ *
  * A record is reserved with one `xadd` on the thread's buffer (a signal
  * handler that runs traced code in between gets the next slot) and its
  * header word is stored last, so a record whose header is 0 was never
@@ -34,6 +37,16 @@
 #define SLOT_RAX 16
 #define SLOT_RDX 24
 #define CALL_FRAME 40 /* 5 slots: odd, so the callee is entered 8 mod 16 */
+
+/* asynctrace_record_site's frame: the 16 integer registers by number
+ * (rax 0 .. r15 15), the record's value, the flags, the %r11 the stub
+ * pushed; above it the red zone the stub stepped over, then the site's
+ * stack. */
+#define SITE_VALUE 128
+#define SITE_SAVED 136
+#define SITE_FLAGS 136
+#define SITE_R11 144
+#define SITE_SP (144 + 8 + 128)
 
 /* asynctrace_record_entry's frame. */
 #define ENTRY_RAX 0
@@ -220,6 +233,66 @@ asynctrace_record_entry:
 	jmp .Lhook_done
 	.cfi_endproc
 	.size asynctrace_record_entry, .-asynctrace_record_entry
+
+/* A mid-function site (AGENT_FN_SITE): entered by jmp from its stub with
+ * %rsp 136 bytes below the site's (the red zone skipped, the site's %r11
+ * pushed) and %r11 = the descriptor. Every register and the flags may be
+ * live at the site: they are all saved, the record's value is the saved
+ * register the descriptor names (as the code at the site saw it), and
+ * what the record and the slow path clobber (%rax, %rdx, %r10, flags) is
+ * restored before jumping to the stub's tail, which pops %r11, goes back
+ * above the red zone and runs the moved instructions. No call, no return
+ * address: the site's stack is never changed. There is no frame to unwind
+ * to (the site is mid-function in code without our CFI): the unwinder
+ * stops here. */
+	.globl asynctrace_record_site
+	.hidden asynctrace_record_site
+	.type asynctrace_record_site, @function
+	.p2align 4
+asynctrace_record_site:
+	.cfi_startproc
+	.cfi_undefined rip
+	pushfq
+	subq $SITE_SAVED, %rsp
+	cld /* C (the slow path) expects it clear; popfq restores it */
+	movq %rax, 0(%rsp)
+	movq %rcx, 8(%rsp)
+	movq %rdx, 16(%rsp)
+	movq %rbx, 24(%rsp)
+	leaq SITE_SP(%rsp), %rax
+	movq %rax, 32(%rsp)
+	movq %rbp, 40(%rsp)
+	movq %rsi, 48(%rsp)
+	movq %rdi, 56(%rsp)
+	movq %r8, 64(%rsp)
+	movq %r9, 72(%rsp)
+	movq %r10, 80(%rsp)
+	movq SITE_R11(%rsp), %rax
+	movq %rax, 88(%rsp)
+	movq %r12, 96(%rsp)
+	movq %r13, 104(%rsp)
+	movq %r14, 112(%rsp)
+	movq %r15, 120(%rsp)
+	movzbl AGENT_DESC_REGISTER(%r11), %eax
+	andl $15, %eax
+	movq (%rsp,%rax,8), %rax
+	movq %rax, SITE_VALUE(%rsp)
+.Lsite_reserve:
+	ENTRY_RECORD SITE_SP, SITE_VALUE, .Lsite_slow
+.Lsite_done:
+	movq 0(%rsp), %rax
+	movq 16(%rsp), %rdx
+	movq 80(%rsp), %r10
+	addq $SITE_SAVED, %rsp
+	popfq
+	jmpq *AGENT_DESC_RELOCATED(%r11)
+.Lsite_slow:
+	call asynctrace_refill_thunk
+	testq %rax, %rax
+	jnz .Lsite_reserve
+	jmp .Lsite_done
+	.cfi_endproc
+	.size asynctrace_record_site, .-asynctrace_record_site
 
 /* In: %rax = the thread's buffer (0 for none yet). Out: %rax = a buffer
  * with room, or 0 when the record must be dropped. Preserves every other

@@ -90,6 +90,10 @@ struct arch_ops {
 	 * before the function, so fewer instructions move (those before a call
 	 * near the entry, or all of a tiny function). NULL when unsupported. */
 	int (*plan_short_patch)(const uint8_t *code, size_t size, uint64_t addr, struct patch_plan *out);
+	/* The same for a mid-function site (an inlined async body's): see
+	 * x86_64_plan_site. NULL when unsupported. */
+	int (*plan_site)(const uint8_t *code, size_t size, uint64_t addr, uint64_t site, const uint64_t *targets,
+			 size_t target_count, struct patch_plan *out);
 	uint8_t padding_byte;   /* what compilers put between functions (x86: int3) */
 	/* DWARF unwinding of sampled user stacks: the perf_event user
 	 * registers to sample (sample_regs_user), and those registers, in the

@@ -157,6 +157,7 @@ const struct arch_ops x86_64_arch_ops = {
 	.find_exits = x86_64_find_exits,
 	.plan_patch = x86_64_plan_patch,
 	.plan_short_patch = x86_64_plan_short_patch,
+	.plan_site = x86_64_plan_site,
 	.padding_byte = 0xcc,
 	.perf_user_regs = PERF_GENERAL_REGS,
 	.perf_regs_to_dwarf = x86_64_perf_regs_to_dwarf,

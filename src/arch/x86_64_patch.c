@@ -560,3 +560,103 @@ int x86_64_plan_short_patch(const uint8_t *code, size_t size, uint64_t addr, str
 {
 	return x86_64_plan_patch_covering(code, size, addr, PATCH_SHORT_JUMP_SIZE, out);
 }
+
+/* Mid-function sites (an inlined async body's dispatch, resume point or
+ * exit). The stack is exactly the site's when the moved copy runs (the
+ * trampoline restores every register and the flags), so no stack model:
+ * what matters is that the copy does what the original would, and that
+ * nothing else enters the moved bytes. */
+
+static bool has_target_in(const uint64_t *targets, size_t count, uint64_t lo, uint64_t hi)
+{
+	size_t a = 0, b = count;
+
+	while (a < b) { /* the first target >= lo */
+		size_t mid = a + (b - a) / 2;
+
+		if (targets[mid] < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a < count && targets[a] < hi;
+}
+
+/* A `jmp rel32` that is the whole moved range: relocated, as a tail jump
+ * is at an entry. Only to inside the host: a jump out of it may be the
+ * host's exit, which a uprobe may probe (a uprobe inside patched bytes
+ * would single-step the file's instruction, then run into the int3s). */
+static int site_jump(const cs_insn *insn, uint64_t host_lo, uint64_t host_hi, struct patch_plan *plan)
+{
+	const cs_x86 *x86 = &insn->detail->x86;
+	uint64_t target;
+
+	if (insn->id != X86_INS_JMP || insn->size != PATCH_JUMP_SIZE || insn->bytes[0] != 0xe9 ||
+	    x86->op_count != 1 || x86->operands[0].type != X86_OP_IMM)
+		return PATCH_CONTROL_FLOW;
+	target = (uint64_t)x86->operands[0].imm;
+	if (target < host_lo || target >= host_hi)
+		return PATCH_CONTROL_FLOW;
+	plan->relocs[plan->reloc_count++] = (struct patch_reloc){ .disp_offset = 1, .insn_end = PATCH_JUMP_SIZE,
+								  .target = target };
+	return PATCH_OK;
+}
+
+static int plan_site_moved(csh handle, cs_insn *insn, const uint8_t *code, size_t size, uint64_t addr,
+			   uint64_t site, struct patch_plan *plan)
+{
+	const uint8_t *cursor = code + (site - addr);
+	size_t left = size - (site - addr);
+	uint64_t pc = site;
+	unsigned offset = 0;
+	struct insn_regs regs;
+	int refusal;
+
+	while (offset < PATCH_JUMP_SIZE) {
+		if (!cs_disasm_iter(handle, &cursor, &left, &pc, insn))
+			return PATCH_UNDECODABLE;
+		if (offset + insn->size > PATCH_MAX_MOVED)
+			return PATCH_TOO_LONG;
+		if (is_control_flow(insn)) {
+			if (offset != 0 || site_jump(insn, addr, addr + size, plan) != PATCH_OK)
+				return PATCH_CONTROL_FLOW;
+		} else {
+			if (cs_regs_access(handle, insn, regs.read, &regs.nread, regs.write, &regs.nwrite) != CS_ERR_OK)
+				return PATCH_UNDECODABLE;
+			if ((refusal = relocate_rip(insn, &regs, offset, plan)) != PATCH_OK)
+				return refusal;
+		}
+		offset += insn->size;
+	}
+	plan->length = (uint8_t)offset;
+	return PATCH_OK;
+}
+
+int x86_64_plan_site(const uint8_t *code, size_t size, uint64_t addr, uint64_t site, const uint64_t *targets,
+		     size_t target_count, struct patch_plan *out)
+{
+	cs_insn *insn;
+	csh handle;
+	int result;
+
+	if (!code || !out || (target_count && !targets))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (site < addr || site - addr >= size)
+		return PATCH_TOO_SHORT;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK)
+		return -ENOMEM;
+	cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
+	insn = cs_malloc(handle);
+	result = insn ? plan_site_moved(handle, insn, code, size, addr, site, out) : -ENOMEM;
+	/* The jump covers the first byte; a branch, table, return or landing
+	 * pad into any later one would run the int3s left there. */
+	if (result == PATCH_OK && has_target_in(targets, target_count, site + 1, site + out->length))
+		result = PATCH_BRANCH_INTO_PATCH;
+	if (insn)
+		cs_free(insn, 1);
+	cs_close(&handle);
+	if (result != PATCH_OK)
+		memset(out, 0, sizeof(*out));
+	return result;
+}

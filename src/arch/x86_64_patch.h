@@ -19,6 +19,17 @@ int x86_64_plan_short_patch(const uint8_t *code, size_t size, uint64_t addr, str
 int x86_64_plan_patch_covering(const uint8_t *code, size_t size, uint64_t addr, unsigned cover,
 			       struct patch_plan *out);
 
+/* arch_ops.plan_site: a mid-function site at `site` inside the host's
+ * code[0..size) at address addr: the whole instructions from `site`
+ * covering a PATCH_JUMP_SIZE jump. Refused when they branch, call, return
+ * or trap (except a `jmp rel32` to inside the host that is the whole
+ * range: relocated), use rip other than through a relocatable disp32, or
+ * when one of targets[0..target_count) (sorted: every address control may
+ * reach other than by running on — branch and table targets, return
+ * addresses, landing pads) is a moved byte after the first. */
+int x86_64_plan_site(const uint8_t *code, size_t size, uint64_t addr, uint64_t site, const uint64_t *targets,
+		     size_t target_count, struct patch_plan *out);
+
 /* The general register (rax 0 .. r15 15) a capstone x86 register is part
  * of, and in *width which form it is (0 the 64-bit one, 1 32-bit, 2 16-bit,
  * 3 low byte, 4 high byte); -1 for none. */

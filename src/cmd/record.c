@@ -55,7 +55,8 @@ static void usage(FILE *out, bool profile)
 		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
 		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
 		"      --inlined          release builds: also probe the async bodies rustc inlined into\n"
-		"                         other functions (uprobes, root: ~5 us per poll each, and the polls\n"
+		"                         other functions (inproc: most sites patched in process, ~0.2 us a\n"
+		"                         poll; the rest and bpf: uprobes, root, ~5 us a poll, and the polls\n"
 		"                         around them last that much longer); the default with bpf and -p\n"
 		"      --no-inlined       leave them out with bpf and -p too\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
@@ -486,6 +487,11 @@ static void print_attached(const struct record_run *run, double started)
 		report_info("record: %zu probes on %zu function%s attached in %.0f ms",
 			    uprobe_session__attached(run->rec.uprobes), run->fns.count,
 			    run->fns.count == 1 ? "" : "s", (now_seconds() - started) * 1e3);
+	if (run->backend == BACKEND_INPROC && run->agent_plan.site_count)
+		report_info("record: %zu of %zu inlined-body sites patched in process, %zu through uprobes%s",
+			    run->patched_site_count, run->agent_plan.site_count,
+			    run->agent_plan.site_count - run->patched_site_count,
+			    run->patched_site_count < run->agent_plan.site_count && !run->o->verbose ? " (-v says why)" : "");
 }
 
 static int run_record(struct record_run *run)

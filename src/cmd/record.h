@@ -60,6 +60,8 @@ struct record_run {
 	int uprobes_error;            /* ... and why */
 	bool warned_untraced;         /* said that what uprobes should trace is not traced */
 	uint32_t *exits;              /* per func_id, for the function table */
+	struct probe_site *patched_sites; /* inlined bodies' uprobe sites the agent patched instead */
+	size_t patched_site_count;
 	struct probe_plan probe_plan;
 	struct held_child child;
 	struct recorder rec;

@@ -62,6 +62,33 @@ int record_choose_backend(struct record_run *run)
 	return 0;
 }
 
+/* "poll start", "resume point", "exit (state 3)": what an inlined body's
+ * site records, from its cookie. */
+static const char *site_meaning(const struct agent_site *site, char *buf, size_t len)
+{
+	uint64_t state = site->cookie >> COOKIE_OFFSET_SHIFT;
+
+	if (((site->cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_EXIT)
+		snprintf(buf, len, "exit (state %u)", (unsigned)state);
+	else
+		snprintf(buf, len, "%s", state ? "resume point" : "poll start");
+	return buf;
+}
+
+static void list_site_refusals(const struct record_run *run)
+{
+	const struct agent_plan_set *plan = &run->agent_plan;
+	char meaning[32];
+
+	for (size_t i = 0; i < plan->site_count; i++)
+		if (plan->sites[i].refusal)
+			report_info("not patched: %s: %s at 0x%llx: %s (a uprobe there)",
+				    run->fns.fns[plan->sites[i].func_id].demangled,
+				    site_meaning(&plan->sites[i], meaning, sizeof(meaning)),
+				    (unsigned long long)plan->sites[i].uprobe_addr,
+				    inproc_refusal__name(plan->sites[i].refusal));
+}
+
 static void list_refusals(const struct record_run *run)
 {
 	for (size_t i = 0; i < run->fns.count; i++)
@@ -69,7 +96,9 @@ static void list_refusals(const struct record_run *run)
 			report_info("not patched: %s (%s): %s", run->fns.fns[i].demangled,
 				    run->fns.fns[i].context == CONTEXT_FUNCTION ? "function"
 									 : function_role__name(run->fns.fns[i].role),
-				    inproc_refusal__name(run->agent_plan.refusal[i]));
+				    run->fns.fns[i].inlined.is ? "some of its sites cannot be patched in process (below)"
+							       : inproc_refusal__name(run->agent_plan.refusal[i]));
+	list_site_refusals(run);
 }
 
 static int open_uprobes(struct record_run *run)
@@ -230,7 +259,7 @@ static int plan_probes(struct record_run *run)
 		report_error("record: cannot decode the functions of %s: %s", run->path, strerror(-err));
 		return err;
 	}
-	probe_plan__keep(plan, run->by_uprobe);
+	probe_plan__keep(plan, run->by_uprobe, run->patched_sites, run->patched_site_count);
 	for (size_t i = 0; i < run->fns.count; i++) {
 		run->exits[i] = run->by_uprobe[i] ? plan->exits_per_function[i] : run->exits[i];
 		without_exits += run->by_uprobe[i] && run->fns.fns[i].role == ROLE_POLL && !plan->exits_per_function[i];
@@ -284,6 +313,47 @@ size_t record_count_by_uprobe(const struct record_run *run)
 	return n;
 }
 
+/* An inlined body's sites: the ones the agent patched leave the uprobe
+ * plan (run->patched_sites); the body is traced by uprobes when any other
+ * is left. Every exit site is seen either way. */
+static int assign_sites(struct record_run *run, bool agent_refused)
+{
+	const struct agent_plan_set *plan = &run->agent_plan;
+	size_t failed_in_agent = 0;
+
+	free(run->patched_sites);
+	run->patched_sites = calloc(plan->site_count ? plan->site_count : 1, sizeof(*run->patched_sites));
+	run->patched_site_count = 0;
+	if (!run->patched_sites)
+		return -ENOMEM;
+	for (size_t i = 0; i < run->fns.count; i++)
+		if (run->fns.fns[i].inlined.is)
+			run->by_uprobe[i] = false, run->exits[i] = 0;
+	for (size_t i = 0; i < plan->site_count; i++) {
+		const struct agent_site *site = &plan->sites[i];
+		int result = agent_refused || site->refusal ? AGENT_PATCH_PENDING
+							    : agent_session__site_result(run->rec.agent, i);
+
+		run->exits[site->func_id] += ((site->cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_EXIT;
+		if (result == AGENT_PATCH_APPLIED) {
+			run->patched_sites[run->patched_site_count++] =
+				(struct probe_site){ .file_offset = site->uprobe_offset, .cookie = site->cookie };
+			continue;
+		}
+		run->by_uprobe[site->func_id] = true;
+		if (!agent_refused && !site->refusal) {
+			failed_in_agent++;
+			if (run->o->verbose)
+				report_info("not patched: %s: site at 0x%llx: %s", run->fns.fns[site->func_id].demangled,
+					    (unsigned long long)site->addr, agent_patch_result__name(result));
+		}
+	}
+	if (failed_in_agent)
+		report_info("record: the agent could not patch %zu inlined-body site%s; uprobes trace %s", failed_in_agent,
+			    failed_in_agent == 1 ? "" : "s", failed_in_agent == 1 ? "it" : "them");
+	return 0;
+}
+
 /* After the agent's report: what it patched is traced in process, the
  * rest by uprobes (when we may load them). */
 static int assign_functions(struct record_run *run, bool agent_refused)
@@ -295,6 +365,8 @@ static int assign_functions(struct record_run *run, bool agent_refused)
 	for (size_t i = 0; i < run->fns.count; i++) {
 		int result = agent_refused ? AGENT_PATCH_PENDING : agent_session__result(agent, (uint32_t)i);
 
+		if (run->fns.fns[i].inlined.is)
+			continue; /* assign_sites */
 		run->by_uprobe[i] = result != AGENT_PATCH_APPLIED;
 		/* Called through: every exit is seen. */
 		run->exits[i] = result == AGENT_PATCH_APPLIED &&
@@ -309,6 +381,8 @@ static int assign_functions(struct record_run *run, bool agent_refused)
 	if (failed_in_agent)
 		report_info("record: the agent could not patch %zu function%s; uprobes trace %s", failed_in_agent,
 			    failed_in_agent == 1 ? "" : "s", failed_in_agent == 1 ? "it" : "them");
+	if ((rc = assign_sites(run, agent_refused)))
+		return rc;
 	if (!record_count_by_uprobe(run))
 		return 0;
 	rc = open_uprobes(run);
@@ -447,6 +521,7 @@ void record_run__free(struct record_run *run)
 	poll_fn_list__free(&run->fns);
 	free(run->by_uprobe);
 	free(run->exits);
+	free(run->patched_sites);
 	free(run->agent_library);
 	free(run->path);
 	free(run->shown);

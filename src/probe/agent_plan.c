@@ -30,6 +30,11 @@ const char *inproc_refusal__name(int refusal)
 	case INPROC_INLINED: return "an async body inlined into another function (its site is mid-function)";
 	case INPROC_NO_ARCH: return "no in-process patcher for this instruction set";
 	case INPROC_AGENT: return "refused by the agent";
+	case INPROC_SITE_HOST_UNKNOWN: return "no decoded instruction of its host function is there";
+	case INPROC_SITE_TARGETS_UNKNOWN: return "its host has an indirect jump whose targets are not known";
+	case INPROC_SITE_DISPATCH: return "a poll start whose dispatch load cannot stand for its jump";
+	case INPROC_SITE_OVERLAP: return "its bytes overlap another patch (or another site's uprobe)";
+	case INPROC_SITE_TOO_MANY: return "too many sites for the records' 24-bit ids";
 	default:
 		if (refusal > 0 && refusal < PATCH_REFUSAL_COUNT)
 			return patch_refusal__name(refusal);
@@ -245,6 +250,23 @@ static int plan_function(struct agent_plan_set *set, size_t *capacity, const str
 	return 0;
 }
 
+/* An inlined body is patched in process when every one of its sites is;
+ * else (some go to uprobes) it stays refused as INPROC_INLINED. */
+static void count_refused(struct agent_plan_set *set, const struct poll_fn_list *fns)
+{
+	uint8_t *sites = calloc(fns->count ? fns->count : 1, 1); /* 1: has sites, 2: one is refused */
+
+	for (size_t i = 0; sites && i < set->site_count; i++)
+		sites[set->sites[i].func_id] |= set->sites[i].refusal ? 3 : 1;
+	set->refused = 0;
+	for (size_t i = 0; i < fns->count; i++) {
+		if (sites && fns->fns[i].inlined.is && sites[i] == 1)
+			set->refusal[i] = INPROC_PATCHABLE;
+		set->refused += set->refusal[i] != INPROC_PATCHABLE;
+	}
+	free(sites);
+}
+
 static int by_address(const void *a, const void *b)
 {
 	const struct agent_plan_function *x = a, *y = b;
@@ -285,12 +307,14 @@ int agent_plan__build(struct agent_plan_set *set, const char *path, const struct
 				    have_map ? &map : NULL);
 	code_map__free(&map);
 	close(fd);
+	if (!err)
+		err = agent_sites__plan(set, &capacity, path, fns, arch);
 	if (err) {
 		agent_plan__free(set);
 		return err;
 	}
 	qsort(set->functions, set->count, sizeof(*set->functions), by_address);
-	set->refused = fns->count - set->count;
+	count_refused(set, fns);
 	return 0;
 }
 
@@ -298,56 +322,81 @@ void agent_plan__free(struct agent_plan_set *set)
 {
 	free(set->functions);
 	free(set->refusal);
+	free(set->sites);
 	*set = (struct agent_plan_set){ 0 };
 }
 
-#define PLAN_CACHE_MAGIC "ATPLAN01"
+#define PLAN_CACHE_MAGIC "ATPLAN02" /* 02: inlined bodies' sites */
 
-/* On disk: magic, u64 function count, u64 planned count, a refusal byte
- * per function, the planned functions (plain structs: the agent checks the
- * bytes they name against memory before it patches). */
+/* Every planned entry names a function patched whole, or a site. */
+static bool cached_plan_is_sane(const struct agent_plan_set *set, const struct poll_fn_list *fns)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		uint32_t id = set->functions[i].func_id;
+		bool site = set->functions[i].flags & AGENT_FN_SITE;
+
+		if (site ? id < fns->count || id - fns->count >= set->site_count || set->sites[id - fns->count].refusal
+			 : id >= fns->count || set->refusal[id])
+			return false;
+	}
+	for (size_t i = 0; i < set->site_count; i++)
+		if (set->sites[i].func_id >= fns->count || !fns->fns[set->sites[i].func_id].inlined.is)
+			return false;
+	return true;
+}
+
+/* On disk: magic, u64 function, planned, refused, site and planned-site
+ * counts, a refusal byte per function, the planned functions and sites
+ * (plain structs: the agent checks the bytes they name against memory
+ * before it patches), the site table. */
 static int plan_from_cache(struct agent_plan_set *set, const struct poll_fn_list *fns, const uint8_t *data,
 			   size_t len)
 {
-	uint64_t counts[2];
+	uint64_t counts[5];
 	size_t head = 8 + sizeof(counts);
 
 	if (len < head || memcmp(data, PLAN_CACHE_MAGIC, 8))
 		return -EINVAL;
 	memcpy(counts, data + 8, sizeof(counts));
-	if (counts[0] != fns->count || counts[1] > counts[0] ||
-	    len != head + counts[0] + counts[1] * sizeof(struct agent_plan_function))
+	if (counts[0] != fns->count || counts[1] > counts[0] + counts[3] || counts[2] > counts[0] ||
+	    counts[3] > AGENT_MAX_FUNCTIONS || counts[4] > counts[3] ||
+	    len != head + counts[0] + counts[1] * sizeof(struct agent_plan_function) +
+			   counts[3] * sizeof(struct agent_site))
 		return -EINVAL;
-	*set = (struct agent_plan_set){ .function_count = fns->count, .count = counts[1],
-					.refused = fns->count - counts[1] };
+	*set = (struct agent_plan_set){ .function_count = fns->count, .count = counts[1], .refused = counts[2],
+					.site_count = counts[3], .sites_planned = counts[4] };
 	set->refusal = malloc(fns->count ? fns->count : 1);
 	set->functions = malloc(counts[1] ? counts[1] * sizeof(*set->functions) : 1);
-	if (!set->refusal || !set->functions) {
+	set->sites = malloc(counts[3] ? counts[3] * sizeof(*set->sites) : 1);
+	if (!set->refusal || !set->functions || !set->sites) {
 		agent_plan__free(set);
 		return -ENOMEM;
 	}
 	memcpy(set->refusal, data + head, fns->count);
 	memcpy(set->functions, data + head + fns->count, counts[1] * sizeof(*set->functions));
-	for (size_t i = 0; i < set->count; i++)
-		if (set->functions[i].func_id >= fns->count || set->refusal[set->functions[i].func_id]) {
-			agent_plan__free(set);
-			return -EINVAL;
-		}
+	memcpy(set->sites, data + head + fns->count + counts[1] * sizeof(*set->functions),
+	       counts[3] * sizeof(*set->sites));
+	if (!cached_plan_is_sane(set, fns)) {
+		agent_plan__free(set);
+		return -EINVAL;
+	}
 	return 0;
 }
 
 static void plan_to_cache(const struct agent_plan_set *set, const char *path)
 {
-	uint64_t counts[2] = { set->function_count, set->count };
-	size_t len = 8 + sizeof(counts) + set->function_count + set->count * sizeof(*set->functions);
+	uint64_t counts[5] = { set->function_count, set->count, set->refused, set->site_count, set->sites_planned };
+	size_t functions = set->count * sizeof(*set->functions), sites = set->site_count * sizeof(*set->sites);
+	size_t head = 8 + sizeof(counts), len = head + set->function_count + functions + sites;
 	uint8_t *data = malloc(len);
 
 	if (!data)
 		return;
 	memcpy(data, PLAN_CACHE_MAGIC, 8);
 	memcpy(data + 8, counts, sizeof(counts));
-	memcpy(data + 8 + sizeof(counts), set->refusal, set->function_count);
-	memcpy(data + 8 + sizeof(counts) + set->function_count, set->functions, set->count * sizeof(*set->functions));
+	memcpy(data + head, set->refusal, set->function_count);
+	memcpy(data + head + set->function_count, set->functions, functions);
+	memcpy(data + head + set->function_count + functions, set->sites, sites);
 	pollfn_cache__write(path, data, len);
 	free(data);
 }

@@ -23,6 +23,27 @@ enum inproc_refusal {
 	INPROC_INLINED,              /* an async body inlined into another function: a mid-function site */
 	INPROC_NO_ARCH,              /* no patcher for this instruction set */
 	INPROC_AGENT,                /* the agent could not apply it (its result says why) */
+	/* mid-function sites of inlined bodies (agent_sites.c) */
+	INPROC_SITE_HOST_UNKNOWN,    /* no decoded host function holds it */
+	INPROC_SITE_TARGETS_UNKNOWN, /* its host has an indirect jump whose targets are not known */
+	INPROC_SITE_DISPATCH,        /* a poll start at a dispatch jump whose load cannot stand for it */
+	INPROC_SITE_OVERLAP,         /* its moved bytes overlap another site's or a function's patch */
+	INPROC_SITE_TOO_MANY,        /* site ids would not fit the records' 24 bits */
+};
+
+/* A mid-function site of an inlined async body: one uprobe site of
+ * probe_plan__build (its file offset and cookie, which say what it
+ * records), and whether the agent patches it instead. Planned sites are
+ * in agent_plan_set.functions with func_id = function_count + index. */
+struct agent_site {
+	uint64_t uprobe_offset;     /* the uprobe site it stands for */
+	uint64_t cookie;            /* its cookie (bpf/poll.h): body, kind, register, level, state */
+	uint64_t uprobe_addr;       /* the uprobe's address in the file */
+	uint64_t addr;              /* where the agent patches: uprobe_addr, or a poll start's dispatch load */
+	uint32_t func_id;           /* the body */
+	uint8_t refusal;            /* enum inproc_refusal: 0 planned */
+	uint8_t length;             /* bytes moved, when planned */
+	uint8_t reserved[2];
 };
 
 struct agent_plan_set {
@@ -30,8 +51,23 @@ struct agent_plan_set {
 	size_t count;
 	uint8_t *refusal;          /* per func_id: enum inproc_refusal */
 	size_t function_count;     /* of the poll_fn_list */
-	size_t refused;
+	size_t refused;            /* functions (not sites) */
+	struct agent_site *sites;  /* every uprobe site of the list's inlined bodies */
+	size_t site_count;
+	size_t sites_planned;
 };
+
+/* Plans the inlined bodies' sites of fns into set (sites, and the planned
+ * ones appended to functions; *capacity is functions'), checking them
+ * against the functions planned already. 0 or a negative errno. */
+struct arch_ops;
+int agent_sites__plan(struct agent_plan_set *set, size_t *capacity, const char *path,
+		      const struct poll_fn_list *fns, const struct arch_ops *arch);
+/* Refuses (INPROC_SITE_OVERLAP) the planned sites (refusal 0, addr and
+ * length set) whose bytes overlap another's or one of set's functions'
+ * patches, or hold a refused site's uprobe. (agent_sites__plan's last
+ * step; the tests call it alone.) */
+void agent_sites__refuse_overlaps(struct agent_site *sites, size_t count, const struct agent_plan_set *set);
 
 /* Plans every function of fns (ids = indexes) in the ELF at path.
  * Returns 0 or a negative errno. */

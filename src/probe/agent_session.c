@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/types.h>
+
+#include "bpf/poll.h"
 #include "probe/tsc_clock.h"
 #include "util/array.h"
 #include "util/u64map.h"
@@ -41,7 +44,9 @@ struct agent_session {
 	uint32_t buffer_count;
 	uint32_t buffer_size;
 	const struct poll_fn_list *fns;
-	uint32_t *plan_index;        /* func_id -> index in plan + 1; 0: not in process */
+	uint32_t *plan_index;        /* func_id (sites after the functions) -> index in plan + 1; 0: not in process */
+	struct agent_site *sites;    /* the plan's (a copy): what each site's records mean */
+	size_t site_count;
 	struct agent_session_callbacks cb;
 	struct tsc_clock clock;
 	struct trace_event *events;  /* one buffer's worth */
@@ -184,10 +189,16 @@ int agent_session__create(struct agent_session **out, const struct agent_plan_se
 	s->fd = -1;
 	s->fns = fns;
 	s->cb = *callbacks;
-	s->plan_index = calloc(fns->count ? fns->count : 1, sizeof(*s->plan_index));
-	err = s->plan_index ? map_region(s, set, pool_bytes) : -ENOMEM;
+	s->plan_index = calloc(fns->count + set->site_count + 1, sizeof(*s->plan_index));
+	s->sites = malloc((set->site_count ? set->site_count : 1) * sizeof(*s->sites));
+	err = s->plan_index && s->sites ? map_region(s, set, pool_bytes) : -ENOMEM;
+	if (!err) {
+		memcpy(s->sites, set->sites, set->site_count * sizeof(*s->sites));
+		s->site_count = set->site_count;
+	}
 	for (size_t i = 0; !err && i < set->count; i++)
-		s->plan_index[set->functions[i].func_id] = (uint32_t)i + 1;
+		if (set->functions[i].func_id < fns->count + set->site_count)
+			s->plan_index[set->functions[i].func_id] = (uint32_t)i + 1;
 	if (!err) {
 		s->events = malloc((s->buffer_size / AGENT_RECORD_SIZE) * sizeof(*s->events));
 		err = s->events ? tsc_clock__sample(&s->clock) : -ENOMEM;
@@ -301,6 +312,13 @@ int agent_session__result(const struct agent_session *s, uint32_t func_id)
 	return index ? s->plan->functions[index - 1].result : AGENT_PATCH_PENDING;
 }
 
+int agent_session__site_result(const struct agent_session *s, size_t site)
+{
+	uint32_t index = site < s->site_count ? s->plan_index[s->fns->count + site] : 0;
+
+	return index ? s->plan->functions[index - 1].result : AGENT_PATCH_PENDING;
+}
+
 uint64_t agent_session__load_bias(const struct agent_session *s)
 {
 	return s->region->load_bias;
@@ -335,6 +353,7 @@ void agent_session__free(struct agent_session *s)
 	free(s->ready);
 	free(s->events);
 	free(s->plan_index);
+	free(s->sites);
 	free(s);
 }
 
@@ -389,6 +408,27 @@ static int by_stream_then_sequence(const void *x, const void *y)
 	return a->sequence < b->sequence ? -1 : a->sequence > b->sequence;
 }
 
+/* A site's record as the event its uprobe gives (bpf/poll.bpf.c's
+ * fill_inlined and fill_inlined_exit, from the same cookie): the body's
+ * entry (its future in a register; RESUMED at a resume point) or its exit
+ * with the state it stored, the stack pointer moved into the host's frame
+ * by the body's level. */
+static void site_event(const struct agent_site *site, const struct agent_record *r, struct trace_event *e)
+{
+	uint64_t cookie = site->cookie, state = cookie >> COOKIE_OFFSET_SHIFT;
+
+	e->func_id = site->func_id;
+	e->sp = r->sp + 7 - ((cookie >> COOKIE_LEVEL_SHIFT) & COOKIE_LEVEL_MASK);
+	if (((cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_EXIT) {
+		e->kind = TRACE_EVENT_EXIT;
+		e->aux = state, e->flags |= TRACE_EVENT_STATE;
+		return;
+	}
+	e->arg0 = r->value;
+	if (state)
+		e->flags |= TRACE_EVENT_RESUMED;
+}
+
 /* A record of the agent as a trace event, or 0 when it is not one. */
 static int to_event(struct agent_session *s, const struct agent_record *r, struct trace_event *e,
 		    size_t *hint)
@@ -397,7 +437,7 @@ static int to_event(struct agent_session *s, const struct agent_record *r, struc
 	unsigned kind = AGENT_HEADER_KIND(r->header);
 	const struct agent_plan_function *f;
 
-	if (func_id >= s->fns->count || !s->plan_index[func_id] ||
+	if (func_id >= s->fns->count + s->site_count || !s->plan_index[func_id] ||
 	    (kind != AGENT_KIND_ENTRY && kind != AGENT_KIND_EXIT))
 		return 0;
 	f = &s->plan->functions[s->plan_index[func_id] - 1];
@@ -408,6 +448,12 @@ static int to_event(struct agent_session *s, const struct agent_record *r, struc
 		.pid = (uint32_t)s->pid,
 		.kind = kind == AGENT_KIND_ENTRY ? TRACE_EVENT_ENTRY : TRACE_EVENT_EXIT,
 	};
+	if (f->flags & AGENT_FN_SITE) {
+		if (kind != AGENT_KIND_ENTRY)
+			return 0;
+		site_event(&s->sites[func_id - s->fns->count], r, e);
+		return 1;
+	}
 	if (kind == AGENT_KIND_ENTRY) {
 		if (f->entry_value == AGENT_VALUE_ARG1)
 			e->arg1 = r->value;

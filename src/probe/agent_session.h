@@ -58,6 +58,8 @@ int agent_session__wait_agent(struct agent_session *s, int timeout_ms, const cha
 /* After AGENT_PATCHED: the agent's result for func_id (AGENT_PATCH_*), or
  * AGENT_PATCH_PENDING for functions that were not in the plan. */
 int agent_session__result(const struct agent_session *s, uint32_t func_id);
+/* The same for the plan's site `site` (index in agent_plan_set.sites). */
+int agent_session__site_result(const struct agent_session *s, size_t site);
 uint64_t agent_session__load_bias(const struct agent_session *s);
 /* Lets the target run main. */
 void agent_session__go(struct agent_session *s);

@@ -18,12 +18,12 @@
  * poll function comes close, and it bounds a corrupt symbol's damage. */
 #define MAX_FUNCTION_BYTES (16u << 20)
 
-static int add_site(struct probe_plan *plan, size_t *capacity, uint64_t offset, uint64_t cookie,
+static int add_site(struct probe_plan *plan, size_t *capacity, uint64_t offset, uint64_t addr, uint64_t cookie,
 		    uint32_t func_id, uint8_t kind)
 {
 	if (ARRAY_RESERVE(plan->sites, *capacity, plan->count + 1))
 		return -ENOMEM;
-	plan->sites[plan->count++] = (struct probe_site){ offset, cookie, func_id, kind };
+	plan->sites[plan->count++] = (struct probe_site){ offset, cookie, func_id, kind, addr };
 	return 0;
 }
 
@@ -111,10 +111,10 @@ static int plan_function(struct probe_plan *plan, size_t *capacity, const struct
 		err = arch->find_exits(code, fn->size, fn->addr, &exits);
 	free(code);
 	if (!err && wants_entry(fn))
-		err = add_site(plan, capacity, fn->file_offset, entry_cookie(func_id, fn), func_id,
+		err = add_site(plan, capacity, fn->file_offset, fn->addr, entry_cookie(func_id, fn), func_id,
 			       PROBE_KIND_ENTRY);
 	for (size_t i = 0; !err && i < exits.count; i++)
-		err = add_site(plan, capacity, fn->file_offset + (exits.sites[i].addr - fn->addr),
+		err = add_site(plan, capacity, fn->file_offset + (exits.sites[i].addr - fn->addr), exits.sites[i].addr,
 			       exit_cookie(func_id, fn), func_id, PROBE_KIND_EXIT);
 	plan->exits_per_function[func_id] = (uint32_t)exits.count;
 	plan->unsupported_per_function[func_id] = (uint32_t)exits.unsupported;
@@ -218,26 +218,27 @@ static int plan_inlined(struct probe_plan *plan, size_t *capacity, const struct 
 
 		if (en->kind != INLINED_ENTRY_RESUME || !target || !jump)
 			continue;
-		if (first_dispatch_at(body, i) && !(err = add_site(plan, capacity, jump, start, func_id, PROBE_KIND_ENTRY)))
+		if (first_dispatch_at(body, i) &&
+		    !(err = add_site(plan, capacity, jump, en->from, start, func_id, PROBE_KIND_ENTRY)))
 			starts++;
 		if (!err)
-			err = add_site(plan, capacity, target, resumed, func_id, PROBE_KIND_ENTRY);
+			err = add_site(plan, capacity, target, en->addr, resumed, func_id, PROBE_KIND_ENTRY);
 	}
 	for (size_t i = 0; body && !err && starts && i < body->exit_count; i++) {
 		uint64_t target = elf_image__file_offset(img, body->exits[i].to);
 
 		if (body->exits[i].kind == INLINED_EXIT_TABLE && target && own_dispatch(body, body->exits[i].from))
-			err = add_site(plan, capacity, target, resumed, func_id, PROBE_KIND_ENTRY);
+			err = add_site(plan, capacity, target, body->exits[i].to, resumed, func_id, PROBE_KIND_ENTRY);
 	}
 	if (!err && !starts && fn->file_offset) /* no table decoded: the dispatch load */
-		err = add_site(plan, capacity, fn->file_offset, start, func_id, PROBE_KIND_ENTRY);
+		err = add_site(plan, capacity, fn->file_offset, fn->addr, start, func_id, PROBE_KIND_ENTRY);
 	for (size_t i = 0; body && !err && i < body->exit_count; i++) {
 		const struct inlined_exit *x = &body->exits[i];
 		uint64_t offset = elf_image__file_offset(img, x->from);
 
 		if (offset && probeable_exit(img, x, offset)) {
-			err = add_site(plan, capacity, offset, inlined_exit_cookie(func_id, fn, x->stored_state), func_id,
-				       PROBE_KIND_EXIT);
+			err = add_site(plan, capacity, offset, x->from, inlined_exit_cookie(func_id, fn, x->stored_state),
+				       func_id, PROBE_KIND_EXIT);
 			plan->exits_per_function[func_id]++;
 		}
 	}
@@ -250,6 +251,17 @@ static bool lists_inlined(const struct poll_fn_list *fns)
 		if (fns->fns[i].inlined.is)
 			return true;
 	return false;
+}
+
+static int plan_inlined_of(struct probe_plan *plan, size_t *capacity, const struct elf_image *img,
+			   const struct inlined_set *set, const struct poll_fn_list *fns)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < fns->count; i++)
+		if (fns->fns[i].inlined.is)
+			err = plan_inlined(plan, capacity, img, set, (uint32_t)i, &fns->fns[i]);
+	return err;
 }
 
 /* The inlined bodies' resume points, when the list has any (scanned again:
@@ -266,11 +278,27 @@ static int plan_all_inlined(struct probe_plan *plan, size_t *capacity, const cha
 	if ((err = elf_image__open(&img, path)))
 		return err;
 	err = inlined_scan(&img, &set);
-	for (size_t i = 0; !err && i < fns->count; i++)
-		if (fns->fns[i].inlined.is)
-			err = plan_inlined(plan, capacity, &img, &set, (uint32_t)i, &fns->fns[i]);
+	if (!err)
+		err = plan_inlined_of(plan, capacity, &img, &set, fns);
 	inlined_set__free(&set);
 	elf_image__close(&img);
+	return err;
+}
+
+int probe_plan__inlined(struct probe_plan *plan, const struct elf_image *img, const struct inlined_set *set,
+			const struct poll_fn_list *fns)
+{
+	size_t capacity = 0;
+	int err;
+
+	*plan = (struct probe_plan){ .function_count = fns->count };
+	plan->exits_per_function = calloc(fns->count ? fns->count : 1, sizeof(uint32_t));
+	plan->unsupported_per_function = calloc(fns->count ? fns->count : 1, sizeof(uint32_t));
+	err = plan->exits_per_function && plan->unsupported_per_function ? 0 : -ENOMEM;
+	if (!err)
+		err = plan_inlined_of(plan, &capacity, img, set, fns);
+	if (err)
+		probe_plan__free(plan);
 	return err;
 }
 
@@ -320,12 +348,20 @@ void probe_plan__free(struct probe_plan *plan)
 	*plan = (struct probe_plan){ 0 };
 }
 
-void probe_plan__keep(struct probe_plan *plan, const bool *keep)
+static bool is_dropped(const struct probe_site *site, const struct probe_site *drop, size_t drop_count)
+{
+	for (size_t i = 0; i < drop_count; i++)
+		if (drop[i].file_offset == site->file_offset && drop[i].cookie == site->cookie)
+			return true;
+	return false;
+}
+
+void probe_plan__keep(struct probe_plan *plan, const bool *keep, const struct probe_site *drop, size_t drop_count)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < plan->count; i++)
-		if (keep[plan->sites[i].func_id])
+		if (keep[plan->sites[i].func_id] && !is_dropped(&plan->sites[i], drop, drop_count))
 			plan->sites[n++] = plan->sites[i];
 	plan->count = n;
 	plan->unsupported_exits = 0;

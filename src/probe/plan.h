@@ -16,6 +16,7 @@ struct probe_site {
 	uint64_t cookie;
 	uint32_t func_id;
 	uint8_t kind;      /* PROBE_KIND_ENTRY / PROBE_KIND_EXIT */
+	uint64_t addr;     /* the probed instruction's address in the file */
 };
 
 struct probe_plan {
@@ -34,8 +35,15 @@ struct probe_plan {
 int probe_plan__build(struct probe_plan *plan, const char *path, const struct poll_fn_list *fns);
 void probe_plan__free(struct probe_plan *plan);
 /* Keeps only the sites of functions with keep[func_id] set (the others are
- * traced in process). */
-void probe_plan__keep(struct probe_plan *plan, const bool *keep);
+ * traced in process), less the sites drop[0..drop_count) names (same file
+ * offset and cookie: an inlined body's sites the agent patched). */
+void probe_plan__keep(struct probe_plan *plan, const bool *keep, const struct probe_site *drop, size_t drop_count);
+/* Only the inlined bodies' sites of fns (as probe_plan__build plans them),
+ * from an analysis already made. 0 or a negative errno. */
+struct elf_image;
+struct inlined_set;
+int probe_plan__inlined(struct probe_plan *plan, const struct elf_image *img, const struct inlined_set *set,
+			const struct poll_fn_list *fns);
 /* The bytes of fn's code from the open ELF file fd (malloc'ed into *code).
  * Returns 0, -EINVAL when the symbol's range is not in the file, or another
  * negative errno. */

@@ -283,6 +283,10 @@ static int push_frame(struct poll_builder *b, struct thread_stack *t, const stru
 	const struct trace_function *fn = &b->functions[e->func_id];
 	struct frame *f, *parent;
 
+	/* Frames below the event's stack pointer are gone whatever it is (their
+	 * exits were lost: a recording that outran its buffers); closing them
+	 * first lets a resumed body find its own frame on top again. */
+	close_unwound(b, t, e->sp, e->ts, 0);
 	if (continues_inlined_poll(b, t, e))
 		return 0;
 	close_unwound(b, t, e->sp, e->ts, 1);

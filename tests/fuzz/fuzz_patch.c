@@ -1,6 +1,7 @@
 /* The in-process backend's reading of machine code: the exits of a
  * function (record probes them) and the patch plans the agent applies to
- * a live process, on arbitrary bytes as code. A wrong plan corrupts the
+ * a live process (function entries and mid-function sites), on arbitrary
+ * bytes as code. A wrong plan corrupts the
  * traced program, so besides the sanitizers the plans are checked against
  * arch.h's promises: whole instructions within the function and the
  * agent's fixed arrays, relocations that name the bytes they rewrite. */
@@ -74,6 +75,33 @@ static void check_plan(int result, const struct patch_plan *p, const uint8_t *co
 	}
 }
 
+/* A mid-function site at data[off] (at CODE_ADDR, the host starting off
+ * bytes before), with two branch targets taken from the input: besides
+ * check_plan's promises, no target may be a moved byte after the first. */
+static void check_site(const struct arch_ops *ops, const uint8_t *data, size_t size)
+{
+	struct patch_plan plan;
+	uint64_t targets[2];
+	size_t off;
+	int result;
+
+	if (size < 4 || !ops->plan_site)
+		return;
+	off = 3 + data[0] % (size - 3);
+	targets[0] = CODE_ADDR + data[1] % 16, targets[1] = CODE_ADDR + 16 + data[2] % 16;
+	result = ops->plan_site(data, size, CODE_ADDR - off, CODE_ADDR, targets, 2, &plan);
+	check_plan(result, &plan, data + off, size - off, PATCH_JUMP_SIZE);
+	if (result == PATCH_OK && plan.skip)
+		fail("a site skips bytes", plan.skip);
+	for (int i = 0; result == PATCH_OK && i < 2; i++)
+		if (targets[i] > CODE_ADDR && targets[i] < CODE_ADDR + plan.length)
+			fail("a branch target inside a site's moved bytes", (unsigned)(targets[i] - CODE_ADDR));
+	for (unsigned i = 0; result == PATCH_OK && i < plan.reloc_count; i++)
+		if (plan.relocs[i].disp_offset == 1 && data[off] == 0xe9 &&
+		    (plan.relocs[i].target < CODE_ADDR - off || plan.relocs[i].target >= CODE_ADDR - off + size))
+			fail("a site's jump leaves the host", i);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct arch_ops *ops = arch_for_machine(EM_X86_64);
@@ -85,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_exits(ops, data, size);
 	check_plan(ops->plan_patch(data, size, CODE_ADDR, &plan), &plan, data, size, PATCH_JUMP_SIZE);
 	check_plan(ops->plan_short_patch(data, size, CODE_ADDR, &plan), &plan, data, size, PATCH_SHORT_JUMP_SIZE);
+	check_site(ops, data, size);
 	if (ops->sets_frame_pointer)
 		ops->sets_frame_pointer(data, size);
 	/* the wider covers the tests use to reach the fixed arrays' limits */

@@ -7,6 +7,7 @@
 
 #include "arch/arch.h"
 #include "arch/x86_64_patch.h"
+#include "probe/agent_plan.h"
 #include "unit.h"
 
 #define BASE 0x401000
@@ -511,4 +512,125 @@ UNIT_TEST(patch_refusal_names)
 		for (int j = 0; j < i; j++)
 			CHECK(strcmp(patch_refusal__name(i), patch_refusal__name(j)) != 0);
 	}
+}
+
+/* Mid-function sites (arch->plan_site): an inlined async body's dispatch
+ * load, resume point or exit, inside its host's code at BASE. */
+static int plan_site_at(const uint8_t *code, size_t size, unsigned offset, const uint64_t *targets, size_t count,
+			struct patch_plan *out)
+{
+	const struct arch_ops *arch = arch_for_machine(EM_X86_64);
+
+	return arch && arch->plan_site ? arch->plan_site(code, size, BASE, BASE + offset, targets, count, out)
+				       : -ENOSYS;
+}
+
+/* tokio_ct release, middle's dispatch: `movzbl 0x48(%rbx),%eax; lea
+ * tbl(%rip),%rcx; movslq (%rcx,%rax,4),%rax; add %rcx,%rax; jmp *%rax`,
+ * after a `mov %rdi,%rbx` of the host. */
+static const uint8_t dispatch[] = {
+	0x48, 0x89, 0xfb,                         /* 0: mov %rdi,%rbx */
+	0x0f, 0xb6, 0x43, 0x48,                   /* 3: movzbl 0x48(%rbx),%eax */
+	0x48, 0x8d, 0x0d, 0x10, 0x02, 0x00, 0x00, /* 7: lea 0x210(%rip),%rcx */
+	0x48, 0x63, 0x04, 0x81,                   /* 14: movslq (%rcx,%rax,4),%rax */
+	0x48, 0x01, 0xc8,                         /* 18: add %rcx,%rax */
+	0xff, 0xe0,                               /* 21: jmp *%rax */
+	0xb2, 0x03,                               /* 23: mov $3,%dl */
+	0x88, 0x53, 0x48,                         /* 25: mov %dl,0x48(%rbx) */
+	0xe9, 0x10, 0x00, 0x00, 0x00,             /* 28: jmp 33 + 0x10 (inside) */
+	0xe9, 0x00, 0x10, 0x00, 0x00,             /* 33: jmp 38 + 0x1000 (outside the host) */
+	0xe8, 0x00, 0x00, 0x00, 0x00,             /* 38: call 43 */
+	0x48, 0x89, 0xc7,                         /* 43: mov %rax,%rdi */
+	0xc3,                                     /* 46: ret */
+	0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, /* 47: padding up to 57 */
+	0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, /* 57: padding up to 67 */
+};
+
+UNIT_TEST(patch_site_relocates_the_dispatch_load)
+{
+	struct patch_plan p;
+
+	CHECK(arch_for_machine(EM_X86_64)->plan_site == x86_64_plan_site);
+	/* the load and the lea: 11 bytes, the lea's rip operand relocated */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 3, NULL, 0, &p) == PATCH_OK);
+	CHECK(p.skip == 0 && p.length == 11 && p.reloc_count == 1);
+	CHECK(p.relocs[0].disp_offset == 7 && p.relocs[0].insn_end == 11);
+	CHECK(p.relocs[0].target == BASE + 14 + 0x210);
+	/* a state store before an exit: two plain instructions and no more */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 23, NULL, 0, &p) == PATCH_OK);
+	CHECK(p.length == 5 && p.reloc_count == 0);
+	/* an exit's `jmp rel32` to inside the host is the whole range, relocated */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 28, NULL, 0, &p) == PATCH_OK);
+	CHECK(p.length == 5 && p.reloc_count == 1 && p.relocs[0].disp_offset == 1 && p.relocs[0].insn_end == 5);
+	CHECK(p.relocs[0].target == BASE + 33 + 0x10);
+}
+
+UNIT_TEST(patch_site_refuses_a_branch_target_inside)
+{
+	/* joins, table targets and return addresses, sorted */
+	const uint64_t at_lea[] = { BASE + 3, BASE + 7, BASE + 40 };
+	const uint64_t at_first[] = { BASE + 3, BASE + 14 };
+	const uint64_t mid_insn[] = { BASE + 9 };
+	struct patch_plan p;
+
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 3, at_lea, 3, &p) == PATCH_BRANCH_INTO_PATCH);
+	CHECK(p.length == 0 && p.reloc_count == 0); /* zeroed */
+	/* a target at the first byte runs the jump; one right after the moved bytes is untouched */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 3, at_first, 2, &p) == PATCH_OK && p.length == 11);
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 3, mid_insn, 1, &p) == PATCH_BRANCH_INTO_PATCH);
+}
+
+UNIT_TEST(patch_site_refuses_control_flow)
+{
+	struct patch_plan p;
+
+	/* the dispatch jump itself, and a range that reaches it */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 21, NULL, 0, &p) == PATCH_CONTROL_FLOW);
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 18, NULL, 0, &p) == PATCH_CONTROL_FLOW);
+	/* a jump out of the host (perhaps its exit, probed by a uprobe) */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 33, NULL, 0, &p) == PATCH_CONTROL_FLOW);
+	/* a call (its return address would be the stub's), a ret, a jmp not first */
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 38, NULL, 0, &p) == PATCH_CONTROL_FLOW);
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 43, NULL, 0, &p) == PATCH_CONTROL_FLOW);
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), 25, NULL, 0, &p) == PATCH_CONTROL_FLOW);
+	/* the host ends inside the range; the site outside the code */
+	CHECK(plan_site_at(dispatch, 5, 3, NULL, 0, &p) == PATCH_UNDECODABLE);
+	CHECK(plan_site_at(dispatch, sizeof(dispatch), sizeof(dispatch), NULL, 0, &p) == PATCH_TOO_SHORT);
+	CHECK(plan_site_at(NULL, 0, 0, NULL, 0, &p) == -EINVAL);
+}
+
+static struct agent_site site_at(uint64_t addr, uint8_t length, uint8_t refusal)
+{
+	return (struct agent_site){ .addr = addr, .uprobe_addr = addr, .length = length, .refusal = refusal };
+}
+
+UNIT_TEST(patch_sites_that_overlap)
+{
+	struct agent_plan_function entry = { .addr = 0x2000, .length = 5 };
+	struct agent_plan_set with_entry = { .functions = &entry, .count = 1 };
+	struct agent_plan_set none = { 0 };
+	struct agent_site s[6];
+
+	/* the earlier of two overlapping sites goes to its uprobe (before the later one's patch) */
+	s[0] = site_at(0x1000, 7, 0), s[1] = site_at(0x1004, 5, 0), s[2] = site_at(0x1009, 5, 0);
+	agent_sites__refuse_overlaps(s, 3, &none);
+	CHECK(s[0].refusal == INPROC_SITE_OVERLAP && !s[1].refusal && !s[2].refusal);
+	/* two at one address: neither (a uprobe at the other's first byte is in its patch) */
+	s[0] = site_at(0x1000, 5, 0), s[1] = site_at(0x1000, 6, 0);
+	agent_sites__refuse_overlaps(s, 2, &none);
+	CHECK(s[0].refusal == INPROC_SITE_OVERLAP && s[1].refusal == INPROC_SITE_OVERLAP);
+	/* a refused site's uprobe inside a planned patch refuses that patch, and so on down the chain */
+	s[0] = site_at(0x1000, 5, 0), s[1] = site_at(0x1003, 0, INPROC_SITE_DISPATCH);
+	s[2] = site_at(0x0ffc, 5, 0);
+	agent_sites__refuse_overlaps(s, 3, &none);
+	CHECK(s[0].refusal == INPROC_SITE_OVERLAP && s[2].refusal == INPROC_SITE_OVERLAP);
+	/* a poll start moved to its dispatch load: its uprobe would be at the jump */
+	s[0] = site_at(0x1000, 11, 0), s[0].uprobe_addr = 0x1012;
+	s[1] = site_at(0x100b, 5, 0);
+	agent_sites__refuse_overlaps(s, 2, &none);
+	CHECK(!s[0].refusal && !s[1].refusal);
+	/* a function's patch (here its entry's 5 bytes) */
+	s[0] = site_at(0x1ffe, 5, 0), s[1] = site_at(0x2005, 5, 0);
+	agent_sites__refuse_overlaps(s, 2, &with_entry);
+	CHECK(s[0].refusal == INPROC_SITE_OVERLAP && !s[1].refusal);
 }
