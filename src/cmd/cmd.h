@@ -3,6 +3,8 @@
 #ifndef ASYNCTRACE_CMD_CMD_H
 #define ASYNCTRACE_CMD_CMD_H
 
+#include <stddef.h>
+
 int cmd_symbols(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
@@ -15,6 +17,11 @@ struct trace_file;
 /* Opens a trace, or reports why not as "<command>: <reason>". */
 int open_trace_for(const char *command, const char *path, struct trace_file **trace);
 
+/* Appends name to the list of names in buf (len bytes so far, NUL-ended,
+ * buf[0] = 0 at first), ", " between, while whole names fit in size
+ * bytes; the first that does not ends the list with "...". Returns the
+ * new length (size once ended). */
+size_t join_name(char *buf, size_t size, size_t len, const char *name);
 /* Reports why reading an open trace's events failed (a negative errno
  * from the model builders) as "<command>: <path>: <reason>". */
 /* A bad option met by getopt_long (run with opterr = 0 and a leading ':'

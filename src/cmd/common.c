@@ -30,14 +30,27 @@ int open_trace_for(const char *command, const char *path, struct trace_file **tr
 	return 0;
 }
 
-/* The names, joined by ", " into buf (cut at its end). */
-static const char *joined(char *buf, size_t len, char *const *names, size_t count)
+size_t join_name(char *buf, size_t size, size_t len, const char *name)
 {
-	size_t n = 0;
+	size_t need = strlen(name) + (len ? 2 : 0);
+
+	if (len >= size)
+		return len; /* ended already */
+	if (len + need + sizeof(", ...") > size) {
+		snprintf(buf + len, size - len, "%s...", len ? ", " : "");
+		return size;
+	}
+	return len + (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "", name);
+}
+
+/* The names, joined by ", " into buf (whole names, then "..."). */
+static const char *joined(char *buf, size_t size, char *const *names, size_t count)
+{
+	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < count && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", names[i]);
+	for (size_t i = 0; i < count; i++)
+		len = join_name(buf, size, len, names[i]);
 	return buf;
 }
 

@@ -54,11 +54,11 @@ static void usage(FILE *out, bool profile)
 		"  -f, --function REGEX   also probe any other function whose name matches (repeatable)\n"
 		"      --polls-only       probe poll functions only: no spawn, wake, task and drop hooks\n"
 		"                         (cheaper; `report --tasks` and `tree` then know less)\n"
-		"      --inlined          release builds: also probe the async bodies rustc inlined into\n"
-		"                         other functions (inproc: most sites patched in process, ~0.2 us a\n"
-		"                         poll; the rest and bpf: uprobes, root, ~5 us a poll, and the polls\n"
-		"                         around them last that much longer); the default with bpf and -p\n"
-		"      --no-inlined       leave them out with bpf and -p too\n"
+		"      --inlined          release builds: probe every async body rustc inlined into another\n"
+		"                         function; by default in process, only those whose every site the\n"
+		"                         agent patches (~0.2 us a poll), the rest are named; a site left to\n"
+		"                         a uprobe costs ~5 us a poll, and the polls around it as much (root)\n"
+		"      --no-inlined       leave the inlined bodies out (every backend)\n"
 		"  -d, --duration SEC     stop recording after SEC seconds\n"
 		"  -F, --freq HZ          also sample on-CPU user stacks HZ times a second per CPU (1..10000;\n"
 		"                         `asynctrace profile`: 99 unless given)\n"
@@ -289,13 +289,12 @@ static int compile_pattern(const char *option, const char *pattern, regex_t *re)
 	return -EINVAL;
 }
 
-/* Inlined bodies can only be probed with uprobes: by default only where
- * everything else is (bpf, -p), not at the in-process backend's cost. */
+/* Release builds' inlined async bodies are found unless --no-inlined
+ * (in process, the default probes only those the agent can patch whole:
+ * record_capture.c). */
 static bool probes_inlined(const struct record_options *o)
 {
-	if (o->inlined)
-		return o->inlined > 0;
-	return o->backend == BACKEND_BPF || (o->backend == BACKEND_AUTO && o->pid);
+	return o->inlined >= 0;
 }
 
 static int analyse_functions(struct record_run *run)
@@ -475,23 +474,37 @@ static int start_sampling(struct record_run *run)
 				  rec->child_pid > 0, mode == CALL_GRAPH_DWARF, run->fns.machine);
 }
 
+/* Functions and inlined-body sites the in-process default left out
+ * (record_capture.c): neither patched nor probed. */
+static size_t left_out(const struct record_run *run, size_t *sites)
+{
+	size_t fns = 0;
+
+	*sites = 0;
+	for (size_t i = 0; i < run->fns.count; i++)
+		fns += run->fns.fns[i].inlined.left_out;
+	for (size_t i = 0; i < run->agent_plan.site_count; i++)
+		*sites += run->agent_plan.sites[i].refusal == INPROC_SITE_LEFT_OUT;
+	return fns;
+}
+
 static void print_attached(const struct record_run *run, double started)
 {
-	size_t by_uprobe = record_count_by_uprobe(run);
-	size_t in_process = run->backend == BACKEND_INPROC ? run->fns.count - by_uprobe : 0;
+	size_t by_uprobe = record_count_by_uprobe(run), left_sites, left = left_out(run, &left_sites);
+	size_t traced = run->fns.count - left, in_process = run->backend == BACKEND_INPROC ? traced - by_uprobe : 0;
+	size_t sites = run->agent_plan.site_count - left_sites;
 
 	if (run->backend == BACKEND_INPROC)
 		report_info("record: %zu of %zu functions patched in process, %zu through uprobes, in %.0f ms",
-			    in_process, run->fns.count, by_uprobe, (now_seconds() - started) * 1e3);
+			    in_process, traced, by_uprobe, (now_seconds() - started) * 1e3);
 	else
 		report_info("record: %zu probes on %zu function%s attached in %.0f ms",
 			    uprobe_session__attached(run->rec.uprobes), run->fns.count,
 			    run->fns.count == 1 ? "" : "s", (now_seconds() - started) * 1e3);
-	if (run->backend == BACKEND_INPROC && run->agent_plan.site_count)
+	if (run->backend == BACKEND_INPROC && sites)
 		report_info("record: %zu of %zu inlined-body sites patched in process, %zu through uprobes%s",
-			    run->patched_site_count, run->agent_plan.site_count,
-			    run->agent_plan.site_count - run->patched_site_count,
-			    run->patched_site_count < run->agent_plan.site_count && !run->o->verbose ? " (-v says why)" : "");
+			    run->patched_site_count, sites, sites - run->patched_site_count,
+			    run->patched_site_count < sites && !run->o->verbose ? " (-v says why)" : "");
 }
 
 static int run_record(struct record_run *run)

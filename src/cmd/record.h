@@ -30,9 +30,10 @@ struct record_options {
 	char *match;          /* the --match patterns joined into one alternation */
 	char *functions;      /* the --function patterns, likewise */
 	int no_tasks;         /* --polls-only: no wake/spawn/drop hooks */
-	/* release builds' inlined async bodies, probed with uprobes: 1
-	 * --inlined, -1 --no-inlined, 0 the default: with uprobes only (bpf,
-	 * -p), where they cost no more than the rest */
+	/* release builds' inlined async bodies: 1 --inlined (every one, with
+	 * uprobes where the agent cannot patch a site), -1 --no-inlined, 0 the
+	 * default: in process only those whose every site the agent patches;
+	 * with bpf and -p, every one */
 	int inlined;
 	int no_cache;         /* --no-cache: analyse the binary afresh */
 	double duration;      /* seconds; 0 = until the target exits or a signal */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bpf/poll.h"
+#include "cmd/cmd.h"
 #include "elf/pollfn_cache.h"
 #include "probe/agent_session.h"
 #include "probe/uprobe.h"
@@ -89,6 +90,24 @@ static void list_site_refusals(const struct record_run *run)
 				    inproc_refusal__name(plan->sites[i].refusal));
 }
 
+/* The inlined bodies the in-process default leaves out, named. */
+static void say_left_out(const struct record_run *run, size_t count)
+{
+	char names[512];
+	size_t len = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; i < run->fns.count; i++)
+		if (run->fns.fns[i].inlined.is && run->fns.fns[i].inlined.left_out)
+			len = join_name(names, sizeof(names), len, run->fns.fns[i].demangled);
+	if (count)
+		report_info("record: %zu async bod%s rustc inlined into other functions not traced: in process, "
+			    "a site of %s or the function %s inlined into cannot be patched (--inlined probes %s "
+			    "with uprobes: root, ~5 us a poll each; the report names every one): %s", count, count == 1 ? "y" : "ies",
+			    count == 1 ? "its" : "theirs", count == 1 ? "it is" : "they are", count == 1 ? "it" : "them",
+			    names);
+}
+
 static void list_refusals(const struct record_run *run)
 {
 	for (size_t i = 0; i < run->fns.count; i++)
@@ -96,8 +115,9 @@ static void list_refusals(const struct record_run *run)
 			report_info("not patched: %s (%s): %s", run->fns.fns[i].demangled,
 				    run->fns.fns[i].context == CONTEXT_FUNCTION ? "function"
 									 : function_role__name(run->fns.fns[i].role),
-				    run->fns.fns[i].inlined.is ? "some of its sites cannot be patched in process (below)"
-							       : inproc_refusal__name(run->agent_plan.refusal[i]));
+				    run->fns.fns[i].inlined.is && !run->fns.fns[i].inlined.left_out
+					    ? "some of its sites cannot be patched in process (below)"
+					    : inproc_refusal__name(run->agent_plan.refusal[i]));
 	list_site_refusals(run);
 }
 
@@ -140,13 +160,18 @@ static int prepare_inproc(struct record_run *run)
 		report_error("record: cannot decode the functions of %s: %s", run->path, strerror(-err));
 		return err;
 	}
+	/* By default, an inlined body is traced in process or not at all: one
+	 * uprobe among its sites would cost its polls (and theirs around it)
+	 * microseconds each. */
+	if (!run->o->inlined)
+		say_left_out(run, agent_plan__leave_out_partial_bodies(&run->agent_plan, &run->fns));
 	if (run->o->verbose)
 		list_refusals(run);
 	if (!run->agent_plan.count) {
 		report_info("record: tracing with uprobes: no function can be patched in process (-v says why)");
 		run->backend = BACKEND_BPF;
-		for (size_t i = 0; i < run->fns.count; i++)
-			run->by_uprobe[i] = true;
+		for (size_t i = 0; i < run->fns.count; i++) /* all uprobes: nothing is left out */
+			run->by_uprobe[i] = true, run->fns.fns[i].inlined.left_out = false;
 		return open_uprobes(run);
 	}
 	/* Functions the agent cannot patch go to uprobes, which need privileges:
@@ -334,6 +359,8 @@ static int assign_sites(struct record_run *run, bool agent_refused)
 		int result = agent_refused || site->refusal ? AGENT_PATCH_PENDING
 							    : agent_session__site_result(run->rec.agent, i);
 
+		if (site->refusal == INPROC_SITE_LEFT_OUT)
+			continue; /* neither patched nor probed */
 		run->exits[site->func_id] += ((site->cookie >> COOKIE_KIND_SHIFT) & COOKIE_KIND_MASK) == PROBE_KIND_EXIT;
 		if (result == AGENT_PATCH_APPLIED) {
 			run->patched_sites[run->patched_site_count++] =
@@ -365,8 +392,8 @@ static int assign_functions(struct record_run *run, bool agent_refused)
 	for (size_t i = 0; i < run->fns.count; i++) {
 		int result = agent_refused ? AGENT_PATCH_PENDING : agent_session__result(agent, (uint32_t)i);
 
-		if (run->fns.fns[i].inlined.is)
-			continue; /* assign_sites */
+		if (run->fns.fns[i].inlined.is || run->fns.fns[i].inlined.left_out)
+			continue; /* assign_sites; or left out: neither patched nor probed */
 		run->by_uprobe[i] = result != AGENT_PATCH_APPLIED;
 		/* Called through: every exit is seen. */
 		run->exits[i] = result == AGENT_PATCH_APPLIED &&

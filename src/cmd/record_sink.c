@@ -70,7 +70,8 @@ static struct trace_function function_entry(const struct poll_fn *fn, uint32_t e
 		.role = fn->role,
 		.runtime = fn->runtime,
 		.flags = (fn->inlined.is ? TRACE_FUNCTION_INLINED : 0) |
-			 (fn->inlined.approximate ? TRACE_FUNCTION_APPROXIMATE : 0),
+			 (fn->inlined.approximate ? TRACE_FUNCTION_APPROXIMATE : 0) |
+			 (fn->inlined.is && fn->inlined.left_out ? TRACE_FUNCTION_UNPROBED : 0),
 		.target = fn->target,
 		.state_offset = fn->state.offset,
 		.state_size = fn->state.size,

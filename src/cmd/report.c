@@ -155,9 +155,10 @@ static void print_inlined_note(const struct trace_file *t, const struct trace_su
 		printf("Inlined:  %zu async fn%s inlined into other functions (release build), %llu polls: counted at "
 		       "their state dispatch; each ends at an exit that shows the state it stored (Ready or "
 		       "Pending), else with what encloses it (a duration bound, result unknown)\n", rows, rows == 1 ? "" : "s", (unsigned long long)polls);
-	if (rows)
-		printf("          their probes are uprobes (a kernel trap each): the polls around them last that "
-		       "much longer; record --no-inlined for the program's own durations\n");
+	/* in process they are patched (cheap) unless record had to use uprobes */
+	if (rows && t->meta.capture && strstr(t->meta.capture, "uprobe"))
+		printf("          where their probes are uprobes (a kernel trap each), the polls around them last "
+		       "that much longer; record --no-inlined for the program's own durations\n");
 	for (size_t i = 0; i < t->function_count; i++)
 		if (t->functions[i].flags & TRACE_FUNCTION_UNCOUNTED)
 			printf("Uncounted: %s: inlined, and no state dispatch found in the release code: its polls are "

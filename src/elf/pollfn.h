@@ -71,6 +71,13 @@ struct poll_fn {
 		/* A loop of its host branches back into its code past its
 		 * dispatch: polls that begin there are not counted */
 		bool approximate;
+		/* a plain function listed only because inlined bodies live in
+		 * it (its exits end their polls); `is` is false then */
+		bool host;
+		/* left out of this recording (never cached): in process, some
+		 * of its sites (or its host) would need uprobes and --inlined
+		 * was not given; a host all of whose bodies are left out, too */
+		bool left_out;
 	} inlined;
 };
 

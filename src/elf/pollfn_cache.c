@@ -15,7 +15,7 @@
 
 #define CACHE_MAGIC "ATFNCACH"
 /* Bump with any change to struct poll_fn or to what the analysis finds. */
-#define CACHE_VERSION 7 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results; 6: uncounted names; 7: unprobed names */
+#define CACHE_VERSION 7 /* 2: inlined async bodies; 3: results from state bytes; 4: approximate; 5: inlined results; 6: uncounted names; 7: unprobed names, hosts */
 #define MAX_STRING (1u << 20)
 #define MAX_FUNCTIONS (1u << 24)
 
@@ -52,6 +52,7 @@ static void put_fn(struct buf *b, const struct poll_fn *fn)
 	buf_put_u8(b, (uint8_t)fn->inlined.base_reg);
 	buf_put_u8(b, fn->inlined.level);
 	buf_put_u8(b, fn->inlined.approximate);
+	buf_put_u8(b, fn->inlined.host);
 }
 
 int poll_fn_list__serialize(const struct poll_fn_list *list, uint8_t **data, size_t *len)
@@ -136,6 +137,7 @@ static void get_fn(struct poll_fn *fn, struct cursor *c)
 	fn->inlined.base_reg = (int8_t)cursor_u8(c);
 	fn->inlined.level = cursor_u8(c);
 	fn->inlined.approximate = cursor_u8(c) != 0;
+	fn->inlined.host = cursor_u8(c) != 0;
 	if (!c->err && (!fn->mangled || !fn->demangled))
 		c->err = -EINVAL;
 }

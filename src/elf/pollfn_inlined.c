@@ -147,6 +147,7 @@ static int append_host(struct poll_fn_list *list, size_t *capacity, size_t origi
 	fn->demangled = strdup(host->name);
 	fn->context = CONTEXT_FUNCTION;
 	fn->role = ROLE_POLL;
+	fn->inlined.host = true;
 	list->count++;
 	return fn->mangled && fn->demangled ? 0 : -ENOMEM;
 }

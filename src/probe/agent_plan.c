@@ -35,6 +35,7 @@ const char *inproc_refusal__name(int refusal)
 	case INPROC_SITE_DISPATCH: return "a poll start whose dispatch load cannot stand for its jump";
 	case INPROC_SITE_OVERLAP: return "its bytes overlap another patch (or another site's uprobe)";
 	case INPROC_SITE_TOO_MANY: return "too many sites for the records' 24-bit ids";
+	case INPROC_SITE_LEFT_OUT: return "left out: tracing its inlined body would need uprobes (record --inlined)";
 	default:
 		if (refusal > 0 && refusal < PATCH_REFUSAL_COUNT)
 			return patch_refusal__name(refusal);
@@ -419,4 +420,83 @@ int agent_plan__build_cached(struct agent_plan_set *set, const struct poll_fn_li
 	if (!err && cached)
 		plan_to_cache(set, path);
 	return err;
+}
+
+/* The listed function (not an inlined body) whose code holds addr. */
+static const struct poll_fn *host_of(const struct poll_fn_list *fns, uint64_t addr, size_t *index)
+{
+	for (size_t i = 0; i < fns->count; i++)
+		if (!fns->fns[i].inlined.is && fns->fns[i].addr <= addr && addr - fns->fns[i].addr < fns->fns[i].size) {
+			*index = i;
+			return &fns->fns[i];
+		}
+	return NULL;
+}
+
+static void leave_out(struct agent_plan_set *set, struct poll_fn_list *fns, size_t i)
+{
+	if (fns->fns[i].inlined.left_out)
+		return;
+	fns->fns[i].inlined.left_out = true;
+	/* no longer a function for uprobes */
+	set->refused -= set->refusal[i] != INPROC_PATCHABLE;
+	set->refusal[i] = INPROC_SITE_LEFT_OUT;
+}
+
+/* Bodies with a refused site or a host the agent cannot patch (its exits
+ * end their polls); then the hosts-only functions none of whose bodies is
+ * left. */
+static size_t mark_left_out(struct agent_plan_set *set, struct poll_fn_list *fns)
+{
+	size_t bodies = 0, host;
+	bool *kept_host = calloc(fns->count ? fns->count : 1, sizeof(*kept_host));
+
+	for (size_t i = 0; i < set->site_count; i++)
+		if (set->sites[i].refusal && set->sites[i].func_id < fns->count &&
+		    !fns->fns[set->sites[i].func_id].inlined.left_out) {
+			leave_out(set, fns, set->sites[i].func_id);
+			bodies++;
+		}
+	for (size_t i = 0; i < fns->count; i++) {
+		const struct poll_fn *h;
+
+		if (!fns->fns[i].inlined.is || !(h = host_of(fns, fns->fns[i].addr, &host)))
+			continue;
+		if (!fns->fns[i].inlined.left_out && set->refusal[host] != INPROC_PATCHABLE) {
+			leave_out(set, fns, i);
+			bodies++;
+		}
+		if (kept_host && !fns->fns[i].inlined.left_out)
+			kept_host[host] = true;
+	}
+	for (size_t i = 0; kept_host && bodies && i < fns->count; i++)
+		if (fns->fns[i].inlined.host && !kept_host[i])
+			leave_out(set, fns, i);
+	free(kept_host);
+	return bodies;
+}
+
+size_t agent_plan__leave_out_partial_bodies(struct agent_plan_set *set, struct poll_fn_list *fns)
+{
+	size_t bodies = mark_left_out(set, fns), kept = 0;
+
+	if (!bodies)
+		return 0;
+	for (size_t i = 0; i < set->site_count; i++)
+		if (set->sites[i].func_id < fns->count && fns->fns[set->sites[i].func_id].inlined.left_out)
+			set->sites[i].refusal = INPROC_SITE_LEFT_OUT;
+	/* what of them was planned is no longer patched */
+	for (size_t i = 0; i < set->count; i++) {
+		uint64_t id = set->functions[i].func_id, site = id - (uint64_t)set->function_count;
+		bool is_site = id >= set->function_count && site < set->site_count;
+
+		if (is_site ? set->sites[site].refusal == INPROC_SITE_LEFT_OUT
+			    : id < fns->count && fns->fns[id].inlined.left_out) {
+			set->sites_planned -= is_site;
+			continue;
+		}
+		set->functions[kept++] = set->functions[i];
+	}
+	set->count = kept;
+	return bodies;
 }

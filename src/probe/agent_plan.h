@@ -29,6 +29,7 @@ enum inproc_refusal {
 	INPROC_SITE_DISPATCH,        /* a poll start at a dispatch jump whose load cannot stand for it */
 	INPROC_SITE_OVERLAP,         /* its moved bytes overlap another site's or a function's patch */
 	INPROC_SITE_TOO_MANY,        /* site ids would not fit the records' 24 bits */
+	INPROC_SITE_LEFT_OUT,        /* its body is left out: another of its sites needs a uprobe */
 };
 
 /* A mid-function site of an inlined async body: one uprobe site of
@@ -68,6 +69,13 @@ int agent_sites__plan(struct agent_plan_set *set, size_t *capacity, const char *
  * patches, or hold a refused site's uprobe. (agent_sites__plan's last
  * step; the tests call it alone.) */
 void agent_sites__refuse_overlaps(struct agent_site *sites, size_t count, const struct agent_plan_set *set);
+
+/* Leaves out of the plan every inlined body of fns that has a site the
+ * agent cannot patch (so tracing it would need uprobes): its planned sites
+ * are taken out of the functions to patch, all of its sites are refused
+ * INPROC_SITE_LEFT_OUT, and its poll_fn is marked inlined.left_out.
+ * Returns how many bodies were left out. */
+size_t agent_plan__leave_out_partial_bodies(struct agent_plan_set *set, struct poll_fn_list *fns);
 
 /* Plans every function of fns (ids = indexes) in the ELF at path.
  * Returns 0 or a negative errno. */

@@ -85,6 +85,9 @@ static int build_rows(struct summary_builder *b)
 		} else {
 			b->row_of_function[i] = b->row_of_function[first[i]];
 		}
+		/* listed only to be named (never probed): no copy of the row */
+		if (b->trace->functions[i].flags & (TRACE_FUNCTION_UNCOUNTED | TRACE_FUNCTION_UNPROBED))
+			continue;
 		s->functions[b->row_of_function[i]].copies++;
 		if (b->trace->functions[i].flags & TRACE_FUNCTION_INLINED)
 			s->functions[b->row_of_function[i]].inlined++;
