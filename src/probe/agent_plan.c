@@ -396,8 +396,10 @@ static void plan_to_cache(const struct agent_plan_set *set, const char *path)
 	memcpy(data, PLAN_CACHE_MAGIC, 8);
 	memcpy(data + 8, counts, sizeof(counts));
 	memcpy(data + head, set->refusal, set->function_count);
-	memcpy(data + head + set->function_count, set->functions, functions);
-	memcpy(data + head + set->function_count + functions, set->sites, sites);
+	if (functions) /* else functions may be NULL: memcpy's source is nonnull */
+		memcpy(data + head + set->function_count, set->functions, functions);
+	if (sites) /* a build without inlined bodies has no site array */
+		memcpy(data + head + set->function_count + functions, set->sites, sites);
 	pollfn_cache__write(path, data, len);
 	free(data);
 }

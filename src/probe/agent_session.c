@@ -193,7 +193,8 @@ int agent_session__create(struct agent_session **out, const struct agent_plan_se
 	s->sites = malloc((set->site_count ? set->site_count : 1) * sizeof(*s->sites));
 	err = s->plan_index && s->sites ? map_region(s, set, pool_bytes) : -ENOMEM;
 	if (!err) {
-		memcpy(s->sites, set->sites, set->site_count * sizeof(*s->sites));
+		if (set->site_count) /* else set->sites may be NULL */
+			memcpy(s->sites, set->sites, set->site_count * sizeof(*s->sites));
 		s->site_count = set->site_count;
 	}
 	for (size_t i = 0; !err && i < set->count; i++)
