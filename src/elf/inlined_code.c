@@ -424,7 +424,7 @@ static void meet(struct regs *into, const struct val *from)
 			into->v[r].kind = VAL_UNKNOWN;
 }
 
-static size_t index_of(const struct code *c, uint64_t addr)
+size_t code__index_of(const struct code *c, uint64_t addr)
 {
 	size_t lo = 0, hi = c->count;
 
@@ -444,11 +444,11 @@ static void pass_forward(const struct code *c, size_t i, const struct val *cur, 
 	const struct insn *in = &c->insns[i];
 	size_t t;
 
-	if ((in->kind == INSN_JMP || in->kind == INSN_JCC) && (t = index_of(c, in->target)) > i &&
+	if ((in->kind == INSN_JMP || in->kind == INSN_JCC) && (t = code__index_of(c, in->target)) > i &&
 	    t < c->count)
 		meet(&pending[t], cur);
 	for (size_t k = 0; in->table >= 0 && k < c->tables[in->table].count; k++)
-		if ((t = index_of(c, c->tables[in->table].targets[k])) > i && t < c->count)
+		if ((t = code__index_of(c, c->tables[in->table].targets[k])) > i && t < c->count)
 			meet(&pending[t], cur);
 }
 
@@ -465,10 +465,10 @@ static bool *back_edge_targets(const struct code *c)
 	for (size_t i = 0; back && i < c->count; i++) {
 		const struct insn *in = &c->insns[i];
 
-		if ((in->kind == INSN_JMP || in->kind == INSN_JCC) && (t = index_of(c, in->target)) <= i)
+		if ((in->kind == INSN_JMP || in->kind == INSN_JCC) && (t = code__index_of(c, in->target)) <= i)
 			back[t] = true;
 		for (size_t k = 0; in->table >= 0 && k < c->tables[in->table].count; k++)
-			if ((t = index_of(c, c->tables[in->table].targets[k])) <= i)
+			if ((t = code__index_of(c, c->tables[in->table].targets[k])) <= i)
 				back[t] = true;
 	}
 	return back;
@@ -541,7 +541,7 @@ static bool match_dispatch(const struct code *c, size_t i, uint64_t *base, const
 
 static bool insn_starts_at(const struct code *c, uint64_t addr)
 {
-	return index_of(c, addr) < c->count;
+	return code__index_of(c, addr) < c->count;
 }
 
 /* Entries are rel32 offsets from the base. The table's size is not in the

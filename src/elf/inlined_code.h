@@ -81,6 +81,8 @@ void code__free(struct code *c);
 
 /* Whether addr is a branch or table target in the decoded code. */
 bool code__is_join(const struct code *c, uint64_t addr);
+/* The index of the instruction that starts at addr, or c->count. */
+size_t code__index_of(const struct code *c, uint64_t addr);
 
 /* Where control goes on from insns[i] without branching: false when it
  * does not (jumps, returns, traps, calls that do not return, the

@@ -33,7 +33,6 @@
 #include "util/array.h"
 
 #define GPR_SP 4
-#define NO_INSN SIZE_MAX
 
 /* Where control may reach in a host other than by running on. */
 struct host_targets {
@@ -90,21 +89,6 @@ static int collect_targets(struct host_targets *t, const struct code *c, const s
 	return err;
 }
 
-static size_t insn_at(const struct code *c, uint64_t addr)
-{
-	size_t a = 0, b = c->count;
-
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (c->insns[mid].addr < addr)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	return a < c->count && c->insns[a].addr == addr ? a : NO_INSN;
-}
-
 /* A site may move back over the instructions before it when that keeps
  * what it records: every run of the earlier instruction runs on to the
  * site and every run of the site came from there (straight line, nothing
@@ -118,9 +102,9 @@ static size_t insn_at(const struct code *c, uint64_t addr)
 static size_t earlier_sites(const struct code *c, const struct host_targets *t, const uint64_t *others,
 			    size_t other_count, uint64_t site, uint16_t keep, uint64_t *addrs, size_t max)
 {
-	size_t k = insn_at(c, site), n = 0;
+	size_t k = code__index_of(c, site), n = 0;
 
-	if (k == NO_INSN)
+	if (k == c->count)
 		return 0;
 	for (size_t same = 0; same < other_count; same++)
 		if (others[same] == site && ++n > 1)
@@ -204,7 +188,7 @@ static int plan_site(struct agent_site *s, struct agent_plan_function *f, const 
 
 	if (t->unknown)
 		return INPROC_SITE_TARGETS_UNKNOWN;
-	if (insn_at(c, s->uprobe_addr) == NO_INSN)
+	if (code__index_of(c, s->uprobe_addr) == c->count)
 		return INPROC_SITE_HOST_UNKNOWN;
 	n = earlier_sites(c, t, others, other_count, s->uprobe_addr, keep, earlier, MAX_MOVE_BACK);
 	s->addr = s->uprobe_addr;
